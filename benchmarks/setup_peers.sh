@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Create benchmarks/.venv-peers with the four peer scanners pinned in requirements-peers.txt.
+#
+# Why a separate venv: the peers' dependency trees (modelaudit alone pulls ~90 packages, including
+# cloud SDKs) must not leak into mlvet's environment, where they could hide a missing dependency of
+# mlvet or change its import time.
+#
+# torch: no peer's base install requires it. If a future pin does, the guard below fails rather
+# than letting pip download another multi-GB torch; install the local torch==2.13.0 wheel into the
+# venv first (`.venv-peers/bin/pip install torch==2.13.0`) and re-run.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+venv="${MLVET_BENCH_PEER_VENV:-$here/.venv-peers}"
+python="${PYTHON:-python3}"
+
+if [[ ! -x "$venv/bin/python" ]]; then
+  "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+"$venv/bin/python" -m pip install --quiet -r "$here/requirements-peers.txt"
+
+torch_version="$("$venv/bin/python" -c 'import importlib.metadata as m
+try:
+    print(m.version("torch"))
+except m.PackageNotFoundError:
+    print("")')"
+if [[ -n "$torch_version" && "$torch_version" != 2.13.0* ]]; then
+  echo "error: a peer pulled torch $torch_version into $venv; only torch==2.13.0 is allowed" >&2
+  exit 1
+fi
+
+for tool in picklescan modelscan fickling modelaudit; do
+  if [[ ! -x "$venv/bin/$tool" ]]; then
+    echo "error: $tool console script missing from $venv/bin" >&2
+    exit 1
+  fi
+done
+"$venv/bin/python" - <<'EOF'
+import importlib.metadata as m
+for name in ("picklescan", "modelscan", "fickling", "modelaudit"):
+    print(f"{name}=={m.version(name)}")
+EOF
+echo "peers ready in $venv"

@@ -1,0 +1,63 @@
+"""mlvet: static security scanning for machine-learning model files. It never loads what it reads.
+
+Public API::
+
+    import mlvet
+    report = mlvet.scan(["model.pt", "models/"])
+    for result in report.results:
+        print(result.path, result.status.value, result.severity.label)
+
+Imports are lazy so that ``mlvet --version`` and ``import mlvet`` stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlvet._version import __version__
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable
+
+    from mlvet.model import ScanReport
+    from mlvet.policy import Policy
+
+__all__ = ["__version__", "load_policy", "scan"]
+
+
+def scan(
+    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+    *,
+    policy: Policy | str | os.PathLike[str] | None = None,
+    jobs: int = 1,
+) -> ScanReport:
+    """Scan files, folders and archives statically and return an immutable :class:`ScanReport`.
+
+    ``policy`` is a :class:`~mlvet.policy.Policy`, a path to a policy file, or None for the shipped one.
+    """
+    import os as _os
+
+    from mlvet.policy import Policy as _Policy
+    from mlvet.policy import load_policy_file
+    from mlvet.scanner import scan as _scan
+
+    if isinstance(paths, (str, _os.PathLike)):
+        paths = [paths]
+    pol = policy if isinstance(policy, _Policy) or policy is None else load_policy_file(policy)
+    return _scan(paths, policy=pol, jobs=jobs)
+
+
+def load_policy(path: str | os.PathLike[str]) -> Policy:
+    """Load a policy file on top of the shipped policy (raises PolicyError with a clear message)."""
+    from mlvet.policy import load_policy_file
+
+    return load_policy_file(path)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("ScanReport", "FileResult", "Finding", "Location", "Severity", "Status"):
+        from mlvet import model
+
+        return getattr(model, name)
+    raise AttributeError(name)

@@ -1,0 +1,5 @@
+"""``python -m mlvet`` runs the command line."""
+
+from mlvet.cli import main
+
+main()

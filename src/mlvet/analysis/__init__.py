@@ -1,0 +1,1 @@
+"""Analysis engines: the symbolic pickle machine and rules over structural views."""

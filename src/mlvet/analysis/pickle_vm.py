@@ -1,0 +1,851 @@
+"""A streaming, symbolic pickle machine: it runs the opcodes on symbols, never on objects.
+
+Why a machine and not a list of GLOBAL opcodes: scanners that only read GLOBAL operands miss names built
+on the stack (STACK_GLOBAL with memoised or computed strings), calls made through INST/OBJ/NEWOBJ,
+callables passed as arguments, and the difference between importing a name and calling it. The machine
+keeps a symbolic stack, mark stack and memo, so every callable reference is resolved and every call made
+while loading is recorded with its arguments.
+
+Why streaming: model files are many GB. The file is read in chunks; large payloads (BINBYTES8,
+BYTEARRAY8, long strings) are skipped with ``seek`` and remembered only as (offset, length, first bytes).
+Containers keep a bounded number of items and the memo has a byte budget, so memory stays bounded on any
+input. There is no opcode or time budget: a large benign file is never cut short into a bad verdict.
+
+The machine stops exactly where ``pickle.load`` would stop: at STOP, or at the first opcode the real
+unpickler would fail on. Everything before the fault is reported (payload-before-error evasions).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from mlvet.analysis.values import (
+    EVICTED,
+    MARK,
+    NUMBER,
+    Blob,
+    Call,
+    Global,
+    Opaque,
+    PDict,
+    PList,
+    PSet,
+)
+from mlvet.limits import Limits
+
+_CHUNK = 1 << 20
+_MARGIN = 16
+_HEAD = 64
+
+_unpack_d = struct.Struct(">d").unpack_from
+_unpack_i4 = struct.Struct("<i").unpack_from
+_unpack_I4 = struct.Struct("<I").unpack_from
+_unpack_H = struct.Struct("<H").unpack_from
+_unpack_Q = struct.Struct("<Q").unpack_from
+
+#: Opcodes valid at protocol >= 2 that pickle.load accepts (used to sniff a stream start).
+VALID_OPCODES = frozenset(b"(.012FIJKLMNPQRSTUVXabcdeghijlmopqrstuG}])\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89"
+                          b"\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98BC")
+
+
+class PickleFault(Exception):
+    """The stream is invalid at this point: the real unpickler would raise here too."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+@dataclass
+class StreamAnalysis:
+    """What one pickle stream would do when loaded."""
+
+    start: int
+    end: int = -1
+    protocol: int = 0
+    opcodes: int = 0
+    globals: list[Global] = field(default_factory=list)
+    #: Calls whose callee is not a plain reference (calls of call results, EVICTED, ...).
+    dynamic_calls: list[Call] = field(default_factory=list)
+    #: (rule_id, message, offset, evidence) for structural problems found while running.
+    events: list[tuple[str, str, int, str]] = field(default_factory=list)
+    #: Byte ranges that are themselves pickles: (offset, length, reason).
+    nested: list[tuple[int, int, str]] = field(default_factory=list)
+    #: Every call in order (for evidence and argument inspection).
+    calls: list[Call] = field(default_factory=list)
+    fault: PickleFault | None = None
+    stopped: bool = False
+    #: Value on the stack at STOP (for container-specific follow-up such as joblib).
+    result: Any = None
+
+    @property
+    def complete(self) -> bool:
+        return self.stopped and self.fault is None
+
+
+#: A hook called after each BUILD with the built value; it may consume raw bytes that follow in the stream
+#: (joblib writes numpy array data right after a NumpyArrayWrapper) and returns how many it skipped, or
+#: raises PickleFault. It receives the stream positioned right after the BUILD opcode.
+BuildHook = Callable[[Any, "Machine"], None]
+
+
+def _looks_like_pickle(head: bytes) -> bool:
+    return len(head) >= 2 and head[0] == 0x80 and 1 <= head[1] <= 5
+
+
+class Machine:
+    """Runs pickle streams symbolically from a binary file object (seekable or not)."""
+
+    def __init__(
+        self,
+        f: BinaryIO,
+        limits: Limits,
+        *,
+        extensions: dict[int, tuple[str, str]] | None = None,
+        build_hook: BuildHook | None = None,
+        seekable: bool = True,
+    ) -> None:
+        self.f = f
+        self.limits = limits
+        self.extensions = extensions or {}
+        self.build_hook = build_hook
+        self.seekable = seekable
+        self.buf = b""
+        self.base = f.tell() if seekable else 0
+        self.pos = 0
+        self.eof = False
+
+    # ---- buffer management --------------------------------------------------------------------------
+
+    @property
+    def offset(self) -> int:
+        """Absolute stream offset of the next unread byte."""
+        return self.base + self.pos
+
+    def _refill(self, need: int) -> None:
+        """Make at least ``need`` bytes available from ``pos`` (fewer only at EOF)."""
+        keep = self.buf[self.pos :]
+        self.base += self.pos
+        self.pos = 0
+        want = max(_CHUNK, need) - len(keep)
+        chunk = self.f.read(want) if want > 0 else b""
+        if len(chunk) < want:
+            self.eof = True
+        self.buf = keep + chunk if keep else chunk
+
+    def read(self, n: int) -> bytes:
+        """Read exactly ``n`` bytes (small reads only) or fail like the unpickler does on truncation."""
+        if self.pos + n > len(self.buf):
+            self._refill(n)
+            if self.pos + n > len(self.buf):
+                raise PickleFault("pickle data was truncated", self.offset)
+        data = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return data
+
+    def skip(self, n: int) -> bytes:
+        """Skip ``n`` payload bytes without holding them; return up to 64 leading bytes."""
+        avail = len(self.buf) - self.pos
+        if n <= avail:
+            head = self.buf[self.pos : self.pos + min(n, _HEAD)]
+            self.pos += n
+            return head
+        if n - avail <= _CHUNK:
+            self._refill(n)
+            return self.skip(n) if len(self.buf) - self.pos >= n else self._truncated()
+        head = self.read(min(n, _HEAD))
+        remaining = n - len(head)
+        avail = len(self.buf) - self.pos
+        remaining -= avail
+        self.base += len(self.buf)
+        self.buf = b""
+        self.pos = 0
+        if self.seekable:
+            here = self.base
+            self.f.seek(here + remaining)
+            if self.f.tell() != here + remaining or not self._probe_end(here + remaining):
+                raise PickleFault("pickle data was truncated (payload runs past end of file)", here)
+            self.base = here + remaining
+        else:
+            while remaining:
+                got = self.f.read(min(remaining, _CHUNK))
+                if not got:
+                    raise PickleFault("pickle data was truncated (payload runs past end of stream)", self.base)
+                remaining -= len(got)
+                self.base += len(got)
+        return head
+
+    def _probe_end(self, target: int) -> bool:
+        """After a seek: the payload must really exist (seek past EOF succeeds silently)."""
+        if target == 0:
+            return True
+        self.f.seek(target - 1)
+        ok = len(self.f.read(1)) == 1
+        self.f.seek(target)
+        return ok
+
+    def _truncated(self) -> bytes:
+        raise PickleFault("pickle data was truncated", self.offset)
+
+    def readline(self, limit: int = 1 << 16) -> bytes:
+        """Read a protocol-0 argument line (without the newline)."""
+        while True:
+            nl = self.buf.find(b"\n", self.pos, self.pos + limit + 1)
+            if nl != -1:
+                line = self.buf[self.pos : nl]
+                self.pos = nl + 1
+                return line
+            if len(self.buf) - self.pos > limit:
+                raise PickleFault("protocol-0 argument line too long", self.offset)
+            if self.eof:
+                raise PickleFault("pickle data was truncated (no newline)", self.offset)
+            self._refill(len(self.buf) - self.pos + _CHUNK)
+
+    def peek(self, n: int) -> bytes:
+        if self.pos + n > len(self.buf) and not self.eof:
+            self._refill(n)
+        return self.buf[self.pos : self.pos + n]
+
+    # ---- the machine ----------------------------------------------------------------------------------
+
+    def run(self) -> StreamAnalysis:
+        """Run one pickle stream from the current position to STOP (or the first fault)."""
+        res = StreamAnalysis(start=self.offset)
+        try:
+            self._run(res)
+        except PickleFault as fault:
+            res.fault = fault
+        except RecursionError:  # pragma: no cover - defensive; the machine is iterative
+            res.fault = PickleFault("nesting too deep", self.offset)
+        res.end = self.offset
+        return res
+
+    def _run(self, res: StreamAnalysis) -> None:  # noqa: C901 - one dispatch table, by design
+        limits = self.limits
+        max_stack = limits.max_stack
+        cap = limits.container_items
+        max_string = limits.max_string
+        memo_budget = limits.memo_budget_bytes
+        stack: list[Any] = []
+        marks: list[int] = []
+        memo: dict[int, Any] = {}
+        memo_used = 0
+        globals_ = res.globals
+        calls = res.calls
+        events = res.events
+        nested = res.nested
+        count = 0
+        proto = 0
+        code_seen = False
+
+        def pop_mark() -> list[Any]:
+            if not marks:
+                raise PickleFault("could not find MARK", self.offset - 1)
+            m = marks.pop()
+            items = stack[m:]
+            del stack[m:]
+            return items
+
+        def pop() -> Any:
+            if not stack:
+                raise PickleFault("unpickling stack underflow", self.offset - 1)
+            return stack.pop()
+
+        def top() -> Any:
+            if not stack:
+                raise PickleFault("unpickling stack underflow", self.offset - 1)
+            return stack[-1]
+
+        def memo_put(key: int, value: Any) -> None:
+            nonlocal memo_used
+            if key < 0:
+                raise PickleFault("negative PUT argument", self.offset)
+            if memo_used >= memo_budget and type(value) is not Global:
+                memo[key] = EVICTED
+                return
+            memo_used += (len(value) + 64) if type(value) is str else 96
+            memo[key] = value
+
+        def memo_get(key: int) -> Any:
+            try:
+                return memo[key]
+            except KeyError:
+                raise PickleFault(f"memo value not found at index {key}", self.offset) from None
+
+        def make_global(module: str, name: str, opname: str, at: int) -> Global:
+            nonlocal code_seen
+            code_seen = True
+            g = Global(module, name, at, opname, count)
+            globals_.append(g)
+            return g
+
+        def do_call(func: Any, args: Any, kind: str, at: int, kwargs: Any = None) -> Call:
+            c = Call(func, args, kind, at, count, kwargs)
+            calls.append(c)
+            tf = type(func)
+            if tf is Call and kind.startswith("method:"):
+                # A method of an instance (APPENDS/SETITEMS/ADDITEMS on a non-container): it belongs to
+                # the class that made the instance.
+                owner = func.func
+                if type(owner) is Global:
+                    owner.invocations.append(c)
+                else:
+                    res.dynamic_calls.append(c)
+            elif tf is Global:
+                func.invocations.append(c)
+            elif func is EVICTED or tf is Call or tf is Opaque:
+                res.dynamic_calls.append(c)
+            else:
+                raise PickleFault(f"{tf.__name__} object is not callable", at)
+            return c
+
+        def add_items(container: Any, items: list[Any]) -> None:
+            room = cap - len(container)
+            if room >= len(items):
+                container.extend(items)
+            else:
+                if room > 0:
+                    container.extend(items[:room])
+                    items = items[room:]
+                container.extra += len(items)
+                if code_seen:
+                    _keep_code(container, items)
+
+        def _keep_code(container: Any, items: list[Any]) -> None:
+            # A dropped item that carries code stays visible for argument inspection.
+            for it in items:
+                if type(it) in (Global, Call):
+                    container.append(it)
+
+        def str_value(raw: bytes, at: int, encoding: str = "utf-8") -> str:
+            try:
+                return raw.decode(encoding, "surrogatepass")
+            except UnicodeDecodeError:
+                raise PickleFault("invalid UTF-8 in string", at) from None
+
+        def blob_or_bytes(kind: str, n: int, at: int) -> Any:
+            if n <= max_string:
+                data = self.read(n)
+                if n >= 2 and data[0] == 0x80 and 1 <= data[1] <= 5 and n >= 8:
+                    nested.append((at, n, f"{kind} payload is itself a pickle"))
+                return data
+            start = self.offset
+            head = self.skip(n)
+            if _looks_like_pickle(head):
+                nested.append((start, n, f"{kind} payload is itself a pickle"))
+            return Blob(kind, start, n, head)
+
+        def long_string(kind: str, n: int) -> Any:
+            if n <= max_string:
+                raw = self.read(n)
+                return str_value(raw, self.offset - n)
+            start = self.offset
+            head = self.skip(n)
+            return Blob(kind, start, n, head)
+
+        while True:
+            if self.pos + _MARGIN > len(self.buf) and not self.eof:
+                self._refill(_MARGIN)
+            buf = self.buf
+            pos = self.pos
+            if pos >= len(buf):
+                raise PickleFault("pickle data was truncated (no STOP opcode)", self.offset)
+            op = buf[pos]
+            at = self.base + pos
+            self.pos = pos + 1
+            count += 1
+            if len(stack) > max_stack:
+                raise PickleFault(f"stack deeper than the limit of {max_stack} items", at)
+
+            # Most frequent data opcodes first.
+            if op == 0x94:  # MEMOIZE
+                if not stack:
+                    raise PickleFault("MEMOIZE on empty stack", at)
+                memo_put(len(memo), stack[-1])
+            elif op == 0x8C:  # SHORT_BINUNICODE
+                if pos + 1 < len(buf):
+                    n = buf[pos + 1]
+                    e = pos + 2 + n
+                    if e <= len(buf):
+                        raw = buf[pos + 2 : e]
+                        self.pos = e
+                    else:
+                        self.pos = pos + 2
+                        raw = self.read(n)
+                else:
+                    raw = self.read(self.read(1)[0])
+                try:
+                    stack.append(raw.decode("utf-8", "surrogatepass"))
+                except UnicodeDecodeError:
+                    raise PickleFault("invalid UTF-8 in string", at) from None
+            elif op == 0x47:  # BINFLOAT
+                if pos + 9 > len(buf):
+                    self.read(8)
+                else:
+                    self.pos += 8
+                stack.append(NUMBER)
+            elif op == 0x4B:  # BININT1
+                stack.append(self.read(1)[0])
+            elif op == 0x4A:  # BININT
+                stack.append(_unpack_i4(self.read(4))[0])
+            elif op == 0x4D:  # BININT2
+                stack.append(_unpack_H(self.read(2))[0])
+            elif op == 0x71:  # BINPUT
+                if not stack:
+                    raise PickleFault("PUT on empty stack", at)
+                memo_put(self.read(1)[0], stack[-1])
+            elif op == 0x68:  # BINGET
+                stack.append(memo_get(self.read(1)[0]))
+            elif op == 0x72:  # LONG_BINPUT
+                if not stack:
+                    raise PickleFault("PUT on empty stack", at)
+                memo_put(_unpack_I4(self.read(4))[0], stack[-1])
+            elif op == 0x6A:  # LONG_BINGET
+                stack.append(memo_get(_unpack_I4(self.read(4))[0]))
+            elif op == 0x28:  # MARK
+                marks.append(len(stack))
+            elif op == 0x4E:  # NONE
+                stack.append(None)
+            elif op == 0x88:  # NEWTRUE
+                stack.append(True)
+            elif op == 0x89:  # NEWFALSE
+                stack.append(False)
+            elif op == 0x85:  # TUPLE1
+                stack.append((pop(),))
+            elif op == 0x86:  # TUPLE2
+                b = pop()
+                a = pop()
+                stack.append((a, b))
+            elif op == 0x87:  # TUPLE3
+                c3 = pop()
+                b = pop()
+                a = pop()
+                stack.append((a, b, c3))
+            elif op == 0x29:  # EMPTY_TUPLE
+                stack.append(())
+            elif op == 0x5D:  # EMPTY_LIST
+                stack.append(PList())
+            elif op == 0x7D:  # EMPTY_DICT
+                stack.append(PDict())
+            elif op == 0x65:  # APPENDS
+                items = pop_mark()
+                target = top()
+                if type(target) is PList:
+                    add_items(target, items)
+                else:
+                    do_call(target, tuple(items[:cap]), "method:extend", at)
+            elif op == 0x61:  # APPEND
+                item = pop()
+                target = top()
+                if type(target) is PList:
+                    add_items(target, [item])
+                else:
+                    do_call(target, (item,), "method:append", at)
+            elif op == 0x75:  # SETITEMS
+                items = pop_mark()
+                if len(items) % 2:
+                    raise PickleFault("odd number of items for SETITEMS", at)
+                target = top()
+                pairs = list(zip(items[::2], items[1::2], strict=True))
+                if type(target) is PDict:
+                    add_items(target, pairs)
+                else:
+                    for k, v in pairs[:cap]:
+                        do_call(target, (k, v), "method:__setitem__", at)
+            elif op == 0x73:  # SETITEM
+                v = pop()
+                k = pop()
+                target = top()
+                if type(target) is PDict:
+                    add_items(target, [(k, v)])
+                else:
+                    do_call(target, (k, v), "method:__setitem__", at)
+            elif op == 0x58:  # BINUNICODE
+                n = _unpack_I4(self.read(4))[0]
+                stack.append(long_string("str", n))
+            elif op == 0x43:  # SHORT_BINBYTES
+                n = self.read(1)[0]
+                stack.append(blob_or_bytes("bytes", n, at))
+            elif op == 0x42:  # BINBYTES
+                n = _unpack_I4(self.read(4))[0]
+                stack.append(blob_or_bytes("bytes", n, at))
+            elif op == 0x8E:  # BINBYTES8
+                n = _unpack_Q(self.read(8))[0]
+                stack.append(blob_or_bytes("bytes", n, at))
+            elif op == 0x96:  # BYTEARRAY8
+                n = _unpack_Q(self.read(8))[0]
+                stack.append(blob_or_bytes("bytearray", n, at))
+            elif op == 0x8D:  # BINUNICODE8
+                n = _unpack_Q(self.read(8))[0]
+                stack.append(long_string("str", n))
+            elif op == 0x55:  # SHORT_BINSTRING
+                n = self.read(1)[0]
+                stack.append(str_value(self.read(n), at, "latin-1"))
+            elif op == 0x54:  # BINSTRING
+                n = _unpack_i4(self.read(4))[0]
+                if n < 0:
+                    raise PickleFault("BINSTRING pickle has negative byte count", at)
+                stack.append(long_string("str", n))
+            elif op == 0x8A:  # LONG1
+                n = self.read(1)[0]
+                self.read(n)
+                stack.append(NUMBER)
+            elif op == 0x8B:  # LONG4
+                n = _unpack_i4(self.read(4))[0]
+                if n < 0:
+                    raise PickleFault("LONG pickle has negative byte count", at)
+                self.skip(n)
+                stack.append(NUMBER)
+            elif op == 0x95:  # FRAME
+                self.read(8)
+            elif op == 0x80:  # PROTO
+                proto = self.read(1)[0]
+                if proto > 5:
+                    raise PickleFault(f"unsupported pickle protocol: {proto}", at)
+                res.protocol = proto
+            elif op == 0x2E:  # STOP
+                res.stopped = True
+                res.opcodes = count
+                res.result = stack[-1] if stack else None
+                if not stack:
+                    raise PickleFault("STOP with an empty stack", at)
+                return
+            elif op == 0x93:  # STACK_GLOBAL
+                name = pop()
+                module = pop()
+                if type(module) is str and type(name) is str:
+                    stack.append(make_global(module, name, "STACK_GLOBAL", at))
+                elif module is EVICTED or name is EVICTED:
+                    events.append(("PKL207", "STACK_GLOBAL operand was summarised (memo budget)", at, ""))
+                    stack.append(make_global("<unresolved>", "<unresolved>", "STACK_GLOBAL", at))
+                elif type(module) in (Call, Global, Opaque) or type(name) in (Call, Global, Opaque):
+                    from mlvet.analysis.values import render
+
+                    events.append(
+                        ("PKL201", "STACK_GLOBAL with computed operands", at,
+                         f"find_class({render(module)}, {render(name)})")
+                    )
+                    stack.append(make_global(_as_text(module), _as_text(name), "STACK_GLOBAL", at))
+                else:
+                    raise PickleFault("STACK_GLOBAL requires str", at)
+            elif op == 0x63:  # GLOBAL
+                module = str_value(self.readline(), at)
+                name = str_value(self.readline(), at)
+                stack.append(make_global(module, name, "GLOBAL", at))
+            elif op == 0x52:  # REDUCE
+                args = pop()
+                func = pop()
+                if type(args) is not tuple and type(args) is not Call and args is not EVICTED:
+                    raise PickleFault("REDUCE arguments must be a tuple", at)
+                stack.append(do_call(func, args, "call", at))
+            elif op == 0x81:  # NEWOBJ
+                args = pop()
+                cls = pop()
+                stack.append(do_call(cls, args, "new", at))
+            elif op == 0x92:  # NEWOBJ_EX
+                kwargs = pop()
+                args = pop()
+                cls = pop()
+                stack.append(do_call(cls, args, "new", at, kwargs))
+            elif op == 0x62:  # BUILD
+                state = pop()
+                inst = top()
+                ti = type(inst)
+                if ti is Global:
+                    events.append(
+                        ("PKL203", f"BUILD sets attributes on the imported object {inst.dotted}", at,
+                         f"{inst.dotted}.__dict__.update(...)")
+                    )
+                    do_call(inst, (state,), "build", at)
+                elif ti is Call:
+                    # __setstate__ (or __dict__ update) of an instance of the class that made it.
+                    owner = inst.func
+                    inst.state = state
+                    c = Call(owner, state, "build", at, count)
+                    calls.append(c)
+                    if type(owner) is Global:
+                        owner.invocations.append(c)
+                if self.build_hook is not None:
+                    self.build_hook(inst, self)
+            elif op == 0x8F:  # EMPTY_SET
+                stack.append(PSet())
+            elif op == 0x90:  # ADDITEMS
+                items = pop_mark()
+                target = top()
+                if type(target) is PSet:
+                    add_items(target, items)
+                else:
+                    do_call(target, tuple(items[:cap]), "method:add", at)
+            elif op == 0x91:  # FROZENSET
+                items = pop_mark()
+                fs = PSet(frozen=True)
+                add_items(fs, items)
+                stack.append(fs)
+            elif op == 0x74:  # TUPLE
+                items = pop_mark()
+                if len(items) > cap:
+                    kept = items[:cap]
+                    if code_seen:
+                        kept += [it for it in items[cap:] if type(it) in (Global, Call)]
+                    stack.append((*kept, Opaque(f"+{len(items) - cap} items")))
+                else:
+                    stack.append(tuple(items))
+            elif op == 0x6C:  # LIST
+                items = pop_mark()
+                lst = PList()
+                add_items(lst, items)
+                stack.append(lst)
+            elif op == 0x64:  # DICT
+                items = pop_mark()
+                if len(items) % 2:
+                    raise PickleFault("odd number of items for DICT", at)
+                d = PDict()
+                add_items(d, list(zip(items[::2], items[1::2], strict=True)))
+                stack.append(d)
+            elif op == 0x30:  # POP
+                if stack and (not marks or marks[-1] < len(stack)):
+                    stack.pop()
+                elif marks:
+                    marks.pop()
+                else:
+                    raise PickleFault("unpickling stack underflow", at)
+            elif op == 0x31:  # POP_MARK
+                pop_mark()
+            elif op == 0x32:  # DUP
+                stack.append(top())
+            elif op == 0x69:  # INST
+                module = str_value(self.readline(), at)
+                name = str_value(self.readline(), at)
+                items = pop_mark()
+                g = make_global(module, name, "INST", at)
+                stack.append(do_call(g, tuple(items[:cap]), "call", at))
+            elif op == 0x6F:  # OBJ
+                items = pop_mark()
+                if not items:
+                    raise PickleFault("OBJ with no class", at)
+                stack.append(do_call(items[0], tuple(items[1 : cap + 1]), "call", at))
+            elif op in (0x82, 0x83, 0x84):  # EXT1 / EXT2 / EXT4
+                if op == 0x82:
+                    code = self.read(1)[0]
+                elif op == 0x83:
+                    code = _unpack_H(self.read(2))[0]
+                else:
+                    code = _unpack_i4(self.read(4))[0]
+                target = self.extensions.get(code)
+                if target is None:
+                    events.append(
+                        ("PKL202", f"extension code {code} refers to a callable registered at load time", at,
+                         f"copyreg._extension_registry[{code}]")
+                    )
+                    stack.append(make_global("<extension>", str(code), "EXT", at))
+                else:
+                    stack.append(make_global(target[0], target[1], "EXT", at))
+            elif op == 0x51:  # BINPERSID
+                pid = pop()
+                stack.append(Opaque(f"persistent_load({_pid_text(pid)})"))
+            elif op == 0x50:  # PERSID
+                pid = self.readline()
+                stack.append(Opaque(f"persistent_load({pid[:40]!r})"))
+            elif op == 0x49:  # INT (also I01/I00 booleans)
+                line = self.readline()
+                try:
+                    stack.append(int(line))
+                except ValueError:
+                    raise PickleFault("invalid literal for INT", at) from None
+            elif op == 0x4C:  # LONG
+                line = self.readline()
+                if not line.rstrip(b"L").lstrip(b"-+").isdigit():
+                    raise PickleFault("invalid literal for LONG", at)
+                stack.append(NUMBER)
+            elif op == 0x46:  # FLOAT
+                line = self.readline()
+                try:
+                    float(line)
+                except ValueError:
+                    raise PickleFault("could not convert string to float", at) from None
+                stack.append(NUMBER)
+            elif op == 0x53:  # STRING
+                line = self.readline(1 << 24)
+                stack.append(_proto0_string(line, at))
+            elif op == 0x56:  # UNICODE
+                line = self.readline(1 << 24)
+                try:
+                    stack.append(line.decode("raw-unicode-escape")[:max_string])
+                except UnicodeDecodeError:
+                    raise PickleFault("invalid raw-unicode-escape string", at) from None
+            elif op == 0x67:  # GET
+                line = self.readline()
+                try:
+                    stack.append(memo_get(int(line)))
+                except ValueError:
+                    raise PickleFault("invalid GET argument", at) from None
+            elif op == 0x70:  # PUT
+                line = self.readline()
+                if not stack:
+                    raise PickleFault("PUT on empty stack", at)
+                try:
+                    memo_put(int(line), stack[-1])
+                except ValueError:
+                    raise PickleFault("invalid PUT argument", at) from None
+            elif op == 0x97:  # NEXT_BUFFER
+                stack.append(Opaque("out-of-band buffer"))
+            elif op == 0x98:  # READONLY_BUFFER
+                top()
+            else:
+                raise PickleFault(f"invalid load key, {bytes([op])!r} (opcode 0x{op:02x})", at)
+
+
+def _as_text(value: Any) -> str:
+    from mlvet.analysis.values import render
+
+    return value if type(value) is str else f"<{render(value, 80)}>"
+
+
+def _pid_text(pid: Any) -> str:
+    from mlvet.analysis.values import render
+
+    return render(pid, 120)
+
+
+def _proto0_string(line: bytes, at: int) -> str:
+    """Decode a protocol-0 STRING argument (quoted, with Python escapes) without eval."""
+    if len(line) >= 2 and line[:1] == line[-1:] and line[:1] in (b"'", b'"'):
+        body = line[1:-1]
+    else:
+        raise PickleFault("the STRING opcode argument must be quoted", at)
+    try:
+        return body.decode("unicode-escape")[:4096]
+    except UnicodeDecodeError:
+        return body.decode("latin-1")[:4096]
+
+
+# ---- the skim: a fast pass for streams that reference no callable ---------------------------------------
+#
+# A pickle that contains no GLOBAL, STACK_GLOBAL, INST or EXT opcode cannot call anything: every
+# callable must first be imported by one of those. Most large pickles of plain data are such streams, so
+# they are walked first by a loop that only computes opcode lengths (a table lookup per opcode, no stack).
+# As soon as a callable-importing opcode appears, the caller re-runs the stream through the full symbolic
+# machine, so soundness never depends on the skim.
+
+_FIXED = [0] * 256
+for _c in b"(012NQRabdelostu)]}\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x94\x97\x98":
+    _FIXED[_c] = 1
+for _c, _n in ((b"G", 9), (b"J", 5), (b"K", 2), (b"M", 3), (b"h", 2), (b"q", 2), (b"j", 5), (b"r", 5), (b"\x95", 9)):
+    _FIXED[_c[0]] = _n
+_CODE_OPS = frozenset(b"ci\x93\x82\x83\x84")
+_LINE_OPS = frozenset(b"IFLSVgpP")
+
+
+@dataclass
+class SkimResult:
+    """Outcome of the skim: ``has_code`` means the full machine must run; else the stream is plain data."""
+
+    has_code: bool
+    stopped: bool = False
+    nested: list[tuple[int, int, str]] = field(default_factory=list)
+    fault: PickleFault | None = None
+    protocol: int = 0
+
+
+def skim(m: Machine) -> SkimResult:
+    """Walk one stream quickly; stop early (``has_code``) at the first callable-importing opcode."""
+    res = SkimResult(has_code=False)
+    fixed = _FIXED
+    try:
+        while True:
+            buf = m.buf
+            pos = m.pos
+            try:
+                # Hot loop: fixed-size opcodes only; an IndexError means we ran off the chunk.
+                while True:
+                    step = fixed[buf[pos]]
+                    if step:
+                        pos += step
+                        continue
+                    op = buf[pos]
+                    # Short strings are the other common opcodes; handled inline when in the chunk.
+                    if op == 0x8C:  # SHORT_BINUNICODE
+                        end = pos + 2 + buf[pos + 1]
+                    elif op == 0x58:  # BINUNICODE
+                        end = pos + 5 + (buf[pos + 1] | buf[pos + 2] << 8 | buf[pos + 3] << 16 | buf[pos + 4] << 24)
+                        if end - pos > 4096:
+                            break
+                    else:
+                        break
+                    if end > len(buf):
+                        break
+                    buf[pos + 2 if op == 0x8C else pos + 5 : end].decode("utf-8", "surrogatepass")
+                    pos = end
+            except UnicodeDecodeError:
+                raise PickleFault("invalid UTF-8 in string", m.base + pos) from None
+            except IndexError:
+                if m.eof:
+                    m.pos = len(buf)
+                    raise PickleFault("pickle data was truncated (no STOP opcode)", m.offset) from None
+                # Fixed opcodes' arguments are never used here, so a straddling opcode just continues
+                # in the next chunk at the right distance.
+                if pos < len(buf):  # a length prefix straddles the chunk: resume at the opcode
+                    m.pos = pos
+                    m._refill(_CHUNK)
+                    continue
+                over = pos - len(buf)
+                m.pos = len(buf)
+                m._refill(_CHUNK)
+                if len(m.buf) < over:
+                    raise PickleFault("pickle data was truncated", m.offset) from None
+                m.pos = over
+                continue
+            op = buf[pos]
+            at = m.base + pos
+            m.pos = pos + 1
+            if op == 0x8C:  # SHORT_BINUNICODE
+                n = m.read(1)[0]
+                raw = m.read(n)
+                try:
+                    raw.decode("utf-8", "surrogatepass")
+                except UnicodeDecodeError:
+                    raise PickleFault("invalid UTF-8 in string", at) from None
+            elif op == 0x2E:  # STOP
+                res.stopped = True
+                return res
+            elif op in _CODE_OPS:
+                res.has_code = True
+                return res
+            elif op == 0x58 or op == 0x54:  # BINUNICODE / BINSTRING
+                n = _unpack_i4(m.read(4))[0]
+                if n < 0:
+                    raise PickleFault("negative byte count", at)
+                m.skip(n)
+            elif op == 0x55 or op == 0x43:  # SHORT_BINSTRING / SHORT_BINBYTES
+                n = m.read(1)[0]
+                head = m.skip(n)
+                if op == 0x43 and n >= 8 and _looks_like_pickle(head):
+                    res.nested.append((at + 2, n, "bytes payload is itself a pickle"))
+            elif op in (0x42, 0x8E, 0x96, 0x8D):  # BINBYTES, BINBYTES8, BYTEARRAY8, BINUNICODE8
+                n = _unpack_I4(m.read(4))[0] if op == 0x42 else _unpack_Q(m.read(8))[0]
+                start = m.offset
+                head = m.skip(n)
+                if op != 0x8D and n >= 8 and _looks_like_pickle(head):
+                    res.nested.append((start, n, "bytes payload is itself a pickle"))
+            elif op == 0x8A:  # LONG1
+                m.read(m.read(1)[0])
+            elif op == 0x8B:  # LONG4
+                n = _unpack_i4(m.read(4))[0]
+                if n < 0:
+                    raise PickleFault("LONG pickle has negative byte count", at)
+                m.skip(n)
+            elif op == 0x80:  # PROTO
+                proto = m.read(1)[0]
+                if proto > 5:
+                    raise PickleFault(f"unsupported pickle protocol: {proto}", at)
+                res.protocol = proto
+            elif op in _LINE_OPS:
+                m.readline(1 << 24)
+            else:
+                raise PickleFault(f"invalid load key, {bytes([op])!r} (opcode 0x{op:02x})", at)
+    except PickleFault as fault:
+        res.fault = fault
+    return res

@@ -1,0 +1,1 @@
+"""Container readers (ZIP, ...) that read archives the way the real ML loaders do."""

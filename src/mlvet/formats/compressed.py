@@ -1,0 +1,136 @@
+"""Single compressed streams: gzip, bz2, xz, lzma-alone, zlib (joblib), lz4 frames and joblib's old ``ZF``.
+
+joblib writes its compressed dumps as one compressed stream of the pickle (with inline array bytes),
+pandas' ``to_pickle('x.pkl.gz')`` likewise, and a ``.tar.gz`` is a tar inside gzip. Each stream is
+decompressed into a bounded spool (memory, then disk) and the content is identified and scanned again.
+Size and ratio limits turn a bomb into a finding instead of a full disk.
+"""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import zlib
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+from mlvet.errors import AnalysisError, LimitExceeded
+from mlvet.formats.base import SPOOL_BYTES, Probe, ScanContext, register
+
+
+def _zlib_ok(head: bytes) -> bool:
+    return len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0
+
+
+def _zf_decompressor() -> Any:
+    return zlib.decompressobj()
+
+
+class _Lz4:
+    def __init__(self) -> None:
+        try:
+            import lz4.frame  # noqa: PLC0415 - optional dependency, imported only when needed
+        except ImportError:
+            raise AnalysisError(
+                "lz4-compressed stream: install mlvet[lz4] to analyse it (not analysed)"
+            ) from None
+        self._d = lz4.frame.LZ4FrameDecompressor()
+        self.eof = False
+        self.unused_data = b""
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        out: bytes = self._d.decompress(data, max_length=max_length)
+        self.eof = bool(self._d.eof)
+        self.unused_data = bytes(getattr(self._d, "unused_data", b"") or b"")
+        return out
+
+    @property
+    def needs_input(self) -> bool:
+        return bool(getattr(self._d, "needs_input", True))
+
+
+_KINDS: list[tuple[str, Callable[[bytes], bool], Callable[[], Any], int]] = [
+    ("gzip", lambda h: h[:2] == b"\x1f\x8b", lambda: zlib.decompressobj(31), 0),
+    ("bzip2", lambda h: h[:3] == b"BZh" and h[3:4].isdigit(), bz2.BZ2Decompressor, 0),
+    ("xz", lambda h: h[:6] == b"\xfd7zXZ\x00", lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ), 0),
+    ("lzma", lambda h: h[:2] == b"\x5d\x00" and h[2:3] == b"\x00",
+     lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), 0),
+    ("lz4", lambda h: h[:4] == b"\x04\x22\x4d\x18", _Lz4, 0),
+    ("zlib", _zlib_ok, zlib.decompressobj, 0),
+    ("joblib-zf", lambda h: h[:2] == b"ZF" and len(h) >= 18, _zf_decompressor, 18),
+]
+
+
+class CompressedHandler:
+    id = "compressed"
+    priority = 30
+
+    def sniff(self, probe: Probe) -> bool:
+        return any(test(probe.head) for _, test, _, _ in _KINDS)
+
+    def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
+        head = stream.read(64)
+        stream.seek(0)
+        for kind, test, factory, skip in _KINDS:
+            if test(head):
+                break
+        else:  # pragma: no cover - sniff guarantees a match
+            raise AnalysisError("unknown compression")
+        ctx.saw_format(kind)
+        stream.seek(skip)
+        import tempfile
+
+        limit = ctx.limits.max_member_bytes
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+            total = _inflate(stream, spool, factory, limit, size, ctx, kind)
+            spool.seek(0)
+            sub = ctx.child(f"<{kind}>")
+            fmt = sub.scan_stream(spool, total, "")  # type: ignore[arg-type]
+            if fmt is None:
+                sub.error(f"content of the {kind} stream is not a recognised model or archive format")
+
+
+def _outputs(d: Any, data: bytes) -> Any:
+    """Feed ``data`` to a decompressor, yielding bounded output chunks (zlib- and bz2-style APIs)."""
+    step = 1 << 22
+    if hasattr(d, "unconsumed_tail"):
+        yield d.decompress(data, step)
+        while d.unconsumed_tail and not d.eof:
+            yield d.decompress(d.unconsumed_tail, step)
+    else:
+        yield d.decompress(data, step)
+        while not d.eof and not d.needs_input:
+            yield d.decompress(b"", step)
+
+
+def _inflate(
+    src: BinaryIO, dst: Any, factory: Callable[[], Any], limit: int, size: int, ctx: ScanContext, kind: str
+) -> int:
+    """Decompress the first stream of ``src`` into ``dst`` with size and ratio limits."""
+    d = factory()
+    total = 0
+    lim = ctx.limits
+    try:
+        while not d.eof:
+            chunk = src.read(1 << 20)
+            if not chunk:
+                break
+            for out in _outputs(d, chunk):
+                total += len(out)
+                if total > limit:
+                    raise LimitExceeded("max_member_bytes", limit, f"{kind} stream expands past {limit} bytes")
+                if total > lim.ratio_floor_bytes and size and total / size > lim.max_ratio:
+                    raise LimitExceeded(
+                        "max_ratio", lim.max_ratio,
+                        f"{kind} stream expands more than {lim.max_ratio}x ({size} -> {total}+ bytes): "
+                        "possible decompression bomb",
+                    )
+                dst.write(out)
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
+        raise AnalysisError(f"corrupt {kind} stream after {total} decompressed bytes: {exc}") from None
+    if not d.eof:
+        raise AnalysisError(f"{kind} stream is truncated (ended after {total} decompressed bytes)")
+    return total
+
+
+register(CompressedHandler())

@@ -1,0 +1,89 @@
+"""Content that is certainly not a model (images, text, executables, documents...): ``skipped`` with a
+reason. Anything unrecognised and binary is an ``error`` result: mlvet never calls unknown bytes clean.
+
+Formats that are models but not yet analysed (safetensors, GGUF, ONNX, HDF5, TFLite...) are recognised
+here too, so the result says exactly what the file is and that it was not analysed.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from mlvet.errors import AnalysisError
+from mlvet.formats.base import Probe, ScanContext, register
+
+_NOT_MODELS: list[tuple[bytes, str]] = [
+    (b"\x89PNG\r\n\x1a\n", "PNG image"),
+    (b"\xff\xd8\xff", "JPEG image"),
+    (b"GIF87a", "GIF image"),
+    (b"GIF89a", "GIF image"),
+    (b"%PDF-", "PDF document"),
+    (b"\x7fELF", "ELF executable or library"),
+    (b"MZ", "Windows executable"),
+    (b"\xcf\xfa\xed\xfe", "Mach-O binary"),
+    (b"SQLite format 3\x00", "SQLite database"),
+    (b"\x00asm", "WebAssembly module"),
+    (b"PAR1", "Parquet data file"),
+    (b"ARROW1", "Arrow data file"),
+]
+
+_MODEL_NOT_ANALYSED: list[tuple[bytes, str]] = [
+    (b"GGUF", "GGUF model"),
+    (b"\x89HDF\r\n\x1a\n", "HDF5 (Keras .h5) model"),
+    (b"TFL3", "TensorFlow Lite model"),
+]
+
+
+def _text_kind(head: bytes) -> str | None:
+    if not head:
+        return None
+    if b"\x00" in head:
+        return None
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:
+            return None
+    return "text file"
+
+
+class MiscHandler:
+    id = "other"
+    priority = 90
+
+    def sniff(self, probe: Probe) -> bool:
+        return True
+
+    def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
+        head = stream.read(4096)
+        if not head:
+            if ctx.opaque_ok:
+                return
+            raise AnalysisError("empty file")
+        for magic, what in _MODEL_NOT_ANALYSED:
+            if head.startswith(magic):
+                raise AnalysisError(f"recognised as {what}; mlvet does not analyse this format yet")
+        if len(head) >= 8 and int.from_bytes(head[:8], "little") < min(size, 100_000_000) and head[8:9] == b"{":
+            raise AnalysisError("recognised as a safetensors model; mlvet does not analyse this format yet")
+        for magic, what in _NOT_MODELS:
+            if head.startswith(magic):
+                self._skip(ctx, f"{what}: not a model format")
+                return
+        kind = _text_kind(head)
+        if kind is not None:
+            self._skip(ctx, f"{kind}: not a model format")
+            return
+        if head[:1] == b"{" and head[1:2] in (b"L", b"i", b"U", b"l", b"$", b"#", b"}"):
+            self._skip(ctx, "UBJSON data (XGBoost .ubj model): a data-only format, no code runs on load")
+            return
+        if ctx.opaque_ok:
+            return  # tensor bytes inside a known model archive
+        raise AnalysisError("unrecognised binary content: not a known model, archive or data format")
+
+    @staticmethod
+    def _skip(ctx: ScanContext, reason: str) -> None:
+        if ctx.depth == 0:
+            ctx.sink.skip_reason = reason
+
+
+register(MiscHandler())

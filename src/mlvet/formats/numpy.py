@@ -1,0 +1,67 @@
+"""NumPy ``.npy`` files (``.npz`` members are found by the zip handler and come here too).
+
+Numeric arrays carry no code. Object arrays (``dtype('O')`` or structured dtypes with objects) are
+stored as a pickle right after the header, which ``numpy.load(allow_pickle=True)`` runs: that pickle is
+analysed like any other.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import BinaryIO
+
+from mlvet.errors import AnalysisError
+from mlvet.formats.base import Probe, ScanContext, register
+from mlvet.formats.pickle import analyse_pickle_stream
+
+MAGIC = b"\x93NUMPY"
+
+
+class NpyHandler:
+    id = "numpy-npy"
+    priority = 10
+
+    def sniff(self, probe: Probe) -> bool:
+        return probe.head.startswith(MAGIC)
+
+    def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
+        head = stream.read(10)
+        if len(head) < 10:
+            raise AnalysisError("truncated .npy header")
+        major = head[6]
+        if major == 1:
+            hlen = int.from_bytes(head[8:10], "little")
+            start = 10
+        elif major in (2, 3):
+            rest = stream.read(2)
+            hlen = int.from_bytes(head[8:10] + rest, "little")
+            start = 12
+        else:
+            raise AnalysisError(f"unsupported .npy format version {major}")
+        if hlen > 1 << 20:
+            raise AnalysisError(f".npy header of {hlen} bytes is implausibly large")
+        stream.seek(start)
+        raw = stream.read(hlen)
+        if len(raw) < hlen:
+            raise AnalysisError("truncated .npy header")
+        try:
+            # literal_eval parses literals only; it cannot call anything.
+            header = ast.literal_eval(raw.decode("latin-1" if major < 3 else "utf-8"))
+        except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError):
+            raise AnalysisError(".npy header is not a valid Python literal") from None
+        if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= set(header):
+            raise AnalysisError(".npy header lacks descr/fortran_order/shape")
+        if _has_object(header["descr"]):
+            ctx.saw_format("numpy-object-array")
+            analyse_pickle_stream(stream, ctx.child("<object array pickle>"), start=start + hlen, trailing_ok=True)
+
+
+def _has_object(descr: object) -> bool:
+    if isinstance(descr, str):
+        return descr.lstrip("<>|=").startswith("O")
+    if isinstance(descr, (list, tuple)):
+        return any(_has_object(part) for part in descr)
+    return False
+
+
+register(NpyHandler())

@@ -1,0 +1,360 @@
+"""Pickle streams: plain pickles, joblib files, legacy PyTorch files, and pickles nested in anything.
+
+The symbolic machine (``mlvet.analysis.pickle_vm``) says what a stream would import and call; this
+module turns that into findings with the policy, follows nested pickles, reads several pickles in one
+file (legacy ``torch.save`` writes five; joblib interleaves raw array bytes with opcodes), and decides
+when the stream ends.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from mlvet.analysis.pickle_vm import Machine, PickleFault, StreamAnalysis, skim
+from mlvet.analysis.values import Blob, Call, Global, PDict, iter_symbols, render
+from mlvet.formats.base import Probe, ScanContext, Sink, Window, register
+from mlvet.policy import Tier
+from mlvet.rules import PKL100, PKL101, PKL102, PKL110, PKL111, PKL200, PKL201, PKL202, PKL203, PKL204, PKL205
+from mlvet.rules import PKL206, PKL207, PKL210, PKL211, get_rule
+
+#: First bytes of a legacy (pre-1.6, non-zip) torch.save file: PROTO 2 + LONG1 of the magic number.
+TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
+_JOBLIB_WRAPPERS = frozenset(
+    {
+        "joblib.numpy_pickle.NumpyArrayWrapper",
+        "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper",
+    }
+)
+#: Opcodes a pickle may start with (protocol 0/1 streams have no PROTO).
+_START_OPCODES = frozenset(b"(]}).NIJKLMFGSTUVXcdlt\x80\x8c")
+
+
+def looks_like_pickle(head: bytes) -> bool:
+    """Content sniff: a PROTO opcode with a valid protocol, or a protocol-0/1 stream that parses a bit.
+
+    Protocol 0/1 have no header, so a short trial run of the machine decides (it must reach STOP or run
+    at least a few opcodes without a fault). This is what lets a pickle renamed ``.png`` be found.
+    """
+    if len(head) >= 2 and head[0] == 0x80:
+        return 0 <= head[1] <= 5 and len(head) > 2
+    if not head or head[0] not in _START_OPCODES:
+        return False
+    import io
+
+    from mlvet.limits import Limits
+
+    m = Machine(io.BytesIO(head), Limits())
+    res = m.run()
+    if res.stopped:
+        return True
+    # Truncated only because the head is a prefix of a longer stream: accept if it ran a while.
+    return res.fault is not None and "truncated" in str(res.fault) and res.end > 64
+
+
+@dataclass
+class _Inline:
+    """A pickle stream embedded inline in another (joblib object arrays)."""
+
+    analysis: StreamAnalysis
+    reason: str
+
+
+class _JoblibHook:
+    """Skip the raw numpy bytes joblib writes right after each NumpyArrayWrapper's BUILD.
+
+    Layout (joblib >= 0.10, verified on 1.6): after BUILD, object arrays are a complete nested pickle;
+    other arrays are an optional alignment byte + padding (when the wrapper state has
+    ``numpy_array_alignment_bytes``) and ``prod(shape) * itemsize`` raw bytes.
+    """
+
+    def __init__(self) -> None:
+        self.inline: list[_Inline] = []
+        self.arrays = 0
+
+    def __call__(self, inst: Any, m: Machine) -> None:
+        if type(inst) is not Call or type(inst.func) is not Global:
+            return
+        if f"{inst.func.module}.{inst.func.name}" not in _JOBLIB_WRAPPERS:
+            return
+        state = inst.state
+        if type(state) is not PDict:
+            raise PickleFault("joblib array wrapper without a readable state", m.offset)
+        st = {k: v for k, v in state if type(k) is str}
+        shape = st.get("shape")
+        dtype = st.get("dtype")
+        if type(shape) is not tuple or not all(type(d) is int and d >= 0 for d in shape):
+            raise PickleFault("joblib array wrapper with an unreadable shape", m.offset)
+        itemsize, has_object = _dtype_info(dtype)
+        self.arrays += 1
+        if has_object:
+            start = m.offset
+            nested = m.run()
+            self.inline.append(_Inline(nested, f"joblib object array @{start}"))
+            if nested.fault is not None:
+                raise nested.fault
+            return
+        if itemsize is None:
+            raise PickleFault(f"joblib array with an unsupported dtype {render(dtype, 80)}", m.offset)
+        if st.get("numpy_array_alignment_bytes") is not None:
+            pad = m.read(1)[0]
+            m.skip(pad)
+        m.skip(math.prod(shape) * itemsize)
+
+
+def _dtype_info(dtype: Any) -> tuple[int | None, bool]:
+    """(itemsize, has_object) of a symbolic ``numpy.dtype(typestr, False, True)`` + its BUILD state."""
+    if type(dtype) is not Call or type(dtype.func) is not Global or dtype.func.name != "dtype":
+        return None, False
+    args = dtype.args
+    if type(args) is not tuple or not args or type(args[0]) is not str:
+        return None, False
+    typestr: str = args[0]
+    state: Any = dtype.state
+    kind = typestr[:1]
+    has_object = kind == "O"
+    if type(state) is tuple and len(state) >= 6:
+        for sub in (state[2], state[4]):
+            for sym in iter_symbols(sub, 512):
+                if type(sym) is Call and _dtype_info(sym)[1]:
+                    has_object = True
+        if kind in "SUV" and type(state[5]) is int and state[5] > 0:
+            return state[5], has_object
+    if kind in "Mm":
+        return 8, has_object
+    digits = typestr[1:].split("[", 1)[0]
+    if digits.isdigit():
+        return int(digits), has_object
+    return None, has_object
+
+
+class PickleHandler:
+    id = "pickle"
+    priority = 50
+
+    def sniff(self, probe: Probe) -> bool:
+        return looks_like_pickle(probe.head)
+
+    def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
+        head = stream.read(len(TORCH_LEGACY_MAGIC))
+        stream.seek(0)
+        legacy = head == TORCH_LEGACY_MAGIC
+        if legacy:
+            ctx.saw_format("pytorch-legacy")
+        analyse_pickle_stream(stream, ctx, expected_streams=5 if legacy else None)
+
+
+def analyse_pickle_stream(
+    stream: BinaryIO,
+    ctx: ScanContext,
+    *,
+    expected_streams: int | None = None,
+    start: int = 0,
+    trailing_ok: bool = False,
+) -> int:
+    """Analyse every pickle stream in ``stream`` from ``start``; return the offset where analysis ended.
+
+    ``expected_streams``: a container that knows how many pickles it holds (legacy torch: 5) stops there
+    and treats the rest as payload data.
+    """
+    limits = ctx.limits
+    stream.seek(start)
+    hook = _JoblibHook()
+    m = Machine(stream, limits, extensions=dict(ctx.policy.extensions), build_hook=hook)
+    index = 0
+    while True:
+        stream_start = m.offset
+        quick = skim(m)
+        if quick.has_code:
+            stream.seek(stream_start)
+            m = Machine(stream, limits, extensions=dict(ctx.policy.extensions), build_hook=hook)
+            res = m.run()
+        else:
+            res = StreamAnalysis(start=stream_start, end=m.offset, protocol=quick.protocol,
+                                 stopped=quick.stopped and quick.fault is None, fault=quick.fault)
+            res.nested.extend(quick.nested)
+        sub = ctx if index == 0 else ctx.child(f"<pickle #{index + 1} @{stream_start}>")
+        if index > 0 and (res.globals or res.calls):
+            ctx.report(PKL210, f"pickle stream #{index + 1} starts at offset {stream_start}", offset=stream_start)
+        if index > 0 and res.fault is not None and not res.globals and not res.calls:
+            # Not a pickle after all: trailing bytes.
+            if not trailing_ok:
+                ctx.report(PKL211, f"{_remaining(stream, stream_start)} bytes of non-pickle data follow "
+                           f"the last pickle stream", offset=stream_start)
+            return stream_start
+        _report_stream(res, sub, stream)
+        for inline in hook.inline:
+            _report_stream(inline.analysis, sub.child(f"<{inline.reason}>"), stream)
+        hook.inline.clear()
+        if res.fault is not None:
+            _report_fault(res, sub)
+            return res.end
+        index += 1
+        if expected_streams is not None and index >= expected_streams:
+            return m.offset
+        if index >= limits.max_pickles_per_stream:
+            ctx.error(f"more than {limits.max_pickles_per_stream} pickle streams in one file; rest not analysed")
+            return m.offset
+        nxt = m.peek(1)
+        if not nxt:
+            return m.offset
+        if nxt[0] not in _START_OPCODES:
+            if not trailing_ok:
+                ctx.report(PKL211, f"{_remaining(stream, m.offset)} bytes of non-pickle data follow the last "
+                           "pickle stream", offset=m.offset)
+            return m.offset
+
+
+def _remaining(stream: BinaryIO, offset: int) -> int:
+    here = stream.tell()
+    end = stream.seek(0, 2)
+    stream.seek(here)
+    return max(0, end - offset)
+
+
+def _report_fault(res: StreamAnalysis, ctx: ScanContext) -> None:
+    fault = res.fault
+    assert fault is not None
+    ran_code = bool(res.calls) or any(g for g in res.globals)
+    msg = f"pickle stream is malformed at offset {fault.offset}: {fault}"
+    if ran_code:
+        msg += "; everything before it would run when loaded"
+    ctx.report(PKL200, msg, offset=fault.offset, severity=get_rule("PKL200").severity if not ran_code else None)
+    ctx.error(msg)
+
+
+def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> None:
+    """Turn one stream's symbolic run into findings."""
+    policy = ctx.policy
+    by_name: dict[tuple[str, str], list[Global]] = {}
+    for g in res.globals:
+        by_name.setdefault((g.module, g.name), []).append(g)
+
+    dangerous_refs: set[int] = set()
+    for (module, name), refs in by_name.items():
+        if module in ("<extension>", "<unresolved>") or module.startswith("<"):
+            continue
+        verdict = policy.classify(module, name)
+        if verdict.tier is Tier.SAFE:
+            continue
+        calls = [c for g in refs for c in g.invocations if c.kind != "build" or g.opcode != "EXT"]
+        first = refs[0]
+        if verdict.tier is Tier.DANGEROUS:
+            dangerous_refs.update(id(g) for g in refs)
+            rule = PKL205 if verdict.entry == "reflective" else (PKL100 if calls else PKL101)
+            where = calls[0] if calls else None
+            evidence = render(where) if where is not None else f"import {verdict.qualified}"
+            extra = f" (called {len(calls)} times)" if len(calls) > 1 else ""
+            ctx.report(
+                rule,
+                f"{'calls' if calls else 'imports'} {verdict.qualified}: {verdict.reason}{extra}",
+                offset=where.offset if where is not None else first.offset,
+                opcode_index=where.opcode_index if where is not None else first.opcode_index,
+                evidence=evidence,
+            )
+        else:
+            real_calls = [c for c in calls if c.kind in ("call", "new") or c.kind.startswith("method:")]
+            if real_calls or calls:
+                c0 = (real_calls or calls)[0]
+                ctx.report(
+                    PKL110,
+                    f"{'calls' if real_calls else 'restores state of'} {verdict.qualified}, which the policy "
+                    "does not know",
+                    offset=c0.offset,
+                    opcode_index=c0.opcode_index,
+                    evidence=render(c0),
+                    severity=None if real_calls else get_rule("PKL111").severity,
+                )
+            else:
+                ctx.report(
+                    PKL111,
+                    f"imports {verdict.qualified}, which the policy does not know",
+                    offset=first.offset,
+                    opcode_index=first.opcode_index,
+                    evidence=f"import {verdict.qualified}",
+                )
+
+    # Dangerous callables passed as arguments to calls (map, partial, apply...).
+    seen_pairs: set[tuple[str, str]] = set()
+    for call in res.calls:
+        for sym in iter_symbols((call.args, call.kwargs), 2048):
+            if type(sym) is Global and id(sym) in dangerous_refs and sym is not call.func:
+                callee = render(call.func, 120)
+                key = (callee, sym.dotted)
+                if key in seen_pairs:
+                    continue
+                seen_pairs.add(key)
+                ctx.report(
+                    PKL102,
+                    f"{sym.dotted} is passed to {callee}, which may call it",
+                    offset=call.offset,
+                    opcode_index=call.opcode_index,
+                    evidence=render(call),
+                )
+
+    if res.dynamic_calls:
+        c0 = res.dynamic_calls[0]
+        extra = f" ({len(res.dynamic_calls)} such calls)" if len(res.dynamic_calls) > 1 else ""
+        ctx.report(PKL204, f"calls the result of another call{extra}", offset=c0.offset,
+                   opcode_index=c0.opcode_index, evidence=render(c0))
+
+    for rule_id, message, offset, evidence in res.events:
+        rule = {"PKL201": PKL201, "PKL202": PKL202, "PKL203": PKL203, "PKL207": PKL207}.get(rule_id)
+        if rule is not None:
+            ctx.report(rule, message, offset=offset, evidence=evidence)
+
+    _follow_nested(res, ctx, stream)
+
+
+def _follow_nested(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> None:
+    """Analyse byte payloads that are themselves pickles.
+
+    Bytes handed to a call are analysed for real (errors count). Other payloads that merely start like a
+    pickle (raw tensor bytes can) are analysed speculatively: their findings are kept only when they
+    parse cleanly and reference callables, so random data never produces an error or a false alarm.
+    """
+    candidates: dict[int, tuple[int, str, bool]] = {}
+    for offset, length, reason in res.nested:
+        candidates[offset] = (length, reason, True)
+    for call in res.calls:
+        for sym in iter_symbols(call.args, 256):
+            if type(sym) is Blob and sym.kind != "str" and _maybe_pickle(sym.head):
+                candidates[sym.offset] = (sym.length, f"bytes passed to {render(call.func, 80)}", False)
+    if not candidates:
+        return
+    if _nesting(ctx) >= ctx.limits.max_pickle_nesting:
+        ctx.report(PKL207, f"nested pickles deeper than {ctx.limits.max_pickle_nesting}; not followed")
+        ctx.error("nested pickle limit reached")
+        return
+    for offset, (length, reason, speculative) in sorted(candidates.items()):
+        label = f"<nested pickle @{offset}>"
+        here = stream.tell()
+        trial = Sink()
+        sub = ScanContext(ctx.path, ctx.policy, trial, (*ctx.members, label), ctx.depth + 1)
+        try:
+            analyse_pickle_stream(Window(stream, offset, length), sub, trailing_ok=True)  # type: ignore[arg-type]
+        finally:
+            stream.seek(here)
+        meaningful = any(f.rule_id.startswith("PKL1") or f.rule_id in ("PKL201", "PKL202", "PKL205")
+                         for f in trial.findings)
+        if speculative and (trial.errors or not meaningful):
+            continue
+        ctx.sink.findings.extend(trial.findings)
+        ctx.sink.errors.extend(trial.errors)
+        if meaningful:
+            ctx.report(PKL206, f"{reason} is itself a pickle that references callables; analysed as {label}",
+                       offset=offset)
+
+
+def _nesting(ctx: ScanContext) -> int:
+    return sum(1 for m in ctx.members if m.startswith("<nested pickle"))
+
+
+def _maybe_pickle(head: bytes) -> bool:
+    return len(head) >= 2 and ((head[0] == 0x80 and head[1] <= 5) or head[:1] in (b"c", b"(", b"]", b"}"))
+
+
+register(PickleHandler())
+
+__all__ = ["TORCH_LEGACY_MAGIC", "PickleHandler", "analyse_pickle_stream", "looks_like_pickle"]

@@ -1,0 +1,141 @@
+"""ZIP containers: PyTorch checkpoints, TorchScript archives, NumPy .npz, and any other zip.
+
+Read with ``mlvet.containers.zipread``, which follows torch.load's reader (miniz) rather than Python's
+``zipfile``: CRC errors, flag bits and local/central header mismatches make zipfile-based scanners skip
+members that torch still loads. Every member is identified by content and scanned; anomalies are
+findings. TorchScript source in the archive is reported for review with an excerpt.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import BinaryIO
+
+from mlvet.containers.zipread import ZipArchive, ZipFormatError, ZipLimitError, ZipMember, find_eocd_any
+from mlvet.errors import AnalysisError
+from mlvet.formats.base import Probe, ScanContext, register, spooled
+from mlvet.rules import ARC300, ARC301, ARC302, ARC310
+
+#: Anomalies that a genuine torch.save / numpy.savez archive shows and that say nothing alone.
+_BENIGN_ANOMALIES = frozenset({"crc_not_recorded"})
+#: Archive layouts whose non-pickle members are tensor data or metadata (unrecognised bytes are expected).
+_MODEL_LAYOUTS = frozenset({"pytorch-zip", "torchscript", "pytorch-pt2", "numpy-npz"})
+#: Raw tensor storages: torch reads them as bytes, never unpickles them.
+_STORAGE_RE = re.compile(r"(^|/)data/\d+$")
+_TS_DANGEROUS = re.compile(
+    r"\b(ops\.aten\.(?:_?from_file|save)|torch\.ops\.(?!aten\b|prim\b|quantized\b)\w+|__import__|exec\(|eval\("
+    r"|subprocess|os\.system|open\()"
+)
+
+
+class ZipHandler:
+    id = "zip"
+    priority = 20
+
+    def sniff(self, probe: Probe) -> bool:
+        if probe.head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+            return True
+        # A zip with bytes before it (self-extracting, polyglot): found by its end record.
+        return b"PK\x05\x06" in probe.tail(70_000) and find_eocd_any(probe.stream, probe.size) is not None
+
+    def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
+        try:
+            archive = ZipArchive(stream, size, max_members=ctx.limits.max_members)
+        except ZipFormatError as exc:
+            raise AnalysisError(f"unreadable zip archive: {exc}") from None
+        names = [m.name for m in archive.members]
+        kind = _classify(archive, names)
+        ctx.saw_format(kind)
+        if len(archive.members) > ctx.limits.max_members:
+            ctx.report(ARC301, f"{len(archive.members)} members exceed the limit of {ctx.limits.max_members}")
+            ctx.error("member limit reached")
+        members = list(archive.members[: ctx.limits.max_members]) + list(archive.orphans)
+        for member in members:
+            if member.is_dir:
+                continue
+            if member.name.startswith("/") or ".." in member.name.replace("\\", "/").split("/"):
+                ctx.report(ARC302, f"member name {member.name!r} escapes the extraction folder")
+            if kind in _MODEL_LAYOUTS and _STORAGE_RE.search(member.name):
+                continue
+            self._scan_member(archive, member, ctx, kind)
+        _report_anomalies(archive, ctx)
+
+    def _scan_member(self, archive: ZipArchive, member: ZipMember, ctx: ScanContext, kind: str) -> None:
+        label = member.name if member.origin == "central" else f"{member.name} (orphan @{member.header_offset})"
+        sub = ctx.child(label, opaque_ok=kind in _MODEL_LAYOUTS)
+        if kind in ("pytorch-zip", "torchscript") and "/code/" in f"/{member.name}" and member.name.endswith(".py"):
+            _report_torchscript(archive, member, sub)
+            return
+        try:
+            src = archive.open(
+                member,
+                ctx.limits.max_member_bytes,
+                max_ratio=ctx.limits.max_ratio,
+                ratio_floor_bytes=ctx.limits.ratio_floor_bytes,
+            )
+            with spooled(src, ctx.limits.max_member_bytes, member.name) as (spool, length):
+                ctx.sink.total_bytes += length
+                if ctx.sink.total_bytes > ctx.limits.max_total_bytes:
+                    sub.report(ARC301, f"archive expands past {ctx.limits.max_total_bytes} bytes in total")
+                    sub.error("total decompressed size limit reached")
+                    return
+                fmt = sub.scan_stream(spool, length, member.name)
+                if fmt is None:
+                    _unrecognised_member(member, sub, kind)
+        except ZipLimitError as exc:
+            sub.report(ARC301, f"member {member.name!r}: {exc}")
+            sub.error(str(exc))
+        except ZipFormatError as exc:
+            sub.error(f"unreadable member: {exc}")
+
+
+def _unrecognised_member(member: ZipMember, ctx: ScanContext, kind: str) -> None:
+    """Members that are not code-bearing formats are fine inside known layouts; say so otherwise."""
+    # Metadata records of torch/numpy archives (version, byteorder, .data/serialization_id ...) and
+    # data/text files carry no code; nothing to report.
+    return
+
+
+def _classify(archive: ZipArchive, names: list[str]) -> str:
+    prefix = archive.torch_prefix
+    if prefix is not None and archive.torch_record("data.pkl") is not None:
+        if archive.torch_record("constants.pkl") is not None or any("/code/" in n for n in names):
+            return "torchscript"
+        return "pytorch-zip"
+    if prefix is not None and archive.torch_record("constants.pkl") is not None:
+        return "torchscript"
+    if prefix is not None and archive.torch_record("archive_format") is not None:
+        return "pytorch-pt2"
+    if names and all(n.endswith(".npy") for n in names):
+        return "numpy-npz"
+    return "zip"
+
+
+def _report_anomalies(archive: ZipArchive, ctx: ScanContext) -> None:
+    seen: set[tuple[str, str | None]] = set()
+    for anomaly in archive.all_anomalies():
+        if anomaly.code in _BENIGN_ANOMALIES:
+            continue
+        key = (anomaly.code, anomaly.member)
+        if key in seen:
+            continue
+        seen.add(key)
+        where = f" ({anomaly.member})" if anomaly.member else ""
+        ctx.report(ARC300, f"zip {anomaly.code}{where}: {anomaly.message}", evidence=anomaly.code)
+
+
+def _report_torchscript(archive: ZipArchive, member: ZipMember, ctx: ScanContext) -> None:
+    try:
+        with archive.open(member, 8 * 1024 * 1024) as f:
+            text = f.read(8 * 1024 * 1024).decode("utf-8", "replace")
+    except (ZipFormatError, ZipLimitError) as exc:
+        ctx.error(f"unreadable TorchScript code: {exc}")
+        return
+    hits = sorted({m.group(0) for m in _TS_DANGEROUS.finditer(text)})
+    if not hits:
+        return  # Plain TorchScript module code (aten ops only): nothing beyond the archive's pickles.
+    line = next((ln.strip() for ln in text.splitlines() if any(h in ln for h in hits)), "")
+    ctx.report(ARC310, f"TorchScript code uses {', '.join(hits)}", evidence=line[:300])
+
+
+register(ZipHandler())

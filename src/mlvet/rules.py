@@ -1,0 +1,184 @@
+"""Rule identities: every finding names one of these, so suppressions, SARIF and docs stay stable.
+
+Ids are grouped by area (bandit-style): ``PKL1xx`` pickle calls, ``PKL2xx`` pickle structure and
+obfuscation, ``ARC3xx`` containers and archives, ``FMT0xx`` format-independent problems. A new rule is a
+new entry here; the README's rule table is generated from this registry (``mlvet rules``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlvet.model import Severity
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Documentation of one rule: what it detects, why that matters, and what to do about it."""
+
+    id: str
+    name: str
+    severity: Severity
+    summary: str
+    why: str
+    fix: str
+    cwe: int | None = None
+
+
+_RULES: dict[str, Rule] = {}
+
+
+def _rule(
+    id: str, name: str, severity: Severity, summary: str, why: str, fix: str, cwe: int | None = None
+) -> Rule:
+    rule = Rule(id, name, severity, summary, why, fix, cwe)
+    if id in _RULES:  # pragma: no cover - a programming error caught at import
+        raise RuntimeError(f"duplicate rule id {id}")
+    _RULES[id] = rule
+    return rule
+
+
+def get_rule(rule_id: str) -> Rule:
+    """Look a rule up by id (KeyError for an unknown id)."""
+    return _RULES[rule_id]
+
+
+def all_rules() -> tuple[Rule, ...]:
+    return tuple(sorted(_RULES.values(), key=lambda r: r.id))
+
+
+_LOAD = "Loading this file with pickle, torch.load, joblib.load or numpy.load(allow_pickle=True) runs it."
+_NO_LOAD = "Do not load the file. Obtain the model from its publisher in a safe format (safetensors, ONNX)."
+
+PKL100 = _rule(
+    "PKL100", "dangerous-call", Severity.CRITICAL,
+    "The pickle calls a callable that can execute code, start processes, or touch files or the network.",
+    _LOAD, _NO_LOAD, 502,
+)
+PKL101 = _rule(
+    "PKL101", "dangerous-import", Severity.HIGH,
+    "The pickle imports a dangerous callable without calling it directly.",
+    "Importing it has side effects, and the object can still be invoked by another call, by a "
+    "__setstate__ or by code that later uses the loaded model.",
+    _NO_LOAD, 502,
+)
+PKL102 = _rule(
+    "PKL102", "dangerous-argument", Severity.CRITICAL,
+    "A dangerous callable is passed as an argument to a call made while loading.",
+    "Higher-order callables (map, partial, apply, sorted's key…) invoke what they are given: a classic way "
+    "to hide the real call from scanners that only check the outer callable.",
+    _NO_LOAD, 502,
+)
+PKL110 = _rule(
+    "PKL110", "unknown-call", Severity.MEDIUM,
+    "The pickle calls or instantiates a callable that is in neither the safe nor the dangerous policy tier.",
+    "Unknown code runs at load time. It may be a benign custom class, or a gadget that no denylist knows yet.",
+    "Review the callable. If it is trusted, add it to the safe tier in [tool.mlvet] or a --policy file.",
+    502,
+)
+PKL111 = _rule(
+    "PKL111", "unknown-import", Severity.LOW,
+    "The pickle imports a callable that is in neither policy tier, without invoking it.",
+    "Loading imports the module (running its top-level code); the object itself is not called.",
+    "Review the module; add it to the safe tier if it is trusted.",
+    502,
+)
+PKL200 = _rule(
+    "PKL200", "malformed-pickle", Severity.MEDIUM,
+    "The pickle stream is malformed or truncated; analysis covers everything up to the fault.",
+    "Loaders execute every opcode before the fault, so a payload placed before a deliberate error still runs "
+    "while scanners that give up on the error report nothing (nullifAI, 'broken pickle').",
+    "Treat the file as untrusted; a genuine model file is never malformed.",
+    20,
+)
+PKL201 = _rule(
+    "PKL201", "computed-global", Severity.CRITICAL,
+    "STACK_GLOBAL takes its module or name from a value computed at load time, not a constant.",
+    "Building import names at load time exists only to hide them from static scanners.",
+    _NO_LOAD, 502,
+)
+PKL202 = _rule(
+    "PKL202", "extension-code", Severity.HIGH,
+    "The pickle references a callable through a copyreg extension code (EXT1/EXT2/EXT4).",
+    "Extension codes are resolved through a registry in the loading process; the callable cannot be known "
+    "from the file alone.",
+    "Do not load unless you control the extension registry of the loading process.",
+    502,
+)
+PKL203 = _rule(
+    "PKL203", "attribute-injection", Severity.HIGH,
+    "BUILD sets attributes directly on an imported module, class or function.",
+    "Setting attributes on imported objects monkey-patches library code for the rest of the process.",
+    _NO_LOAD, 915,
+)
+PKL204 = _rule(
+    "PKL204", "dynamic-call", Severity.HIGH,
+    "The pickle calls the result of another call (a callable computed at load time).",
+    "Calling a computed object is how getattr/attrgetter chains reach functions a scanner does not see.",
+    _NO_LOAD, 502,
+)
+PKL205 = _rule(
+    "PKL205", "reflective-name", Severity.CRITICAL,
+    "An imported name walks through dunder attributes (e.g. __globals__, __builtins__, __subclasses__).",
+    "Reflective attribute chains reach eval/exec and os from any harmless-looking object.",
+    _NO_LOAD, 502,
+)
+PKL206 = _rule(
+    "PKL206", "nested-pickle", Severity.HIGH,
+    "Bytes embedded in the pickle are themselves a pickle that is deserialised at load time.",
+    "A nested pickle hides its payload from scanners that only read the outer stream.",
+    _NO_LOAD, 502,
+)
+PKL207 = _rule(
+    "PKL207", "unresolved-reference", Severity.HIGH,
+    "A callable reference could not be resolved within mlvet's analysis limits.",
+    "mlvet fails closed: what it cannot resolve is reported rather than passed.",
+    "Raise the relevant limit in the policy, or treat the file as untrusted.",
+)
+PKL210 = _rule(
+    "PKL210", "trailing-pickle", Severity.INFO,
+    "The file holds more than one pickle stream.",
+    "pickle.load reads only the first, but loaders that read on (legacy torch.load, joblib, custom code) "
+    "run the others, which is where payloads are hidden.",
+    "Review every stream's findings; all of them are analysed.",
+)
+PKL211 = _rule(
+    "PKL211", "trailing-data", Severity.LOW,
+    "Data follows the last pickle stream and is not part of any known container layout.",
+    "Hidden trailing data can carry a second payload for a custom loader.",
+    "Check where the extra data comes from.",
+)
+ARC300 = _rule(
+    "ARC300", "archive-anomaly", Severity.MEDIUM,
+    "The archive's structure is irregular (CRC mismatch, flag bits, header mismatch, prefixed data…).",
+    "These tricks make some readers (and so some scanners) reject or skip a member that the model loader "
+    "still reads and executes.",
+    "A genuine model archive has none of these; re-export it from its source.",
+)
+ARC301 = _rule(
+    "ARC301", "archive-limit", Severity.HIGH,
+    "An archive exceeded a safety limit (size, ratio, depth or member count): a possible decompression bomb.",
+    "Bombs exhaust disk and memory of whatever unpacks them; the rest of the archive was not analysed.",
+    "Inspect the archive by hand; raise the limit in the policy only for a trusted source.",
+    409,
+)
+ARC302 = _rule(
+    "ARC302", "archive-path", Severity.MEDIUM,
+    "An archive member name is absolute or walks out of the extraction folder ('..').",
+    "Extracting it writes outside the target folder (zip-slip).",
+    "Do not extract the archive with a tool that honours such paths.",
+    22,
+)
+ARC310 = _rule(
+    "ARC310", "torchscript-code", Severity.MEDIUM,
+    "The archive holds TorchScript code, which runs when the model is loaded and called.",
+    "TorchScript can call file and process operations through torch ops; review the code shown.",
+    "Review the code, or use a weights-only format.",
+    94,
+)
+FMT001 = _rule(
+    "FMT001", "format-mismatch", Severity.LOW,
+    "The file's content does not match what its extension claims.",
+    "Renaming a pickle to .png, .bin or .txt hides it from tools that trust extensions.",
+    "Check why the file is named this way.",
+)

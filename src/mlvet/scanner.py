@@ -1,0 +1,149 @@
+"""The scan pipeline: expand inputs, scan each file in isolation, assemble one ScanReport.
+
+Each file is scanned inside its own error boundary: whatever goes wrong in a handler becomes an ``error``
+result for that file (fail closed), and the scan goes on with the others. ``jobs > 1`` scans files in
+worker processes; results come back as plain data and the report is ordered by path either way.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mlvet.errors import UsageError
+from mlvet.formats import base as formats_base
+from mlvet.model import FileResult, ScanReport, Status
+from mlvet.policy import Policy, default_policy
+
+Progress = Callable[[FileResult], None]
+
+
+def iter_files(paths: Iterable[str | os.PathLike[str]], max_files: int) -> Iterator[str]:
+    """Every regular file under the given paths, sorted per folder; symlinked folders are not followed."""
+    count = 0
+    for raw in paths:
+        p = os.fspath(raw)
+        if not os.path.lexists(p):
+            raise UsageError(f"no such file or directory: {p}")
+        if os.path.isdir(p) and not os.path.islink(p):
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for name in sorted(files):
+                    count += 1
+                    if count > max_files:
+                        raise UsageError(f"more than {max_files} files; raise limits.max_files to scan them")
+                    yield os.path.join(root, name)
+        else:
+            count += 1
+            yield p
+
+
+def scan_file(path: str, policy: Policy) -> FileResult:
+    """Scan one file; never raises (an internal failure becomes an ``error`` result)."""
+    sink = formats_base.Sink()
+    fmt: str | None = None
+    size: int | None = None
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return FileResult(path=path, format="other", status=Status.SKIPPED,
+                              skip_reason="not a regular file")
+        size = st.st_size
+        ctx = formats_base.ScanContext(path, policy, sink)
+        with open(path, "rb") as f:
+            fmt = ctx.scan_stream(f, size, os.path.basename(path))
+    except OSError as exc:
+        sink.errors.append(f"cannot read file: {exc.strerror or exc}")
+    except RecursionError:
+        sink.errors.append("input nests too deeply to analyse")
+    except MemoryError:
+        sink.errors.append("input exhausted memory during analysis")
+    except Exception as exc:  # noqa: BLE001 - the per-file error boundary: fail closed, keep scanning
+        sink.errors.append(f"internal error while analysing ({type(exc).__name__}: {exc})")
+    if sink.errors:
+        status = Status.ERROR
+    elif sink.skip_reason is not None and not sink.findings:
+        status = Status.SKIPPED
+    else:
+        status = Status.SCANNED
+    primary = _primary_format(fmt, sink.formats)
+    return FileResult(
+        path=path,
+        format=primary,
+        status=status,
+        findings=tuple(sink.findings),
+        errors=tuple(sink.errors),
+        skip_reason=sink.skip_reason if status is Status.SKIPPED else None,
+        size=size,
+        formats_seen=tuple(sink.formats),
+    )
+
+
+#: More specific format names win over the container they were found in.
+_REFINED = ("pytorch-legacy-tar", "pytorch-legacy", "torchscript", "pytorch-pt2", "pytorch-zip", "numpy-npz")
+
+
+def _primary_format(fmt: str | None, seen: list[str]) -> str:
+    if fmt is None:
+        return "unknown"
+    if fmt in ("zip", "tar", "pickle"):
+        for refined in _REFINED:
+            if refined in seen:
+                return refined
+    return fmt
+
+
+def _scan_one(args: tuple[str, Policy]) -> FileResult:
+    return scan_file(*args)
+
+
+def scan(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    policy: Policy | None = None,
+    jobs: int = 1,
+    progress: Progress | None = None,
+) -> ScanReport:
+    """Scan files, folders and archives; return the report (never raises for a bad *file*).
+
+    Raises :class:`~mlvet.errors.UsageError` for a path that does not exist.
+    """
+    pol = policy or default_policy()
+    started = datetime.now(timezone.utc)
+    files = list(iter_files(paths, pol.limits.max_files))
+    results: list[FileResult] = []
+    if jobs > 1 and len(files) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for res in pool.map(_scan_one, [(f, pol) for f in files], chunksize=4):
+                results.append(res)
+                if progress:
+                    progress(res)
+    else:
+        for f in files:
+            res = scan_file(f, pol)
+            results.append(res)
+            if progress:
+                progress(res)
+    return ScanReport(
+        results=tuple(results),
+        started_at=started,
+        finished_at=datetime.now(timezone.utc),
+        policy_sources=pol.sources,
+    )
+
+
+def resolve_policy(policy_file: str | None, start: Path) -> Policy:
+    """The effective policy: shipped default, then pyproject [tool.mlvet], then --policy FILE."""
+    from mlvet.policy import load_policy_file, load_pyproject
+
+    pol = default_policy()
+    project = load_pyproject(start, pol)
+    if project is not None:
+        pol = project
+    if policy_file:
+        pol = load_policy_file(policy_file, pol)
+    return pol
