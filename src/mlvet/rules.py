@@ -135,6 +135,13 @@ PKL207 = _rule(
     "mlvet fails closed: what it cannot resolve is reported rather than passed.",
     "Raise the relevant limit in the policy, or treat the file as untrusted.",
 )
+PKL208 = _rule(
+    "PKL208", "frame-violation", Severity.HIGH,
+    "An opcode runs past the end of its protocol-4 FRAME (or a FRAME starts inside another).",
+    "pickle.load(file) and pickle.loads(bytes) then read different opcodes from the same bytes, so a "
+    "payload can hide inside what one reader sees as data. mlvet analyses both readings.",
+    _NO_LOAD, 20,
+)
 PKL210 = _rule(
     "PKL210", "trailing-pickle", Severity.INFO,
     "The file holds more than one pickle stream.",

@@ -240,6 +240,13 @@ class Machine:
         count = 0
         proto = 0
         code_seen = False
+        frame_end = -1
+
+        def check_frame(start: int, end: int) -> None:
+            # An opcode that runs past its frame is read differently by pickle.load(file) and
+            # pickle.loads(bytes): a known way to hide opcodes inside "data".
+            if start < frame_end < end:
+                events.append(("FRAME", f"payload runs past its frame end at {frame_end}", start, str(frame_end)))
 
         def pop_mark() -> list[Any]:
             if not marks:
@@ -327,6 +334,7 @@ class Machine:
                 raise PickleFault("invalid UTF-8 in string", at) from None
 
         def blob_or_bytes(kind: str, n: int, at: int) -> Any:
+            check_frame(at, self.offset + n)
             if n <= max_string:
                 data = self.read(n)
                 if n >= 2 and data[0] == 0x80 and 1 <= data[1] <= 5 and n >= 8:
@@ -339,6 +347,7 @@ class Machine:
             return Blob(kind, start, n, head)
 
         def long_string(kind: str, n: int) -> Any:
+            check_frame(self.offset, self.offset + n)
             if n <= max_string:
                 raw = self.read(n)
                 return str_value(raw, self.offset - n)
@@ -500,7 +509,9 @@ class Machine:
                 self.skip(n)
                 stack.append(NUMBER)
             elif op == 0x95:  # FRAME
-                self.read(8)
+                if self.offset < frame_end:
+                    events.append(("FRAME", "a FRAME starts inside the previous frame", at, ""))
+                frame_end = self.offset + 8 + _unpack_Q(self.read(8))[0]
             elif op == 0x80:  # PROTO
                 proto = self.read(1)[0]
                 if proto > 5:
@@ -733,7 +744,7 @@ def _proto0_string(line: bytes, at: int) -> str:
 _FIXED = [0] * 256
 for _c in b"(012NQRabdelostu)]}\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x94\x97\x98":
     _FIXED[_c] = 1
-for _c, _n in ((b"G", 9), (b"J", 5), (b"K", 2), (b"M", 3), (b"h", 2), (b"q", 2), (b"j", 5), (b"r", 5), (b"\x95", 9)):
+for _c, _n in ((b"G", 9), (b"J", 5), (b"K", 2), (b"M", 3), (b"h", 2), (b"q", 2), (b"j", 5), (b"r", 5)):
     _FIXED[_c[0]] = _n
 _CODE_OPS = frozenset(b"ci\x93\x82\x83\x84")
 _LINE_OPS = frozenset(b"IFLSVgpP")
@@ -754,6 +765,7 @@ def skim(m: Machine) -> SkimResult:
     """Walk one stream quickly; stop early (``has_code``) at the first callable-importing opcode."""
     res = SkimResult(has_code=False)
     fixed = _FIXED
+    frame_end = -1
     try:
         while True:
             buf = m.buf
@@ -818,15 +830,24 @@ def skim(m: Machine) -> SkimResult:
                 n = _unpack_i4(m.read(4))[0]
                 if n < 0:
                     raise PickleFault("negative byte count", at)
+                if at < frame_end < m.offset + n:
+                    res.has_code = True
+                    return res
                 m.skip(n)
             elif op == 0x55 or op == 0x43:  # SHORT_BINSTRING / SHORT_BINBYTES
                 n = m.read(1)[0]
+                if at < frame_end < m.offset + n:
+                    res.has_code = True
+                    return res
                 head = m.skip(n)
                 if op == 0x43 and n >= 8 and _looks_like_pickle(head):
                     res.nested.append((at + 2, n, "bytes payload is itself a pickle"))
             elif op in (0x42, 0x8E, 0x96, 0x8D):  # BINBYTES, BINBYTES8, BYTEARRAY8, BINUNICODE8
                 n = _unpack_I4(m.read(4))[0] if op == 0x42 else _unpack_Q(m.read(8))[0]
                 start = m.offset
+                if at < frame_end < start + n:
+                    res.has_code = True
+                    return res
                 head = m.skip(n)
                 if op != 0x8D and n >= 8 and _looks_like_pickle(head):
                     res.nested.append((start, n, "bytes payload is itself a pickle"))
@@ -837,6 +858,11 @@ def skim(m: Machine) -> SkimResult:
                 if n < 0:
                     raise PickleFault("LONG pickle has negative byte count", at)
                 m.skip(n)
+            elif op == 0x95:  # FRAME: frames are rare (one per 64 KiB); track them for straddle checks
+                if m.offset < frame_end:
+                    res.has_code = True  # frame violation: let the full machine report it
+                    return res
+                frame_end = m.offset + 8 + _unpack_Q(m.read(8))[0]
             elif op == 0x80:  # PROTO
                 proto = m.read(1)[0]
                 if proto > 5:

@@ -17,7 +17,7 @@ from mlvet.analysis.values import Blob, Call, Global, PDict, iter_symbols, rende
 from mlvet.formats.base import Probe, ScanContext, Sink, Window, register
 from mlvet.policy import Tier
 from mlvet.rules import PKL100, PKL101, PKL102, PKL110, PKL111, PKL200, PKL201, PKL202, PKL203, PKL204, PKL205
-from mlvet.rules import PKL206, PKL207, PKL210, PKL211, get_rule
+from mlvet.rules import PKL206, PKL207, PKL208, PKL210, PKL211, get_rule
 
 #: First bytes of a legacy (pre-1.6, non-zip) torch.save file: PROTO 2 + LONG1 of the magic number.
 TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
@@ -182,6 +182,7 @@ def analyse_pickle_stream(
             if not trailing_ok:
                 ctx.report(PKL211, f"{_remaining(stream, stream_start)} bytes of non-pickle data follow "
                            f"the last pickle stream", offset=stream_start)
+                _search_trailing(stream, stream_start, ctx)
             return stream_start
         _report_stream(res, sub, stream)
         for inline in hook.inline:
@@ -203,7 +204,37 @@ def analyse_pickle_stream(
             if not trailing_ok:
                 ctx.report(PKL211, f"{_remaining(stream, m.offset)} bytes of non-pickle data follow the last "
                            "pickle stream", offset=m.offset)
+                _search_trailing(stream, m.offset, ctx)
             return m.offset
+
+
+_TRAILING_CANDIDATES = 256
+
+
+def _search_trailing(stream: BinaryIO, start: int, ctx: ScanContext) -> None:
+    """Look for further pickle streams hidden after junk (a custom loader may skip to them)."""
+    import re
+
+    here = stream.tell()
+    stream.seek(start)
+    pattern = re.compile(rb"\x80[\x02-\x05]")
+    found: list[int] = []
+    base = start
+    carry = b""
+    while len(found) < _TRAILING_CANDIDATES:
+        chunk = stream.read(1 << 20)
+        if not chunk:
+            break
+        data = carry + chunk
+        for mt in pattern.finditer(data):
+            pos = base - len(carry) + mt.start()
+            if not found or found[-1] != pos:
+                found.append(pos)
+        carry = data[-1:]
+        base += len(chunk)
+    stream.seek(here)
+    for pos in found[:_TRAILING_CANDIDATES]:
+        _speculate(stream, pos, -1, ctx, f"<pickle after trailing data @{pos}>", "trailing data", True)
 
 
 def _remaining(stream: BinaryIO, offset: int) -> int:
@@ -300,6 +331,13 @@ def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
                    opcode_index=c0.opcode_index, evidence=render(c0))
 
     for rule_id, message, offset, evidence in res.events:
+        if rule_id == "FRAME":
+            ctx.report(PKL208, message, offset=offset, evidence=f"frame ends at {evidence}" if evidence else "")
+            if evidence.isdigit():
+                # The other reading: opcodes resume at the frame end.
+                _speculate(stream, int(evidence), -1, ctx, f"<reading from frame end @{evidence}>",
+                           "bytes after the frame end", speculative=True)
+            continue
         rule = {"PKL201": PKL201, "PKL202": PKL202, "PKL203": PKL203, "PKL207": PKL207}.get(rule_id)
         if rule is not None:
             ctx.report(rule, message, offset=offset, evidence=evidence)
@@ -328,23 +366,35 @@ def _follow_nested(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
         ctx.error("nested pickle limit reached")
         return
     for offset, (length, reason, speculative) in sorted(candidates.items()):
-        label = f"<nested pickle @{offset}>"
-        here = stream.tell()
-        trial = Sink()
-        sub = ScanContext(ctx.path, ctx.policy, trial, (*ctx.members, label), ctx.depth + 1)
-        try:
-            analyse_pickle_stream(Window(stream, offset, length), sub, trailing_ok=True)  # type: ignore[arg-type]
-        finally:
-            stream.seek(here)
-        meaningful = any(f.rule_id.startswith("PKL1") or f.rule_id in ("PKL201", "PKL202", "PKL205")
-                         for f in trial.findings)
-        if speculative and (trial.errors or not meaningful):
-            continue
-        ctx.sink.findings.extend(trial.findings)
-        ctx.sink.errors.extend(trial.errors)
-        if meaningful:
-            ctx.report(PKL206, f"{reason} is itself a pickle that references callables; analysed as {label}",
-                       offset=offset)
+        if _speculate(stream, offset, length, ctx, f"<nested pickle @{offset}>", reason, speculative):
+            ctx.report(PKL206, f"{reason} is itself a pickle that references callables; analysed as "
+                       f"<nested pickle @{offset}>", offset=offset)
+
+
+def _speculate(
+    stream: BinaryIO, offset: int, length: int, ctx: ScanContext, label: str, reason: str, speculative: bool
+) -> bool:
+    """Analyse ``length`` bytes at ``offset`` (-1: to the end) as a pickle in a trial sink.
+
+    Speculative trials keep their findings only when the bytes parse and reference callables, so that
+    random data never causes an error or a false alarm. Returns whether callables were found.
+    """
+    here = stream.tell()
+    if length < 0:
+        length = stream.seek(0, 2) - offset
+    trial = Sink()
+    sub = ScanContext(ctx.path, ctx.policy, trial, (*ctx.members, label), ctx.depth + 1)
+    try:
+        analyse_pickle_stream(Window(stream, offset, length), sub, trailing_ok=True)  # type: ignore[arg-type]
+    finally:
+        stream.seek(here)
+    meaningful = any(f.rule_id.startswith("PKL1") or f.rule_id in ("PKL201", "PKL202", "PKL205")
+                     for f in trial.findings)
+    if speculative and (trial.errors or not meaningful):
+        return False
+    ctx.sink.findings.extend(trial.findings)
+    ctx.sink.errors.extend(trial.errors)
+    return meaningful
 
 
 def _nesting(ctx: ScanContext) -> int:

@@ -43,6 +43,17 @@ class ZipHandler:
             archive = ZipArchive(stream, size, max_members=ctx.limits.max_members)
         except ZipFormatError as exc:
             raise AnalysisError(f"unreadable zip archive: {exc}") from None
+        head = stream.read(4)
+        stream.seek(0)
+        if head != b"PK\x03\x04":
+            # torch.load unpickles from byte 0 when the file does not start with a local header, and
+            # np.load does the same: a pickle in front of a zip is what actually runs.
+            from mlvet.formats.pickle import analyse_pickle_stream, looks_like_pickle
+
+            if looks_like_pickle(stream.read(4096)):
+                ctx.saw_format("pickle")
+                analyse_pickle_stream(stream, ctx.child("<bytes before the zip>"), trailing_ok=True)
+            stream.seek(0)
         names = [m.name for m in archive.members]
         kind = _classify(archive, names)
         ctx.saw_format(kind)
