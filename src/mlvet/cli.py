@@ -39,7 +39,7 @@ def _run_click(args: list[str]) -> int:
     from mlvet.errors import MlvetError
 
     try:
-        result = cli.main(args=args, prog_name="mlvet", standalone_mode=False)
+        result = get_cli().main(args=args, prog_name="mlvet", standalone_mode=False)
     except click.exceptions.NoArgsIsHelp as exc:  # pragma: no cover - click version dependent
         click.echo(exc.format_message(), err=True)
         return EXIT_USAGE
@@ -158,7 +158,15 @@ def _scan_with_progress(run_scan: Any, paths: list[str], policy: Any, jobs: int,
         return run_scan(paths, policy=policy, jobs=jobs, progress=lambda _r: bar.advance(task))
 
 
-cli = _build_cli()
+_CLI: Any = None
+
+
+def get_cli() -> Any:
+    """The click command group, built on first use so that ``--version`` never imports click."""
+    global _CLI  # noqa: PLW0603 - a lazily built singleton
+    if _CLI is None:
+        _CLI = _build_cli()
+    return _CLI
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,7 +1,10 @@
 """Rule identities: every finding names one of these, so suppressions, SARIF and docs stay stable.
 
 Ids are grouped by area (bandit-style): ``PKL1xx`` pickle calls, ``PKL2xx`` pickle structure and
-obfuscation, ``ARC3xx`` containers and archives, ``FMT0xx`` format-independent problems. A new rule is a
+obfuscation, ``ARC3xx`` containers and archives, ``KER4xx`` Keras, ``TFG5xx`` TensorFlow (and TFLite),
+``ONX6xx`` ONNX, ``GGF7xx`` GGUF and chat templates, ``SFT8xx`` safetensors, ``HFR9xx`` Hugging Face
+repositories, ``OTH0xx`` other formats (skops, PMML, MLflow ...), ``FMT0xx`` format-independent problems.
+Format modules register their own rules with :func:`define_rule`. A new rule is a
 new entry here; the README's rule table is generated from this registry (``mlvet rules``).
 """
 
@@ -36,6 +39,13 @@ def _rule(
         raise RuntimeError(f"duplicate rule id {id}")
     _RULES[id] = rule
     return rule
+
+
+def define_rule(
+    id: str, name: str, severity: Severity, summary: str, why: str, fix: str, cwe: int | None = None
+) -> Rule:
+    """Register a rule from a format module (ids must be unique; see the id ranges in this module's doc)."""
+    return _rule(id, name, severity, summary, why, fix, cwe)
 
 
 def get_rule(rule_id: str) -> Rule:

@@ -771,14 +771,13 @@ def skim(m: Machine) -> SkimResult:
             buf = m.buf
             pos = m.pos
             try:
-                # Hot loop: fixed-size opcodes only; an IndexError means we ran off the chunk.
+                # Hot loop: fixed-size opcodes and in-chunk short strings; an IndexError means we ran off
+                # the chunk. String contents are not UTF-8-validated here: a stream without callables
+                # cannot execute anything whatever its strings hold, and validation would double the cost.
                 while True:
-                    step = fixed[buf[pos]]
-                    if step:
+                    while step := fixed[buf[pos]]:
                         pos += step
-                        continue
                     op = buf[pos]
-                    # Short strings are the other common opcodes; handled inline when in the chunk.
                     if op == 0x8C:  # SHORT_BINUNICODE
                         end = pos + 2 + buf[pos + 1]
                     elif op == 0x58:  # BINUNICODE
@@ -787,12 +786,9 @@ def skim(m: Machine) -> SkimResult:
                             break
                     else:
                         break
-                    if end > len(buf):
+                    if end > len(buf) or pos < frame_end < end:
                         break
-                    buf[pos + 2 if op == 0x8C else pos + 5 : end].decode("utf-8", "surrogatepass")
                     pos = end
-            except UnicodeDecodeError:
-                raise PickleFault("invalid UTF-8 in string", m.base + pos) from None
             except IndexError:
                 if m.eof:
                     m.pos = len(buf)
@@ -813,13 +809,12 @@ def skim(m: Machine) -> SkimResult:
             op = buf[pos]
             at = m.base + pos
             m.pos = pos + 1
-            if op == 0x8C:  # SHORT_BINUNICODE
+            if op == 0x8C:  # SHORT_BINUNICODE (straddling the chunk or the frame)
                 n = m.read(1)[0]
-                raw = m.read(n)
-                try:
-                    raw.decode("utf-8", "surrogatepass")
-                except UnicodeDecodeError:
-                    raise PickleFault("invalid UTF-8 in string", at) from None
+                if at < frame_end < m.offset + n:
+                    res.has_code = True
+                    return res
+                m.read(n)
             elif op == 0x2E:  # STOP
                 res.stopped = True
                 return res

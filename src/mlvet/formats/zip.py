@@ -9,7 +9,7 @@ findings. TorchScript source in the archive is reported for review with an excer
 from __future__ import annotations
 
 import re
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from mlvet.containers.zipread import ZipArchive, ZipFormatError, ZipLimitError, ZipMember, find_eocd_any
 from mlvet.errors import AnalysisError
@@ -26,6 +26,31 @@ _TS_DANGEROUS = re.compile(
     r"\b(ops\.aten\.(?:_?from_file|save)|torch\.ops\.(?!aten\b|prim\b|quantized\b)\w+|__import__|exec\(|eval\("
     r"|subprocess|os\.system|open\()"
 )
+
+
+class ZipLayout(Protocol):
+    """A known archive layout (Keras .keras, skops, torch.export .pt2 ...) recognised by its member names.
+
+    Format modules register one with :func:`register_zip_layout`; the zip handler asks each in order and
+    the first that matches analyses the archive's metadata. Members it returns as handled are not scanned
+    again; every other member still goes through content sniffing, so nothing escapes analysis.
+    """
+
+    id: str
+    #: True when the layout's unrecognised members are tensor data (no error for unknown bytes).
+    opaque_members: bool
+
+    def matches(self, names: list[str], archive: ZipArchive) -> bool: ...
+
+    def analyse(self, archive: ZipArchive, ctx: ScanContext) -> set[str]: ...
+
+
+_LAYOUTS: list[ZipLayout] = []
+
+
+def register_zip_layout(layout: ZipLayout) -> ZipLayout:
+    _LAYOUTS.append(layout)
+    return layout
 
 
 class ZipHandler:
@@ -56,6 +81,16 @@ class ZipHandler:
             stream.seek(0)
         names = [m.name for m in archive.members]
         kind = _classify(archive, names)
+        handled: set[str] = set()
+        opaque = kind in _MODEL_LAYOUTS
+        if kind == "zip":
+            for layout in _LAYOUTS:
+                if layout.matches(names, archive):
+                    kind = layout.id
+                    opaque = layout.opaque_members
+                    ctx.saw_format(kind)
+                    handled = layout.analyse(archive, ctx)
+                    break
         ctx.saw_format(kind)
         if len(archive.members) > ctx.limits.max_members:
             ctx.report(ARC301, f"{len(archive.members)} members exceed the limit of {ctx.limits.max_members}")
@@ -68,12 +103,16 @@ class ZipHandler:
                 ctx.report(ARC302, f"member name {member.name!r} escapes the extraction folder")
             if kind in _MODEL_LAYOUTS and _STORAGE_RE.search(member.name):
                 continue
-            self._scan_member(archive, member, ctx, kind)
+            if member.name in handled:
+                continue
+            self._scan_member(archive, member, ctx, kind, opaque)
         _report_anomalies(archive, ctx)
 
-    def _scan_member(self, archive: ZipArchive, member: ZipMember, ctx: ScanContext, kind: str) -> None:
+    def _scan_member(
+        self, archive: ZipArchive, member: ZipMember, ctx: ScanContext, kind: str, opaque: bool
+    ) -> None:
         label = member.name if member.origin == "central" else f"{member.name} (orphan @{member.header_offset})"
-        sub = ctx.child(label, opaque_ok=kind in _MODEL_LAYOUTS)
+        sub = ctx.child(label, opaque_ok=opaque)
         if kind in ("pytorch-zip", "torchscript") and "/code/" in f"/{member.name}" and member.name.endswith(".py"):
             _report_torchscript(archive, member, sub)
             return
