@@ -337,8 +337,8 @@ class Machine:
             check_frame(at, self.offset + n)
             if n <= max_string:
                 data = self.read(n)
-                if n >= 2 and data[0] == 0x80 and 1 <= data[1] <= 5 and n >= 8:
-                    nested.append((at, n, f"{kind} payload is itself a pickle"))
+                if n >= 8 and data[0] == 0x80 and 1 <= data[1] <= 5:
+                    nested.append((self.offset - n, n, f"{kind} payload is itself a pickle"))
                 return data
             start = self.offset
             head = self.skip(n)

@@ -258,6 +258,16 @@ def _report_fault(res: StreamAnalysis, ctx: ScanContext) -> None:
 def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> None:
     """Turn one stream's symbolic run into findings."""
     policy = ctx.policy
+    # Safe reconstructors (copyreg._reconstructor, numpy's _reconstruct, torch's _rebuild_from_type_v2,
+    # sklearn's newObj ...) instantiate or call the class/function they are given as a direct argument:
+    # that argument is invoked too, so an unknown class handed to them is reported as called.
+    for call in res.calls:
+        func = call.func
+        if type(func) is Global and type(call.args) is tuple and call.kind == "call":
+            if policy.classify(func.module, func.name).tier is Tier.SAFE:
+                for arg in call.args[:2]:
+                    if type(arg) is Global and call not in arg.invocations:
+                        arg.invocations.append(call)
     by_name: dict[tuple[str, str], list[Global]] = {}
     for g in res.globals:
         by_name.setdefault((g.module, g.name), []).append(g)
@@ -353,8 +363,8 @@ def _follow_nested(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
     parse cleanly and reference callables, so random data never produces an error or a false alarm.
     """
     candidates: dict[int, tuple[int, str, bool]] = {}
-    for offset, length, reason in res.nested:
-        candidates[offset] = (length, reason, True)
+    for offset, length, _reason in res.nested:
+        candidates[offset] = (length, "an embedded byte string", True)
     for call in res.calls:
         for sym in iter_symbols(call.args, 256):
             if type(sym) is Blob and sym.kind != "str" and _maybe_pickle(sym.head):
@@ -367,7 +377,7 @@ def _follow_nested(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
         return
     for offset, (length, reason, speculative) in sorted(candidates.items()):
         if _speculate(stream, offset, length, ctx, f"<nested pickle @{offset}>", reason, speculative):
-            ctx.report(PKL206, f"{reason} is itself a pickle that references callables; analysed as "
+            ctx.report(PKL206, f"{reason} at offset {offset} is a pickle that references callables; analysed as "
                        f"<nested pickle @{offset}>", offset=offset)
 
 
