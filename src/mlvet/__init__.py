@@ -44,15 +44,17 @@ def scan(
 
     if isinstance(paths, (str, _os.PathLike)):
         paths = [paths]
-    pol = policy if isinstance(policy, _Policy) or policy is None else load_policy_file(policy)
+    pol = policy if isinstance(policy, _Policy) or policy is None else load_policy_file(_os.fspath(policy))
     return _scan(paths, policy=pol, jobs=jobs)
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Load a policy file on top of the shipped policy (raises PolicyError with a clear message)."""
+    import os as _os
+
     from mlvet.policy import load_policy_file
 
-    return load_policy_file(path)
+    return load_policy_file(_os.fspath(path))
 
 
 def __getattr__(name: str) -> Any:

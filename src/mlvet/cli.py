@@ -40,9 +40,6 @@ def _run_click(args: list[str]) -> int:
 
     try:
         result = get_cli().main(args=args, prog_name="mlvet", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelp as exc:  # pragma: no cover - click version dependent
-        click.echo(exc.format_message(), err=True)
-        return EXIT_USAGE
     except click.UsageError as exc:
         exc.show()
         return EXIT_USAGE

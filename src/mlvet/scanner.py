@@ -62,7 +62,7 @@ def scan_file(path: str, policy: Policy) -> FileResult:
         sink.errors.append("input nests too deeply to analyse")
     except MemoryError:
         sink.errors.append("input exhausted memory during analysis")
-    except Exception as exc:  # noqa: BLE001 - the per-file error boundary: fail closed, keep scanning
+    except Exception as exc:
         sink.errors.append(f"internal error while analysing ({type(exc).__name__}: {exc})")
     if sink.errors:
         status = Status.ERROR

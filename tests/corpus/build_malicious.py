@@ -77,7 +77,8 @@ NULLIFAI = "ReversingLabs nullifAI (2025-02)"
 class Sample:
     """One malicious file.
 
-    ``expect_callable`` is the dotted name a correct scanner must report.  ``alt_callables``
+    ``expect_callable`` is the dotted name a correct scanner must report (a value in angle brackets,
+    e.g. ``<EXT1 0xf1>`` or ``<unresolved STACK_GLOBAL>``, names a construct rather than a callable).  ``alt_callables``
     lists other names that are equally acceptable findings (e.g. the nested-loader gadget *or*
     the callable inside the nested pickle).  ``loaders`` is the set of real loading paths that
     execute the payload (verified by ``verify_live.py`` on CPython 3.11 / torch 2.13 / numpy 2.x /
@@ -3303,11 +3304,15 @@ def build_all() -> list[Sample]:
     for section in _SECTIONS:
         section(reg)
     seen: set[str] = set()
+    out: list[Sample] = []
     for s in reg.samples:
         if s.name in seen:
             raise AssertionError(f"duplicate sample name {s.name}")
         seen.add(s.name)
-    return reg.samples
+        if s.live and s.name in _VERIFIED_LOADERS:
+            s = replace(s, loaders=_VERIFIED_LOADERS[s.name])
+        out.append(s)
+    return out
 
 
 def write_all(dest: Path) -> list[Path]:

@@ -24,7 +24,6 @@ from typing import Any, BinaryIO
 
 from mlvet.analysis.values import (
     EVICTED,
-    MARK,
     NUMBER,
     Blob,
     Call,
@@ -223,7 +222,7 @@ class Machine:
         res.end = self.offset
         return res
 
-    def _run(self, res: StreamAnalysis) -> None:  # noqa: C901 - one dispatch table, by design
+    def _run(self, res: StreamAnalysis) -> None:
         limits = self.limits
         max_stack = limits.max_stack
         cap = limits.container_items
@@ -742,10 +741,10 @@ def _proto0_string(line: bytes, at: int) -> str:
 # machine, so soundness never depends on the skim.
 
 _FIXED = [0] * 256
-for _c in b"(012NQRabdelostu)]}\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x94\x97\x98":
-    _FIXED[_c] = 1
-for _c, _n in ((b"G", 9), (b"J", 5), (b"K", 2), (b"M", 3), (b"h", 2), (b"q", 2), (b"j", 5), (b"r", 5)):
-    _FIXED[_c[0]] = _n
+for _op in b"(012NQRabdelostu)]}\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x94\x97\x98":
+    _FIXED[_op] = 1
+for _code, _n in ((b"G", 9), (b"J", 5), (b"K", 2), (b"M", 3), (b"h", 2), (b"q", 2), (b"j", 5), (b"r", 5)):
+    _FIXED[_code[0]] = _n
 _CODE_OPS = frozenset(b"ci\x93\x82\x83\x84")
 _LINE_OPS = frozenset(b"IFLSVgpP")
 

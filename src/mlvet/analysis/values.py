@@ -187,10 +187,7 @@ def _render_call(call: Call, budget: int, depth: int) -> str:
         return f"{func}.__setstate__({render(args, budget, depth + 1)})"
     if call.kind.startswith("method:"):
         return f"{func}.{call.kind[7:]}({render(args, budget, depth + 1)})"
-    if type(args) is tuple:
-        inner = _render_items(args, budget, depth, 0)
-    else:
-        inner = "*" + render(args, budget, depth + 1)
+    inner = _render_items(args, budget, depth, 0) if type(args) is tuple else "*" + render(args, budget, depth + 1)
     if call.kwargs is not None:
         inner = f"{inner}, **{render(call.kwargs, budget // 2, depth + 1)}" if inner else (
             f"**{render(call.kwargs, budget // 2, depth + 1)}"

@@ -29,7 +29,7 @@ def _zf_decompressor() -> Any:
 class _Lz4:
     def __init__(self) -> None:
         try:
-            import lz4.frame  # noqa: PLC0415 - optional dependency, imported only when needed
+            import lz4.frame
         except ImportError:
             raise AnalysisError(
                 "lz4-compressed stream: install mlvet[lz4] to analyse it (not analysed)"
@@ -71,11 +71,10 @@ class CompressedHandler:
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
         head = stream.read(64)
         stream.seek(0)
-        for kind, test, factory, skip in _KINDS:
-            if test(head):
-                break
-        else:  # pragma: no cover - sniff guarantees a match
+        match = next((k for k in _KINDS if k[1](head)), None)
+        if match is None:  # pragma: no cover - sniff guarantees a match
             raise AnalysisError("unknown compression")
+        kind, _test, factory, skip = match
         ctx.saw_format(kind)
         stream.seek(skip)
         import tempfile

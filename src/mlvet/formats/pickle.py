@@ -16,8 +16,25 @@ from mlvet.analysis.pickle_vm import Machine, PickleFault, StreamAnalysis, skim
 from mlvet.analysis.values import Blob, Call, Global, PDict, iter_symbols, render
 from mlvet.formats.base import Probe, ScanContext, Sink, Window, register
 from mlvet.policy import Tier
-from mlvet.rules import PKL100, PKL101, PKL102, PKL110, PKL111, PKL200, PKL201, PKL202, PKL203, PKL204, PKL205
-from mlvet.rules import PKL206, PKL207, PKL208, PKL210, PKL211, get_rule
+from mlvet.rules import (
+    PKL100,
+    PKL101,
+    PKL102,
+    PKL110,
+    PKL111,
+    PKL200,
+    PKL201,
+    PKL202,
+    PKL203,
+    PKL204,
+    PKL205,
+    PKL206,
+    PKL207,
+    PKL208,
+    PKL210,
+    PKL211,
+    get_rule,
+)
 
 #: First bytes of a legacy (pre-1.6, non-zip) torch.save file: PROTO 2 + LONG1 of the magic number.
 TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
@@ -263,11 +280,15 @@ def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
     # that argument is invoked too, so an unknown class handed to them is reported as called.
     for call in res.calls:
         func = call.func
-        if type(func) is Global and type(call.args) is tuple and call.kind == "call":
-            if policy.classify(func.module, func.name).tier is Tier.SAFE:
-                for arg in call.args[:2]:
-                    if type(arg) is Global and call not in arg.invocations:
-                        arg.invocations.append(call)
+        if (
+            type(func) is Global
+            and type(call.args) is tuple
+            and call.kind == "call"
+            and policy.classify(func.module, func.name).tier is Tier.SAFE
+        ):
+            for arg in call.args[:2]:
+                if type(arg) is Global and call not in arg.invocations:
+                    arg.invocations.append(call)
     by_name: dict[tuple[str, str], list[Global]] = {}
     for g in res.globals:
         by_name.setdefault((g.module, g.name), []).append(g)
@@ -348,9 +369,9 @@ def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
                 _speculate(stream, int(evidence), -1, ctx, f"<reading from frame end @{evidence}>",
                            "bytes after the frame end", speculative=True)
             continue
-        rule = {"PKL201": PKL201, "PKL202": PKL202, "PKL203": PKL203, "PKL207": PKL207}.get(rule_id)
-        if rule is not None:
-            ctx.report(rule, message, offset=offset, evidence=evidence)
+        event_rule = {"PKL201": PKL201, "PKL202": PKL202, "PKL203": PKL203, "PKL207": PKL207}.get(rule_id)
+        if event_rule is not None:
+            ctx.report(event_rule, message, offset=offset, evidence=evidence)
 
     _follow_nested(res, ctx, stream)
 

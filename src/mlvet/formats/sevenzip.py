@@ -26,7 +26,7 @@ class SevenZipHandler:
 
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
         try:
-            import py7zr  # noqa: PLC0415 - optional dependency
+            import py7zr
         except ImportError:
             raise AnalysisError("7z archive: install mlvet[archives] (py7zr) to analyse it; not analysed") from None
         try:
@@ -57,7 +57,7 @@ class SevenZipHandler:
                             sub.scan_stream(f, target.stat().st_size, info.filename)
         except AnalysisError:
             raise
-        except Exception as exc:  # noqa: BLE001 - py7zr raises many unrelated types on corrupt input
+        except Exception as exc:
             raise AnalysisError(f"unreadable 7z archive: {type(exc).__name__}: {exc}") from None
 
 

@@ -58,7 +58,7 @@ class TarHandler:
             except (tarfile.TarError, OSError, EOFError) as exc:
                 ctx.error(f"tar archive is corrupt after {count} members: {exc}")
             names = {m.name for m in members}
-            legacy = _LEGACY_TORCH <= names
+            legacy = names >= _LEGACY_TORCH
             if legacy:
                 ctx.saw_format("pytorch-legacy-tar")
             for info in members:

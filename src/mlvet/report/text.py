@@ -320,8 +320,8 @@ class TextRenderer:
     name = "text"
 
     def render(self, report: ScanReport, out: TextIO, *, color: bool = False, verbose: bool = False) -> None:
-        from rich.console import Console  # noqa: PLC0415 - lazy: keeps `mlvet --version` fast
-        from rich.text import Text  # noqa: PLC0415
+        from rich.console import Console
+        from rich.text import Text
 
         console = Console(
             file=out,
