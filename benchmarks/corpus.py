@@ -82,12 +82,7 @@ def _p4_stack_global_reduce(module: str, name: str, arg: str) -> bytes:
         return b"\x8c" + bytes([len(b)]) + b + b"\x94"
 
     return (
-        b"\x80\x04"
-        + short_unicode(module)
-        + short_unicode(name)
-        + b"\x93\x94"
-        + short_unicode(arg)
-        + b"\x85\x94R\x94."
+        b"\x80\x04" + short_unicode(module) + short_unicode(name) + b"\x93\x94" + short_unicode(arg) + b"\x85\x94R\x94."
     )
 
 
@@ -193,10 +188,7 @@ def _manifest_labels() -> dict[str, str]:
     if isinstance(doc, dict):
         inner = doc.get("files", doc.get("assets", doc))
         if isinstance(inner, dict):
-            entries = [
-                {"file": k, **v} if isinstance(v, dict) else {"file": k, "format": v}
-                for k, v in inner.items()
-            ]
+            entries = [{"file": k, **v} if isinstance(v, dict) else {"file": k, "format": v} for k, v in inner.items()]
         else:
             entries = inner if isinstance(inner, list) else []
     else:
@@ -471,7 +463,7 @@ def _torch_writer(out: Path, target_bytes: int, fill: str, d_model: int) -> None
     anonymous memory.  ``"random"`` fills tensors with N(0, 0.02) like an initialised model.
     """
     # Imported here, in the child process only: the harness itself never imports torch.
-    import torch  # noqa: PLC0415, TID251
+    import torch  # noqa: TID251
 
     gen = torch.Generator().manual_seed(0)
     state: collections.OrderedDict[str, object] = collections.OrderedDict()
@@ -484,9 +476,7 @@ def _torch_writer(out: Path, target_bytes: int, fill: str, d_model: int) -> None
                 backing = Path(sparse_dir) / f"{idx}.bin"
                 with backing.open("wb") as fh:
                     fh.truncate(numel * 4)
-                state[name] = torch.from_file(
-                    str(backing), shared=False, size=numel, dtype=torch.float32
-                ).view(*shape)
+                state[name] = torch.from_file(str(backing), shared=False, size=numel, dtype=torch.float32).view(*shape)
             else:
                 state[name] = torch.randn(*shape, generator=gen) * 0.02
         torch.save(state, str(out))

@@ -323,9 +323,7 @@ def _picklescan(path: Path, work: Path) -> tuple[list[str], Callable[[Measured],
         m = re.search(r"Dangerous globals: (\d+)", p.stdout)
         dangerous = int(m.group(1)) if m else 0
         parse_warn = "could not parse" in p.stdout
-        info = f"exit {p.returncode}; dangerous={dangerous}" + (
-            "; not parsed as pickle" if parse_warn else ""
-        )
+        info = f"exit {p.returncode}; dangerous={dangerous}" + ("; not parsed as pickle" if parse_warn else "")
         if dangerous > 0:
             return "malicious", info
         if p.returncode == 0:
@@ -413,13 +411,9 @@ def _modelaudit(path: Path, work: Path) -> tuple[list[str], Callable[[Measured],
             and str(c.get("severity", "")).lower() in ("warning", "critical")
         ]
         crit = sum(1 for i in security if str(i.get("severity", "")).lower() == "critical")
-        info = (
-            f"exit {p.returncode}; critical={crit} warning={len(security) - crit} failed_checks={len(failed)}"
-        )
+        info = f"exit {p.returncode}; critical={crit} warning={len(security) - crit} failed_checks={len(failed)}"
         if security:
-            first = next(
-                (i for i in security if str(i.get("severity", "")).lower() == "critical"), security[0]
-            )
+            first = next((i for i in security if str(i.get("severity", "")).lower() == "critical"), security[0])
             info += f"; first: {_short(first.get('message'))}"
         if p.returncode == 1 or security or failed:
             return "malicious", info
@@ -459,13 +453,9 @@ def run_tool(tool: str, path: Path | str, timeout: float = DEFAULT_TIMEOUT_S) ->
         tail = _tail((m.stdout + ("\n[stderr]\n" + m.stderr if m.stderr.strip() else "")).strip())
         if m.returncode is None:
             detail = f"killed after {timeout:.0f} s"
-            return ToolRun(
-                tool, str(target), "timeout", m.seconds, m.cpu_seconds, m.peak_rss_mb, None, detail, tail
-            )
+            return ToolRun(tool, str(target), "timeout", m.seconds, m.cpu_seconds, m.peak_rss_mb, None, detail, tail)
         verdict, detail = classify(m)
-        return ToolRun(
-            tool, str(target), verdict, m.seconds, m.cpu_seconds, m.peak_rss_mb, m.returncode, detail, tail
-        )
+        return ToolRun(tool, str(target), verdict, m.seconds, m.cpu_seconds, m.peak_rss_mb, m.returncode, detail, tail)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -485,6 +475,16 @@ _STARTUP_ARGV: dict[str, list[str]] = {
 def startup_argv(tool: str) -> list[str]:
     binary = (mlvet_bin() or "mlvet") if tool == "mlvet" else str(peer_bin(tool))
     return [binary, *_STARTUP_ARGV[tool]]
+
+
+def peer_torch_version() -> str:
+    """torch in the peers' venv changes modelaudit's verdicts on checkpoints: report it."""
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        return "no venv"
+    code = "import importlib.metadata as m\ntry: print(m.version('torch'))\nexcept Exception: print('absent')"
+    m = measure([str(python), "-c", code], timeout=60)
+    return m.stdout.strip() or "unknown"
 
 
 def tool_version(tool: str) -> str:

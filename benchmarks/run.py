@@ -34,8 +34,10 @@ from peers import (
     ALL_TOOLS,
     BENCH_DIR,
     DEFAULT_TIMEOUT_S,
+    PEERS,
     ToolRun,
     measure,
+    peer_torch_version,
     run_tool,
     startup_argv,
     tool_available,
@@ -219,11 +221,7 @@ def _detection_md(tools: Sequence[str], files: list[CorpusFile], runs: list[Tool
         n = sum(1 for f in files if f.kind == "malicious" and f.label == tech)
         cells = [tech, str(n)]
         for tool in tools:
-            hit = sum(
-                1
-                for f, r in per[tool]
-                if f.kind == "malicious" and f.label == tech and r.verdict == "malicious"
-            )
+            hit = sum(1 for f, r in per[tool] if f.kind == "malicious" and f.label == tech and r.verdict == "malicious")
             cells.append(f"{hit}/{n}")
         trows.append(cells)
     lines += [
@@ -307,9 +305,7 @@ def _perf_md(
         if startup and metric == "time":
             rows.append(["start-up (`--version`)", *[f"{float(startup[t]['seconds']):.2f} s" for t in tools]])
         if startup and metric == "mem":
-            rows.append(
-                ["start-up (`--version`)", *[f"{float(startup[t]['peak_rss_mb']):.0f} MB" for t in tools]]
-            )
+            rows.append(["start-up (`--version`)", *[f"{float(startup[t]['peak_rss_mb']):.0f} MB" for t in tools]])
         lines += [f"#### {title}", "", *_table(["input", *tools], rows), ""]
     lines.append("A verdict in parentheses means the tool did not report the (benign) input clean.")
     lines.append("")
@@ -331,17 +327,13 @@ def _perf_md(
         lines.append("")
     if startup:
         lines.append(
-            "Start-up commands: "
-            + ", ".join(f"`{v['command']}`" for v in startup.values())
-            + " (median of repeats)."
+            "Start-up commands: " + ", ".join(f"`{v['command']}`" for v in startup.values()) + " (median of repeats)."
         )
         lines.append("")
     return lines
 
 
-def _misses_md(
-    tools: Sequence[str], files: list[CorpusFile], runs: list[ToolRun], limit: int = 25
-) -> list[str]:
+def _misses_md(tools: Sequence[str], files: list[CorpusFile], runs: list[ToolRun], limit: int = 25) -> list[str]:
     """Which files each tool got wrong, with the tool's own detail line (for triage)."""
     by_path = {str(f.path.resolve()): f for f in files}
     lines = ["<details><summary>Per-file misses, false alarms and errors</summary>", ""]
@@ -351,9 +343,7 @@ def _misses_md(
             if r.tool != tool:
                 continue
             f = by_path[r.path]
-            if (f.kind == "malicious" and r.verdict != "malicious") or (
-                f.kind == "benign" and r.verdict != "clean"
-            ):
+            if (f.kind == "malicious" and r.verdict != "malicious") or (f.kind == "benign" and r.verdict != "clean"):
                 bad.append(f"  - {f.kind} `{f.name}` [{f.label}]: {r.verdict} ({r.detail})")
         lines.append(f"- **{tool}**: {len(bad)}")
         lines += bad[:limit]
@@ -413,7 +403,7 @@ def render(machine: dict[str, str], parts: Sequence[Part]) -> str:
         lines.append(
             f"- {part.kind}: measured {m['date']} with `{m['cmdline']}`; load average (1/5/15 min) "
             f"{m['load_start']} at start, {m['load_end']} at end; "
-            + ", ".join(f"{t} {part.versions.get(t, '?')}" for t in part.tools)
+            + ", ".join(f"{t} {v}" for t, v in part.versions.items())
             + "."
         )
         lines += [f"  - corpus {n}" for n in part.notes]
@@ -442,15 +432,11 @@ def _update_readme(body: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument(
-        "--tools", default=",".join(ALL_TOOLS), help="comma-separated subset of " + ",".join(ALL_TOOLS)
-    )
+    ap.add_argument("--tools", default=",".join(ALL_TOOLS), help="comma-separated subset of " + ",".join(ALL_TOOLS))
     ap.add_argument("--only", choices=("detection", "perf"), help="run only one part")
     ap.add_argument("--quick", action="store_true", help="skip the multi-GB performance inputs")
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="per-run timeout in seconds")
-    ap.add_argument(
-        "--repeat", type=int, default=1, help="runs per tool per perf input (median time reported)"
-    )
+    ap.add_argument("--repeat", type=int, default=1, help="runs per tool per perf input (median time reported)")
     ap.add_argument("--startup-repeat", type=int, default=5, help="runs of each tool's --version")
     ap.add_argument("--output", type=Path, default=BENCH_DIR / "results.md")
     ap.add_argument(
@@ -458,9 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="with --only: report the other part too, from its last saved run in .results/",
     )
-    ap.add_argument(
-        "--update-readme", action="store_true", help="also copy the tables into benchmarks/README.md"
-    )
+    ap.add_argument("--update-readme", action="store_true", help="also copy the tables into benchmarks/README.md")
     args = ap.parse_args(argv)
     # Turn SIGTERM into SystemExit so the measuring loop's cleanup kills the tool it started.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -480,6 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     machine = _machine()
     versions = {t: tool_version(t) for t in tools}
+    if any(t in PEERS for t in tools):
+        versions["torch in peer venv"] = peer_torch_version()
     _warm_up(tools)
     cmdline = " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
     raw_dir = BENCH_DIR / ".results"
@@ -501,10 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             startup = run_startup(tools, max(1, args.startup_repeat))
             part = Part(kind, meta, tools, versions, files, runs, startup=startup)
         meta["load_end"] = _load()
-        if (
-            max(float(x) for x in f"{meta['load_start']} {meta['load_end']}".split())
-            > (os.cpu_count() or 1) - 0.5
-        ):
+        if max(float(x) for x in f"{meta['load_start']} {meta['load_end']}".split()) > (os.cpu_count() or 1) - 0.5:
             _log(f"!! the machine was busy during the {kind} run: wall times are inflated; compare CPU times")
         (raw_dir / f"{kind}.json").write_text(json.dumps(part.to_json(), indent=1), encoding="utf-8")
         parts.append(part)

@@ -5,10 +5,18 @@
 # cloud SDKs) must not leak into mlvet's environment, where they could hide a missing dependency of
 # mlvet or change its import time.
 #
-# torch: no peer's base install requires it. If a future pin does, the guard below fails rather
-# than letting pip download another multi-GB torch; install the local torch==2.13.0 wheel into the
-# venv first (`.venv-peers/bin/pip install torch==2.13.0`) and re-run.
+# torch: no peer's base install requires it, but modelaudit reads torch checkpoints differently
+# when torch is importable: without it, every torch.save file gets a WARNING ("source-backed
+# allowlisted global without inert import initialization proof: torch._utils._rebuild_tensor_v2")
+# and exit 1.  Peers get their best configuration, so torch==2.13.0 (the local wheel; never another
+# version) is installed into the venv first.  `--no-torch` skips it, to measure the other setup.
+# The guard at the end fails if anything ever pulls in a different torch.
 set -euo pipefail
+
+with_torch=1
+if [[ "${1:-}" == "--no-torch" ]]; then
+  with_torch=0
+fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="${MLVET_BENCH_PEER_VENV:-$here/.venv-peers}"
@@ -18,6 +26,9 @@ if [[ ! -x "$venv/bin/python" ]]; then
   "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
+if [[ "$with_torch" == 1 ]]; then
+  "$venv/bin/python" -m pip install --quiet torch==2.13.0
+fi
 "$venv/bin/python" -m pip install --quiet -r "$here/requirements-peers.txt"
 
 torch_version="$("$venv/bin/python" -c 'import importlib.metadata as m
@@ -38,7 +49,10 @@ for tool in picklescan modelscan fickling modelaudit; do
 done
 "$venv/bin/python" - <<'EOF'
 import importlib.metadata as m
-for name in ("picklescan", "modelscan", "fickling", "modelaudit"):
-    print(f"{name}=={m.version(name)}")
+for name in ("picklescan", "modelscan", "fickling", "modelaudit", "torch"):
+    try:
+        print(f"{name}=={m.version(name)}")
+    except m.PackageNotFoundError:
+        print(f"{name}: not installed")
 EOF
 echo "peers ready in $venv"

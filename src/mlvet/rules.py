@@ -193,6 +193,13 @@ ARC310 = _rule(
     "Review the code, or use a weights-only format.",
     94,
 )
+ARC311 = _rule(
+    "ARC311", "torchscript-present", Severity.INFO,
+    "The archive holds TorchScript code (listed for review; no file, process or custom op was seen in it).",
+    "TorchScript code runs when the model is called; mlvet lists it so a reviewer knows it is there.",
+    "Nothing to do for models from a trusted source; review the code otherwise.",
+    94,
+)
 FMT001 = _rule(
     "FMT001", "format-mismatch", Severity.LOW,
     "The file's content does not match what its extension claims.",

@@ -18,6 +18,7 @@ from mlvet.errors import UsageError
 from mlvet.formats import base as formats_base
 from mlvet.model import FileResult, ScanReport, Status
 from mlvet.policy import Policy, default_policy
+from mlvet.rules import FMT001
 
 Progress = Callable[[FileResult], None]
 
@@ -71,6 +72,7 @@ def scan_file(path: str, policy: Policy) -> FileResult:
     else:
         status = Status.SCANNED
     primary = _primary_format(fmt, sink.formats)
+    _check_extension(path, primary, sink, policy)
     return FileResult(
         path=path,
         format=primary,
@@ -81,6 +83,24 @@ def scan_file(path: str, policy: Policy) -> FileResult:
         size=size,
         formats_seen=tuple(sink.formats),
     )
+
+
+#: Extensions that promise content which cannot run code; a code-bearing file wearing one hides.
+_HARMLESS_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".svg", ".ico", ".txt", ".md", ".json", ".yaml", ".yml",
+     ".csv", ".tsv", ".html", ".xml", ".pdf", ".wav", ".mp3", ".mp4", ".safetensors", ".gguf", ".onnx"}
+)
+_CODE_FORMATS = frozenset(
+    {"pickle", "pytorch-zip", "pytorch-legacy", "pytorch-legacy-tar", "torchscript", "compressed"}
+)
+
+
+def _check_extension(path: str, fmt: str, sink: formats_base.Sink, policy: Policy) -> None:
+    ext = os.path.splitext(path)[1].lower()
+    if ext in _HARMLESS_EXTENSIONS and (fmt in _CODE_FORMATS or "pickle" in sink.formats):
+        ctx = formats_base.ScanContext(path, policy, sink)
+        ctx.report(FMT001, f"named {ext} but the content is {fmt}, which can run code when loaded",
+                   evidence=f"extension {ext}, content {fmt}")
 
 
 #: More specific format names win over the container they were found in.

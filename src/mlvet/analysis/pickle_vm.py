@@ -217,6 +217,9 @@ class Machine:
             self._run(res)
         except PickleFault as fault:
             res.fault = fault
+        except (IndexError, struct.error):
+            # A fixed-size argument read straight from the chunk ran past the end of the file.
+            res.fault = PickleFault("pickle data was truncated", self.offset)
         except RecursionError:  # pragma: no cover - defensive; the machine is iterative
             res.fault = PickleFault("nesting too deep", self.offset)
         res.end = self.offset
@@ -297,11 +300,11 @@ class Machine:
                 # the class that made the instance.
                 owner = func.func
                 if type(owner) is Global:
-                    owner.invocations.append(c)
+                    owner.add_call(c)
                 else:
                     res.dynamic_calls.append(c)
             elif tf is Global:
-                func.invocations.append(c)
+                func.add_call(c)
             elif func is EVICTED or tf is Call or tf is Opaque:
                 res.dynamic_calls.append(c)
             else:
@@ -365,14 +368,18 @@ class Machine:
             at = self.base + pos
             self.pos = pos + 1
             count += 1
-            if len(stack) > max_stack:
+            if not count & 4095 and len(stack) > max_stack:
                 raise PickleFault(f"stack deeper than the limit of {max_stack} items", at)
 
             # Most frequent data opcodes first.
             if op == 0x94:  # MEMOIZE
                 if not stack:
                     raise PickleFault("MEMOIZE on empty stack", at)
-                memo_put(len(memo), stack[-1])
+                if memo_used < memo_budget:
+                    memo[len(memo)] = stack[-1]
+                    memo_used += 96
+                else:
+                    memo_put(len(memo), stack[-1])
             elif op == 0x8C:  # SHORT_BINUNICODE
                 if pos + 1 < len(buf):
                     n = buf[pos + 1]
@@ -391,28 +398,36 @@ class Machine:
                     raise PickleFault("invalid UTF-8 in string", at) from None
             elif op == 0x47:  # BINFLOAT
                 if pos + 9 > len(buf):
-                    self.read(8)
-                else:
-                    self.pos += 8
+                    raise PickleFault("pickle data was truncated", at)
+                self.pos = pos + 9
                 stack.append(NUMBER)
+            # Fixed-size arguments are read straight from the chunk: the refill above guarantees
+            # _MARGIN bytes except at end of file, where a short read raises and becomes a fault.
             elif op == 0x4B:  # BININT1
-                stack.append(self.read(1)[0])
+                stack.append(buf[pos + 1])
+                self.pos = pos + 2
             elif op == 0x4A:  # BININT
-                stack.append(_unpack_i4(self.read(4))[0])
+                stack.append(_unpack_i4(buf, pos + 1)[0])
+                self.pos = pos + 5
             elif op == 0x4D:  # BININT2
-                stack.append(_unpack_H(self.read(2))[0])
+                stack.append(_unpack_H(buf, pos + 1)[0])
+                self.pos = pos + 3
             elif op == 0x71:  # BINPUT
                 if not stack:
                     raise PickleFault("PUT on empty stack", at)
-                memo_put(self.read(1)[0], stack[-1])
+                memo_put(buf[pos + 1], stack[-1])
+                self.pos = pos + 2
             elif op == 0x68:  # BINGET
-                stack.append(memo_get(self.read(1)[0]))
+                stack.append(memo_get(buf[pos + 1]))
+                self.pos = pos + 2
             elif op == 0x72:  # LONG_BINPUT
                 if not stack:
                     raise PickleFault("PUT on empty stack", at)
-                memo_put(_unpack_I4(self.read(4))[0], stack[-1])
+                memo_put(_unpack_I4(buf, pos + 1)[0], stack[-1])
+                self.pos = pos + 5
             elif op == 0x6A:  # LONG_BINGET
-                stack.append(memo_get(_unpack_I4(self.read(4))[0]))
+                stack.append(memo_get(_unpack_I4(buf, pos + 1)[0]))
+                self.pos = pos + 5
             elif op == 0x28:  # MARK
                 marks.append(len(stack))
             elif op == 0x4E:  # NONE
@@ -461,8 +476,7 @@ class Machine:
                 if type(target) is PDict:
                     add_items(target, pairs)
                 else:
-                    for k, v in pairs[:cap]:
-                        do_call(target, (k, v), "method:__setitem__", at)
+                    do_call(target, tuple(pairs[:cap]), "method:__setitem__", at)
             elif op == 0x73:  # SETITEM
                 v = pop()
                 k = pop()
@@ -577,7 +591,7 @@ class Machine:
                     c = Call(owner, state, "build", at, count)
                     calls.append(c)
                     if type(owner) is Global:
-                        owner.invocations.append(c)
+                        owner.add_call(c)
                 if self.build_hook is not None:
                     self.build_hook(inst, self)
             elif op == 0x8F:  # EMPTY_SET

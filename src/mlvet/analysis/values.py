@@ -13,7 +13,10 @@ from typing import Any
 class Global:
     """A callable reference (GLOBAL, STACK_GLOBAL, INST, EXT): what ``find_class`` would import."""
 
-    __slots__ = ("invocations", "module", "name", "offset", "opcode", "opcode_index")
+    __slots__ = ("calls_seen", "invocations", "module", "name", "offset", "opcode", "opcode_index")
+
+    #: Calls kept per reference for evidence; ``calls_seen`` keeps the exact count.
+    MAX_KEPT = 32
 
     def __init__(self, module: str, name: str, offset: int, opcode: str, opcode_index: int) -> None:
         self.module = module
@@ -21,8 +24,15 @@ class Global:
         self.offset = offset
         self.opcode = opcode
         self.opcode_index = opcode_index
-        #: Calls made through this reference (filled in by the machine).
+        #: Calls made through this reference (filled in by the machine; the first MAX_KEPT).
         self.invocations: list[Call] = []
+        self.calls_seen = 0
+
+    def add_call(self, call: Call) -> None:
+        """Record a call through this reference (bounded; the count stays exact)."""
+        self.calls_seen += 1
+        if len(self.invocations) < self.MAX_KEPT:
+            self.invocations.append(call)
 
     @property
     def dotted(self) -> str:

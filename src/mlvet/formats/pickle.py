@@ -287,19 +287,22 @@ def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
             and policy.classify(func.module, func.name).tier is Tier.SAFE
         ):
             for arg in call.args[:2]:
-                if type(arg) is Global and call not in arg.invocations:
-                    arg.invocations.append(call)
+                if type(arg) is Global and arg is not func:
+                    arg.add_call(call)
     by_name: dict[tuple[str, str], list[Global]] = {}
     for g in res.globals:
         by_name.setdefault((g.module, g.name), []).append(g)
 
     dangerous_refs: set[int] = set()
+    unsafe_refs: set[int] = set()
     for (module, name), refs in by_name.items():
         if module in ("<extension>", "<unresolved>") or module.startswith("<"):
+            unsafe_refs.update(id(g) for g in refs)
             continue
         verdict = policy.classify(module, name)
         if verdict.tier is Tier.SAFE:
             continue
+        unsafe_refs.update(id(g) for g in refs)
         calls = [c for g in refs for c in g.invocations if c.kind != "build" or g.opcode != "EXT"]
         first = refs[0]
         if verdict.tier is Tier.DANGEROUS:
@@ -307,7 +310,8 @@ def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
             rule = PKL205 if verdict.entry == "reflective" else (PKL100 if calls else PKL101)
             where = calls[0] if calls else None
             evidence = render(where) if where is not None else f"import {verdict.qualified}"
-            extra = f" (called {len(calls)} times)" if len(calls) > 1 else ""
+            n_calls = sum(g.calls_seen for g in refs)
+            extra = f" (called {n_calls} times)" if n_calls > 1 else ""
             ctx.report(
                 rule,
                 f"{'calls' if calls else 'imports'} {verdict.qualified}: {verdict.reason}{extra}",
@@ -339,7 +343,7 @@ def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
 
     # Dangerous callables passed as arguments to calls (map, partial, apply...).
     seen_pairs: set[tuple[str, str]] = set()
-    for call in res.calls:
+    for call in res.calls if dangerous_refs else ():
         for sym in iter_symbols((call.args, call.kwargs), 2048):
             if type(sym) is Global and id(sym) in dangerous_refs and sym is not call.func:
                 callee = render(call.func, 120)
@@ -373,10 +377,10 @@ def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
         if event_rule is not None:
             ctx.report(event_rule, message, offset=offset, evidence=evidence)
 
-    _follow_nested(res, ctx, stream)
+    _follow_nested(res, ctx, stream, unsafe_refs)
 
 
-def _follow_nested(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> None:
+def _follow_nested(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO, unsafe_refs: set[int]) -> None:
     """Analyse byte payloads that are themselves pickles.
 
     Bytes handed to a call are analysed for real (errors count). Other payloads that merely start like a
@@ -386,7 +390,9 @@ def _follow_nested(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
     candidates: dict[int, tuple[int, str, bool]] = {}
     for offset, length, _reason in res.nested:
         candidates[offset] = (length, "an embedded byte string", True)
-    for call in res.calls:
+    # Bytes handed to a callable that is not in the safe tier (a loads-like call, a dynamic call ...).
+    suspicious = [c for c in res.calls if id(c.func) in unsafe_refs] + res.dynamic_calls
+    for call in suspicious:
         for sym in iter_symbols(call.args, 256):
             if type(sym) is Blob and sym.kind != "str" and _maybe_pickle(sym.head):
                 candidates[sym.offset] = (sym.length, f"bytes passed to {render(call.func, 80)}", False)

@@ -14,7 +14,7 @@ from typing import BinaryIO, Protocol
 from mlvet.containers.zipread import ZipArchive, ZipFormatError, ZipLimitError, ZipMember, find_eocd_any
 from mlvet.errors import AnalysisError
 from mlvet.formats.base import Probe, ScanContext, register, spooled
-from mlvet.rules import ARC300, ARC301, ARC302, ARC310
+from mlvet.rules import ARC300, ARC301, ARC302, ARC310, ARC311
 
 #: Anomalies that a genuine torch.save / numpy.savez archive shows and that say nothing alone.
 _BENIGN_ANOMALIES = frozenset({"crc_not_recorded"})
@@ -183,7 +183,9 @@ def _report_torchscript(archive: ZipArchive, member: ZipMember, ctx: ScanContext
         return
     hits = sorted({m.group(0) for m in _TS_DANGEROUS.finditer(text)})
     if not hits:
-        return  # Plain TorchScript module code (aten ops only): nothing beyond the archive's pickles.
+        first = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("def ")), "")
+        ctx.report(ARC311, f"TorchScript code ({len(text.splitlines())} lines)", evidence=first[:300])
+        return
     line = next((ln.strip() for ln in text.splitlines() if any(h in ln for h in hits)), "")
     ctx.report(ARC310, f"TorchScript code uses {', '.join(hits)}", evidence=line[:300])
 
