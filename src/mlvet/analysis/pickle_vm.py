@@ -778,6 +778,7 @@ def skim(m: Machine) -> SkimResult:
     """Walk one stream quickly; stop early (``has_code``) at the first callable-importing opcode."""
     res = SkimResult(has_code=False)
     fixed = _FIXED
+    line_ops = _LINE_OPS
     frame_end = -1
     try:
         while True:
@@ -793,6 +794,10 @@ def skim(m: Machine) -> SkimResult:
                     op = buf[pos]
                     if op == 0x8C:  # SHORT_BINUNICODE
                         end = pos + 2 + buf[pos + 1]
+                    elif op in line_ops:  # protocol-0 argument line, fully in the chunk
+                        end = buf.find(b"\n", pos + 1, pos + 65537) + 1
+                        if not end:
+                            break
                     elif op == 0x58:  # BINUNICODE
                         end = pos + 5 + (buf[pos + 1] | buf[pos + 2] << 8 | buf[pos + 3] << 16 | buf[pos + 4] << 24)
                         if end - pos > 4096:

@@ -28,7 +28,6 @@ _NOT_MODELS: list[tuple[bytes, str]] = [
 ]
 
 _MODEL_NOT_ANALYSED: list[tuple[bytes, str]] = [
-    (b"GGUF", "GGUF model"),
     (b"\x89HDF\r\n\x1a\n", "HDF5 (Keras .h5) model"),
     (b"TFL3", "TensorFlow Lite model"),
 ]
@@ -64,7 +63,7 @@ class MiscHandler:
             if head.startswith(magic):
                 raise AnalysisError(f"recognised as {what}; mlvet does not analyse this format yet")
         if len(head) >= 8 and int.from_bytes(head[:8], "little") < min(size, 100_000_000) and head[8:9] == b"{":
-            raise AnalysisError("recognised as a safetensors model; mlvet does not analyse this format yet")
+            raise AnalysisError("looks like a safetensors file, but its header is not valid safetensors JSON")
         for magic, what in _NOT_MODELS:
             if head.startswith(magic):
                 self._skip(ctx, f"{what}: not a model format")
