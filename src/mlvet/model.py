@@ -109,6 +109,17 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class HubOrigin:
+    """Where a file sits in a Hugging Face cache: the repository and revision it belongs to."""
+
+    repo_type: str
+    repo_id: str
+    revision: str | None = None
+    refs: tuple[str, ...] = ()
+    path_in_repo: str | None = None
+
+
+@dataclass(frozen=True)
 class FileResult:
     """The verdict for one input file (archive members are locations inside it, not results of their own)."""
 
@@ -121,6 +132,8 @@ class FileResult:
     size: int | None = None
     sha256: str | None = None
     formats_seen: tuple[str, ...] = ()
+    #: Set when the file is inside a Hugging Face cache (``models--org--name/snapshots/<rev>/...``).
+    hub: HubOrigin | None = None
 
     @property
     def severity(self) -> Severity:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from mlvet.errors import UsageError
 from mlvet.formats import base as formats_base
-from mlvet.model import FileResult, ScanReport, Status
+from mlvet.hfcache import is_cache_blob, parse_hf_path
+from mlvet.model import FileResult, HubOrigin, ScanReport, Status
 from mlvet.policy import Policy, default_policy
 from mlvet.rules import FMT001
 
@@ -74,6 +75,7 @@ def scan_file(path: str, policy: Policy) -> FileResult:
     primary = _primary_format(fmt, sink.formats)
     _check_extension(path, primary, sink, policy)
     return FileResult(
+        hub=_hub_origin(path),
         path=path,
         format=primary,
         status=status,
@@ -95,6 +97,31 @@ _CODE_FORMATS = frozenset(
 )
 
 
+def _hub_origin(path: str) -> HubOrigin | None:
+    ref = parse_hf_path(path)
+    if ref is None:
+        return None
+    return HubOrigin(ref.repo_type, ref.repo_id, ref.revision, ref.refs, ref.path_in_repo)
+
+
+def _dedupe_cache_blobs(files: list[str]) -> list[str]:
+    """In a Hugging Face cache every snapshot file is a symlink to a blob; scan each blob once, under its
+    snapshot name (which says what the file is), and blobs no snapshot points to under their own path."""
+    if not any(f"{os.sep}blobs{os.sep}" in f for f in files):
+        return files
+    by_target: dict[str, str] = {}
+    order: list[str] = []
+    for f in files:
+        real = os.path.realpath(f)
+        prev = by_target.get(real)
+        if prev is None:
+            by_target[real] = f
+            order.append(real)
+        elif is_cache_blob(prev) and not is_cache_blob(f):
+            by_target[real] = f
+    return [by_target[r] for r in order]
+
+
 def _check_extension(path: str, fmt: str, sink: formats_base.Sink, policy: Policy) -> None:
     ext = os.path.splitext(path)[1].lower()
     if ext in _HARMLESS_EXTENSIONS and (fmt in _CODE_FORMATS or "pickle" in sink.formats):
@@ -104,7 +131,9 @@ def _check_extension(path: str, fmt: str, sink: formats_base.Sink, policy: Polic
 
 
 #: More specific format names win over the container they were found in.
-_REFINED = ("pytorch-legacy-tar", "pytorch-legacy", "torchscript", "pytorch-pt2", "pytorch-zip", "numpy-npz")
+_REFINED = (
+    "pytorch-legacy-tar", "pytorch-legacy", "torchscript", "pytorch-pt2", "pytorch-zip", "numpy-npz", "skops", "keras",
+)
 
 
 def _primary_format(fmt: str | None, seen: list[str]) -> str:
@@ -134,7 +163,7 @@ def scan(
     """
     pol = policy or default_policy()
     started = datetime.now(timezone.utc)
-    files = list(iter_files(paths, pol.limits.max_files))
+    files = _dedupe_cache_blobs(list(iter_files(paths, pol.limits.max_files)))
     results: list[FileResult] = []
     if jobs > 1 and len(files) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:

@@ -29,6 +29,7 @@ import re
 import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import product
 from typing import TYPE_CHECKING
 
@@ -209,9 +210,14 @@ class _GenerationExtension(Extension):
         return nodes.Scope(body, lineno=lineno)
 
 
-# An Environment only to lex and parse: the extensions match what loaders enable (transformers turns on
-# loopcontrols and its generation tag; `do` is accepted by several engines). `parse()` never compiles.
-_ENV = Environment(extensions=[loopcontrols, do, _GenerationExtension])  # noqa: S701 - never rendered
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    """An Environment only to lex and parse (built on first use: it compiles the lexer's regexes).
+
+    The extensions match what loaders enable (transformers turns on loopcontrols and its generation tag;
+    ``do`` is accepted by several engines). ``parse()`` never compiles or renders.
+    """
+    return Environment(extensions=[loopcontrols, do, _GenerationExtension])  # noqa: S701 - never rendered
 
 
 @dataclass
@@ -246,7 +252,7 @@ def analyse_template(
         ctx.error(msg)
         return
     try:
-        tree = _ENV.parse(source)
+        tree = _environment().parse(source)
     except TemplateError as exc:
         line = getattr(exc, "lineno", None)
         reason = getattr(exc, "message", None) or str(exc)
@@ -433,13 +439,17 @@ class _Analyser:
 
     def _check_attr_name(self, name: str, node: nodes.Node, *, via: str, dotted: bool = False) -> None:
         parts = name.split(".") if dotted else [name]
+        parent = self.parent.get(id(node))
+        # ``x.system`` is an ordinary name (``ns.system`` holds a system prompt); ``x.system('id')`` is not.
+        called = isinstance(parent, nodes.Call) and parent.node is node
+        used_as_object = _chain_next(parent) is node
         for part in parts:
             sev = _internal_severity(part)
             if sev is not None:
                 self._issue(GGF700, f"{via} {part!r}", node, sev)
-            elif part in _EXEC_ATTRS or _EXEC_ATTR_RE.match(part):
-                self._issue(GGF701, f"{via} {part!r}", node)
-            elif part in _MODULE_NAMES:
+            elif called and (part in _EXEC_ATTRS or _EXEC_ATTR_RE.match(part)):
+                self._issue(GGF701, f"{via} {part!r} called", node)
+            elif used_as_object and part in _MODULE_NAMES:
                 self._issue(GGF701, f"{via} {part!r} (a module)", node, Severity.HIGH)
 
     def _check_name(self, node: nodes.Name) -> None:
@@ -943,6 +953,7 @@ def _shorten(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+_CMPOPS = {"eq": "==", "ne": "!=", "gt": ">", "gteq": ">=", "lt": "<", "lteq": "<=", "in": "in", "notin": "not in"}
 _BINOPS = {
     "Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "FloorDiv": "//", "Mod": "%", "Pow": "**",
     "And": "and", "Or": "or",
@@ -1011,7 +1022,9 @@ def _unparse(node: nodes.Node, depth: int = 0) -> str:
     if isinstance(node, nodes.CondExpr):
         return f"{u(node.expr1)} if {u(node.test)} else {u(node.expr2)}"
     if isinstance(node, nodes.Compare):
-        return u(node.expr) + "".join(f" {op.op} {u(op.expr)}" for op in node.ops)
+        return p(node.expr, False) + "".join(
+            f" {_CMPOPS.get(op.op, op.op)} {p(op.expr, False)}" for op in node.ops
+        )
     if isinstance(node, nodes.Tuple):
         return "(" + ", ".join(u(i) for i in node.items) + ("," if len(node.items) == 1 else "") + ")"
     if isinstance(node, nodes.List):

@@ -10,8 +10,9 @@ Code objects change layout between Python versions and the stream carries no ver
 layout is recognised from the structure (number of leading integers and the types of the fields that
 follow), trying each known layout on the outermost code object and keeping the one that parses:
 
-* ``py3.11+``  (3.11 – 3.14): 5 int32, code, consts, names, localsplusnames, localspluskinds, filename,
-  name, qualname, firstlineno, linetable, exceptiontable;
+* ``py3.11+`` (3.11 – 3.13, checked against each; 3.14 is read the same way and its marshal slices are
+  accepted): 5 int32, code, consts, names, localsplusnames, localspluskinds, filename, name, qualname,
+  firstlineno, linetable, exceptiontable;
 * ``py3.8-3.10``: 6 int32 (with posonlyargcount and nlocals), code, consts, names, varnames, freevars,
   cellvars, filename, name, firstlineno, lnotab/linetable;
 * ``py3.0-3.7``: the same without posonlyargcount;
@@ -361,9 +362,9 @@ class _Reader:
             if len(lp_kinds) != len(lp_names):
                 raise MarshalError("localspluskinds does not match localsplusnames")
             strs = _strs(lp_names)
-            varnames = tuple(n for n, k in zip(strs, lp_kinds) if k & 0x20 or not k & 0xE0)
-            cellvars = tuple(n for n, k in zip(strs, lp_kinds) if k & 0x40)
-            freevars = tuple(n for n, k in zip(strs, lp_kinds) if k & 0x80)
+            varnames = tuple(n for n, k in zip(strs, lp_kinds, strict=True) if k & 0x20 or not k & 0xE0)
+            cellvars = tuple(n for n, k in zip(strs, lp_kinds, strict=True) if k & 0x40)
+            freevars = tuple(n for n, k in zip(strs, lp_kinds, strict=True) if k & 0x80)
         else:
             code_b, consts, names, var_t, free_t, cell_t, filename, name, first = fields[:9]
             qualname = name

@@ -1,6 +1,21 @@
 """Format handlers, one module each; importing this package registers them all (see ``base.register``)."""
 
-from mlvet.formats import compressed, gguf, misc, numpy, pickle, safetensors, sevenzip, tar, zip  # noqa: F401
+from mlvet import hfcache  # noqa: F401 - registers the cache-integrity rule
+from mlvet.formats import (  # noqa: F401
+    compressed,
+    gguf,
+    hf,
+    misc,
+    mlflow,
+    numpy,
+    pickle,
+    pmml,
+    safetensors,
+    sevenzip,
+    skops,
+    tar,
+    zip,
+)
 from mlvet.formats.base import FormatHandler, Probe, ScanContext, handlers, register
 
 __all__ = ["FormatHandler", "Probe", "ScanContext", "handlers", "register"]

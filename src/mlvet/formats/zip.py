@@ -181,6 +181,13 @@ def _report_torchscript(archive: ZipArchive, member: ZipMember, ctx: ScanContext
     except (ZipFormatError, ZipLimitError) as exc:
         ctx.error(f"unreadable TorchScript code: {exc}")
         return
+    from mlvet.analysis.pyast import analyse_torchscript
+
+    try:
+        if analyse_torchscript(text, ctx, filename=member.name):
+            return
+    except AnalysisError:
+        pass  # not parseable as Python: fall back to the textual check below
     hits = sorted({m.group(0) for m in _TS_DANGEROUS.finditer(text)})
     if not hits:
         first = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("def ")), "")

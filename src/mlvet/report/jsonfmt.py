@@ -23,6 +23,7 @@ from mlvet.model import (
     Confidence,
     FileResult,
     Finding,
+    HubOrigin,
     Location,
     ScanReport,
     ScanSummary,
@@ -104,6 +105,15 @@ def result_to_dict(result: FileResult) -> dict[str, Any]:
         "skip_reason": result.skip_reason,
         "errors": list(result.errors),
         "formats_seen": list(result.formats_seen),
+        "huggingface": None
+        if result.hub is None
+        else {
+            "repo_type": result.hub.repo_type,
+            "repo_id": result.hub.repo_id,
+            "revision": result.hub.revision,
+            "refs": list(result.hub.refs),
+            "path_in_repo": result.hub.path_in_repo,
+        },
         "findings": [finding_to_dict(f) for f in result.findings],
     }
 
@@ -276,6 +286,19 @@ def _finding(value: Any, path: str) -> Finding:
     )
 
 
+def _hub(value: Any, path: str) -> HubOrigin | None:
+    if value is None:
+        return None
+    obj = _mapping(value, path)
+    return HubOrigin(
+        repo_type=_str(obj, "repo_type", path),
+        repo_id=_str(obj, "repo_id", path),
+        revision=_opt_str(obj, "revision", path),
+        refs=_str_tuple(obj, "refs", path) if "refs" in obj else (),
+        path_in_repo=_opt_str(obj, "path_in_repo", path),
+    )
+
+
 def _result(value: Any, path: str) -> FileResult:
     obj = _mapping(value, path)
     status_text = _str(obj, "status", path)
@@ -296,6 +319,7 @@ def _result(value: Any, path: str) -> FileResult:
         size=_opt_int(obj, "size", path),
         sha256=_opt_str(obj, "sha256", path),
         formats_seen=_str_tuple(obj, "formats_seen", path),
+        hub=_hub(obj.get("huggingface"), _where(path, "huggingface")),
     )
 
 
