@@ -1,7 +1,7 @@
 """Compare mlvet with modelscan, picklescan, fickling and modelaudit.
 
     bash benchmarks/setup_peers.sh          # once: peers into benchmarks/.venv-peers
-    python benchmarks/run.py                # everything (~15-30 min, generates ~5.3 GB of inputs once)
+    python benchmarks/run.py                # everything (~1-1.5 h on 2 CPUs; makes ~5.3 GB of inputs once)
     python benchmarks/run.py --quick        # skip the multi-GB inputs
     python benchmarks/run.py --only perf --tools mlvet,picklescan
 
@@ -111,6 +111,9 @@ def _warm_up(tools: Sequence[str]) -> None:
 def run_detection(tools: Sequence[str], timeout: float) -> tuple[list[CorpusFile], list[ToolRun], list[str]]:
     mal, mal_note = malicious_files()
     ben, ben_note = benign_files()
+    for note in (mal_note, ben_note):
+        if note.startswith("FALLBACK"):
+            _log(f"!! {note}")
     files = mal + ben
     runs: list[ToolRun] = []
     for i, f in enumerate(files, 1):

@@ -51,6 +51,14 @@ def _run_click(args: list[str]) -> int:
     except MlvetError as exc:
         click.echo(f"mlvet: error: {exc.diagnostics()}", err=True)
         return EXIT_USAGE
+    except Exception as exc:
+        import os
+
+        click.echo(f"mlvet: internal error: {type(exc).__name__}: {exc}", err=True)
+        if os.environ.get("MLVET_DEBUG"):
+            raise
+        click.echo("The scan did not complete; set MLVET_DEBUG=1 for a traceback and please report it.", err=True)
+        return EXIT_INCOMPLETE
     return int(result) if isinstance(result, int) else EXIT_CLEAN
 
 

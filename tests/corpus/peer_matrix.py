@@ -42,7 +42,7 @@ import build_malicious  # noqa: E402  (sibling module; audit hook must be instal
 
 
 def _picklescan(path: Path) -> str:
-    from picklescan.scanner import scan_file_path  # type: ignore[import-not-found,import-untyped,unused-ignore]  # noqa: PLC0415
+    from picklescan.scanner import scan_file_path  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     r = scan_file_path(str(path))
     if r.issues_count > 0:
@@ -51,7 +51,7 @@ def _picklescan(path: Path) -> str:
 
 
 def _modelscan(path: Path) -> str:
-    from modelscan.modelscan import ModelScan  # type: ignore[import-not-found,import-untyped,unused-ignore]  # noqa: PLC0415
+    from modelscan.modelscan import ModelScan  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     res = ModelScan().scan(str(path))
     if res.get("summary", {}).get("total_issues", 0) > 0 or res.get("issues"):
@@ -60,14 +60,14 @@ def _modelscan(path: Path) -> str:
 
 
 def _fickling(path: Path) -> str:
-    import fickling  # type: ignore[import-not-found,import-untyped,unused-ignore]  # noqa: PLC0415
+    import fickling  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     r = fickling.scan_file(str(path))
     return "." if r.is_safe else "D"
 
 
 def _modelaudit(path: Path) -> str:
-    from modelaudit.core import scan_model_directory_or_file  # type: ignore[import-not-found,import-untyped,unused-ignore]  # noqa: PLC0415
+    from modelaudit.core import scan_model_directory_or_file  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     r = scan_model_directory_or_file(str(path))
     issues = r.get("issues", []) if isinstance(r, dict) else getattr(r, "issues", [])

@@ -256,9 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary += f"\n  {ld}: {n} samples execute"
     if args.emit_table:
         table = {
-            s.name: tuple(sorted(ld for ld, o in by_sample[s.name].items() if o.executed))
-            for s in samples
-            if s.live
+            s.name: tuple(sorted(ld for ld, o in by_sample[s.name].items() if o.executed)) for s in samples if s.live
         }
         args.emit_table.write_text(repr(table) + "\n")
     text = "\n".join(lines) + "\n" + summary

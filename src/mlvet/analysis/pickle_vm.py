@@ -36,6 +36,8 @@ from mlvet.analysis.values import (
 from mlvet.limits import Limits
 
 _CHUNK = 1 << 20
+#: Longest payload taken at face value (1 PiB); a larger declared length is a crafted stream.
+_MAX_PAYLOAD = 1 << 50
 _MARGIN = 16
 _HEAD = 64
 
@@ -147,6 +149,8 @@ class Machine:
 
     def skip(self, n: int) -> bytes:
         """Skip ``n`` payload bytes without holding them; return up to 64 leading bytes."""
+        if n > _MAX_PAYLOAD:
+            raise PickleFault(f"payload length {n} is beyond any real file", self.offset)
         avail = len(self.buf) - self.pos
         if n <= avail:
             head = self.buf[self.pos : self.pos + min(n, _HEAD)]
@@ -176,6 +180,18 @@ class Machine:
                 remaining -= len(got)
                 self.base += len(got)
         return head
+
+    def _check_frame_fits(self, frame_end: int, at: int) -> None:
+        """A FRAME longer than the rest of the stream is refused by the real unpickler."""
+        if frame_end > _MAX_PAYLOAD:
+            raise PickleFault("FRAME length is beyond any real file", at)
+        if self.seekable and frame_end - self.base > len(self.buf):
+            here = self.f.tell()
+            try:
+                if not self._probe_end(frame_end):
+                    raise PickleFault("FRAME runs past the end of the data", at)
+            finally:
+                self.f.seek(here)
 
     def _probe_end(self, target: int) -> bool:
         """After a seek: the payload must really exist (seek past EOF succeeds silently)."""
@@ -217,6 +233,9 @@ class Machine:
             self._run(res)
         except PickleFault as fault:
             res.fault = fault
+        except (OverflowError, ValueError, OSError) as exc:
+            # Absurd declared lengths (seek past what the OS allows ...): the loader fails here too.
+            res.fault = PickleFault(f"invalid payload length ({type(exc).__name__}: {exc})", self.offset)
         except (IndexError, struct.error):
             # A fixed-size argument read straight from the chunk ran past the end of the file.
             res.fault = PickleFault("pickle data was truncated", self.offset)
@@ -250,6 +269,9 @@ class Machine:
             if start < frame_end < end:
                 events.append(("FRAME", f"payload runs past its frame end at {frame_end}", start, str(frame_end)))
 
+        def underflow(at: int) -> PickleFault:
+            return PickleFault("unpickling stack underflow (below the current MARK)", at)
+
         def pop_mark() -> list[Any]:
             if not marks:
                 raise PickleFault("could not find MARK", self.offset - 1)
@@ -258,14 +280,15 @@ class Machine:
             del stack[m:]
             return items
 
+        # pickle's "fence": an opcode may only take items pushed after the innermost MARK.
         def pop() -> Any:
-            if not stack:
-                raise PickleFault("unpickling stack underflow", self.offset - 1)
+            if len(stack) <= (marks[-1] if marks else 0):
+                raise underflow(self.offset - 1)
             return stack.pop()
 
         def top() -> Any:
-            if not stack:
-                raise PickleFault("unpickling stack underflow", self.offset - 1)
+            if len(stack) <= (marks[-1] if marks else 0):
+                raise underflow(self.offset - 1)
             return stack[-1]
 
         def memo_put(key: int, value: Any) -> None:
@@ -373,8 +396,8 @@ class Machine:
 
             # Most frequent data opcodes first.
             if op == 0x94:  # MEMOIZE
-                if not stack:
-                    raise PickleFault("MEMOIZE on empty stack", at)
+                if len(stack) <= (marks[-1] if marks else 0):
+                    raise underflow(at)
                 if memo_used < memo_budget:
                     memo[len(memo)] = stack[-1]
                     memo_used += 96
@@ -413,16 +436,16 @@ class Machine:
                 stack.append(_unpack_H(buf, pos + 1)[0])
                 self.pos = pos + 3
             elif op == 0x71:  # BINPUT
-                if not stack:
-                    raise PickleFault("PUT on empty stack", at)
+                if len(stack) <= (marks[-1] if marks else 0):
+                    raise underflow(at)
                 memo_put(buf[pos + 1], stack[-1])
                 self.pos = pos + 2
             elif op == 0x68:  # BINGET
                 stack.append(memo_get(buf[pos + 1]))
                 self.pos = pos + 2
             elif op == 0x72:  # LONG_BINPUT
-                if not stack:
-                    raise PickleFault("PUT on empty stack", at)
+                if len(stack) <= (marks[-1] if marks else 0):
+                    raise underflow(at)
                 memo_put(_unpack_I4(buf, pos + 1)[0], stack[-1])
                 self.pos = pos + 5
             elif op == 0x6A:  # LONG_BINGET
@@ -525,17 +548,16 @@ class Machine:
                 if self.offset < frame_end:
                     events.append(("FRAME", "a FRAME starts inside the previous frame", at, ""))
                 frame_end = self.offset + 8 + _unpack_Q(self.read(8))[0]
+                self._check_frame_fits(frame_end, at)
             elif op == 0x80:  # PROTO
                 proto = self.read(1)[0]
                 if proto > 5:
                     raise PickleFault(f"unsupported pickle protocol: {proto}", at)
                 res.protocol = proto
             elif op == 0x2E:  # STOP
+                res.result = pop()
                 res.stopped = True
                 res.opcodes = count
-                res.result = stack[-1] if stack else None
-                if not stack:
-                    raise PickleFault("STOP with an empty stack", at)
                 return
             elif op == 0x93:  # STACK_GLOBAL
                 name = pop()
@@ -629,13 +651,13 @@ class Machine:
                 d = PDict()
                 add_items(d, list(zip(items[::2], items[1::2], strict=True)))
                 stack.append(d)
-            elif op == 0x30:  # POP
+            elif op == 0x30:  # POP: the top item, or the innermost MARK when nothing is above it
                 if stack and (not marks or marks[-1] < len(stack)):
                     stack.pop()
                 elif marks:
                     marks.pop()
                 else:
-                    raise PickleFault("unpickling stack underflow", at)
+                    raise underflow(at)
             elif op == 0x31:  # POP_MARK
                 pop_mark()
             elif op == 0x32:  # DUP
@@ -708,8 +730,8 @@ class Machine:
                     raise PickleFault("invalid GET argument", at) from None
             elif op == 0x70:  # PUT
                 line = self.readline()
-                if not stack:
-                    raise PickleFault("PUT on empty stack", at)
+                if len(stack) <= (marks[-1] if marks else 0):
+                    raise underflow(at)
                 try:
                     memo_put(int(line), stack[-1])
                 except ValueError:
@@ -876,6 +898,7 @@ def skim(m: Machine) -> SkimResult:
                     res.has_code = True  # frame violation: let the full machine report it
                     return res
                 frame_end = m.offset + 8 + _unpack_Q(m.read(8))[0]
+                m._check_frame_fits(frame_end, at)
             elif op == 0x80:  # PROTO
                 proto = m.read(1)[0]
                 if proto > 5:

@@ -5,6 +5,7 @@ from mlvet.formats import (  # noqa: F401
     compressed,
     gguf,
     hf,
+    keras,
     misc,
     mlflow,
     numpy,

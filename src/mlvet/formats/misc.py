@@ -28,7 +28,6 @@ _NOT_MODELS: list[tuple[bytes, str]] = [
 ]
 
 _MODEL_NOT_ANALYSED: list[tuple[bytes, str]] = [
-    (b"\x89HDF\r\n\x1a\n", "HDF5 (Keras .h5) model"),
     (b"TFL3", "TensorFlow Lite model"),
 ]
 

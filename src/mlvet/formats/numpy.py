@@ -8,6 +8,8 @@ analysed like any other.
 from __future__ import annotations
 
 import ast
+import math
+import re
 from typing import BinaryIO
 
 from mlvet.errors import AnalysisError
@@ -54,6 +56,36 @@ class NpyHandler:
         if _has_object(header["descr"]):
             ctx.saw_format("numpy-object-array")
             analyse_pickle_stream(stream, ctx.child("<object array pickle>"), start=start + hlen, trailing_ok=True)
+            return
+        itemsize = _itemsize(header["descr"])
+        shape = header["shape"]
+        if itemsize is None or not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            return  # structured or unusual dtype: data only, no code; size not checked
+        expected = math.prod(shape) * itemsize
+        actual = size - (start + hlen)
+        if actual < expected:
+            raise AnalysisError(f"truncated .npy: {actual} data bytes, the header promises {expected}")
+
+
+_SIMPLE = re.compile(r"^[<>|=]?([bBiufcSUVmMa?])(\d*)(\[\w+\])?$")
+
+
+def _itemsize(descr: object) -> int | None:
+    """Bytes per element for a simple dtype string (``<f4``, ``|S3``, ``<U5``, ``<M8[ns]``); None otherwise."""
+    if not isinstance(descr, str):
+        return None
+    m = _SIMPLE.match(descr)
+    if m is None:
+        return None
+    kind, digits = m.group(1), m.group(2)
+    if kind in "Mm":
+        return 8
+    if kind == "?":
+        return 1
+    if not digits:
+        return None
+    n = int(digits)
+    return 4 * n if kind == "U" else n
 
 
 def _has_object(descr: object) -> bool:

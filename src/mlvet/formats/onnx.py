@@ -533,23 +533,39 @@ def _external_locations(model: str, mtime_ns: int, size: int) -> frozenset[str]:
                 return frozenset()
             walker = _Walker(WireReader(f, size, what="ONNX model"), None)
             walker.model(walker.r.root())
-    except (OSError, AnalysisError, RecursionError):
+    except Exception:  # a model that cannot be indexed attributes nothing (the file then fails closed)
         return frozenset()
     folder = os.path.dirname(model)
+    roots = {os.path.realpath(folder), os.path.dirname(os.path.realpath(model))}
     out = set()
     for ext in walker.state.external:
         loc = dict(ext.entries).get("location")
         if loc and not _is_absolute(loc) and ".." not in re.split(r"[\\/]+", loc):
-            out.add(os.path.realpath(os.path.join(folder, loc)))
+            real = os.path.realpath(os.path.join(folder, loc))
+            # Only files that really live beside the model are attributed to it: a symlink that leads
+            # elsewhere is the model's finding (ONX602), not a reason to skip the file it points to.
+            if any(_within(real, root) for root in roots):
+                out.add(real)
     return frozenset(out)
 
 
 def _sibling_models(folder: str) -> list[str]:
     try:
-        names = sorted(n for n in os.listdir(folder) if n.lower().endswith(".onnx"))
+        mtime = os.stat(folder).st_mtime_ns
     except OSError:
         return []
-    return [os.path.join(folder, n) for n in names[:_MAX_MODELS_PER_FOLDER]]
+    return list(_models_in(folder, mtime))
+
+
+@lru_cache(maxsize=256)
+def _models_in(folder: str, mtime_ns: int) -> tuple[str, ...]:
+    """``*.onnx`` files of a folder (cached per folder state: every file of a big folder asks)."""
+    del mtime_ns  # part of the cache key only
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.lower().endswith(".onnx"))
+    except OSError:
+        return ()
+    return tuple(os.path.join(folder, n) for n in names[:_MAX_MODELS_PER_FOLDER])
 
 
 def referencing_model(path: str) -> str | None:
@@ -587,12 +603,19 @@ def _is_onnx_file(path: str) -> bool:
 
 
 class OnnxExternalDataHandler:
-    """Raw tensor bytes stored outside an ONNX model (``save_as_external_data``)."""
+    """Raw tensor bytes stored outside an ONNX model (``save_as_external_data``).
+
+    Runs just before the pickle handler: float data often passes a loose protocol-0/1 pickle sniff, and
+    a model's own data file must not become a "malformed pickle" error. A file that starts with a PROTO
+    opcode is left to the pickle handler (ONNX loaders never unpickle, but other tools might).
+    """
 
     id = "onnx-external-data"
-    priority = 85
+    priority = 46
 
     def sniff(self, probe: Probe) -> bool:
+        if len(probe.head) >= 2 and probe.head[0] == 0x80 and probe.head[1] <= 5:
+            return False
         path = getattr(probe.stream, "name", None)
         return isinstance(path, str) and os.path.isfile(path) and referencing_model(path) is not None
 

@@ -369,9 +369,13 @@ def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
         if rule_id == "FRAME":
             ctx.report(PKL208, message, offset=offset, evidence=f"frame ends at {evidence}" if evidence else "")
             if evidence.isdigit():
-                # The other reading: opcodes resume at the frame end.
-                _speculate(stream, int(evidence), -1, ctx, f"<reading from frame end @{evidence}>",
-                           "bytes after the frame end", speculative=True)
+                # The other reading: a file unpickler refills its buffer at the frame end and resumes a
+                # few bytes on, depending on which argument straddled it; try each plausible restart.
+                end = int(evidence)
+                for start in range(end, end + 13):
+                    if _speculate(stream, start, -1, ctx, f"<reading after frame end @{start}>",
+                                  "bytes after the frame end", speculative=True):
+                        break
             continue
         event_rule = {"PKL201": PKL201, "PKL202": PKL202, "PKL203": PKL203, "PKL207": PKL207}.get(rule_id)
         if event_rule is not None:

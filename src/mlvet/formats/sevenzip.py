@@ -57,8 +57,12 @@ class SevenZipHandler:
                             sub.scan_stream(f, target.stat().st_size, info.filename)
         except AnalysisError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # py7zr raises many unrelated types on corrupt input
             raise AnalysisError(f"unreadable 7z archive: {type(exc).__name__}: {exc}") from None
+        finally:
+            import gc
+
+            gc.collect()  # py7zr leaves reference cycles holding its buffers
 
 
 register(SevenZipHandler())

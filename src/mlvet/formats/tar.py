@@ -91,8 +91,14 @@ def _scan_legacy_records(f: BinaryIO, size: int, ctx: ScanContext, name: str) ->
     (4 bytes + 4 skipped), sizes and strides (8 bytes each per dim) and an 8-byte offset. Every pickle is
     analysed; raw data is skipped by the sizes torch itself uses.
     """
+    f.seek(0)
+    count = _small_int_pickle(f.read(16))
     pos = analyse_pickle_stream(f, ctx, expected_streams=1, trailing_ok=True)
-    while pos < size:
+    if count is None:
+        raise AnalysisError(f"legacy torch {name}: the record count is not a small integer pickle")
+    for _ in range(count):
+        if pos >= size:
+            raise AnalysisError(f"legacy torch {name}: {count} records announced, fewer present")
         rec = pos
         pos = analyse_pickle_stream(f, ctx, expected_streams=1, start=rec, trailing_ok=True)
         f.seek(rec)
@@ -111,6 +117,22 @@ def _scan_legacy_records(f: BinaryIO, size: int, ctx: ScanContext, name: str) ->
             pos += 8 + 16 * ndim + 8
         if pos > size:
             raise AnalysisError(f"legacy torch {name} record runs past the member end")
+    if pos < size:
+        # ``storages`` ends with the storage-views count and view records: pickles that torch reads too.
+        analyse_pickle_stream(f, ctx, start=pos)
+
+
+def _small_int_pickle(head: bytes) -> int | None:
+    """The value of a tiny ``pickle.dump(int)`` stream (PROTO + BININT1/BININT2/BININT + STOP)."""
+    i = 2 if head[:1] == b"\x80" else 0
+    op = head[i : i + 1]
+    if op == b"K":
+        return head[i + 1]
+    if op == b"M":
+        return int.from_bytes(head[i + 1 : i + 3], "little")
+    if op == b"J":
+        return int.from_bytes(head[i + 1 : i + 5], "little", signed=True)
+    return None
 
 
 register(TarHandler())

@@ -303,6 +303,11 @@ def looks_like_fingerprint(head: bytes, size: int) -> bool:
     return len({1, 2, 3, 4, 5} & set(numbers)) >= 3
 
 
+def starts_like_pickle_proto(head: bytes) -> bool:
+    """A PROTO opcode with a valid protocol: every protocol-2+ pickle starts this way."""
+    return len(head) >= 2 and head[0] == 0x80 and head[1] <= 5
+
+
 def looks_like_checkpoint_index(probe: Probe) -> bool:
     return probe.size >= 48 and probe.tail(48)[-8:] == _SSTABLE_MAGIC
 
@@ -486,6 +491,14 @@ def _const_inputs(node: _Node, scope: _Scope, indices: tuple[int, ...]) -> list[
     return values
 
 
+#: Paths no model has a reason to read or write: system files, credentials, shell start-up files.
+_SENSITIVE = re.compile(
+    r"(?i)(^|[\\/])(etc|proc|sys|root|dev|boot|windows|system32)([\\/]|$)|^~|[\\/]\.(ssh|aws|gnupg|kube|docker|"
+    r"config)([\\/]|$)|\.(bashrc|profile|zshrc|netrc|pgpass|git-credentials)$|id_(rsa|ed25519|ecdsa)|passwd|shadow|"
+    r"\.\./\.\.|cron"
+)
+
+
 def _escapes(path: str) -> bool:
     p = path.replace("\\", "/")
     return p.startswith(("/", "~")) or bool(re.match(r"^[A-Za-z]:", p)) or "/../" in f"/{p}/" or "://" in p
@@ -499,6 +512,7 @@ def _judge(node: _Node, scope: _Scope, ctx: ScanContext) -> None:
         for path in _const_inputs(node, scope, _CHECKPOINT_PATHS[op]):
             if _escapes(path):
                 ctx.report(TFG502, f"checkpoint op {op} uses the fixed path {path[:200]!r} ({where})",
+                           severity=Severity.HIGH if _SENSITIVE.search(path) else Severity.MEDIUM,
                            offset=node.offset, evidence=f"{op} {path}"[:400])
         return
     if op == "PrintV2":
@@ -534,10 +548,14 @@ def _judge(node: _Node, scope: _Scope, ctx: ScanContext) -> None:
                    evidence=f"{op}{detail}"[:400])
         return
     if op in ("InitializeTableFromTextFile", "InitializeTableFromTextFileV2"):
-        # Standard for vocabulary lookups: the file normally comes from the SavedModel's assets.
+        # Standard for vocabulary lookups: the file normally comes from the SavedModel's assets, and TF1
+        # exports keep the exporter's absolute vocabulary path as a constant. Only a system or secret
+        # file is a finding of weight.
         for p in paths:
             if _escapes(p):
-                ctx.report(TFG502, f"{op} loads a lookup table from {p[:200]!r} ({where})", offset=node.offset,
+                sensitive = bool(_SENSITIVE.search(p))
+                ctx.report(TFG502, f"{op} loads a lookup table from {p[:200]!r} ({where})",
+                           severity=Severity.HIGH if sensitive else Severity.LOW, offset=node.offset,
                            evidence=f"{op} {p}"[:400])
         return
     if op and op not in standard_ops():
@@ -829,15 +847,18 @@ def _check_sstable_footer(stream: BinaryIO, size: int) -> None:
 class CheckpointDataHandler:
     """``*.data-NNNNN-of-NNNNN``: raw tensor bytes of a checkpoint shard, with no signature of its own.
 
-    Claimed by name (after every content-based handler has declined it), and accepted only when the
-    matching ``.index`` sits next to it with a valid table footer; otherwise it is an error, not clean.
+    Claimed by name, and accepted only when the matching ``.index`` sits next to it with a valid table
+    footer; otherwise it is an error, not clean. It runs just before the pickle handler because float
+    data often passes a loose protocol-0/1 pickle sniff (a leading ``T`` reads as BINSTRING); a file that
+    starts with a PROTO opcode is left to the pickle handler, so a real pickle renamed like a shard is
+    still analysed as one. Archives, compressed streams and other magic formats sniff earlier anyway.
     """
 
     id = "tf-checkpoint-data"
-    priority = 64
+    priority = 45
 
     def sniff(self, probe: Probe) -> bool:
-        return bool(_SHARD_NAME.match(probe.name))
+        return bool(_SHARD_NAME.match(probe.name)) and not starts_like_pickle_proto(probe.head)
 
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
         if ctx.members:

@@ -159,6 +159,13 @@ REFLECTIVE_ATTRS = frozenset(
 )
 
 
+#: Plain (undotted) names that are themselves a way into builtins or a module namespace.
+REFLECTIVE_NAMES = frozenset(
+    {"__builtins__", "__dict__", "__loader__", "__spec__", "__import__", "__globals__", "__subclasses__",
+     "__getattribute__", "__class__", "__code__", "__self__"}
+)
+
+
 def normalise_module(module: str, aliases: Mapping[str, str]) -> str:
     """Map aliased module names (``posix`` → ``os``, ``numpy.core.x`` → ``numpy._core.x``) to canonical ones.
 
@@ -227,9 +234,12 @@ def _candidates(module: str, name: str) -> list[str]:
     """
     parts = name.split(".")
     out = [f"{module}:{name}"]
-    for i in range(1, len(parts)):
-        out.append(f"{module}.{'.'.join(parts[:i])}:{'.'.join(parts[i:])}")
-        out.append(f"{'.'.join(parts[:i])}:{'.'.join(parts[i:])}")
+    for j in range(1, len(parts)):
+        # The walk may enter a submodule of ``module`` ...
+        out.append(f"{module}.{'.'.join(parts[:j])}:{'.'.join(parts[j:])}")
+        # ... or reach, through any attribute, a module that any run of segments names.
+        for i in range(j):
+            out.append(f"{'.'.join(parts[i:j])}:{'.'.join(parts[j:])}")
     return out
 
 
@@ -239,7 +249,7 @@ def _classify_cached(policy: Policy, module: str, name: str) -> Verdict:
     qualified = f"{canonical}.{name}" if name else canonical
     safe, dangerous = policy._compiled()
     attrs = name.split(".")
-    if len(attrs) > 1 and any(a in REFLECTIVE_ATTRS for a in attrs):
+    if (len(attrs) > 1 and any(a in REFLECTIVE_ATTRS for a in attrs)) or name in REFLECTIVE_NAMES:
         return Verdict(Tier.DANGEROUS, qualified, "walks through reflective dunder attributes", "reflective")
     if not module or any(ch.isspace() or ord(ch) < 32 for ch in module + name):
         return Verdict(Tier.DANGEROUS, qualified, "malformed import name (whitespace or control characters)")
@@ -250,12 +260,15 @@ def _classify_cached(policy: Policy, module: str, name: str) -> Verdict:
         for rx, entry in dangerous:
             if rx.match(cand):
                 return Verdict(Tier.DANGEROUS, qualified, entry.reason, entry.pattern)
-    # Safe only on an exact (non-walking) reading: a trusted class must not launder an attribute walk.
-    direct = (f"{canonical}:{name}",)
-    for cand in direct:
-        for rx, entry in safe:
-            if rx.match(cand):
-                return Verdict(Tier.SAFE, qualified, entry.reason, entry.pattern)
+    # Safe only on an exact (non-walking) reading, and a dotted name only for an entry that spells out a
+    # dotted name: a trusted class must not launder an attribute walk (``DataFrame.to_csv``).
+    cand = f"{canonical}:{name}"
+    dotted = "." in name
+    for rx, entry in safe:
+        if dotted and "." not in entry.pattern.partition(":")[2]:
+            continue
+        if rx.match(cand):
+            return Verdict(Tier.SAFE, qualified, entry.reason, entry.pattern)
     return Verdict(Tier.UNKNOWN, qualified, "not in the safe or dangerous tier of the policy")
 
 
@@ -338,6 +351,7 @@ def _merge(base: Policy, data: Mapping[str, Any], source: str) -> Policy:
     suppress = data.get("suppress", [])
     if not isinstance(suppress, list) or not all(isinstance(s, str) for s in suppress):
         raise PolicyError(f"{source}: suppress must be an array of rule ids")
+    _check_rule_ids([*suppress, *sev_table], source)
 
     limits = base.limits
     lim_table = data.get("limits", {})
@@ -367,6 +381,19 @@ def _merge(base: Policy, data: Mapping[str, Any], source: str) -> Policy:
         sources=(*base.sources, source),
         extensions=ext,
     )
+
+
+def _check_rule_ids(ids: list[str], source: str) -> None:
+    """A typo in a suppression would silently suppress nothing: unknown rule ids are errors."""
+    if not ids:
+        return
+    import mlvet.formats  # noqa: F401 - format modules register their rules on import
+    from mlvet.rules import all_rules
+
+    known = {r.id for r in all_rules()}
+    unknown = sorted(set(ids) - known)
+    if unknown:
+        raise PolicyError(f"{source}: unknown rule id(s) {', '.join(unknown)}; `mlvet rules` lists them")
 
 
 @lru_cache(maxsize=1)

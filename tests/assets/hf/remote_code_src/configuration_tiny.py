@@ -1,3 +1,4 @@
+# ruff: noqa - fixture written in the style of real Hub remote code (typing.Optional, torch imports)
 """Configuration of a tiny custom architecture, written the way Hub remote-code repositories do it.
 
 This file is a benign test fixture for mlvet: ``make_hf.py`` registers it for auto classes and calls

@@ -1,3 +1,4 @@
+# ruff: noqa - fixture written in the style of real Hub remote code (typing.Optional, torch imports)
 """A tiny custom decoder, structured like typical Hub remote code (``modeling_*.py``).
 
 Benign test fixture for mlvet: ordinary modelling code (torch.nn layers, os.path, logging, optional
