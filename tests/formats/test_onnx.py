@@ -293,7 +293,7 @@ def test_float_data_that_resembles_protocol_1_pickle_is_still_external_data(tmp_
 def test_renamed_pickle_posing_as_external_data_is_still_a_pickle(tmp_path: Path) -> None:
     tensor = external_tensor("W", {"location": "w.bin"})
     write(tmp_path, "m.onnx", model(graph(node("Relu"), initializers=(tensor,))))
-    payload = b"\x80\x04\x95\x1c\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x8c\x06system\x93\x8c\x02id\x85R."
+    payload = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R."  # os.system('id'), protocol 2
     res = scan_path(write(tmp_path, "w.bin", payload))
     assert res.format == "pickle"
     assert res.severity >= Severity.HIGH

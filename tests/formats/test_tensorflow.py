@@ -342,7 +342,7 @@ def test_float_data_that_resembles_protocol_1_pickle_is_still_a_shard(tmp_path: 
 
 def test_pickle_named_like_a_checkpoint_shard_is_still_a_pickle(tmp_path: Path) -> None:
     shutil.copy(ASSETS / "savedmodel_benign" / "variables" / "variables.index", tmp_path / "variables.index")
-    payload = b"\x80\x04\x95\x1c\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x8c\x06system\x93\x8c\x02id\x85R."
+    payload = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R."  # os.system('id'), protocol 2
     res = scan_path(write(tmp_path, "variables.data-00000-of-00001", payload))
     assert res.format == "pickle" and res.severity >= Severity.HIGH
 
@@ -391,7 +391,7 @@ def test_flex_ops_are_classified_as_tensorflow_ops(
 
 def test_tflite_appended_zip_members_are_scanned(tmp_path: Path) -> None:
     p = write(tmp_path, "m.tflite", (ASSETS / "benign.tflite").read_bytes())
-    payload = b"\x80\x04\x95\x1c\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x8c\x06system\x93\x8c\x02id\x85R."
+    payload = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R."  # os.system('id'), protocol 2
     with zipfile.ZipFile(p, "a") as zf:
         zf.writestr("labels.txt", "a\nb\n")
         zf.writestr("extra.pkl", payload)

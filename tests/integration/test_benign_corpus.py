@@ -135,12 +135,6 @@ def _legacy_tar(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: legacy torch tar walk (formats/tar.py _scan_legacy_records) reads the storage_views pickle "
-    "that follows the storage records as one more record and fails 'record names no known storage type': "
-    "a benign pre-0.4 tar checkpoint is an error result",
-)
 def test_benign_legacy_torch_tar_layout(tmp_path: Path) -> None:
     """Pre-0.4 torch tar checkpoint: storages = count, records, then the storage_views list (torch reads it)."""
     # Plain data only: pickle.dumps of built-in values writes bytes and references no callable.

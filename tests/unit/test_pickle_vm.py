@@ -371,13 +371,6 @@ def test_large_payload_past_end_of_file_is_a_truncation_fault() -> None:
     assert 11 <= res.fault.offset <= len(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a BINBYTES8/BINUNICODE8/BYTEARRAY8 length >= 2**63 (with >= 64 bytes after it) makes "
-    "Machine.skip call f.seek() with an offset that does not fit: ValueError (files) / OverflowError "
-    "(BytesIO) escapes Machine.run() instead of a PickleFault, and scan_file drops every finding of that "
-    "stream (internal error)",
-)
 @pytest.mark.parametrize("opcode", [b"\x8e", b"\x8d", b"\x96"], ids=["BINBYTES8", "BINUNICODE8", "BYTEARRAY8"])
 def test_huge_8_byte_length_is_a_fault_not_an_exception(opcode: bytes) -> None:
     data = b"\x80\x05" + opcode + struct.pack("<Q", 1 << 63) + b"x" * 100 + b"."

@@ -70,12 +70,6 @@ def test_dotted_walks_reach_the_dangerous_tier(module: str, name: str) -> None:
     assert POL.classify(module, name).tier is Tier.DANGEROUS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: policy._candidates re-reads only name *prefixes* as module paths, not inner segments: "
-    "classify('collections', 'Counter.os.system') and classify('typing', 'collections.os.system') are "
-    "'unknown' although the walk ends in os.system (corpus sample dotted_after_build_sys_modules)",
-)
 @pytest.mark.parametrize(
     ("module", "name"),
     [("collections", "Counter.os.system"), ("typing", "collections.os.system"), ("numpy", "random.os.system")],
@@ -84,13 +78,6 @@ def test_dangerous_tail_behind_several_segments(module: str, name: str) -> None:
     assert POL.classify(module, name).tier is Tier.DANGEROUS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: safe-tier globs such as 'sklearn.*:[A-Z]*' and 'pandas.*:[A-Z]*' match dots in the name, so "
-    "an attribute walk from a trusted class is classified SAFE (no finding at all): e.g. "
-    "classify('pandas.core.frame', 'DataFrame.to_csv') (an arbitrary-file write; the 'pandas:DataFrame.to_*' "
-    "deny entry only covers the top-level spelling) and classify('sklearn.tree', 'DecisionTreeClassifier.os.system')",
-)
 @pytest.mark.parametrize(
     ("module", "name"),
     [
@@ -109,12 +96,6 @@ def _su(text: str) -> bytes:
     return b"\x8c" + bytes([len(raw)]) + raw
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a pickle calling pandas.core.frame.DataFrame.to_csv(df, path) (arbitrary file write, e.g. a "
-    "site-packages .pth line that runs at the next interpreter start) scans clean: the dotted name matches "
-    "the safe glob 'pandas.*:[A-Z]*'",
-)
 def test_file_write_through_trusted_class_is_reported(tmp_path: Path) -> None:
     data = (
         b"\x80\x04" + _su("pandas.core.frame") + _su("DataFrame.to_csv") + b"\x93"
@@ -143,11 +124,6 @@ def test_reflective_dunder_walks_are_dangerous(module: str, name: str) -> None:
     assert verdict.entry == "reflective"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the reflective check requires a dotted name, so a module's own __builtins__ (the builtins "
-    "dict: a path to exec/eval/__import__) is only 'unknown' (PKL111 low when imported)",
-)
 @pytest.mark.parametrize("module", ["collections", "numpy"])
 def test_module_builtins_dict_is_reflective(module: str) -> None:
     assert POL.classify(module, "__builtins__").tier is Tier.DANGEROUS

@@ -34,6 +34,7 @@ RESULT_KEYS = [
     "skip_reason",
     "errors",
     "formats_seen",
+    "huggingface",
     "findings",
 ]
 FINDING_KEYS = [

@@ -118,6 +118,7 @@ class Machine:
         self.base = f.tell() if seekable else 0
         self.pos = 0
         self.eof = False
+        self._count = 0
 
     # ---- buffer management --------------------------------------------------------------------------
 
@@ -245,6 +246,12 @@ class Machine:
         return res
 
     def _run(self, res: StreamAnalysis) -> None:
+        try:
+            self._loop(res)
+        finally:
+            res.opcodes = self._count
+
+    def _loop(self, res: StreamAnalysis) -> None:
         limits = self.limits
         max_stack = limits.max_stack
         cap = limits.container_items
@@ -391,6 +398,7 @@ class Machine:
             at = self.base + pos
             self.pos = pos + 1
             count += 1
+            self._count = count
             if not count & 4095 and len(stack) > max_stack:
                 raise PickleFault(f"stack deeper than the limit of {max_stack} items", at)
 

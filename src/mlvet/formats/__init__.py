@@ -9,12 +9,15 @@ from mlvet.formats import (  # noqa: F401
     misc,
     mlflow,
     numpy,
+    onnx,
     pickle,
     pmml,
     safetensors,
     sevenzip,
     skops,
     tar,
+    tensorflow,
+    tflite,
     zip,
 )
 from mlvet.formats.base import FormatHandler, Probe, ScanContext, handlers, register

@@ -27,11 +27,6 @@ _NOT_MODELS: list[tuple[bytes, str]] = [
     (b"ARROW1", "Arrow data file"),
 ]
 
-_MODEL_NOT_ANALYSED: list[tuple[bytes, str]] = [
-    (b"TFL3", "TensorFlow Lite model"),
-]
-
-
 def _text_kind(head: bytes) -> str | None:
     if not head:
         return None
@@ -58,9 +53,6 @@ class MiscHandler:
             if ctx.opaque_ok:
                 return
             raise AnalysisError("empty file")
-        for magic, what in _MODEL_NOT_ANALYSED:
-            if head.startswith(magic):
-                raise AnalysisError(f"recognised as {what}; mlvet does not analyse this format yet")
         if len(head) >= 8 and int.from_bytes(head[:8], "little") < min(size, 100_000_000) and head[8:9] == b"{":
             raise AnalysisError("looks like a safetensors file, but its header is not valid safetensors JSON")
         for magic, what in _NOT_MODELS:

@@ -65,9 +65,18 @@ def looks_like_pickle(head: bytes) -> bool:
     m = Machine(io.BytesIO(head), Limits())
     res = m.run()
     if res.stopped:
-        return True
-    # Truncated only because the head is a prefix of a longer stream: accept if it ran a while.
-    return res.fault is not None and "truncated" in str(res.fault) and res.end > 64
+        return res.opcodes >= 2
+    # The head is only a prefix of a longer stream, so a truncation at its very end is expected; accept it
+    # only after a run of real opcodes (raw tensor bytes often start with one valid opcode and a huge
+    # length, which must not make them a "malformed pickle").
+    fault = res.fault
+    return (
+        fault is not None
+        and "truncated" in str(fault)
+        and "past end" not in str(fault)
+        and fault.offset >= len(head) - 16
+        and res.opcodes >= 8
+    )
 
 
 @dataclass
