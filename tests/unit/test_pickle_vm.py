@@ -320,7 +320,8 @@ def test_payload_straddling_its_frame_is_an_event(payload: bytes, frame_len: int
 
 
 def test_frame_inside_a_frame_is_an_event() -> None:
-    data = b"\x80\x04\x95" + struct.pack("<Q", 20) + b"\x95" + struct.pack("<Q", 2) + b"N."
+    # The outer frame (11 bytes) holds the inner FRAME opcode and its 2-byte body: a frame inside a frame.
+    data = b"\x80\x04\x95" + struct.pack("<Q", 11) + b"\x95" + struct.pack("<Q", 2) + b"N."
     res = run(data)
     assert any("inside the previous frame" in e[1] for e in res.events)
 

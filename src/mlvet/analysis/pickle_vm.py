@@ -151,7 +151,7 @@ class Machine:
     def skip(self, n: int) -> bytes:
         """Skip ``n`` payload bytes without holding them; return up to 64 leading bytes."""
         if n > _MAX_PAYLOAD:
-            raise PickleFault(f"payload length {n} is beyond any real file", self.offset)
+            raise PickleFault(f"pickle data was truncated: payload length {n} is beyond any real file", self.offset)
         avail = len(self.buf) - self.pos
         if n <= avail:
             head = self.buf[self.pos : self.pos + min(n, _HEAD)]
@@ -563,6 +563,8 @@ class Machine:
                     raise PickleFault(f"unsupported pickle protocol: {proto}", at)
                 res.protocol = proto
             elif op == 0x2E:  # STOP
+                if not stack:
+                    raise PickleFault("STOP with an empty stack", at)
                 res.result = pop()
                 res.stopped = True
                 res.opcodes = count

@@ -9,6 +9,7 @@ when the stream ends.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -48,6 +49,9 @@ _JOBLIB_WRAPPERS = frozenset(
 _START_OPCODES = frozenset(b"(]}).NIJKLMFGSTUVXcdlt\x80\x8c")
 
 
+_IDENTIFIER = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+
+
 def looks_like_pickle(head: bytes) -> bool:
     """Content sniff: a PROTO opcode with a valid protocol, or a protocol-0/1 stream that parses a bit.
 
@@ -70,6 +74,8 @@ def looks_like_pickle(head: bytes) -> bool:
     # only after a run of real opcodes (raw tensor bytes often start with one valid opcode and a huge
     # length, which must not make them a "malformed pickle").
     fault = res.fault
+    if res.globals and all(_IDENTIFIER.match(f"{g.module}.{g.name}") for g in res.globals):
+        return True  # imports a real-looking name before failing: a (broken) pickle, analyse it
     return (
         fault is not None
         and "truncated" in str(fault)
