@@ -130,6 +130,7 @@ def _build_cli() -> Any:
         """List every rule mlvet can report."""
         import json
 
+        import mlvet.formats  # noqa: F401 - format modules register their rules on import
         from mlvet.rules import all_rules
 
         items = all_rules()
