@@ -130,7 +130,9 @@ def _build_cli() -> Any:
         """List every rule mlvet can report."""
         import json
 
-        import mlvet.formats  # noqa: F401 - format modules register their rules on import
+        from mlvet.formats import import_all
+
+        import_all()  # format modules register their rules on import
         from mlvet.rules import all_rules
 
         items = all_rules()

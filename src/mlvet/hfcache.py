@@ -18,7 +18,6 @@ persists (every later ``from_pretrained`` trusts the local copy).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -181,6 +180,8 @@ def blob_integrity(path: str | os.PathLike[str], *, max_bytes: int | None = None
     name = os.path.basename(blob_path)
     if os.path.basename(os.path.dirname(blob_path)) != "blobs":
         return BlobIntegrity("unknown", blob_path=blob_path)
+    import hashlib
+
     if _SHA256_RE.match(name):
         algorithm, h = "sha256", hashlib.sha256()
     elif _SHA1_RE.match(name):

@@ -7,7 +7,6 @@ objects. They are frozen so that nothing downstream of analysis can quietly chan
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum, IntEnum
@@ -102,6 +101,8 @@ class Finding:
 
         Offsets are left out on purpose: re-saving a file moves bytes without changing what it does.
         """
+        import hashlib
+
         material = "\x1f".join(
             (self.location.path, *self.location.members, self.rule_id, self.evidence or self.message)
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -168,6 +167,8 @@ def scan(
     files = _dedupe_cache_blobs(list(iter_files(paths, pol.limits.max_files)))
     results: list[FileResult] = []
     if jobs > 1 and len(files) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             for res in pool.map(_scan_one, [(f, pol) for f in files], chunksize=4):
                 results.append(res)

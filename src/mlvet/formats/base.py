@@ -9,8 +9,6 @@ their members, so nesting (a pickle in a zip in a 7z) needs no special code anyw
 from __future__ import annotations
 
 import io
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -169,6 +167,9 @@ class ScanContext:
         head = stream.read(HEAD_BYTES)
         stream.seek(0)
         probe = Probe(stream, size, name, head)
+        from mlvet.formats import activate_for
+
+        activate_for(probe)
         for handler in _HANDLERS:
             try:
                 matched = handler.sniff(probe)
@@ -192,6 +193,8 @@ class ScanContext:
 @contextmanager
 def spooled(source: BinaryIO, limit: int, what: str) -> Iterator[tuple[BinaryIO, int]]:
     """Copy a non-seekable stream into a seekable spool (memory, then disk), enforcing ``limit`` bytes."""
+    import tempfile
+
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed below
     try:
         total = 0
@@ -251,6 +254,8 @@ class Window(io.RawIOBase):
 
 def copy_limited(src: BinaryIO, dst: BinaryIO, limit: int) -> int:
     """Copy at most ``limit`` bytes; used for spooling members whose size is declared."""
+    import shutil
+
     return shutil.copyfileobj(src, dst, 1 << 20) or 0  # type: ignore[func-returns-value]
 
 

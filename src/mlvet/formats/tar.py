@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import tarfile
 from typing import BinaryIO
 
 from mlvet.errors import AnalysisError
@@ -40,6 +39,8 @@ class TarHandler:
         return False
 
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
+        import tarfile
+
         try:
             tf = tarfile.open(fileobj=stream, mode="r:")  # noqa: SIM115 - closed below
         except (tarfile.TarError, OSError, EOFError) as exc:

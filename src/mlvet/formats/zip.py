@@ -48,6 +48,11 @@ class ZipLayout(Protocol):
 _LAYOUTS: list[ZipLayout] = []
 
 
+def _load_layouts() -> None:
+    """Import the modules that register zip layouts (only needed for zips that are not torch/npz)."""
+    from mlvet.formats import keras, skops, tensorflow  # noqa: F401
+
+
 def register_zip_layout(layout: ZipLayout) -> ZipLayout:
     _LAYOUTS.append(layout)
     return layout
@@ -84,6 +89,7 @@ class ZipHandler:
         handled: set[str] = set()
         opaque = kind in _MODEL_LAYOUTS
         if kind == "zip":
+            _load_layouts()
             for layout in _LAYOUTS:
                 if layout.matches(names, archive):
                     kind = layout.id

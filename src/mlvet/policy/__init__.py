@@ -199,7 +199,7 @@ class Policy:
         """Classify ``module``/``name`` as a pickle's find_class would resolve it."""
         return _classify_cached(self, module, name)
 
-    def _compiled(self) -> tuple[list[tuple[re.Pattern[str], Entry]], list[tuple[re.Pattern[str], Entry]]]:
+    def _compiled(self) -> tuple[_Tier, _Tier]:
         return _compile_tiers(self)
 
     # ---- merging --------------------------------------------------------------------------------
@@ -209,20 +209,56 @@ class Policy:
         return _merge(self, data, source)
 
 
-@lru_cache(maxsize=16)
-def _compile_tiers(
-    policy: Policy,
-) -> tuple[list[tuple[re.Pattern[str], Entry]], list[tuple[re.Pattern[str], Entry]]]:
-    def comp(entries: Iterable[Entry]) -> list[tuple[re.Pattern[str], Entry]]:
-        out = []
-        for e in entries:
-            try:
-                out.append((re.compile(e.regex() + r"\Z", re.DOTALL), e))
-            except re.error as exc:
-                raise PolicyError(f"bad pattern {e.pattern!r} in {e.source}: {exc}") from None
-        return out
+_WILDCARDS = frozenset("*?[")
 
-    return comp(policy.safe), comp(policy.dangerous)
+
+@dataclass
+class _Tier:
+    """A tier prepared for matching: exact names and whole modules in dicts, only real globs as regexes.
+
+    Most entries are exact (``builtins:eval``) or whole modules (``subprocess``); looking those up in a dict
+    keeps policy set-up and classification cheap (no regex compiled or tried for them).
+    """
+
+    exact: dict[str, Entry] = field(default_factory=dict)
+    modules: dict[str, Entry] = field(default_factory=dict)
+    globs: list[tuple[re.Pattern[str], Entry]] = field(default_factory=list)
+
+    def match(self, cand: str) -> Entry | None:
+        hit = self.exact.get(cand)
+        if hit is not None:
+            return hit
+        module = cand.partition(":")[0]
+        parts = module.split(".")
+        for cut in range(len(parts), 0, -1):
+            hit = self.modules.get(".".join(parts[:cut]))
+            if hit is not None:
+                return hit
+        for rx, entry in self.globs:
+            if rx.match(cand):
+                return entry
+        return None
+
+
+def _prepare(entries: Iterable[Entry]) -> _Tier:
+    tier = _Tier()
+    for e in entries:
+        if not _WILDCARDS & set(e.pattern):
+            if ":" in e.pattern:
+                tier.exact.setdefault(e.pattern, e)
+            else:
+                tier.modules.setdefault(e.pattern, e)
+            continue
+        try:
+            tier.globs.append((re.compile(e.regex() + r"\Z", re.DOTALL), e))
+        except re.error as exc:
+            raise PolicyError(f"bad pattern {e.pattern!r} in {e.source}: {exc}") from None
+    return tier
+
+
+@lru_cache(maxsize=16)
+def _compile_tiers(policy: Policy) -> tuple[_Tier, _Tier]:
+    return _prepare(policy.safe), _prepare(policy.dangerous)
 
 
 def _candidates(module: str, name: str) -> list[str]:
@@ -257,18 +293,15 @@ def _classify_cached(policy: Policy, module: str, name: str) -> Verdict:
     if canonical != module:
         candidates += _candidates(module, name)
     for cand in candidates:
-        for rx, entry in dangerous:
-            if rx.match(cand):
-                return Verdict(Tier.DANGEROUS, qualified, entry.reason, entry.pattern)
+        hit = dangerous.match(cand)
+        if hit is not None:
+            return Verdict(Tier.DANGEROUS, qualified, hit.reason, hit.pattern)
     # Safe only on an exact (non-walking) reading, and a dotted name only for an entry that spells out a
     # dotted name: a trusted class must not launder an attribute walk (``DataFrame.to_csv``).
     cand = f"{canonical}:{name}"
-    dotted = "." in name
-    for rx, entry in safe:
-        if dotted and "." not in entry.pattern.partition(":")[2]:
-            continue
-        if rx.match(cand):
-            return Verdict(Tier.SAFE, qualified, entry.reason, entry.pattern)
+    hit = safe.match(cand)
+    if hit is not None and ("." not in name or "." in hit.pattern.partition(":")[2]):
+        return Verdict(Tier.SAFE, qualified, hit.reason, hit.pattern)
     return Verdict(Tier.UNKNOWN, qualified, "not in the safe or dangerous tier of the policy")
 
 
@@ -295,6 +328,8 @@ def _entries(items: Any, tier: str, source: str) -> tuple[Entry, ...]:
             raise PolicyError(f"{source}: {tier}[{i}] has unknown keys {sorted(unknown_keys)}")
         out.append(Entry(item["match"], reason, source))
     for e in out:
+        if source.startswith("builtin:"):
+            break  # the shipped policy's patterns are checked by the test suite, not on every start
         try:
             re.compile(e.regex())
         except re.error as exc:
@@ -387,7 +422,9 @@ def _check_rule_ids(ids: list[str], source: str) -> None:
     """A typo in a suppression would silently suppress nothing: unknown rule ids are errors."""
     if not ids:
         return
-    import mlvet.formats  # noqa: F401 - format modules register their rules on import
+    from mlvet.formats import import_all
+
+    import_all()  # format modules register their rules on import
     from mlvet.rules import all_rules
 
     known = {r.id for r in all_rules()}
@@ -396,11 +433,27 @@ def _check_rule_ids(ids: list[str], source: str) -> None:
         raise PolicyError(f"{source}: unknown rule id(s) {', '.join(unknown)}; `mlvet rules` lists them")
 
 
+def default_policy_data() -> dict[str, Any]:
+    """The shipped policy as data, parsed from ``default.toml`` (the file people read and edit)."""
+    text = resources.files("mlvet.policy").joinpath("default.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
 @lru_cache(maxsize=1)
 def default_policy() -> Policy:
-    """The shipped policy (``mlvet/policy/default.toml``)."""
-    text = resources.files("mlvet.policy").joinpath("default.toml").read_text(encoding="utf-8")
-    data = tomllib.loads(text)
+    """The shipped policy.
+
+    ``default.toml`` is the source; ``default.json`` is the same data, generated from it
+    (``python -m mlvet.policy``) because the pure-Python TOML parser costs ~50 ms on every start while
+    JSON parses in C. A test keeps the two identical.
+    """
+    import json
+
+    twin = resources.files("mlvet.policy").joinpath("default.json")
+    try:
+        data = json.loads(twin.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = default_policy_data()
     base = Policy(safe=(), dangerous=(), sources=())
     return _merge(base, data, "builtin:default.toml")
 
