@@ -7,8 +7,9 @@
 
 Every tool runs as a fresh process per file (see peers.py for how each verdict is read and how
 time and memory are measured).  Writes ``benchmarks/results.md`` and the raw runs of each half to
-``benchmarks/.results/{detection,perf}.json`` (``--only X --combine`` reports the other half from
-there); ``--update-readme`` also copies the tables into README.md.
+``benchmarks/.results/{detection,perf}.json``.  ``--combine`` keeps saved results: the other half
+(with ``--only``) and the runs of tools not re-run now (``--tools mlvet --combine``);
+``--update-readme`` also copies the tables into README.md.
 This is a manual benchmark: CI never runs the peers (too slow, too heavy).
 """
 
@@ -181,14 +182,13 @@ def _detection_md(tools: Sequence[str], files: list[CorpusFile], runs: list[Tool
     per: dict[str, list[tuple[CorpusFile, ToolRun]]] = defaultdict(list)
     for r in runs:
         per[r.tool].append((by_path[r.path], r))
-    n_mal = sum(1 for f in files if f.kind == "malicious")
-    n_ben = sum(1 for f in files if f.kind == "benign")
     rows = []
     for tool in tools:
         pairs = per[tool]
         mal = [r for f, r in pairs if f.kind == "malicious"]
         ben = [r for f, r in pairs if f.kind == "benign"]
         detected = sum(r.verdict == "malicious" for r in mal)
+        n_mal, n_ben = len(mal), len(ben)  # per tool: a merged older run may cover fewer files
         rows.append(
             [
                 tool,
@@ -224,8 +224,8 @@ def _detection_md(tools: Sequence[str], files: list[CorpusFile], runs: list[Tool
         n = sum(1 for f in files if f.kind == "malicious" and f.label == tech)
         cells = [tech, str(n)]
         for tool in tools:
-            hit = sum(1 for f, r in per[tool] if f.kind == "malicious" and f.label == tech and r.verdict == "malicious")
-            cells.append(f"{hit}/{n}")
+            sel = [r for f, r in per[tool] if f.kind == "malicious" and f.label == tech]
+            cells.append(f"{sum(r.verdict == 'malicious' for r in sel)}/{len(sel)}")
         trows.append(cells)
     lines += [
         "#### Malicious samples detected, per technique",
@@ -312,21 +312,34 @@ def _perf_md(
         lines += [f"#### {title}", "", *_table(["input", *tools], rows), ""]
     lines.append("A verdict in parentheses means the tool did not report the (benign) input clean.")
     lines.append("")
-    # Headline comparisons for mlvet.
+    # Headline comparisons for mlvet: time and memory against the best peer that finished the scan
+    # (an error or timeout verdict means the peer did not read the file, so its time is no bar).
     if "mlvet" in tools:
+        lines += ["#### mlvet against the best peer that completed the scan", ""]
         for f in files:
-            med = {
-                t: statistics.median(x.seconds for x in grouped[(str(f.path.resolve()), t)])
+            done = {
+                t: rs
                 for t in tools
-                if grouped.get((str(f.path.resolve()), t))
+                if (rs := grouped.get((str(f.path.resolve()), t)))
+                and all(r.verdict in ("clean", "malicious") for r in rs)
             }
-            ok_peers = {t: s for t, s in med.items() if t != "mlvet"}
-            if "mlvet" in med and ok_peers:
-                fastest = min(ok_peers, key=lambda t: ok_peers[t])
-                lines.append(
-                    f"- `{f.label}`: mlvet {med['mlvet']:.2f} s vs fastest peer {fastest} "
-                    f"{ok_peers[fastest]:.2f} s ({ok_peers[fastest] / max(med['mlvet'], 1e-9):.1f}x)"
-                )
+            mine = grouped.get((str(f.path.resolve()), "mlvet"), [])
+            peers = {t: rs for t, rs in done.items() if t != "mlvet"}
+            if not mine or not peers:
+                continue
+            my_s = statistics.median(r.seconds for r in mine)
+            my_mb = max(r.peak_rss_mb for r in mine)
+            best_t = min(peers, key=lambda t: statistics.median(r.seconds for r in peers[t]))
+            best_m = min(peers, key=lambda t: max(r.peak_rss_mb for r in peers[t]))
+            peer_s = statistics.median(r.seconds for r in peers[best_t])
+            peer_mb = max(r.peak_rss_mb for r in peers[best_m])
+            lines.append(
+                f"- `{f.label}`: mlvet {my_s:.2f} s / {my_mb:.0f} MB "
+                f"({', '.join(sorted({r.verdict for r in mine}))}); fastest peer {best_t} {peer_s:.2f} s "
+                f"({peer_s / max(my_s, 1e-9):.1f}x mlvet's time); leanest peer {best_m} {peer_mb:.0f} MB"
+            )
+        if startup and "mlvet" in startup:
+            lines.append(f"- start-up: `mlvet --version` {float(startup['mlvet']['seconds']):.3f} s")
         lines.append("")
     if startup:
         lines.append(
@@ -401,11 +414,14 @@ def render(machine: dict[str, str], parts: Sequence[Part]) -> str:
         f"Python {machine['python']}.",
         "",
     ]
+    if not any("mlvet" in part.tools for part in parts):
+        lines += ["**mlvet is not part of this run: peers only.**", ""]
     for part in parts:
         m = part.meta
         lines.append(
             f"- {part.kind}: measured {m['date']} with `{m['cmdline']}`; load average (1/5/15 min) "
             f"{m['load_start']} at start, {m['load_end']} at end; "
+            + (f"{m['merged']}; " if m.get("merged") else "")
             + ", ".join(f"{t} {v}" for t, v in part.versions.items())
             + "."
         )
@@ -443,6 +459,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--startup-repeat", type=int, default=5, help="runs of each tool's --version")
     ap.add_argument("--output", type=Path, default=BENCH_DIR / "results.md")
     ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: rebuild the report from the halves saved in .results/",
+    )
+    ap.add_argument(
         "--combine",
         action="store_true",
         help="with --only: report the other part too, from its last saved run in .results/",
@@ -451,6 +472,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     # Turn SIGTERM into SystemExit so the measuring loop's cleanup kills the tool it started.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+    raw_dir = BENCH_DIR / ".results"
+    if args.report_only:
+        halves = [raw_dir / f"{kind}.json" for kind in ("detection", "perf")]
+        loaded = [Part.from_json(json.loads(f.read_text(encoding="utf-8"))) for f in halves if f.exists()]
+        if not loaded:
+            _log(f"nothing saved in {raw_dir}")
+            return 2
+        return _write_report(_machine(), loaded, args.output, args.update_readme)
 
     requested = [t.strip() for t in args.tools.split(",") if t.strip()]
     unknown = [t for t in requested if t not in ALL_TOOLS]
@@ -471,7 +501,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         versions["torch in peer venv"] = peer_torch_version()
     _warm_up(tools)
     cmdline = " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
-    raw_dir = BENCH_DIR / ".results"
     raw_dir.mkdir(exist_ok=True)
     parts: list[Part] = []
     for kind in ("detection", "perf"):
@@ -492,15 +521,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         meta["load_end"] = _load()
         if max(float(x) for x in f"{meta['load_start']} {meta['load_end']}".split()) > (os.cpu_count() or 1) - 0.5:
             _log(f"!! the machine was busy during the {kind} run: wall times are inflated; compare CPU times")
-        (raw_dir / f"{kind}.json").write_text(json.dumps(part.to_json(), indent=1), encoding="utf-8")
+        saved = raw_dir / f"{kind}.json"
+        if args.combine and saved.exists():
+            _merge_saved_tools(part, Part.from_json(json.loads(saved.read_text(encoding="utf-8"))))
+        saved.write_text(json.dumps(part.to_json(), indent=1), encoding="utf-8")
         parts.append(part)
 
+    return _write_report(machine, parts, args.output, args.update_readme)
+
+
+def _merge_saved_tools(part: Part, old: Part) -> None:
+    """Keep the saved runs of tools not re-run now, so mlvet can be re-measured without the peers'
+    hour.  Only runs on files that are still in the corpus are kept; the report counts each tool's
+    totals from its own runs, so a corpus that grew since shows up as a different denominator.
+    """
+    keep = [t for t in old.tools if t not in part.tools]
+    if not keep:
+        return
+    paths = {str(f.path.resolve()) for f in part.files}
+    part.runs += [r for r in old.runs if r.tool in keep and r.path in paths]
+    part.tools = sorted([*part.tools, *keep], key=lambda t: ALL_TOOLS.index(t) if t in ALL_TOOLS else 99)
+    part.versions = {**{k: v for k, v in old.versions.items() if k not in part.versions}, **part.versions}
+    part.startup = {**{k: v for k, v in old.startup.items() if k in keep}, **part.startup}
+    part.meta["merged"] = f"{', '.join(keep)} kept from the run of {old.meta['date']} (`{old.meta['cmdline']}`)"
+    _log(f"kept saved {part.kind} runs of {', '.join(keep)} from {old.meta['date']}")
+
+
+def _write_report(machine: dict[str, str], parts: list[Part], output: Path, update_readme: bool) -> int:
     body = render(machine, parts)
-    args.output.write_text("# mlvet peer benchmark: results\n\n" + body + "\n", encoding="utf-8")
-    if args.update_readme:
+    output.write_text("# mlvet peer benchmark: results\n\n" + body + "\n", encoding="utf-8")
+    if update_readme:
         _update_readme(body)
     print(body)
-    _log(f"wrote {args.output}; raw runs in {raw_dir}/")
+    _log(f"wrote {output}; raw runs in {BENCH_DIR / '.results'}/")
     return 0
 
 

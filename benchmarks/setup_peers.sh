@@ -9,7 +9,7 @@
 # when torch is importable: without it, every torch.save file gets a WARNING ("source-backed
 # allowlisted global without inert import initialization proof: torch._utils._rebuild_tensor_v2")
 # and exit 1.  Peers get their best configuration, so torch==2.13.0 (the local wheel; never another
-# version) is installed into the venv first.  `--no-torch` skips it, to measure the other setup.
+# version) is installed into the venv first.  `--no-torch` skips it (use a fresh venv: it does not uninstall).
 # The guard at the end fails if anything ever pulls in a different torch.
 set -euo pipefail
 

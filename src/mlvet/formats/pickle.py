@@ -74,8 +74,10 @@ def looks_like_pickle(head: bytes) -> bool:
     # only after a run of real opcodes (raw tensor bytes often start with one valid opcode and a huge
     # length, which must not make them a "malformed pickle").
     fault = res.fault
-    if res.globals and all(_IDENTIFIER.match(f"{g.module}.{g.name}") for g in res.globals):
-        return True  # imports a real-looking name before failing: a (broken) pickle, analyse it
+    if res.opcodes >= 3 and res.globals and all(_IDENTIFIER.match(f"{g.module}.{g.name}") for g in res.globals):
+        # Imports a real-looking name and goes on with more opcodes before failing: a (broken) pickle.
+        # (Two lines of text such as "cat\ndog\n" read as one GLOBAL; that alone is not enough.)
+        return True
     return (
         fault is not None
         and "truncated" in str(fault)
