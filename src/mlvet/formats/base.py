@@ -155,10 +155,13 @@ class ScanContext:
     def child(self, member: str, *, opaque_ok: bool = False) -> ScanContext:
         return ScanContext(self.path, self.policy, self.sink, (*self.members, member), self.depth + 1, opaque_ok)
 
-    def scan_stream(self, stream: BinaryIO, size: int, name: str) -> str | None:
+    def scan_stream(
+        self, stream: BinaryIO, size: int, name: str, *, exclude: frozenset[str] = frozenset()
+    ) -> str | None:
         """Identify ``stream`` by content and scan it here. Returns the format id (None: unrecognised).
 
         Containers call this on members through ``child(...)``; the top level calls it on files.
+        ``exclude`` names handlers to skip (a polyglot check re-dispatches a file to the *other* formats).
         """
         if self.depth > self.limits.max_depth:
             self.report(ARC301, f"nesting deeper than {self.limits.max_depth} levels; not analysed further")
@@ -171,6 +174,8 @@ class ScanContext:
 
         activate_for(probe)
         for handler in _HANDLERS:
+            if handler.id in exclude:
+                continue
             try:
                 matched = handler.sniff(probe)
             except (OSError, ValueError):

@@ -41,7 +41,7 @@ from typing import Any, BinaryIO
 from mlvet.analysis.pycode import CodeInfo, MarshalError, code_names, code_strings, iter_values, read_marshal
 from mlvet.containers.zipread import ZipArchive, ZipFormatError, ZipLimitError, ZipMember
 from mlvet.errors import AnalysisError, LimitExceeded
-from mlvet.formats.base import HEAD_BYTES, Probe, ScanContext, Window, handlers, register
+from mlvet.formats.base import Probe, ScanContext, Window, register
 from mlvet.formats.zip import register_zip_layout
 from mlvet.model import Severity
 from mlvet.policy import REFLECTIVE_ATTRS, Tier
@@ -921,28 +921,8 @@ def _blank(stream: BinaryIO, offset: int, length: int) -> bool:
 def _scan_as_other_format(stream: BinaryIO, size: int, ctx: ScanContext, this: object) -> bool:
     """Dispatch the whole file to the first other handler that recognises it (not the text/other one)."""
     stream.seek(0)
-    probe = Probe(stream, size, ctx.path, stream.read(HEAD_BYTES))
-    for handler in handlers():
-        if handler is this or handler.id == "other":
-            continue
-        try:
-            matched = handler.sniff(probe)
-        except (OSError, ValueError):
-            matched = False
-        finally:
-            stream.seek(0)
-        if not matched:
-            continue
-        ctx.saw_format(handler.id)
-        try:
-            handler.scan(stream, size, ctx)
-        except LimitExceeded as exc:
-            ctx.report(ARC301, str(exc))
-            ctx.error(str(exc))
-        except AnalysisError as exc:
-            ctx.error(f"read as {handler.id}: {exc}")
-        return True
-    return False
+    own = getattr(this, "id", "")
+    return ctx.scan_stream(stream, size, ctx.path, exclude=frozenset({own, "other"})) is not None
 
 
 _ATTRS = ("model_config", "training_config")
