@@ -74,9 +74,9 @@ def corpus_tables(units: list[Unit], runs: dict[tuple[str, str], ToolRun], tools
         ben = [u for u in fu if u.label == "benign"]
         cells = []
         for t in tools:
-            hit = sum(runs[(t, u.rel)].verdict == "malicious" for u in mal)
-            fa = sum(runs[(t, u.rel)].verdict == "malicious" for u in ben)
-            err = sum(runs[(t, u.rel)].verdict in ("error", "timeout") for u in fu)
+            hit = sum(runs[(t, str(u.path))].verdict == "malicious" for u in mal)
+            fa = sum(runs[(t, str(u.path))].verdict == "malicious" for u in ben)
+            err = sum(runs[(t, str(u.path))].verdict in ("error", "timeout") for u in fu)
             cells.append(f"{_cell(hit, len(mal))} / {_cell(fa, len(ben))} / {err}")
             for i, v in enumerate((hit, len(mal), fa, len(ben), err)):
                 totals[t][i] += v
@@ -93,7 +93,7 @@ def corpus_tables(units: list[Unit], runs: dict[tuple[str, str], ToolRun], tools
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for t in tools:
-        rs = [runs[(t, u.rel)] for u in units]
+        rs = [runs[(t, str(u.path))] for u in units]
         secs = sorted(r.seconds for r in rs)
         med = secs[len(secs) // 2] if secs else 0.0
         lines.append(
@@ -113,7 +113,7 @@ def per_unit_table(units: list[Unit], runs: dict[tuple[str, str], ToolRun], tool
     for u in units:
         cells = []
         for t in tools:
-            v = runs[(t, u.rel)].verdict
+            v = runs[(t, str(u.path))].verdict
             wrong = (u.label == "malicious" and v != "malicious") or (u.label == "benign" and v == "malicious")
             cells.append(f"**{sym[v]}**" if wrong else sym[v])
         lines.append(f"| {u.rel} | {u.label} | " + " | ".join(cells) + " |")
@@ -144,28 +144,71 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--workers", type=int, default=2, help="parallel runs for the corpus (big inputs: always 1)")
     ap.add_argument("--out", type=Path, default=OUT_MD)
+    ap.add_argument("--raw", type=Path, default=RAW, help="where the raw runs are saved (and read by --reuse)")
+    ap.add_argument("--reuse", action="store_true", help="tabulate the runs saved in --raw; run nothing")
+    ap.add_argument("--no-md", action="store_true", help="only save raw runs (e.g. for --extra-runs)")
+    ap.add_argument(
+        "--extra-runs",
+        action="append",
+        default=[],
+        metavar="JSON:SUFFIX",
+        help="add the runs saved in JSON as extra columns, tool renamed TOOL+SUFFIX (e.g. a peer venv with extras)",
+    )
     args = ap.parse_args(argv)
     tools = [t for t in args.tools.split(",") if t]
     missing = [t for t in tools if not tool_available(t)]
-    if missing:
+    if missing and not args.reuse:
         _log(f"not installed: {', '.join(missing)} (run benchmarks/setup_peers.sh)")
         return 2
 
     started, load_start = dt.datetime.now(dt.timezone.utc), _uptime()
-    versions = {t: tool_version(t) for t in tools}
+    versions = {} if args.reuse else {t: tool_version(t) for t in tools}
     units, excluded = build()
     runs: dict[tuple[str, str], ToolRun] = {}
-    if args.only != "big":
-        jobs = [(t, u.path) for u in units for t in tools]
-        keys = [(t, u.rel) for u in units for t in tools]
-        runs.update(zip(keys, _run_all(jobs, args.timeout, args.workers), strict=True))
     big: list[BigInput] = []
-    if args.only != "corpus" and not args.skip_big:
-        big = make_big_inputs(BIG_DIR, (10 * MB, int(args.big_size * GIB)))
-        for b in big:  # serial: these numbers are the point, so nothing else runs alongside
-            for t in tools:
-                runs[(t, str(b.path))] = _run_all([(t, b.path)], args.timeout, 1)[0]
-    load_end = _uptime()
+    if args.reuse:
+        saved = json.loads(args.raw.read_text(encoding="utf-8"))
+        runs.update(((r["tool"], r["path"]), ToolRun(**r)) for r in saved["runs"])
+        started, load_start, load_end = (
+            dt.datetime.fromisoformat(saved["started"]),
+            saved["load_start"],
+            saved["load_end"],
+        )
+        versions = saved["versions"]
+        if not args.skip_big and args.only != "corpus":
+            big = make_big_inputs(BIG_DIR, (10 * MB, int(args.big_size * GIB)))
+    else:
+        if args.only != "big":
+            jobs = [(t, u.path) for u in units for t in tools]
+            keys = [(t, str(u.path)) for u in units for t in tools]
+            runs.update(zip(keys, _run_all(jobs, args.timeout, args.workers), strict=True))
+        if args.only != "corpus" and not args.skip_big:
+            big = make_big_inputs(BIG_DIR, (10 * MB, int(args.big_size * GIB)))
+            for b in big:  # serial: these numbers are the point, so nothing else runs alongside
+                for t in tools:
+                    runs[(t, str(b.path))] = _run_all([(t, b.path)], args.timeout, 1)[0]
+        load_end = _uptime()
+        args.raw.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "started": started.isoformat(),
+            "load_start": load_start,
+            "load_end": load_end,
+            "versions": versions,
+            "runs": [asdict(r) for r in runs.values()],
+        }
+        args.raw.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+        _log(f"wrote {args.raw}")
+    for spec in args.extra_runs:
+        path, suffix = spec.rsplit(":", 1)
+        saved = json.loads(Path(path).read_text(encoding="utf-8"))
+        for r in saved["runs"]:
+            r["tool"] += suffix
+            runs[(r["tool"], r["path"])] = ToolRun(**r)
+            if r["tool"] not in tools:
+                tools.append(r["tool"])
+                versions[r["tool"]] = saved["versions"].get(r["tool"][: -len(suffix)], "?") + f" ({suffix} venv)"
+    if args.no_md:
+        return 0
 
     md = [
         "# mlvet vs peers on non-pickle formats",
@@ -189,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             md += ["", "### Ambiguous units (scanned, not counted)", "", "| unit | why | " + " | ".join(tools) + " |"]
             md += ["|---|---|" + "---|" * len(tools)]
             for u in amb:
-                md.append(f"| {u.rel} | {u.note} | " + " | ".join(runs[(t, u.rel)].verdict for t in tools) + " |")
+                md.append(f"| {u.rel} | {u.note} | " + " | ".join(runs[(t, str(u.path))].verdict for t in tools) + " |")
         md += ["", "### Labelling rule per format", ""]
         md += [f"- **{fmt}**: {rule}" for fmt, rule in rules().items()]
         md += ["", "### Excluded (not a unit)", "", "| files | reason |", "|---|---|"]
@@ -209,9 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         md += ["", "## Per-unit verdicts", "", "X = malicious, . = clean; bold = miss or false alarm.", ""]
         md += per_unit_table(units, runs, tools)
     args.out.write_text("\n".join(md) + "\n", encoding="utf-8")
-    RAW.parent.mkdir(parents=True, exist_ok=True)
-    RAW.write_text(json.dumps([asdict(r) for r in runs.values()], indent=1), encoding="utf-8")
-    _log(f"wrote {args.out} and {RAW}")
+    _log(f"wrote {args.out}")
     return 0
 
 

@@ -793,6 +793,8 @@ for _code, _n in ((b"G", 9), (b"J", 5), (b"K", 2), (b"M", 3), (b"h", 2), (b"q", 
     _FIXED[_code[0]] = _n
 _CODE_OPS = frozenset(b"ci\x93\x82\x83\x84")
 _LINE_OPS = frozenset(b"IFLSVgpP")
+#: Opcodes with a one-byte length and no other meaning for the skim.
+_SHORT_OPS = frozenset(b"\x8c\x8aUC")
 
 
 @dataclass
@@ -811,6 +813,7 @@ def skim(m: Machine) -> SkimResult:
     res = SkimResult(has_code=False)
     fixed = _FIXED
     line_ops = _LINE_OPS
+    short_ops = _SHORT_OPS
     frame_end = -1
     try:
         while True:
@@ -824,8 +827,10 @@ def skim(m: Machine) -> SkimResult:
                     while step := fixed[buf[pos]]:
                         pos += step
                     op = buf[pos]
-                    if op == 0x8C:  # SHORT_BINUNICODE
+                    if op in short_ops:  # SHORT_BINUNICODE, LONG1, SHORT_BINSTRING, SHORT_BINBYTES
                         end = pos + 2 + buf[pos + 1]
+                        if op == 0x43 and end - pos >= 10 and buf[pos + 2] == 0x80:
+                            break  # bytes that may be a nested pickle: the slow path records them
                     elif op in line_ops:  # protocol-0 argument line, fully in the chunk
                         end = buf.find(b"\n", pos + 1, pos + 65537) + 1
                         if not end:
