@@ -9,7 +9,7 @@ their members, so nesting (a pickle in a zip in a 7z) needs no special code anyw
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
@@ -255,13 +255,3 @@ class Window(io.RawIOBase):
         b[: len(data)] = data
         self._pos += len(data)
         return len(data)
-
-
-def copy_limited(src: BinaryIO, dst: BinaryIO, limit: int) -> int:
-    """Copy at most ``limit`` bytes; used for spooling members whose size is declared."""
-    import shutil
-
-    return shutil.copyfileobj(src, dst, 1 << 20) or 0  # type: ignore[func-returns-value]
-
-
-Reporter = Callable[[ScanContext], None]

@@ -135,21 +135,14 @@ class ZipHandler:
                     sub.report(ARC301, f"archive expands past {ctx.limits.max_total_bytes} bytes in total")
                     sub.error("total decompressed size limit reached")
                     return
-                fmt = sub.scan_stream(spool, length, member.name)
-                if fmt is None:
-                    _unrecognised_member(member, sub, kind)
+                # Unrecognised members of known layouts (version, byteorder ...) carry no code; elsewhere
+                # the misc handler makes unknown binary an error.
+                sub.scan_stream(spool, length, member.name)
         except ZipLimitError as exc:
             sub.report(ARC301, f"member {member.name!r}: {exc}")
             sub.error(str(exc))
         except ZipFormatError as exc:
             sub.error(f"unreadable member: {exc}")
-
-
-def _unrecognised_member(member: ZipMember, ctx: ScanContext, kind: str) -> None:
-    """Members that are not code-bearing formats are fine inside known layouts; say so otherwise."""
-    # Metadata records of torch/numpy archives (version, byteorder, .data/serialization_id ...) and
-    # data/text files carry no code; nothing to report.
-    return
 
 
 def _classify(archive: ZipArchive, names: list[str]) -> str:
