@@ -104,7 +104,7 @@ def _units_keras() -> list[Unit]:
     out = []
     for label in ("benign", "malicious"):
         for p in sorted((ASSETS / "keras" / label).iterdir()):
-            out.append(Unit("keras", str(p.relative_to(ASSETS)), label))  # type: ignore[arg-type]
+            out.append(Unit("keras", str(p.relative_to(ASSETS)), label))
     return out
 
 

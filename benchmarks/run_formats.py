@@ -74,6 +74,9 @@ def corpus_tables(units: list[Unit], runs: dict[tuple[str, str], ToolRun], tools
         ben = [u for u in fu if u.label == "benign"]
         cells = []
         for t in tools:
+            if any((t, str(u.path)) not in runs for u in fu):
+                cells.append("not run")
+                continue
             hit = sum(runs[(t, str(u.path))].verdict == "malicious" for u in mal)
             fa = sum(runs[(t, str(u.path))].verdict == "malicious" for u in ben)
             err = sum(runs[(t, str(u.path))].verdict in ("error", "timeout") for u in fu)
@@ -93,7 +96,7 @@ def corpus_tables(units: list[Unit], runs: dict[tuple[str, str], ToolRun], tools
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for t in tools:
-        rs = [runs[(t, str(u.path))] for u in units]
+        rs = [runs[(t, str(u.path))] for u in units if (t, str(u.path)) in runs]
         secs = sorted(r.seconds for r in rs)
         med = secs[len(secs) // 2] if secs else 0.0
         lines.append(
@@ -113,6 +116,9 @@ def per_unit_table(units: list[Unit], runs: dict[tuple[str, str], ToolRun], tool
     for u in units:
         cells = []
         for t in tools:
+            if (t, str(u.path)) not in runs:
+                cells.append("")
+                continue
             v = runs[(t, str(u.path))].verdict
             wrong = (u.label == "malicious" and v != "malicious") or (u.label == "benign" and v == "malicious")
             cells.append(f"**{sym[v]}**" if wrong else sym[v])
@@ -129,8 +135,11 @@ def big_table(big: list[BigInput], runs: dict[tuple[str, str], ToolRun], tools: 
         size = f"{b.size / GIB:.2f} GiB" if b.size >= GIB else f"{b.size / MB:.1f} MiB"
         cells = []
         for t in tools:
-            r = runs[(t, str(b.path))]
-            cells.append(f"{r.seconds:.2f} / {r.peak_rss_mb:.0f} / {r.verdict}")
+            r = runs.get((t, str(b.path)))
+            if r is None:
+                cells.append("not run")
+                continue
+            cells.append(f"{r.seconds:.2f} ({r.cpu_seconds:.2f}) / {r.peak_rss_mb:.0f} / {r.verdict}")
         lines.append(f"| {b.fmt} | {b.path.name} ({b.note}) | {size} | " + " | ".join(cells) + " |")
     return lines
 
@@ -140,10 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tools", default=",".join(ALL_TOOLS))
     ap.add_argument("--only", choices=("corpus", "big"), default=None)
     ap.add_argument("--skip-big", action="store_true")
+    ap.add_argument("--formats", default=",".join(FORMATS), help="corpus formats to run (default: all)")
     ap.add_argument("--big-size", type=float, default=4.0, help="big input size in GiB (default 4)")
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--workers", type=int, default=2, help="parallel runs for the corpus (big inputs: always 1)")
     ap.add_argument("--out", type=Path, default=OUT_MD)
+    ap.add_argument("--note", action="append", default=[], help="extra line for the results header (repeatable)")
     ap.add_argument("--raw", type=Path, default=RAW, help="where the raw runs are saved (and read by --reuse)")
     ap.add_argument("--reuse", action="store_true", help="tabulate the runs saved in --raw; run nothing")
     ap.add_argument("--no-md", action="store_true", help="only save raw runs (e.g. for --extra-runs)")
@@ -179,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
             big = make_big_inputs(BIG_DIR, (10 * MB, int(args.big_size * GIB)))
     else:
         if args.only != "big":
-            jobs = [(t, u.path) for u in units for t in tools]
-            keys = [(t, str(u.path)) for u in units for t in tools]
+            chosen = [u for u in units if u.fmt in args.formats.split(",")]
+            jobs = [(t, u.path) for u in chosen for t in tools]
+            keys = [(t, str(u.path)) for u in chosen for t in tools]
             runs.update(zip(keys, _run_all(jobs, args.timeout, args.workers), strict=True))
         if args.only != "corpus" and not args.skip_big:
             big = make_big_inputs(BIG_DIR, (10 * MB, int(args.big_size * GIB)))
@@ -221,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- load at start: `{load_start}`",
         f"- load at end: `{load_end}`",
-        "- versions: " + ", ".join(f"{t} {v}" for t, v in versions.items()),
+        "- versions: " + ", ".join(v if v.startswith(t) else f"{t} {v}" for t, v in versions.items()),
+        *(f"- note: {n}" for n in args.note),
         "",
     ]
     if runs and args.only != "big":
@@ -232,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             md += ["", "### Ambiguous units (scanned, not counted)", "", "| unit | why | " + " | ".join(tools) + " |"]
             md += ["|---|---|" + "---|" * len(tools)]
             for u in amb:
-                md.append(f"| {u.rel} | {u.note} | " + " | ".join(runs[(t, str(u.path))].verdict for t in tools) + " |")
+                verdicts = [runs[(t, str(u.path))].verdict if (t, str(u.path)) in runs else "" for t in tools]
+                md.append(f"| {u.rel} | {u.note} | " + " | ".join(verdicts) + " |")
         md += ["", "### Labelling rule per format", ""]
         md += [f"- **{fmt}**: {rule}" for fmt, rule in rules().items()]
         md += ["", "### Excluded (not a unit)", "", "| files | reason |", "|---|---|"]
@@ -244,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
             "",
             "Sparse files (header written, data extended with truncate/seek) from `make_big_safetensors`, "
             "`make_big_gguf` and `make_big_onnx` (tests/formats/test_onnx.py), at 10 MiB and "
-            f"{args.big_size:g} GiB, under `benchmarks/.corpus/formats/`. Cells: wall s / peak RSS MB / verdict.",
+            f"{args.big_size:g} GiB, under `benchmarks/.corpus/formats/`. "
+            "Cells: wall s (CPU s) / peak RSS MB / verdict.",
             "",
             *big_table(big, runs, tools),
         ]
