@@ -525,10 +525,7 @@ _PAYLOAD = b"\x80\x04\x8c\x02os\x8c\x06system\x93\x8c\x07echo hi\x85R"
 
 @pytest.mark.parametrize(
     "name",
-    [
-        n
-        for n in ("binbytes8_2_62", "binunicode8_max", "bytearray8_2_63", "binunicode_4g", "long4_2g")
-    ],
+    ["binbytes8_2_62", "binunicode8_max", "bytearray8_2_63", "binunicode_4g", "long4_2g"],
 )
 def test_payload_before_an_absurd_length_is_still_reported(name: str, tmp_path: Path) -> None:
     head = HUGE_LENGTHS[name]
