@@ -8,7 +8,6 @@ detection is removed; malformed inputs must end as ``error`` results with a clea
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import json
 import marshal
@@ -18,10 +17,10 @@ import sys
 import time
 import zipfile
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from _support import load_asset_module
 
 import mlvet.formats.keras as keras_fmt
 from mlvet.analysis import pycode
@@ -35,12 +34,7 @@ FIXTURES = ASSETS / "keras"
 MANIFEST = json.loads((FIXTURES / "MANIFEST.json").read_text())["files"]
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_mlvet_assets_{name}", ASSETS / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_load = load_asset_module
 
 
 mk: Any = _load("make_keras")

@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from _support import fl, fv, varint
 
 import mlvet
 import mlvet.formats.onnx
@@ -26,28 +27,7 @@ from mlvet.model import FileResult, Severity, Status
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "onnx"
 
 
-# ---- a minimal protobuf encoder (test-side only) -----------------------------------------------------
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def fv(num: int, value: int) -> bytes:
-    return varint(num << 3 | VARINT) + varint(value)
-
-
-def fl(num: int, payload: bytes | str) -> bytes:
-    data = payload.encode() if isinstance(payload, str) else payload
-    return varint(num << 3 | LEN) + varint(len(data)) + data
+# ---- protobuf building blocks come from _support; format-specific messages below -------------------------
 
 
 def node(op: str, domain: str = "", *, inputs: tuple[str, ...] = ("X",), outputs: tuple[str, ...] = ("Y",),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import random
@@ -10,10 +9,10 @@ import struct
 import time
 import tracemalloc
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from _support import CountingReader, load_asset_module
 
 import mlvet.formats.gguf  # registers the handler
 import mlvet.formats.safetensors  # noqa: F401 - registers the handler
@@ -28,12 +27,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 FIXTURES = ASSETS / "safetensors"
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_mlvet_assets_{name}", ASSETS / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_load = load_asset_module
 
 
 make_st: Any = _load("make_safetensors")
@@ -202,31 +196,6 @@ def test_findings_are_capped() -> None:
 
 
 # ---- multi-GB files: only the header is read -----------------------------------------------------------
-
-
-class CountingReader(io.RawIOBase):
-    def __init__(self, f: Any) -> None:
-        super().__init__()
-        self.f = f
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        return int(self.f.seek(pos, whence))
-
-    def tell(self) -> int:
-        return int(self.f.tell())
-
-    def readinto(self, b: Any) -> int:
-        data = self.f.read(len(b))
-        b[: len(data)] = data
-        self.bytes_read += len(data)
-        return len(data)
 
 
 def scan_counting(path: Path, size: int) -> tuple[Sink, int, int, float]:

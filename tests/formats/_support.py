@@ -1,0 +1,76 @@
+"""Helpers shared by the format tests: loading fixture generators, a protobuf encoder, a read counter."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+#: Protobuf wire types used by the encoder below.
+VARINT, LEN = 0, 2
+
+
+def load_asset_module(name: str) -> ModuleType:
+    """Import a fixture generator (``tests/assets/<name>.py``) by path: tests/assets is no package."""
+    spec = importlib.util.spec_from_file_location(f"_mlvet_assets_{name}", ASSETS / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---- a minimal protobuf encoder (test-side only) -----------------------------------------------------
+
+
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def fv(num: int, value: int) -> bytes:
+    """A varint field."""
+    return varint(num << 3 | VARINT) + varint(value)
+
+
+def fl(num: int, payload: bytes | str) -> bytes:
+    """A length-delimited field."""
+    data = payload.encode() if isinstance(payload, str) else payload
+    return varint(num << 3 | LEN) + varint(len(data)) + data
+
+
+class CountingReader(io.RawIOBase):
+    """A file wrapper that counts the bytes actually read (proves header-only scanning)."""
+
+    def __init__(self, f: Any) -> None:
+        super().__init__()
+        self.f = f
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return int(self.f.seek(pos, whence))
+
+    def tell(self) -> int:
+        return int(self.f.tell())
+
+    def readinto(self, b: Any) -> int:
+        data = self.f.read(len(b))
+        b[: len(data)] = data
+        self.bytes_read += len(data)
+        return len(data)
