@@ -13,8 +13,9 @@ import sys
 from typing import Any
 
 from mlvet._version import __version__
+from mlvet.commands import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_USAGE
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2, 4
+__all__ = ["EXIT_CLEAN", "EXIT_FINDINGS", "EXIT_INCOMPLETE", "EXIT_USAGE", "get_cli", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,105 +66,19 @@ def _run_click(args: list[str]) -> int:
 def _build_cli() -> Any:
     import click
 
-    from mlvet.model import Severity
+    from mlvet.commands import register_all
 
-    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    class _Group(click.Group):
+        def list_commands(self, ctx: click.Context) -> list[str]:
+            return list(self.commands)  # registration order: the primary commands first
+
+    @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(__version__, "-V", "--version", prog_name="mlvet")
     def group() -> None:
-        """mlvet: static security scanner for ML model files. Never loads what it reads."""
+        """mlvet: static security for ML models: scan, inventory, BOM, trust. Never loads what it reads."""
 
-    @group.command()
-    @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
-    @click.option("--format", "-f", "fmt", default="text", show_default=True,
-                  help="Output format: text, json or sarif.")
-    @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=str),
-                  help="Write the report to this file instead of standard output.")
-    @click.option("--fail-on", default="high", show_default=True,
-                  help="Exit 1 when a finding has at least this severity (info, low, medium, high, critical).")
-    @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=str),
-                  help="Policy file (TOML) applied on top of the shipped policy and pyproject [tool.mlvet].")
-    @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 256),
-                  help="Files scanned in parallel (worker processes).")
-    @click.option("--color/--no-color", default=None, help="Force or disable colour (default: on a terminal).")
-    @click.option("--verbose", "-v", is_flag=True, help="List every file and all evidence.")
-    @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on a terminal).")
-    def scan(paths: tuple[str, ...], fmt: str, output: str | None, fail_on: str, policy_file: str | None,
-             jobs: int, color: bool | None, verbose: bool, progress: bool | None) -> int:
-        """Scan model files, folders and archives (PATHS) without loading them."""
-        import os
-        from pathlib import Path
-
-        from mlvet.report import get_renderer
-        from mlvet.scanner import resolve_policy
-        from mlvet.scanner import scan as run_scan
-
-        try:
-            threshold = Severity.parse(fail_on)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--fail-on") from None
-        try:
-            renderer = get_renderer(fmt)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--format") from None
-        policy = resolve_policy(policy_file, Path.cwd())
-        show_progress = progress if progress is not None else sys.stderr.isatty()
-        report = _scan_with_progress(run_scan, list(paths), policy, jobs, show_progress)
-        use_color = color if color is not None else (output is None and sys.stdout.isatty()
-                                                     and "NO_COLOR" not in os.environ)
-        if output:
-            with open(output, "w", encoding="utf-8") as fh:
-                renderer.render(report, fh, color=False, verbose=verbose)
-        else:
-            stream = sys.stdout
-            if hasattr(stream, "reconfigure"):
-                stream.reconfigure(errors="backslashreplace")
-            renderer.render(report, stream, color=use_color, verbose=verbose)
-        if report.max_severity >= threshold and report.max_severity > Severity.NONE:
-            return EXIT_FINDINGS
-        if report.incomplete:
-            return EXIT_INCOMPLETE
-        return EXIT_CLEAN
-
-    @group.command()
-    @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
-    def rules(fmt: str) -> int:
-        """List every rule mlvet can report."""
-        import json
-
-        from mlvet.formats import import_all
-
-        import_all()  # format modules register their rules on import
-        from mlvet.rules import all_rules
-
-        items = all_rules()
-        if fmt == "json":
-            click.echo(json.dumps([{"id": r.id, "name": r.name, "severity": r.severity.label,
-                                    "summary": r.summary, "why": r.why, "fix": r.fix, "cwe": r.cwe}
-                                   for r in items], indent=2))
-        elif fmt == "markdown":
-            click.echo("| id | name | default severity | what it means |\n|---|---|---|---|")
-            for r in items:
-                click.echo(f"| {r.id} | {r.name} | {r.severity.label} | {r.summary} |")
-        else:
-            for r in items:
-                click.echo(f"{r.id}  {r.severity.label:<8}  {r.name}: {r.summary}")
-        return EXIT_CLEAN
-
+    register_all(group)
     return group
-
-
-def _scan_with_progress(run_scan: Any, paths: list[str], policy: Any, jobs: int, show: bool) -> Any:
-    if not show:
-        return run_scan(paths, policy=policy, jobs=jobs)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from mlvet.scanner import iter_files
-
-    total = sum(1 for _ in iter_files(paths, policy.limits.max_files))
-    with Progress(TextColumn("scanning"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), transient=True) as bar:
-        task = bar.add_task("scan", total=total)
-        return run_scan(paths, policy=policy, jobs=jobs, progress=lambda _r: bar.advance(task))
 
 
 _CLI: Any = None
