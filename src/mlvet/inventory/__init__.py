@@ -1,0 +1,1 @@
+"""ML asset inventory: discovery, grouping, fingerprints, change tracking (see :mod:`.model`)."""
