@@ -1,1 +1,41 @@
-"""ML asset inventory: discovery, grouping, fingerprints, change tracking (see :mod:`.model`)."""
+"""ML asset inventory: discovery, grouping, fingerprints and change tracking.
+
+The result model is :mod:`mlvet.inventory.model`; :func:`run_inventory` is the whole job (discover,
+fingerprint, scan, compare with the previous run over the same roots, record) and what ``mlvet inventory``
+calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlvet.inventory.model import Asset, Changes, InventoryRun
+    from mlvet.store import Store
+
+__all__ = ["run_inventory"]
+
+
+def run_inventory(paths: Sequence[str], store: Store, *, hf_cache: bool = False, rescan: bool = False,
+                  policy: Any = None, jobs: int = 1, progress: Any = None,
+                  ) -> tuple[InventoryRun, list[Asset], Changes, list[Asset]]:
+    """Inventory ``paths``, record the run in ``store`` and return (run, assets, changes, previous assets).
+
+    Changes are computed against the latest earlier run over exactly the same roots (so inventories of
+    different trees in one database do not report each other's assets as removed). The previous assets
+    are returned so a caller can name removed ones.
+    """
+    import os
+
+    from mlvet.inventory.changes import compute_changes
+    from mlvet.inventory.discover import inventory
+
+    roots = sorted({os.path.abspath(os.fspath(p)) for p in paths})
+    prev_run = store.previous_run(roots)
+    previous = store.assets_of_run(prev_run.id) if prev_run is not None and prev_run.id is not None else []
+    run, assets = inventory(paths, store=store, hf_cache=hf_cache, rescan=rescan, policy=policy, jobs=jobs,
+                            progress=progress)
+    changes = compute_changes(previous, assets)
+    recorded = store.record_run(run, assets, changes)
+    return recorded, assets, changes, previous

@@ -1,0 +1,117 @@
+"""``mlvet inventory``: discover ML assets, fingerprint and scan them, record the run, report changes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from mlvet.commands import EXIT_CLEAN, EXIT_FINDINGS
+
+
+def register(group: click.Group) -> None:
+    """Add ``inventory`` to the group."""
+
+    @group.command()
+    @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+    @click.option("--db", envvar="MLVET_DB", help="SQLAlchemy database URL (default: a SQLite file in the user "
+                  "data folder; env MLVET_DB).")
+    @click.option("--hf-cache", is_flag=True, help="Also inventory the Hugging Face cache (HF_HUB_CACHE, HF_HOME).")
+    @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+    @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=str),
+                  help="Write the report to this file instead of standard output.")
+    @click.option("--rescan", is_flag=True, help="Scan every asset again instead of reusing results for "
+                  "unchanged content (use after changing the policy).")
+    @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=str),
+                  help="Policy file (TOML) for the scans.")
+    @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 256),
+                  help="Assets scanned in parallel (worker processes).")
+    @click.option("--fail-on", default=None, help="Exit 1 when an asset has a finding of at least this severity.")
+    @click.option("--fail-on-worse", is_flag=True, help="Exit 1 when an asset's verdict got worse since the "
+                  "previous run.")
+    @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: on a terminal).")
+    def inventory(paths: tuple[str, ...], db: str | None, hf_cache: bool, fmt: str, output: str | None,
+                  rescan: bool, policy_file: str | None, jobs: int, fail_on: str | None, fail_on_worse: bool,
+                  progress: bool | None) -> int:
+        """Find the models and datasets under PATHS, record them in the database and show what changed."""
+        import json
+        from pathlib import Path
+
+        from mlvet.inventory import run_inventory
+        from mlvet.inventory.serialize import asset_to_dict, changes_to_dict, run_to_dict
+        from mlvet.model import Severity
+        from mlvet.scanner import resolve_policy
+        from mlvet.store import Store
+
+        if not paths and not hf_cache:
+            raise click.UsageError("give at least one PATH, or --hf-cache")
+        threshold = None
+        if fail_on:
+            try:
+                threshold = Severity.parse(fail_on)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--fail-on") from None
+        policy = resolve_policy(policy_file, Path.cwd())
+        store = Store(db)
+        try:
+            show = progress if progress is not None else sys.stderr.isatty()
+            with _Progress(show) as cb:
+                run, assets, changes, previous = run_inventory(list(paths), store, hf_cache=hf_cache,
+                                                               rescan=rescan, policy=policy, jobs=jobs,
+                                                               progress=cb)
+        finally:
+            store.close()
+        if fmt == "json":
+            doc = {"run": run_to_dict(run), "assets": [asset_to_dict(a) for a in assets],
+                   "changes": changes_to_dict(changes, assets, previous)}
+            text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+            _write(text, output)
+        else:
+            from mlvet.commands._tables import render_inventory
+
+            render_inventory(run, assets, changes, previous, output)
+        if threshold is not None and any(a.severity >= threshold > Severity.NONE for a in assets):
+            return EXIT_FINDINGS
+        if fail_on_worse and changes.worse:
+            return EXIT_FINDINGS
+        return EXIT_CLEAN
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+class _Progress:
+    """A rich progress display on stderr fed by discovery's (stage, done, total) events; silent when off."""
+
+    def __init__(self, show: bool) -> None:
+        self.show = show
+        self.bar: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> Any:
+        if not self.show:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        self.bar.start()
+        return self._event
+
+    def _event(self, stage: str, done: int, total: int | None) -> None:
+        task = self.tasks.get(stage)
+        if task is None:
+            label = {"walk": "files seen", "assets": "assets"}.get(stage, stage)
+            task = self.tasks[stage] = self.bar.add_task(label, total=total)
+        self.bar.update(task, completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,249 @@
+"""Cheap, content-first classification of a file for the inventory: is it a model, a dataset, or neither?
+
+Discovery runs over whole trees (100,000 ordinary files with a few hundred models), so this reads only a
+file's first bytes (and, for ZIP/HDF5/tar/parquet, a bounded structural peek) and decides. The full
+scanner runs later, only on the files that make up assets. Content decides wherever the bytes can
+(pickle, ZIP layouts, GGUF, safetensors, HDF5, TFLite, NumPy, Parquet, Arrow, TFRecord framing); names
+decide only where formats have no magic (CSV, JSONL, ONNX's bare protobuf), and then the content must
+still look right. A file with a model extension whose content is unrecognisable is still a model
+candidate: a ``.pt`` of garbage is something the scanner should report, not something to drop.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["model", "dataset"]
+
+#: How many bytes of every file are read for classification.
+HEAD = 64
+
+#: Extensions that promise a model; content that matches nothing still makes such a file a candidate.
+MODEL_EXTENSIONS = frozenset(
+    {".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".sav", ".h5", ".hdf5", ".keras", ".onnx", ".gguf",
+     ".ggml", ".safetensors", ".tflite", ".mlmodel", ".pt2", ".ptl", ".model", ".dill", ".npz"}
+)
+#: Text dataset formats have no magic number: name plus a content sanity check.
+TEXT_DATASET_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+#: Compressed wrappers that may hold a pickle (joblib compressors, gzipped checkpoints, nullifAI's 7z).
+_COMPRESSED_MAGIC = (
+    (b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"), (b"\x5d\x00\x00", "lzma"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"), (b"ZF", "zlib"), (b"\x04\x22\x4d\x18", "lz4"), (b"\x78\x9c", "zlib"),
+    (b"\x78\x01", "zlib"), (b"\x78\xda", "zlib"),
+)
+_TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """What a file is, as far as the inventory cares."""
+
+    role: Role
+    #: Format name, aligned with the scanner's names where they overlap ("pytorch-zip", "safetensors", ...).
+    format: str
+    framework: str | None = None
+
+
+def classify(path: str, name: str | None = None) -> FileKind | None:
+    """Classify one file by content (and, for magic-less formats, name); None for ordinary files.
+
+    Never raises for unreadable files (they are not assets: the scanner would only say it cannot read them).
+    """
+    name = name or os.path.basename(path)
+    ext = os.path.splitext(name)[1].lower()
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        head = os.read(fd, HEAD)
+        kind = _by_magic(fd, head, ext, name)
+    except OSError:
+        kind = None
+    finally:
+        os.close(fd)
+    if kind is None and ext in MODEL_EXTENSIONS and head:
+        return FileKind("model", "unknown")
+    return kind
+
+
+def _by_magic(fd: int, head: bytes, ext: str, name: str) -> FileKind | None:
+    if not head:
+        return None
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return _zip_kind(fd, ext)
+    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
+        if head.startswith(_TORCH_LEGACY_MAGIC):
+            return FileKind("model", "pytorch-legacy", "pytorch")
+        return FileKind("model", "pickle", _pickle_framework(fd))
+    if head[:4] in (b"GGUF", b"FUGG"):
+        return FileKind("model", "gguf", "llama.cpp")
+    if head[:4] in (b"ggml", b"ggjt", b"ggmf", b"lmgg"):
+        return FileKind("model", "ggml", "llama.cpp")
+    if head[4:8] == b"TFL3":
+        return FileKind("model", "tflite", "tensorflow")
+    if len(head) >= 10 and head[8:10] in (b'{"', b"{ ") and struct.unpack("<Q", head[:8])[0] < 1 << 28:
+        return FileKind("model", "safetensors")
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return _hdf5_kind(fd, ext)
+    if head.startswith(b"\x93NUMPY"):
+        return FileKind("dataset", "numpy", "numpy")
+    if head.startswith(b"PAR1"):
+        return FileKind("dataset", "parquet")
+    if head.startswith(b"ARROW1"):
+        return FileKind("dataset", "arrow")
+    if head.startswith(b"\xff\xff\xff\xff") and ext in (".arrow", ".feather"):
+        return FileKind("dataset", "arrow")
+    if len(head) >= 12 and _is_tfrecord(head):
+        return FileKind("dataset", "tfrecord", "tensorflow")
+    for magic, what in _COMPRESSED_MAGIC:
+        if head.startswith(magic):
+            if ext in MODEL_EXTENSIONS or any(part in MODEL_EXTENSIONS for part in _inner_exts(name)):
+                return FileKind("model", f"compressed-{what}")
+            return None
+    if ext == ".onnx" and (head[0] & 7) in (0, 2):
+        return FileKind("model", "onnx", "onnx")
+    if ext in (".pb",) and name == "saved_model.pb":
+        return FileKind("model", "tf-savedmodel", "tensorflow")
+    if ext in TEXT_DATASET_EXTENSIONS and b"\x00" not in head:
+        return FileKind("dataset", TEXT_DATASET_EXTENSIONS[ext])
+    if ext == ".tar" or (len(head) >= 8 and ext in (".tar",)):
+        return _tar_kind(fd)
+    if ext in (".pkl", ".pickle", ".joblib", ".sav", ".dill") and head[:1] in (b"(", b"c", b"]", b"}", b"I"):
+        return FileKind("model", "pickle")  # protocol 0/1 pickles have no header
+    return None
+
+
+def _inner_exts(name: str) -> list[str]:
+    """``model.pkl.gz`` → [".pkl", ".gz"]: the extensions under a compression suffix."""
+    base = name.lower()
+    out: list[str] = []
+    while True:
+        base, ext = os.path.splitext(base)
+        if not ext:
+            return out
+        out.append(ext)
+
+
+def _pread(fd: int, n: int, offset: int) -> bytes:
+    try:
+        return os.pread(fd, n, offset)
+    except OSError:
+        return b""
+
+
+_PICKLE_FRAMEWORKS = (
+    (b"sklearn", "sklearn"), (b"xgboost", "xgboost"), (b"lightgbm", "lightgbm"), (b"catboost", "catboost"),
+    (b"torch", "pytorch"), (b"keras", "keras"), (b"tensorflow", "tensorflow"), (b"statsmodels", "statsmodels"),
+    (b"pandas", "pandas"), (b"numpy", "numpy"),
+)
+
+
+def _pickle_framework(fd: int) -> str | None:
+    """The first known library named in the pickle's first 64 KiB of GLOBAL strings (a hint, not a verdict)."""
+    data = _pread(fd, 1 << 16, 0)
+    for needle, framework in _PICKLE_FRAMEWORKS:
+        if needle in data:
+            return framework
+    return None
+
+
+def _zip_kind(fd: int, ext: str) -> FileKind | None:
+    """Look at member names only (central directory), via mlvet's own torch-compatible ZIP reader."""
+    from mlvet.containers.zipread import ZipArchive
+
+    try:
+        size = os.fstat(fd).st_size
+        with os.fdopen(os.dup(fd), "rb") as f:
+            names = [m.name for m in ZipArchive(f, size, max_members=100_000).members]
+    except Exception:
+        names = []
+    base = {n.rsplit("/", 1)[-1] for n in names}
+    if "data.pkl" in base or any(n.endswith("/data.pkl") for n in names):
+        return FileKind("model", "pytorch-zip", "pytorch")
+    if "constants.pkl" in base or any("/code/" in n for n in names):
+        return FileKind("model", "torchscript", "pytorch")
+    if any(n.endswith(("archive_format", "/models/model.json")) for n in names) or ext == ".pt2":
+        return FileKind("model", "pytorch-pt2", "pytorch")
+    if "config.json" in base and ("model.weights.h5" in base or "metadata.json" in base):
+        return FileKind("model", "keras", "keras")
+    if "schema.json" in base and ext == ".skops":
+        return FileKind("model", "skops", "sklearn")
+    if names and all(n.endswith(".npy") for n in names if not n.endswith("/")):
+        return FileKind("model" if ext in MODEL_EXTENSIONS - {".npz"} else "dataset", "numpy-npz", "numpy")
+    if ext in MODEL_EXTENSIONS:
+        return FileKind("model", "zip")
+    return None
+
+
+def _hdf5_kind(fd: int, ext: str) -> FileKind:
+    """Keras HDF5 models carry a ``model_config``/``keras_version`` attribute in the first object headers."""
+    data = _pread(fd, 1 << 16, 0)
+    if b"model_config" in data or b"keras_version" in data or ext in (".keras",):
+        return FileKind("model", "keras-h5", "keras")
+    if ext in (".h5", ".hdf5") and b"model_weights" in data:
+        return FileKind("model", "keras-h5", "keras")
+    return FileKind("dataset", "hdf5")
+
+
+def _tar_kind(fd: int) -> FileKind | None:
+    """Legacy torch tar checkpoints vs WebDataset shards (members grouped by key: ``000001.jpg``, ``000001.cls``)."""
+    names: list[str] = []
+    offset = 0
+    for _ in range(16):
+        header = _pread(fd, 512, offset)
+        if len(header) < 512 or header[257:262] != b"ustar":
+            break
+        name = header[:100].split(b"\x00", 1)[0].decode("utf-8", "replace")
+        try:
+            size = int(header[124:136].split(b"\x00", 1)[0].strip() or b"0", 8)
+        except ValueError:
+            break
+        names.append(name)
+        offset += 512 + (size + 511) // 512 * 512
+    if not names:
+        return None
+    if {"storages", "tensors", "pickle"} & set(names):
+        return FileKind("model", "pytorch-legacy-tar", "pytorch")
+    keys = [n.split(".", 1) for n in names if "." in n.rsplit("/", 1)[-1]]
+    stems = [k[0] for k in keys]
+    if len(keys) >= 2 and len(set(stems)) < len(stems):
+        return FileKind("dataset", "webdataset")
+    return None
+
+
+# ---- TFRecord: each record is uint64 length, masked crc32c(length), data, masked crc32c(data) -----------------
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for i in range(256):
+        crc = i
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    """CRC-32C (Castagnoli), the checksum TFRecord framing uses; only ever run on 8 bytes here."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def _masked(crc: int) -> int:
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _is_tfrecord(head: bytes) -> bool:
+    """The first record's length carries a masked CRC-32C: a 1-in-4-billion accident for other content."""
+    (length,) = struct.unpack("<Q", head[:8])
+    (crc,) = struct.unpack("<I", head[8:12])
+    return bool(0 < length < 1 << 40 and _masked(crc32c(head[:8])) == crc)

@@ -1,0 +1,438 @@
+"""Discovery: walk trees, group files into assets the way users think of them, fingerprint and scan them.
+
+Grouping rules (first match wins, outermost folder first):
+
+1. A Hugging Face cache repository (``models--org--name`` / ``datasets--org--name``): each
+   ``snapshots/<revision>`` is one asset, named by repo id, with its refs; ``blobs/`` is reached through
+   the snapshot links (and each blob is checked against its content-addressed name).
+2. A folder with a *marker*: ``MLmodel`` (MLflow), ``saved_model.pb`` (TF SavedModel),
+   ``model_index.json`` (diffusers), a weights index (``*.safetensors.index.json``), ``adapter_config.json``
+   (PEFT), ``config.json`` beside a weights file (``save_pretrained`` layout), ``dataset_info.json`` /
+   ``dataset_dict.json`` (``datasets.save_to_disk``): the whole subtree is one asset.
+3. Otherwise each model file is its own asset, and the dataset files directly inside one folder form one
+   dataset asset (shards of one split live side by side).
+
+Files are identified by content (:mod:`mlvet.inventory.classify`), fingerprinted with SHA-256 once and
+reused while (size, mtime, inode) are unchanged, and scanned with the ordinary scanner; an asset whose
+content hash and mlvet version match the previous run keeps that run's scan results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import stat
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from mlvet._version import __version__
+from mlvet.errors import UsageError
+from mlvet.hfcache import blob_integrity, read_refs
+from mlvet.inventory.classify import FileKind, classify
+from mlvet.inventory.model import Asset, AssetFile, AssetKind, AssetMetadata, HubRef, InventoryRun, asset_id
+from mlvet.model import Status
+
+if TYPE_CHECKING:
+    from mlvet.model import FileResult, Finding
+    from mlvet.policy import Policy
+    from mlvet.store import Store
+
+#: Folders never descended into: VCS internals and tool caches hold copies, not assets.
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".mypy_cache", ".ruff_cache",
+                       ".pytest_cache", ".tox", ".nox", ".ipynb_checkpoints"})
+_MODEL_MARKERS = frozenset({"MLmodel", "saved_model.pb", "saved_model.pbtxt", "model_index.json",
+                            "adapter_config.json", "config_sentence_transformers.json"})
+_DATASET_MARKERS = frozenset({"dataset_info.json", "dataset_dict.json"})
+_MARKER_FORMATS = {"MLmodel": "mlflow", "saved_model.pb": "tf-savedmodel", "saved_model.pbtxt": "tf-savedmodel",
+                   "model_index.json": "diffusers", "adapter_config.json": "peft"}
+_MARKER_FRAMEWORKS = {"MLmodel": "mlflow", "saved_model.pb": "tensorflow", "saved_model.pbtxt": "tensorflow",
+                      "model_index.json": "diffusers", "adapter_config.json": "peft",
+                      "config_sentence_transformers.json": "sentence-transformers"}
+
+#: Progress events: (stage, done, total or None).
+ProgressFn = Callable[[str, int, int | None], None]
+
+
+def default_hf_cache() -> str:
+    """The Hugging Face hub cache huggingface_hub uses: HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/…/hub."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
+    return os.path.join(home, "hub")
+
+
+@dataclass
+class _Group:
+    """Files gathered for one asset before fingerprinting."""
+
+    key: str
+    kind: AssetKind
+    name: str
+    root: str
+    files: list[tuple[str, str]] = field(default_factory=list)  # (abs path, rel path)
+    kinds: dict[str, FileKind] = field(default_factory=dict)  # abs path -> classification
+    hub: HubRef | None = None
+    marker: str | None = None
+
+
+# ---- walking and grouping -------------------------------------------------------------------------------------
+
+def _hf_repo_dir(name: str) -> str | None:
+    for prefix, kind in (("models--", "model"), ("datasets--", "dataset"), ("spaces--", "space")):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return kind
+    return None
+
+
+def _files_under(top: str) -> Iterator[tuple[str, str]]:
+    """(abs path, path relative to top) of every file below ``top``, sorted, skipping SKIP_DIRS."""
+    for root, dirs, files in os.walk(top):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        for name in sorted(files):
+            p = os.path.join(root, name)
+            yield p, os.path.relpath(p, top).replace(os.sep, "/")
+
+
+def _hf_groups(repo_dir: str, repo_type: str) -> list[_Group]:
+    name = os.path.basename(repo_dir)
+    parts = name.split("--")[1:]
+    repo_id = "/".join(parts)
+    refs = read_refs(repo_dir)
+    groups = []
+    snaps = os.path.join(repo_dir, "snapshots")
+    try:
+        revisions = sorted(os.listdir(snaps))
+    except OSError:
+        return []
+    for rev in revisions:
+        top = os.path.join(snaps, rev)
+        if not os.path.isdir(top):
+            continue
+        hub = HubRef(repo_type, repo_id, rev, tuple(sorted(r for r, c in refs.items() if c == rev)))
+        kind: AssetKind = "dataset" if repo_type == "dataset" else "model"
+        g = _Group(f"hf:{repo_type}:{repo_id}@{rev}", kind, repo_id, top, hub=hub)
+        g.files = list(_files_under(top))
+        groups.append(g)
+    return groups
+
+
+def _marker_of(dirpath: str, files: Sequence[str], kinds: dict[str, FileKind]) -> tuple[str, AssetKind] | None:
+    names = set(files)
+    for m in sorted(_MODEL_MARKERS & names):
+        return m, "model"
+    for m in sorted(_DATASET_MARKERS & names):
+        if m == "dataset_info.json" and not ({"state.json"} & names or any(n.endswith(".arrow") for n in names)):
+            continue
+        return m, "dataset"
+    if any(n.endswith(".index.json") and (".safetensors" in n or ".bin" in n) for n in names):
+        return "weights-index", "model"
+    if "config.json" in names and any(
+        k.role == "model" for p, k in kinds.items() if os.path.dirname(p) == dirpath
+    ):
+        return "config.json", "model"
+    return None
+
+
+def _walk_groups(root: str, progress: ProgressFn | None, counter: list[int]) -> Iterator[_Group]:
+    """Yield asset groups under one root folder, outermost marker first."""
+    for dirpath, dirs, files in os.walk(root):
+        dirs.sort()
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
+        counter[0] += len(files)
+        if progress:
+            progress("walk", counter[0], None)
+        repo_type = _hf_repo_dir(os.path.basename(dirpath))
+        if repo_type and "snapshots" in dirs:
+            yield from _hf_groups(dirpath, repo_type)
+            dirs[:] = []
+            continue
+        kinds: dict[str, FileKind] = {}
+        for name in sorted(files):
+            p = os.path.join(dirpath, name)
+            k = classify(p, name)
+            if k is not None:
+                kinds[p] = k
+        marker = _marker_of(dirpath, files, kinds)
+        if marker is not None:
+            m, kind = marker
+            g = _Group(f"dir:{dirpath}", kind, os.path.basename(dirpath) or dirpath, dirpath, marker=m)
+            g.files = list(_files_under(dirpath))
+            g.kinds = kinds
+            for p, _rel in g.files:
+                if p not in g.kinds and os.path.dirname(p) != dirpath:
+                    k = classify(p)
+                    if k is not None:
+                        g.kinds[p] = k
+            counter[0] += len(g.files) - len(files)
+            dirs[:] = []
+            yield g
+            continue
+        datasets = [(p, k) for p, k in kinds.items() if k.role == "dataset"]
+        for p, k in kinds.items():
+            if k.role == "model":
+                g = _Group(f"file:{p}", "model", os.path.basename(p), p)
+                g.files = [(p, os.path.basename(p))]
+                g.kinds = {p: k}
+                yield g
+        if len(datasets) == 1:
+            p, k = datasets[0]
+            g = _Group(f"file:{p}", "dataset", os.path.basename(p), p, files=[(p, os.path.basename(p))],
+                       kinds={p: k})
+            yield g
+        elif datasets:
+            g = _Group(f"dir:{dirpath}", "dataset", os.path.basename(dirpath) or dirpath, dirpath)
+            g.files = [(p, os.path.basename(p)) for p, _k in datasets]
+            g.kinds = dict(datasets)
+            yield g
+
+
+def iter_groups(paths: Iterable[str], *, hf_cache: bool = False,
+                progress: ProgressFn | None = None, counter: list[int] | None = None) -> Iterator[_Group]:
+    """Every asset group under the given paths (files or folders); raises UsageError for a missing path."""
+    counter = counter if counter is not None else [0]
+    roots = [os.path.abspath(os.fspath(p)) for p in paths]
+    if hf_cache:
+        cache = default_hf_cache()
+        if os.path.isdir(cache):
+            roots.append(os.path.abspath(cache))
+    seen: set[str] = set()
+    for root in roots:
+        if not os.path.lexists(root):
+            raise UsageError(f"no such file or directory: {root}")
+        if os.path.isdir(root):
+            for g in _walk_groups(root, progress, counter):
+                if g.key not in seen:
+                    seen.add(g.key)
+                    yield g
+        else:
+            counter[0] += 1
+            k = classify(root)
+            if k is None:
+                continue
+            g = _Group(f"file:{root}", k.role, os.path.basename(root), root, files=[(root, os.path.basename(root))],
+                       kinds={root: k})
+            if g.key not in seen:
+                seen.add(g.key)
+                yield g
+
+
+# ---- fingerprints -----------------------------------------------------------------------------------------------
+
+def sha256_file(path: str) -> str:
+    """Streamed SHA-256 of a file (follows symlinks, as a loader would)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class _Fingerprints:
+    """SHA-256 reuse: previous run's files, then the store's hash cache, else hash now."""
+
+    cache: dict[str, tuple[int, int, int, str]]
+    hashed: int = 0
+    updates: list[tuple[str, int, int, int, str]] = field(default_factory=list)
+
+    def sha256(self, path: str, st: os.stat_result) -> str:
+        hit = self.cache.get(path)
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        if hit is not None and hit[:3] == key:
+            return hit[3]
+        digest = sha256_file(path)
+        self.hashed += 1
+        self.cache[path] = (*key, digest)
+        self.updates.append((path, *key, digest))
+        return digest
+
+
+def _integrity(path: str, sha: str, prev: AssetFile | None) -> str | None:
+    """HF cache blob check: an LFS blob's name is its sha256 (free); git blobs are re-hashed only when changed."""
+    real = os.path.realpath(path)
+    if os.path.basename(os.path.dirname(real)) != "blobs":
+        return None
+    name = os.path.basename(real)
+    if len(name) == 64:
+        return "ok" if name == sha else "mismatch"
+    if prev is not None and prev.sha256 == sha and prev.integrity is not None:
+        return prev.integrity
+    return blob_integrity(path).status
+
+
+# ---- assembling assets -----------------------------------------------------------------------------------------
+
+_WEIGHT_PRIORITY = ("safetensors", "gguf", "onnx", "keras", "keras-h5", "tflite", "pytorch-zip", "torchscript",
+                    "pytorch-pt2", "pytorch-legacy", "pytorch-legacy-tar", "pickle")
+
+
+def _principal(g: _Group, sizes: dict[str, int]) -> tuple[str, str | None]:
+    """(format, framework) of the asset: marker format for marker folders, else the largest classified file's."""
+    classified = sorted(g.kinds.items(), key=lambda kv: (-sizes.get(kv[0], 0), kv[0]))
+    wanted = "dataset" if g.kind == "dataset" else "model"
+    fmt, framework = "unknown", None
+    for p, k in classified:
+        if k.role == wanted and p in sizes:
+            fmt, framework = k.format, k.framework
+            break
+    if g.marker in _MARKER_FORMATS:
+        fmt = _MARKER_FORMATS[g.marker]
+    if g.marker in _MARKER_FRAMEWORKS:
+        framework = _MARKER_FRAMEWORKS[g.marker]
+    elif g.marker in ("config.json", "weights-index") or (g.hub and g.kind == "model" and any(
+            rel == "config.json" for _p, rel in g.files)):
+        framework = "transformers"
+    elif g.marker in _DATASET_MARKERS:
+        fmt, framework = "arrow", "datasets"
+    return fmt, framework
+
+
+def _metadata(g: _Group, fmt: str) -> AssetMetadata:
+    from mlvet.inventory.metadata import read_metadata
+
+    try:
+        return read_metadata(g.root, [rel for _p, rel in g.files] if os.path.isdir(g.root) else (), fmt=fmt)
+    except Exception:
+        return AssetMetadata()
+
+
+def build_asset(g: _Group, fp: _Fingerprints, prev: Asset | None, scan: Callable[[str], FileResult] | None,
+                ) -> Asset:
+    """Fingerprint, scan (or reuse the previous run's results) and describe one group."""
+    prev_files = {f.path: f for f in prev.files} if prev else {}
+    entries: list[tuple[str, str, os.stat_result]] = []
+    for p, rel in g.files:
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue  # dangling link or vanished file: not part of the asset any more
+        if stat.S_ISREG(st.st_mode):
+            entries.append((p, rel, st))
+    files: list[AssetFile] = []
+    for p, rel, st in entries:
+        try:
+            digest = fp.sha256(p, st)
+        except OSError:
+            continue
+        k = g.kinds.get(p)
+        files.append(AssetFile(path=p, rel=rel, size=st.st_size, sha256=digest, format=k.format if k else None,
+                               integrity=_integrity(p, digest, prev_files.get(p)) if g.hub else None))
+    sizes = {f.path: f.size for f in files}
+    fmt, framework = _principal(g, sizes)
+    meta = _metadata(g, fmt)
+    if meta.library and framework in (None, "transformers") and meta.library != "transformers":
+        framework = meta.library
+    asset = Asset(id=asset_id(g.key), kind=g.kind, name=g.name, path=g.root, format=fmt, framework=framework,
+                  files=tuple(files), hub=g.hub, metadata=meta)
+    reuse = (prev is not None and prev.content_hash == asset.content_hash
+             and all(f.scan_status is not None for f in prev.files))
+    if reuse and prev is not None:
+        by_rel = {f.rel: f for f in prev.files}
+        files = [replace(f, format=by_rel[f.rel].format, severity=by_rel[f.rel].severity,
+                         scan_status=by_rel[f.rel].scan_status) for f in files]
+        return replace(asset, files=tuple(files), findings=prev.findings, incomplete=prev.incomplete)
+    if scan is None:
+        return asset
+    return _scanned(asset, scan)
+
+
+def _scanned(asset: Asset, scan: Callable[[str], FileResult]) -> Asset:
+    findings: list[Finding] = []
+    files = []
+    incomplete = False
+    blobs_done: set[str] = set()
+    for f in asset.files:
+        real = os.path.realpath(f.path)
+        if real in blobs_done:
+            files.append(replace(f, scan_status="scanned"))
+            continue
+        blobs_done.add(real)
+        res = scan(f.path)
+        findings.extend(res.findings)
+        incomplete = incomplete or res.status is Status.ERROR
+        fmt = f.format or (res.format if res.format not in ("unknown", "other", "text", "json") else None)
+        files.append(replace(f, format=fmt, severity=res.severity, scan_status=res.status.value))
+    for f in files:
+        if f.integrity == "mismatch":
+            findings.append(_mismatch_finding(f))
+    return replace(asset, files=tuple(files), findings=tuple(findings), incomplete=incomplete)
+
+
+def _mismatch_finding(f: AssetFile) -> Finding:
+    from mlvet.hfcache import HFR920
+    from mlvet.model import Finding, Location
+
+    return Finding(HFR920.id, HFR920.severity, f"{f.rel}: cached blob content does not match its content hash",
+                   Location(f.path), evidence=f"blob {os.path.basename(os.path.realpath(f.path))}, sha256 {f.sha256}",
+                   cwe=HFR920.cwe)
+
+
+def inventory(paths: Sequence[str], *, store: Store | None = None, hf_cache: bool = False, scan: bool = True,
+              rescan: bool = False, policy: Policy | None = None, jobs: int = 1,
+              progress: ProgressFn | None = None) -> tuple[InventoryRun, list[Asset]]:
+    """Discover, fingerprint and scan the assets under ``paths``; nothing is recorded (see :func:`run`)."""
+    from mlvet.scanner import scan_file
+
+    started = datetime.now(timezone.utc)
+    roots = tuple(sorted({os.path.abspath(os.fspath(p)) for p in paths}))
+    counter = [0]
+    groups = list(iter_groups(roots, hf_cache=hf_cache, progress=progress, counter=counter))
+    prev_assets: dict[str, Asset] = {}
+    cache: dict[str, tuple[int, int, int, str]] = {}
+    if store is not None:
+        prev_run = store.previous_run(roots)
+        if prev_run is not None and prev_run.id is not None and not rescan and prev_run.tool_version == __version__:
+            prev_assets = {a.id: a for a in store.assets_of_run(prev_run.id)}
+        cache = store.hash_cache()
+    fp = _Fingerprints(cache)
+    pol = policy
+    if scan and pol is None:
+        from mlvet.policy import default_policy
+
+        pol = default_policy()
+    scanner = (lambda p: scan_file(p, pol)) if scan and pol is not None else None
+    assets = _build_all(groups, fp, prev_assets, scanner, jobs, progress, pol)
+    if store is not None and fp.updates:
+        store.update_hash_cache(fp.updates)
+    run = InventoryRun(started_at=started, finished_at=datetime.now(timezone.utc), roots=roots,
+                       tool_version=__version__, host=socket.gethostname(), files_seen=counter[0],
+                       files_hashed=fp.hashed)
+    return run, sorted(assets, key=lambda a: (a.path, a.id))
+
+
+def _build_all(groups: list[_Group], fp: _Fingerprints, prev: dict[str, Asset],
+               scanner: Callable[[str], FileResult] | None, jobs: int, progress: ProgressFn | None,
+               policy: Policy | None) -> list[Asset]:
+    assets: list[Asset] = []
+    pending: list[Asset] = []
+    total = len(groups)
+    for i, g in enumerate(groups, 1):
+        a = build_asset(g, fp, prev.get(asset_id(g.key)), scanner if jobs <= 1 else None)
+        if jobs > 1 and scanner is not None and not _has_results(a):
+            pending.append(a)
+        else:
+            assets.append(a)
+        if progress:
+            progress("assets", i, total)
+    if pending and policy is not None:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for a in pool.map(_scan_asset, [(a, policy) for a in pending], chunksize=1):
+                assets.append(a)
+    return assets
+
+
+def _has_results(a: Asset) -> bool:
+    return bool(a.files) and all(f.scan_status is not None for f in a.files)
+
+
+def _scan_asset(args: tuple[Asset, Policy]) -> Asset:
+    from mlvet.scanner import scan_file
+
+    asset, policy = args
+    return _scanned(asset, lambda p: scan_file(p, policy))
