@@ -1,0 +1,1 @@
+"""Trust: report card, signing, tamper diff, safe conversion."""
