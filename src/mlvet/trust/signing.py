@@ -1,0 +1,709 @@
+"""Signing and verification of model files and folders in the OpenSSF model-signing format.
+
+Why a layer over ``model_signing`` rather than our own signer: the format (a Sigstore bundle whose DSSE
+envelope carries an in-toto statement listing every file's digest) is only worth having if signatures
+made here verify with the ``model_signing`` CLI and the other way round. So every cryptographic step --
+hashing the model, signing, checking the key, the certificate chain or the Sigstore identity -- is
+``model_signing``'s own, configured exactly as its CLI configures it (same default signature file
+``model.sig`` in the working directory, same git paths ignored, the signature file itself left out of
+the manifest when it lies inside the model folder).
+
+What this layer adds:
+
+* **which file** -- when verification fails, the manifest signed in the bundle is compared with a fresh
+  manifest of the model, so the result lists the changed, missing and extra files by name (relative to
+  the model folder; a single-file model is reported under its own name);
+* **keyless inspection** (:func:`inspect_signature`) -- finds the signature next to a model and checks
+  the files against the manifest in it without checking *who* signed; the report card uses it to say
+  "signature present, files intact" before anyone has the publisher's key;
+* one error type (:class:`SigningError`) with messages a user can act on, and typed results.
+
+``model_signing`` is an optional extra (``pip install 'mlvet[signing]'``) and is imported only when a
+function here runs. Signature files are untrusted input: they are read with a size limit and parsed as
+JSON only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal, get_args
+
+from mlvet.errors import MlvetError
+
+Method = Literal["key", "certificate", "sigstore"]
+HashAlgorithm = Literal["sha256", "blake2", "blake3"]
+
+#: The signing methods, in the order ``model_signing``'s CLI lists them (PKCS #11 is not offered).
+METHODS: tuple[Method, ...] = get_args(Method)
+#: ``model_signing``'s CLI writes ``model.sig`` in the working directory unless ``--signature`` is given.
+DEFAULT_SIGNATURE_NAME = "model.sig"
+#: Paths ``model_signing`` leaves out of the manifest unless told otherwise (``--no-ignore-git-paths``).
+GIT_PATHS: tuple[str, ...] = (".git", ".gitattributes", ".github", ".gitignore")
+#: A bundle lists one digest per file (or shard); even a model with 100k files stays far below this.
+MAX_SIGNATURE_BYTES = 64 * 1024 * 1024
+#: How many file names a reason text lists per category before summarising the rest.
+_MAX_NAMES_IN_REASON = 20
+
+_IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+_IN_TOTO_STATEMENT = "https://in-toto.io/Statement/v1"
+_PREDICATE_V1 = "https://model_signing/signature/v1.0"
+_PREDICATE_V01 = "https://model_signing/Digests/v0.1"  # pre-1.0 signatures, still accepted by model_signing
+_INSTALL_HINT = "install the signing extra: pip install 'mlvet[signing]'"
+
+
+class SigningError(MlvetError):
+    """Signing or verification could not be carried out (library missing, unreadable key, network...)."""
+
+
+class SignatureReadError(SigningError):
+    """The signature file is missing, too large, or not a model-signing bundle."""
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of :func:`verify`. File names are POSIX paths relative to the model folder."""
+
+    ok: bool
+    """True only when the signature is authentic for the given key/certificates/identity and every
+    file matches the signed manifest."""
+    method: str
+    """The method used to verify (``key``, ``certificate`` or ``sigstore``)."""
+    signature: str
+    """The signature file that was checked."""
+    reason: str
+    """One sentence for a user: what was verified, or why verification failed."""
+    changed: tuple[str, ...] = ()
+    """Files whose content differs from the signed digest."""
+    missing: tuple[str, ...] = ()
+    """Signed files that are no longer there."""
+    extra: tuple[str, ...] = ()
+    """Files that were not signed (renamed files show up as one missing and one extra)."""
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    """What :func:`inspect_signature` learned without a key: integrity, not authenticity."""
+
+    present: bool
+    """A signature file was found (or given)."""
+    signature: str | None
+    """Its path."""
+    method_hint: str | None
+    """The method the bundle was made with, read from its verification material (``key``,
+    ``certificate``, ``sigstore``), or None when unknown."""
+    manifest_ok: bool | None
+    """True when every file matches the manifest in the signature; False when a file differs or the
+    signature cannot be read; None when it could not be checked (no signature, library missing)."""
+    changed: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
+    reason: str = ""
+    signed_files: int = 0
+    """How many files the manifest lists."""
+
+
+# ---- the library, imported lazily ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Lib:
+    """The three public modules of ``model_signing``; typed Any because the library is partly annotated."""
+
+    hashing: Any
+    signing: Any
+    verifying: Any
+
+
+def _lib() -> _Lib:
+    try:
+        from model_signing import hashing, signing, verifying
+    except ImportError as exc:  # the package, or one of its own dependencies (e.g. pyOpenSSL), is missing
+        raise SigningError(f"model-signing is not available ({exc}); {_INSTALL_HINT}") from exc
+    return _Lib(hashing, signing, verifying)
+
+
+def is_available() -> bool:
+    """True when ``model_signing`` can be imported (the ``signing`` extra is installed)."""
+    try:
+        _lib()
+    except SigningError:
+        return False
+    return True
+
+
+# ---- signing ------------------------------------------------------------------------------------------
+
+
+def sign(
+    model_path: str | os.PathLike[str],
+    method: Method,
+    *,
+    signature: str | os.PathLike[str] | None = None,
+    private_key: str | os.PathLike[str] | None = None,
+    signing_certificate: str | os.PathLike[str] | None = None,
+    certificate_chain: Sequence[str | os.PathLike[str]] = (),
+    password: bytes | None = None,
+    ignore_paths: Iterable[str | os.PathLike[str]] = (),
+    ignore_git_paths: bool = True,
+    allow_symlinks: bool = False,
+    hash_algorithm: HashAlgorithm = "sha256",
+    use_staging: bool = False,
+    trust_config: str | os.PathLike[str] | None = None,
+    identity_token: str | None = None,
+    use_ambient_credentials: bool = False,
+    oauth_force_oob: bool = False,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+) -> Path:
+    """Sign the model file or folder at ``model_path``; return the path of the signature written.
+
+    ``signature`` defaults to ``model.sig`` in the working directory, like ``model_signing``'s CLI.
+    ``ignore_paths`` are relative to the model folder, or absolute (paths outside the model are
+    dropped); the signature file is always left out of the manifest. ``key`` and ``certificate`` need
+    ``private_key`` (an EC P-256/P-384/P-521 PEM key; ``password`` if it is encrypted -- the key method
+    only, as in ``model_signing``); ``certificate`` also needs ``signing_certificate`` and, to carry the
+    chain up to a trusted root, ``certificate_chain``. ``sigstore`` needs the network (an OIDC token:
+    ``identity_token``, ambient credentials, or the interactive browser flow). A ``hash_algorithm``
+    other than sha256 verifies with mlvet and the ``model_signing`` Python API, but not with its CLI,
+    which always hashes with sha256.
+    """
+    lib = _lib()
+    model = _existing_model(model_path)
+    sig_path = Path(signature) if signature is not None else Path(DEFAULT_SIGNATURE_NAME)
+    config = lib.signing.Config()
+    if method == "key":
+        key = _need_file(private_key, "private key", "--private-key")
+        _call_loading(lambda: config.use_elliptic_key_signer(private_key=key, password=password), "private key")
+    elif method == "certificate":
+        key = _need_file(private_key, "private key", "--private-key")
+        cert = _need_file(signing_certificate, "signing certificate", "--signing-certificate")
+        chain = [_need_file(c, "certificate chain file", "--certificate-chain") for c in certificate_chain]
+        if password is not None:
+            raise SigningError("model-signing's certificate method cannot use an encrypted private key; "
+                               "decrypt it first (e.g. openssl pkey -in KEY -out PLAIN_KEY) or use the key method")
+        _call_loading(lambda: config.use_certificate_signer(private_key=key, signing_certificate=cert,
+                                                            certificate_chain=chain),
+                      "private key or certificates")
+    elif method == "sigstore":
+        trust = _need_file(trust_config, "trust configuration", "--trust-config") if trust_config else None
+        _call_sigstore(lambda: config.use_sigstore_signer(
+            use_ambient_credentials=use_ambient_credentials, use_staging=use_staging,
+            identity_token=identity_token, force_oob=oauth_force_oob, client_id=client_id,
+            client_secret=client_secret, trust_config=trust))
+    else:
+        raise SigningError(f"unknown signing method {method!r}; choose one of {', '.join(METHODS)}")
+    if hash_algorithm not in get_args(HashAlgorithm):
+        raise SigningError(f"unknown hash algorithm {hash_algorithm!r}; choose sha256, blake2 or blake3")
+    hashing = (lib.hashing.Config()
+               .use_file_serialization(hashing_algorithm=hash_algorithm)
+               .set_ignored_paths(paths=_model_relative(model, [*ignore_paths], sig_path),
+                                  ignore_git_paths=ignore_git_paths)
+               .set_allow_symlinks(allow_symlinks))
+    try:
+        config.set_hashing_config(hashing).sign(model, sig_path)
+    except SigningError:
+        raise
+    except Exception as exc:  # the library raises ValueError, OSError, sigstore and network errors alike
+        where = " (Sigstore signing needs network access to Sigstore's services)" if method == "sigstore" else ""
+        raise SigningError(f"signing {model} failed{where}: {_describe(exc)}") from exc
+    return sig_path
+
+
+# ---- verification -------------------------------------------------------------------------------------
+
+
+def verify(
+    model_path: str | os.PathLike[str],
+    method: Method,
+    *,
+    signature: str | os.PathLike[str] | None = None,
+    public_key: str | os.PathLike[str] | None = None,
+    certificate_chain: Sequence[str | os.PathLike[str]] = (),
+    identity: str | None = None,
+    identity_provider: str | None = None,
+    ignore_paths: Iterable[str | os.PathLike[str]] = (),
+    ignore_git_paths: bool = True,
+    allow_symlinks: bool = False,
+    ignore_unsigned_files: bool = False,
+    use_staging: bool = False,
+    trust_config: str | os.PathLike[str] | None = None,
+) -> VerifyResult:
+    """Verify the model at ``model_path`` against its signature with ``model_signing``.
+
+    ``signature`` defaults to the first of :func:`signature_candidates` that exists. ``key`` needs
+    ``public_key``; ``certificate`` takes the trusted CA certificate(s) as ``certificate_chain`` (the
+    system's roots when empty); ``sigstore`` needs ``identity`` and ``identity_provider`` and the
+    network. The hashing method is the one recorded in the signature; ``ignore_paths`` are relative to
+    the model folder or absolute, and the paths ignored at signing time stay ignored.
+
+    Returns a failed result (``ok=False``, with the changed/missing/extra files) when the signature is
+    not authentic or the files do not match it. Raises :class:`SignatureReadError` when the signature
+    cannot be read and :class:`SigningError` when verification cannot run (bad key file, library
+    missing, no network for Sigstore).
+    """
+    lib = _lib()
+    model = _existing_model(model_path)
+    sig_path = _resolve_signature(model, signature)
+    signed = _read_signed_manifest(sig_path)
+    config = lib.verifying.Config()
+    if method == "key":
+        key = _need_file(public_key, "public key", "--public-key")
+        _call_loading(lambda: config.use_elliptic_key_verifier(public_key=key), "public key")
+    elif method == "certificate":
+        chain = [_need_file(c, "certificate chain file", "--certificate-chain") for c in certificate_chain]
+        _call_loading(lambda: config.use_certificate_verifier(certificate_chain=chain), "certificate chain")
+    elif method == "sigstore":
+        if not identity or not identity_provider:
+            raise SigningError("Sigstore verification needs the expected signer: --identity and --identity-provider")
+        trust = _need_file(trust_config, "trust configuration", "--trust-config") if trust_config else None
+        _call_sigstore(lambda: config.use_sigstore_verifier(identity=identity, oidc_issuer=identity_provider,
+                                                            use_staging=use_staging, trust_config=trust))
+    else:
+        raise SigningError(f"unknown verification method {method!r}; choose one of {', '.join(METHODS)}")
+    hashing = _hashing_for(lib, signed, model, [*ignore_paths], sig_path, ignore_git_paths, allow_symlinks)
+    try:
+        config.set_hashing_config(hashing).set_ignore_unsigned_files(ignore_unsigned_files).verify(model, sig_path)
+    except Exception as exc:  # every library failure is a failed verification, explained below
+        return _failed(lib, method, model, sig_path, signed, exc, [*ignore_paths], ignore_git_paths,
+                       allow_symlinks, ignore_unsigned_files)
+    who = _signer_description(signed)
+    scope = " (unsigned files ignored)" if ignore_unsigned_files else " and no unsigned file is present"
+    return VerifyResult(ok=True, method=method, signature=str(sig_path),
+                        reason=f"verified with the {method} method{who}: the {len(signed.files)} signed "
+                               f"file(s) match {sig_path.name}{scope}")
+
+
+def _failed(lib: _Lib, method: str, model: Path, sig_path: Path, signed: _SignedManifest, exc: Exception,
+            ignore_paths: list[str | os.PathLike[str]], ignore_git_paths: bool, allow_symlinks: bool,
+            ignore_unsigned_files: bool) -> VerifyResult:
+    """Explain a failed verification: which files differ from the manifest, or why the signature is bad."""
+    message = _describe(exc)
+    if type(exc).__name__ == "InvalidSignature":
+        message = "the signature does not match its payload (another key, or the signature or payload was altered)"
+    # model_signing checks the signature first and raises "Signature mismatch" only once it was authentic.
+    authentic = message.startswith("Signature mismatch")
+    try:
+        changed, missing, extra = _compare(lib, signed, model, ignore_paths, sig_path, ignore_git_paths,
+                                           allow_symlinks)
+    except SigningError as hash_error:
+        return VerifyResult(ok=False, method=method, signature=str(sig_path),
+                            reason=f"verification failed: {hash_error}")
+    if ignore_unsigned_files:
+        extra = ()
+    differences = describe_differences(changed, missing, extra)
+    if authentic:
+        reason = f"the model does not match the signed manifest in {sig_path}: {differences or message}"
+    else:
+        if signed.method_hint and signed.method_hint != method:
+            reason = (f"the signature {sig_path} was made with the {signed.method_hint} method and does not "
+                      f"verify with the {method} method")
+        else:
+            reason = f"the signature {sig_path} does not verify with the {method} method: {message}"
+        if differences:
+            reason += f"; the model also differs from the (unverified) manifest in it: {differences}"
+    return VerifyResult(ok=False, method=method, signature=str(sig_path), reason=reason,
+                        changed=changed, missing=missing, extra=extra)
+
+
+# ---- keyless inspection -------------------------------------------------------------------------------
+
+
+def inspect_signature(
+    model_path: str | os.PathLike[str],
+    signature: str | os.PathLike[str] | None = None,
+    *,
+    ignore_paths: Iterable[str | os.PathLike[str]] = (),
+    ignore_git_paths: bool = True,
+) -> SignatureInfo:
+    """Check the model's files against the manifest in its signature, without checking who signed.
+
+    Finds the signature (``signature`` or the first matching :func:`signature_candidates`), reads the
+    DSSE payload of the bundle (an in-toto statement listing each file's digest), checks the statement's
+    root digest, recomputes the digests with ``model_signing``'s hashing as recorded in the statement,
+    and compares. This proves integrity against the signature file only: anyone can write such a file,
+    so authenticity needs :func:`verify` with the publisher's key, certificate or identity.
+    """
+    model = Path(model_path)
+    if signature is not None:
+        sig_path: Path | None = Path(signature)
+    else:
+        sig_path = find_signature(model)
+    if sig_path is None:
+        looked = ", ".join(str(p) for p, _ in signature_candidates(model))
+        return SignatureInfo(present=False, signature=None, method_hint=None, manifest_ok=None,
+                             reason=f"no signature found (looked for {looked})")
+    if not sig_path.is_file():
+        return SignatureInfo(present=False, signature=str(sig_path), method_hint=None, manifest_ok=None,
+                             reason=f"signature {sig_path} does not exist")
+    try:
+        signed = _read_signed_manifest(sig_path)
+    except SignatureReadError as exc:
+        return SignatureInfo(present=True, signature=str(sig_path), method_hint=None, manifest_ok=False,
+                             reason=str(exc))
+    base = SignatureInfo(present=True, signature=str(sig_path), method_hint=signed.method_hint,
+                         manifest_ok=None, signed_files=len(signed.files))
+    if not signed.root_digest_ok:
+        return replace(base, manifest_ok=False,
+                             reason=f"the manifest in {sig_path} is inconsistent: its root digest does not "
+                                    "match the file digests it lists (the payload was edited)")
+    if not model.exists():
+        return replace(base, manifest_ok=None, reason=f"{model} does not exist")
+    try:
+        lib = _lib()
+        changed, missing, extra = _compare(lib, signed, model, [*ignore_paths], sig_path, ignore_git_paths, False)
+    except SigningError as exc:
+        return replace(base, manifest_ok=None, reason=str(exc))
+    differences = describe_differences(changed, missing, extra)
+    if differences:
+        return replace(base, manifest_ok=False, changed=changed, missing=missing, extra=extra,
+                             reason=f"the model does not match the manifest in {sig_path.name}: {differences}")
+    method = f" ({signed.method_hint} method)" if signed.method_hint else ""
+    return replace(base, manifest_ok=True,
+                         reason=f"all {len(signed.files)} file(s) match the manifest in {sig_path.name}{method}; "
+                                "the signer was not checked (use mlvet verify with the publisher's key)")
+
+
+def signature_candidates(model_path: str | os.PathLike[str]) -> list[tuple[Path, bool]]:
+    """Where a model's signature is looked for, in order, each with "must name this model".
+
+    ``<folder>/model.sig`` (signed from inside the folder, or shipped with it), ``<model>.sig`` beside
+    the model (``model_signing``'s documentation names signatures so), then the generic ``model.sig``
+    beside the model and in the working directory (``model_signing``'s CLI default). A generic file is
+    accepted only when the statement in it names this model, so a sibling model's signature is not
+    taken for this one's.
+    """
+    model = Path(model_path)
+    resolved = model.resolve()
+    out: list[tuple[Path, bool]] = []
+    if model.is_dir():
+        out.append((model / DEFAULT_SIGNATURE_NAME, False))
+    if resolved.name:
+        out.append((resolved.with_name(resolved.name + ".sig"), False))
+    out.append((resolved.parent / DEFAULT_SIGNATURE_NAME, True))
+    out.append((Path.cwd() / DEFAULT_SIGNATURE_NAME, True))
+    seen: set[Path] = set()
+    unique: list[tuple[Path, bool]] = []
+    for path, check in out:
+        key = path.resolve()
+        if key not in seen and key != resolved:
+            seen.add(key)
+            unique.append((path, check))
+    return unique
+
+
+def find_signature(model_path: str | os.PathLike[str]) -> Path | None:
+    """The first existing :func:`signature_candidates` entry that belongs to this model, or None."""
+    name = Path(model_path).resolve().name
+    for path, must_name_model in signature_candidates(model_path):
+        if not path.is_file():
+            continue
+        if not must_name_model:
+            return path
+        try:
+            signed = _read_signed_manifest(path)
+        except SignatureReadError:
+            continue
+        if signed.model_name in (name, None):
+            return path
+    return None
+
+
+def describe_differences(changed: Sequence[str], missing: Sequence[str], extra: Sequence[str]) -> str:
+    """``changed: a; missing: b; extra: c`` (empty when there is no difference), long lists shortened."""
+    parts = []
+    for label, names in (("changed", changed), ("missing", missing), ("extra (not signed)", extra)):
+        if names:
+            shown = ", ".join(names[:_MAX_NAMES_IN_REASON])
+            more = f" and {len(names) - _MAX_NAMES_IN_REASON} more" if len(names) > _MAX_NAMES_IN_REASON else ""
+            parts.append(f"{label}: {shown}{more}")
+    return "; ".join(parts)
+
+
+# ---- the signed manifest, read from the bundle --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _SignedManifest:
+    """The in-toto statement of a bundle, as data (read without checking the signature)."""
+
+    model_name: str | None
+    serialization: dict[str, Any]
+    files: dict[str, dict[str, tuple[str, str]]]
+    """file (manifest identifier without shard range) -> {shard range or "" -> (algorithm, hex digest)}"""
+    root_digest_ok: bool
+    method_hint: str | None
+    certificate_der: bytes | None = field(default=None, repr=False)
+
+
+def _read_signed_manifest(sig_path: Path) -> _SignedManifest:
+    """Parse the bundle at ``sig_path`` into its manifest. Raises SignatureReadError when it cannot."""
+    try:
+        with sig_path.open("rb") as fh:
+            raw = fh.read(MAX_SIGNATURE_BYTES + 1)
+    except OSError as exc:
+        raise SignatureReadError(f"cannot read the signature {sig_path}: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_SIGNATURE_BYTES:
+        raise SignatureReadError(f"the signature {sig_path} is larger than {MAX_SIGNATURE_BYTES >> 20} MiB")
+    try:
+        bundle = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise SignatureReadError(f"the signature {sig_path} is not a JSON Sigstore bundle ({exc})") from exc
+    if not isinstance(bundle, dict):
+        raise SignatureReadError(f"the signature {sig_path} is not a Sigstore bundle (not a JSON object)")
+    envelope = bundle.get("dsseEnvelope")
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("payload"), str):
+        raise SignatureReadError(f"the signature {sig_path} holds no DSSE envelope: it is not a model signature")
+    if envelope.get("payloadType") != _IN_TOTO_PAYLOAD_TYPE:
+        raise SignatureReadError(f"the signature {sig_path} does not carry an in-toto statement "
+                                 f"(payload type {str(envelope.get('payloadType'))[:80]!r})")
+    try:
+        statement = json.loads(base64.b64decode(envelope["payload"], validate=True).decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise SignatureReadError(f"the payload of the signature {sig_path} cannot be decoded ({exc})") from exc
+    if not isinstance(statement, dict) or statement.get("_type") != _IN_TOTO_STATEMENT:
+        raise SignatureReadError(f"the payload of the signature {sig_path} is not an in-toto v1 statement")
+    try:
+        return _parse_statement(statement, _method_hint(bundle), _leaf_certificate(bundle))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SignatureReadError(f"the manifest in the signature {sig_path} is malformed ({_describe(exc)})") from exc
+
+
+def _parse_statement(statement: dict[str, Any], hint: str | None, cert: bytes | None) -> _SignedManifest:
+    files: dict[str, dict[str, tuple[str, str]]] = {}
+    predicate_type = statement.get("predicateType")
+    if predicate_type == _PREDICATE_V1:
+        subjects = statement["subject"]
+        if not isinstance(subjects, list) or len(subjects) != 1:
+            raise ValueError("expected exactly one subject")
+        name = subjects[0]["name"]
+        root = subjects[0]["digest"]["sha256"]
+        predicate = statement["predicate"]
+        serialization = dict(predicate["serialization"])
+        sharded = serialization.get("method") == "shards"
+        root_hasher = hashlib.sha256()
+        for resource in predicate["resources"]:
+            digest_hex = str(resource["digest"])
+            root_hasher.update(bytes.fromhex(digest_hex))
+            _add_item(files, str(resource["name"]), str(resource["algorithm"]), digest_hex.lower(), sharded)
+        return _SignedManifest(model_name=str(name), serialization=serialization, files=files,
+                               root_digest_ok=root_hasher.hexdigest() == str(root).lower(),
+                               method_hint=hint, certificate_der=cert)
+    if predicate_type == _PREDICATE_V01:
+        for subject in statement["subject"]:
+            digest_hex = str(subject["digest"]["sha256"])
+            bytes.fromhex(digest_hex)
+            _add_item(files, str(subject["name"]), "sha256", digest_hex.lower(), False)
+        return _SignedManifest(model_name=None, serialization={"method": "files", "hash_type": "sha256",
+                                                               "allow_symlinks": False},
+                               files=files, root_digest_ok=True, method_hint=hint, certificate_der=cert)
+    raise ValueError(f"unknown predicate type {str(predicate_type)[:100]!r}")
+
+
+def _add_item(files: dict[str, dict[str, tuple[str, str]]], identifier: str, algorithm: str, digest: str,
+              sharded: bool) -> None:
+    path, shard = identifier, ""
+    if sharded:
+        path, start, end = identifier.rsplit(":", 2)
+        shard = f"{int(start)}:{int(end)}"
+    files.setdefault(str(PurePosixPath(path)), {})[shard] = (algorithm, digest)
+
+
+def _method_hint(bundle: dict[str, Any]) -> str | None:
+    """key / certificate / sigstore, from the bundle's verification material (how model_signing writes it)."""
+    material = bundle.get("verificationMaterial")
+    if not isinstance(material, dict):
+        return None
+    if material.get("tlogEntries"):
+        return "sigstore"  # only Sigstore signing records transparency-log entries
+    if "publicKey" in material:
+        return "key"
+    if "x509CertificateChain" in material:
+        return "certificate"
+    if "certificate" in material:
+        return "sigstore"
+    return None
+
+
+def _leaf_certificate(bundle: dict[str, Any]) -> bytes | None:
+    material = bundle.get("verificationMaterial")
+    try:
+        if isinstance(material, dict) and isinstance(material.get("x509CertificateChain"), dict):
+            return base64.b64decode(material["x509CertificateChain"]["certificates"][0]["rawBytes"])
+        if isinstance(material, dict) and isinstance(material.get("certificate"), dict):
+            return base64.b64decode(material["certificate"]["rawBytes"])
+    except (KeyError, IndexError, TypeError, binascii.Error):
+        return None
+    return None
+
+
+def _signer_description(signed: _SignedManifest) -> str:
+    """`` (signer: CN=...)`` from the leaf certificate, when there is one; informative only."""
+    if signed.certificate_der is None:
+        return ""
+    try:
+        from cryptography import x509
+
+        cert = x509.load_der_x509_certificate(signed.certificate_der)
+        names = cert.subject.rfc4514_string()
+        try:
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            alt = [str(v) for v in san.get_values_for_type(x509.RFC822Name)] + \
+                [str(v) for v in san.get_values_for_type(x509.UniformResourceIdentifier)]
+        except x509.ExtensionNotFound:
+            alt = []
+        who = ", ".join(x for x in [names, *alt] if x)
+    except Exception:  # a description, never a reason to fail
+        return ""
+    return f" (signer: {who})" if who else ""
+
+
+# ---- hashing the model the way the signature says -----------------------------------------------------
+
+
+def _hashing_for(lib: _Lib, signed: _SignedManifest, model: Path, ignore_paths: list[str | os.PathLike[str]],
+                 sig_path: Path, ignore_git_paths: bool, allow_symlinks: bool) -> Any:
+    """A ``model_signing.hashing.Config`` that reproduces the signer's serialization (method, hash, shards)."""
+    ser = signed.serialization
+    algorithm = ser.get("hash_type", "sha256")
+    if algorithm not in get_args(HashAlgorithm):
+        raise SignatureReadError(f"the signature uses an unknown hash algorithm {str(algorithm)[:40]!r}")
+    config = lib.hashing.Config()
+    if ser.get("method") == "shards":
+        shard_size = ser.get("shard_size")
+        if not isinstance(shard_size, int) or shard_size <= 0:
+            raise SignatureReadError("the signature's shard serialization has no valid shard_size")
+        config.use_shard_serialization(hashing_algorithm=algorithm, shard_size=shard_size)
+    elif ser.get("method") == "files":
+        config.use_file_serialization(hashing_algorithm=algorithm)
+    else:
+        raise SignatureReadError(f"the signature uses an unknown serialization {str(ser.get('method'))[:40]!r}")
+    signed_ignores = [p for p in ser.get("ignore_paths", []) if isinstance(p, str)]
+    paths = _model_relative(model, ignore_paths, sig_path) + [Path(p) for p in signed_ignores]
+    return (config.set_ignored_paths(paths=paths, ignore_git_paths=ignore_git_paths)
+            .set_allow_symlinks(allow_symlinks or ser.get("allow_symlinks") is True))
+
+
+def _compare(lib: _Lib, signed: _SignedManifest, model: Path, ignore_paths: list[str | os.PathLike[str]],
+             sig_path: Path, ignore_git_paths: bool,
+             allow_symlinks: bool) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(changed, missing, extra) file names between the signed manifest and a fresh one of ``model``."""
+    hashing = _hashing_for(lib, signed, model, ignore_paths, sig_path, ignore_git_paths, allow_symlinks)
+    try:
+        fresh_manifest = hashing.hash(model)
+        fresh: dict[str, dict[str, tuple[str, str]]] = {}
+        sharded = signed.serialization.get("method") == "shards"
+        for descriptor in fresh_manifest.resource_descriptors():
+            _add_item(fresh, str(descriptor.identifier), str(descriptor.digest.algorithm),
+                      str(descriptor.digest.digest_hex).lower(), sharded)
+    except Exception as exc:  # symlinks refused, special files, permissions...
+        raise SigningError(f"cannot hash {model}: {_describe(exc)}") from exc
+    display = _display_name(model)
+    changed = sorted(display(f) for f in signed.files.keys() & fresh.keys() if signed.files[f] != fresh[f])
+    missing = sorted(display(f) for f in signed.files.keys() - fresh.keys())
+    extra = sorted(display(f) for f in fresh.keys() - signed.files.keys())
+    return tuple(changed), tuple(missing), tuple(extra)
+
+
+def _display_name(model: Path) -> Any:
+    """A single-file model's manifest names its one file ``.``; show the file's own name instead."""
+    name = model.resolve().name
+
+    def display(identifier: str) -> str:
+        return name if identifier == "." else identifier
+
+    return display
+
+
+def _model_relative(model: Path, paths: list[str | os.PathLike[str]], sig_path: Path) -> list[Path]:
+    """Ignore paths relative to the model folder, as ``model_signing.hashing`` wants them.
+
+    Relative inputs are taken as relative to the model folder already; absolute ones (what the CLI
+    passes, after resolving against the working directory like ``model_signing``'s CLI does) are made
+    relative, and dropped when outside the model. The signature file is relative to the working
+    directory and always ignored when inside the model.
+    """
+    root = model.resolve()
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.is_absolute():
+            out.append(p)
+            continue
+        try:
+            out.append(p.resolve().relative_to(root))
+        except ValueError:
+            continue
+    try:
+        rel = sig_path.resolve().relative_to(root)
+    except ValueError:
+        pass
+    else:
+        if rel != Path("."):
+            out.append(rel)
+    return out
+
+
+# ---- small helpers ------------------------------------------------------------------------------------
+
+
+def _existing_model(model_path: str | os.PathLike[str]) -> Path:
+    model = Path(model_path)
+    if not (model.is_file() or model.is_dir()):
+        raise SigningError(f"{model} is not a file or a folder")
+    return model
+
+
+def _resolve_signature(model: Path, signature: str | os.PathLike[str] | None) -> Path:
+    if signature is not None:
+        path = Path(signature)
+        if not path.is_file():
+            raise SignatureReadError(f"the signature {path} does not exist")
+        return path
+    found = find_signature(model)
+    if found is None:
+        looked = ", ".join(str(p) for p, _ in signature_candidates(model))
+        raise SignatureReadError(f"no signature found for {model} (looked for {looked}); pass --signature")
+    return found
+
+
+def _need_file(path: str | os.PathLike[str] | None, what: str, option: str) -> Path:
+    if path is None:
+        raise SigningError(f"this method needs a {what} ({option})")
+    p = Path(path)
+    if not p.is_file():
+        raise SigningError(f"the {what} {p} does not exist")
+    return p
+
+
+def _call_loading(action: Any, what: str) -> None:
+    """Run a ``use_*`` configuration call that loads key material; explain a failure."""
+    try:
+        action()
+    except Exception as exc:  # cryptography raises ValueError/TypeError/UnsupportedAlgorithm, RSA keys AttributeError
+        hint = ""
+        text = _describe(exc)
+        if isinstance(exc, AttributeError) or "curve" in text.lower():
+            hint = " (model-signing accepts elliptic-curve keys on P-256, P-384 or P-521 only)"
+        elif "password" in text.lower() or "decrypt" in text.lower():
+            hint = " (wrong or missing --password?)"
+        raise SigningError(f"cannot use the {what}: {text}{hint}") from exc
+
+
+def _call_sigstore(action: Any) -> None:
+    try:
+        action()
+    except Exception as exc:  # TUF refresh and network failures come as assorted exception types
+        raise SigningError(f"Sigstore is not reachable (it needs network access to fetch its trust root): "
+                           f"{_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 600 else text[:600] + "..."
