@@ -192,6 +192,14 @@ class Policy:
     limits: Limits = field(default_factory=Limits)
     sources: tuple[str, ...] = ()
     extensions: Mapping[int, tuple[str, str]] = field(default_factory=dict)
+    #: Report card (``[score]``): weight of each risk level in the overall score.
+    score_weights: Mapping[str, float] = field(
+        default_factory=lambda: {"critical": 10.0, "high": 7.5, "medium": 5.0, "low": 2.5}
+    )
+    #: Report card: per-check risk overrides (check name → risk level, or "ignore" to leave it out).
+    score_risks: Mapping[str, str] = field(default_factory=dict)
+    #: Report card: highest overall score when the scanner reports a finding of this severity.
+    score_caps: Mapping[str, float] = field(default_factory=lambda: {"critical": 2.0, "high": 4.0})
 
     # ---- classification -------------------------------------------------------------------------
 
@@ -339,7 +347,7 @@ def _entries(items: Any, tier: str, source: str) -> tuple[Entry, ...]:
 
 _TOP_KEYS = {
     "safe", "dangerous", "remove_safe", "remove_dangerous", "aliases", "severity", "suppress", "limits",
-    "extensions", "replace_defaults",
+    "extensions", "replace_defaults", "score",
 }
 
 
@@ -405,8 +413,13 @@ def _merge(base: Policy, data: Mapping[str, Any], source: str) -> Policy:
         mod, nm = target.split(":", 1)
         ext[int(code)] = (mod, nm)
 
+    weights, risks, caps = _merge_score(base, data.get("score", {}), source)
+
     return replace(
         base,
+        score_weights=weights,
+        score_risks=risks,
+        score_caps=caps,
         safe=safe,
         dangerous=dangerous,
         aliases=aliases,
@@ -416,6 +429,62 @@ def _merge(base: Policy, data: Mapping[str, Any], source: str) -> Policy:
         sources=(*base.sources, source),
         extensions=ext,
     )
+
+
+_RISKS = ("critical", "high", "medium", "low")
+_SCORE_KEYS = {"weights", "risk", "caps"}
+
+
+def _number(value: Any, lo: float, hi: float) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        return None
+    return float(value)
+
+
+def _merge_score(
+    base: Policy, table: Any, source: str
+) -> tuple[dict[str, float], dict[str, str], dict[str, float]]:
+    """Apply a ``[score]`` table (report card weights, per-check risks, severity caps); every key checked."""
+    weights, risks, caps = dict(base.score_weights), dict(base.score_risks), dict(base.score_caps)
+    if not isinstance(table, dict):
+        raise PolicyError(f"{source}: score must be a table")
+    unknown = set(table) - _SCORE_KEYS
+    if unknown:
+        raise PolicyError(f"{source}: unknown score keys {sorted(unknown)}; expected some of {sorted(_SCORE_KEYS)}")
+    w_table = table.get("weights", {})
+    if not isinstance(w_table, dict):
+        raise PolicyError(f"{source}: score.weights must be a table of risk = number")
+    for risk, value in w_table.items():
+        number = _number(value, 0, 100)
+        if risk not in _RISKS or number is None:
+            raise PolicyError(f"{source}: score.weights.{risk}: expected one of {', '.join(_RISKS)} = a number "
+                              "from 0 to 100")
+        weights[risk] = number
+    r_table = table.get("risk", {})
+    if not isinstance(r_table, dict):
+        raise PolicyError(f"{source}: score.risk must be a table of check = \"risk\"")
+    for check, level in r_table.items():
+        if not isinstance(level, str) or level.strip().lower() not in (*_RISKS, "ignore"):
+            raise PolicyError(f"{source}: score.risk.{check} must be one of {', '.join(_RISKS)}, ignore")
+        risks[check] = level.strip().lower()
+    if r_table:
+        from mlvet.trust.score.base import check_names
+
+        known = check_names()
+        bad = sorted(set(r_table) - known)
+        if bad:
+            raise PolicyError(f"{source}: unknown report-card check(s) {', '.join(bad)}; known: "
+                              f"{', '.join(sorted(known))}")
+    c_table = table.get("caps", {})
+    if not isinstance(c_table, dict):
+        raise PolicyError(f"{source}: score.caps must be a table of severity = number")
+    for sev, value in c_table.items():
+        number = _number(value, 0, 10)
+        if sev not in ("critical", "high", "medium", "low", "info") or number is None:
+            raise PolicyError(f"{source}: score.caps.{sev}: expected a severity (critical, high, medium, low, "
+                              "info) = a number from 0 to 10")
+        caps[sev] = number
+    return weights, risks, caps
 
 
 def _check_rule_ids(ids: list[str], source: str) -> None:

@@ -1,0 +1,61 @@
+"""How safe each serialization format is to load, as the scanner names formats (``FileResult.format``).
+
+Shared by the serialization-format and unsafe-duplicates checks. Scores are per file, before findings:
+data-only formats (safetensors, GGUF, ONNX …) cannot run code when parsed; the pickle family runs
+whatever the file says on load, so even a file whose references are all in the safe tier stays near the
+bottom — the format, not this file's current content, is what a loader trusts.
+"""
+
+from __future__ import annotations
+
+from mlvet.model import FileResult, Severity
+
+#: Formats that hold no code: loading parses data.
+SAFE_FORMATS = {
+    "safetensors": 10, "gguf": 10, "onnx": 10, "tflite": 9, "numpy-npy": 9, "numpy-npz": 9, "pmml": 8,
+}
+#: Formats that describe a graph or layers the loader rebuilds; code paths exist but are named, not arbitrary.
+GRAPH_FORMATS = {
+    "keras": 7, "keras-h5": 6, "hdf5": 6, "skops": 7, "tf-savedmodel": 6, "tf-graphdef": 6,
+}
+#: The pickle family: loading executes the stream.
+PICKLE_FORMATS = {
+    "pytorch-zip": 3, "pytorch-pt2": 3, "pytorch-legacy": 2, "pytorch-legacy-tar": 2, "pickle": 2,
+    "compressed": 2, "torchscript": 1,
+}
+WEIGHT_FORMATS = {**SAFE_FORMATS, **GRAPH_FORMATS, **PICKLE_FORMATS}
+#: Keras Lambda layers carry marshalled bytecode that runs when the model is called.
+_LAMBDA_RULES = frozenset({"KER400", "TFG507"})
+_UNKNOWN_CALL_RULES = frozenset({"PKL110", "PKL111", "KER402", "TFG508", "OTH002"})
+
+
+def is_weight_file(res: FileResult) -> bool:
+    """True for files that hold a model (weights or graph) rather than configs, text or code."""
+    return res.format in WEIGHT_FORMATS
+
+
+def is_pickle_family(res: FileResult) -> bool:
+    return res.format in PICKLE_FORMATS or (res.format in ("numpy-npy", "numpy-npz") and "pickle" in res.formats_seen)
+
+
+def format_score(res: FileResult) -> tuple[int, str]:
+    """(score 0–10, short explanation) for one weight file."""
+    fmt = res.format
+    rules = {f.rule_id for f in res.findings}
+    if fmt in ("numpy-npy", "numpy-npz") and "pickle" in res.formats_seen:
+        return 1, "NumPy object array: a pickle inside, run by np.load(allow_pickle=True)"
+    if fmt in SAFE_FORMATS:
+        return SAFE_FORMATS[fmt], f"{fmt}: data only, no code runs when it is parsed"
+    if fmt in GRAPH_FORMATS:
+        if rules & _LAMBDA_RULES:
+            return 1, f"{fmt} with a Lambda layer: marshalled Python bytecode runs when the model is used"
+        if rules & _UNKNOWN_CALL_RULES:
+            return max(GRAPH_FORMATS[fmt] - 2, 0), f"{fmt} naming custom objects that the loader must import"
+        return GRAPH_FORMATS[fmt], f"{fmt}: a layer/graph description; the loader rebuilds named components"
+    base = PICKLE_FORMATS[fmt]
+    worst = max((f.severity for f in res.findings), default=Severity.NONE)
+    if worst >= Severity.HIGH:
+        return 0, f"{fmt}: a pickle-based format, and this file uses it to reach dangerous code"
+    if rules & _UNKNOWN_CALL_RULES:
+        return max(base - 2, 0), f"{fmt}: a pickle-based format that references callables outside the safe tier"
+    return base, f"{fmt}: a pickle-based format; loading it runs whatever the stream says (torch.load, pickle)"
