@@ -183,6 +183,7 @@ def test_fine_tune_and_single_layer_edit_get_different_verdicts(tmp_path: Path,
     code, fine = run_json(tmp_path / "base.safetensors", tmp_path / "tuned.safetensors", capsys)
     assert code == 1
     assert fine["summary"]["verdict"] == "widespread"
+    assert fine["summary"]["fraction_elements_changed"] > 0.99
     assert len(fine["changed"]) == len(base) and fine["summary"]["layers_changed"] == fine["summary"]["layers"]
     for entry in fine["changed"]:
         assert entry["rel_l2"] == pytest.approx(rel_l2(base[entry["name"]], tuned[entry["name"]]), rel=1e-9)
@@ -204,6 +205,21 @@ def test_fine_tune_and_single_layer_edit_get_different_verdicts(tmp_path: Path,
         assert entry["fraction_changed"] == pytest.approx(float((a != b).double().mean()))
     code, out, _ = run_diff(tmp_path / "base.safetensors", tmp_path / "edited.safetensors", capsys)
     assert "TARGETED" in out and "model.layers.5" in out and "q_proj.weight" in out
+
+
+def test_sparse_edits_across_all_tensors_are_scattered(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = model(layers=12)
+    save_file(base, tmp_path / "base.safetensors")
+    poked = {k: v.clone() for k, v in base.items()}
+    for v in poked.values():
+        v.view(-1)[3] += 1.0  # one element per tensor: every tensor changed, 1/1024 of the elements
+    save_file(poked, tmp_path / "poked.safetensors")
+    code, doc = run_json(tmp_path / "base.safetensors", tmp_path / "poked.safetensors", capsys)
+    assert code == 1
+    assert doc["summary"]["verdict"] == "scattered"
+    total = sum(v.numel() for v in base.values())
+    assert doc["summary"]["fraction_elements_changed"] == pytest.approx(len(base) / total)
+    assert all(c["max_abs"] == pytest.approx(1.0, rel=1e-6) for c in doc["changed"])
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float8_e4m3fn, torch.float8_e5m2,

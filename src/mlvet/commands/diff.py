@@ -110,7 +110,7 @@ def render_text(result: TensorDiff, path_a: str, path_b: str, stream: TextIO, *,
     console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False,
                       width=None if color else 120)
     s = result.summary
-    style = {"identical": "bold green", "targeted": "bold red", "widespread": "bold yellow",
+    style = {"identical": "bold green", "targeted": "bold red", "scattered": "bold red", "widespread": "bold yellow",
              "partial": "bold yellow"}.get(s.verdict, "bold")
     console.print(f"[bold]mlvet diff[/]  A = {escape(path_a)} ({s.format_a}, {s.tensors_a} tensors)")
     console.print(f"            B = {escape(path_b)} ({s.format_b}, {s.tensors_b} tensors)")

@@ -5,7 +5,9 @@ embedding row, a patched classifier head) looks like any other upload: same name
 size. A fine-tune, by contrast, moves nearly every tensor a little. Comparing the two versions tensor by
 tensor and measuring *how much* and *where* each one moved separates the two patterns: the verdict says
 ``targeted`` when at most :data:`TARGETED_MAX_FRACTION` of the shared tensors changed and everything
-else is bit-identical, ``widespread`` when most did, ``identical`` when none did.
+else is bit-identical, ``widespread`` when most did, ``scattered`` when many tensors changed but only a
+sliver of their elements (training moves nearly every element it touches; hand edits do not),
+``identical`` when none did.
 
 How: both models are opened with :func:`mlvet.trust.tensors.open_tensors` (headers only). For each
 tensor present in both with the same shape and dtype, the two byte streams are read in lockstep, cut at
@@ -54,6 +56,9 @@ CHUNK = 1 << 20
 TARGETED_MAX_FRACTION = 0.10
 #: At least this fraction changed: a fine-tune, retrain or re-quantisation.
 WIDESPREAD_MIN_FRACTION = 0.50
+#: Below this fraction of changed elements (within the changed tensors) a many-tensor change is flagged as
+#: sparse: gradient updates touch nearly every element, hand edits do not.
+SPARSE_MAX = 0.01
 
 NUMPY_MISSING = ("numpy is not installed: changed tensors are listed but the size of each change is not "
                  "measured (pip install numpy)")
@@ -124,8 +129,9 @@ class LayerDiff:
 class DiffSummary:
     """The verdict and the totals."""
 
-    #: ``identical``, ``targeted``, ``partial``, ``widespread``, ``structural`` (tensors only added or
-    #: removed) or ``unrelated`` (no tensor name in common).
+    #: ``identical``, ``targeted``, ``partial``, ``widespread``, ``scattered`` (many tensors changed but few
+    #: of their elements: sparse edits, not training), ``structural`` (tensors only added or removed) or
+    #: ``unrelated`` (no tensor name in common).
     verdict: str
     message: str
     format_a: str
@@ -147,6 +153,9 @@ class DiffSummary:
     bytes_compared: int
     #: False when numpy was unavailable and changes were not measured.
     measured: bool
+    #: Fraction of the elements of the changed (element-measured) tensors whose bits differ: near 1 for a
+    #: fine-tune, small for sparse edits spread over many tensors. None when nothing was measured.
+    fraction_elements_changed: float | None = None
     notes: tuple[str, ...] = ()
 
 
@@ -197,6 +206,7 @@ class TensorDiff:
                 "reshaped": s.reshaped, "retyped": s.retyped,
                 "fraction_tensors_changed": s.fraction_tensors_changed, "layers": s.layers,
                 "layers_changed": s.layers_changed, "bytes_compared": s.bytes_compared, "measured": s.measured,
+                "fraction_elements_changed": s.fraction_elements_changed,
                 "notes": list(s.notes),
             },
         }
@@ -478,9 +488,21 @@ def _summarise(a: TensorSet, b: TensorSet, common: list[str], unchanged: int, ch
                    "several layers")
     if extra and verdict not in ("structural", "identical", "unrelated"):
         message += f"; also {extra[0]}"
+    measured_changes = [c for c in changed if c.measure == "elements" and c.fraction_changed is not None]
+    elements = sum(math.prod(c.shape) for c in measured_changes)
+    element_fraction = (sum((c.fraction_changed or 0.0) * math.prod(c.shape) for c in measured_changes) / elements
+                        if elements else None)
+    if verdict in ("widespread", "partial") and element_fraction is not None and element_fraction < SPARSE_MAX:
+        verdict = "scattered"
+        message = (f"scattered change: {where} differ, but only {element_fraction:.2%} of their elements: sparse "
+                   "edits spread over many tensors, unlike a fine-tune, which moves nearly every element of "
+                   "what it trains; review the changed tensors")
+        if extra:
+            message += f"; also {extra[0]}"
     notes = () if measured or not changed else (NUMPY_MISSING,)
     return DiffSummary(
         verdict, message, a.format, b.format, len(a.tensors), len(b.tensors), n_common, unchanged, len(changed),
         len(added), len(removed), len(reshaped), len(retyped), round(fraction, 6), len(layers), layers_changed,
-        bytes_compared, measured, notes,
+        bytes_compared, measured,
+        fraction_elements_changed=None if element_fraction is None else round(element_fraction, 9), notes=notes,
     )
