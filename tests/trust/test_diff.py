@@ -101,6 +101,10 @@ def test_torch_checkpoint_equals_its_safetensors_conversion(tmp_path: Path, caps
     code, doc = run_json(tmp_path / "pytorch_model.bin", tmp_path / "model.safetensors", capsys)
     assert code == 0, doc
     assert doc["unchanged"] == len(sd)
+    torch.save(sd, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)  # bare pickle, no zip
+    code, doc = run_json(tmp_path / "legacy.pt", tmp_path / "model.safetensors", capsys)
+    assert code == 0, doc
+    assert doc["unchanged"] == len(sd)
 
 
 def test_sharded_folder_equals_single_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

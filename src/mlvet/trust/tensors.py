@@ -252,8 +252,9 @@ def _check_dims(shape: object, what: str) -> tuple[int, ...]:
 
 # ---- safetensors ------------------------------------------------------------------------------------------
 
-#: The safetensors library refuses headers above 100 MB; so does mlvet.
-_ST_MAX_HEADER = 100_000_000
+#: The safetensors library accepts headers up to 100 MB; parsed into Python objects that would cost
+#: gigabytes, so mlvet stops at 16 MB (about 150,000 tensors in one file; real shards hold a few thousand).
+_ST_MAX_HEADER = 16 * 1024 * 1024
 
 
 def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -276,7 +277,8 @@ class _SafetensorsSet(TensorSet):
                 raise TensorFormatError("safetensors: file shorter than its 8-byte header length")
             (hlen,) = struct.unpack("<Q", head)
             if hlen > _ST_MAX_HEADER or 8 + hlen > size:
-                raise TensorFormatError(f"safetensors: header length {hlen} exceeds the file or the 100 MB limit")
+                raise TensorFormatError(f"safetensors: header length {hlen} exceeds the file or mlvet's "
+                                        f"{_ST_MAX_HEADER >> 20} MB limit")
             raw = fh.read(hlen)
         try:
             header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
@@ -328,6 +330,9 @@ def _is_safetensors(head: bytes) -> bool:
 _GGUF_FIXED = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 _GGUF_STRING, _GGUF_ARRAY, _GGUF_UINT32 = 8, 9, 4
 _GGUF_MAX_DIMS = 4  # GGML_MAX_DIMS: more overflowed llama.cpp's ne[] (CVE-2024-21802)
+#: Longest array of strings (or arrays) walked one by one: vocabularies hold ~10^5-10^6 tokens; the bound
+#: keeps a crafted count from turning the header walk into minutes of work.
+_GGUF_MAX_ARRAY = 1 << 24
 
 
 class _GgufReader:
@@ -384,6 +389,8 @@ class _GgufReader:
                 return
             if count > (self.size - self.pos) // 8:
                 raise TensorFormatError(f"GGUF: array of {count} elements runs past the end of the file")
+            if count > _GGUF_MAX_ARRAY:
+                raise TensorFormatError(f"GGUF: metadata array of {count} strings/arrays is implausibly long")
             for _ in range(count):
                 self.skip_value(etype, depth + 1)
         else:
@@ -392,7 +399,7 @@ class _GgufReader:
 
 class _GgufSet(TensorSet):
     def __init__(self, path: Path, size: int) -> None:
-        from mlvet.formats.gguf import GGML_TYPES
+        from mlvet.formats.gguf import GGML_TYPES, MAX_KV, MAX_TENSORS
 
         self.format = "gguf"
         self.path = path
@@ -407,9 +414,9 @@ class _GgufSet(TensorSet):
                 hint = " (a big-endian file?)" if version > 0xFFFF else ""
                 raise TensorFormatError(f"GGUF: version {version} is not supported{hint}; versions 2 and 3 are")
             n_tensors, n_kv = r.u64(), r.u64()
-            if n_kv > size // 13 or n_tensors > size // 24:
+            if n_kv > min(size // 13, MAX_KV) or n_tensors > min(size // 24, MAX_TENSORS):
                 raise TensorFormatError(f"GGUF: {n_kv} metadata entries / {n_tensors} tensors cannot fit in "
-                                        f"a {size}-byte file")
+                                        f"a {size}-byte file or exceed mlvet's limits ({MAX_KV} / {MAX_TENSORS})")
             alignment = 32
             for _ in range(n_kv):
                 key = r.string(1 << 16, "metadata key")
@@ -665,7 +672,7 @@ class _ShardedSet(TensorSet):
             shard.close()
 
 
-_MAX_INDEX_BYTES = 64 * 1024 * 1024
+_MAX_INDEX_BYTES = 16 * 1024 * 1024
 
 
 def _read_index(path: Path) -> dict[str, str] | None:
@@ -748,7 +755,7 @@ def _sniff(path: Path) -> str | None:
 
     try:
         with open(path, "rb") as fh:
-            head = fh.read(64)
+            head = fh.read(512)
     except OSError:
         return None
     if head.startswith(b"GGUF"):
@@ -759,7 +766,7 @@ def _sniff(path: Path) -> str | None:
         return "safetensors"
     if looks_like_zip(head):
         return "zip"
-    if head[:1] == b"\x80":  # pickle PROTO opcode: a legacy (non-zip) torch.save file
+    if head[:1] == b"\x80" or head[257:262] == b"ustar":  # pickle PROTO: legacy torch.save; tar: pre-0.4
         return "pytorch"
     if head.lstrip()[:1] == b"{" and _read_index(path) is not None:
         return "index"
