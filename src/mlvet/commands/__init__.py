@@ -16,7 +16,7 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2, 4
 
 def register_all(group: Any) -> None:
     """Import every command module and let it register itself on ``group`` (help lists them in this order)."""
-    from mlvet.commands import assets, bom, diff, inventory, rules, scan, score, sign, verify
+    from mlvet.commands import assets, bom, convert, diff, inventory, rules, scan, score, sign, verify
 
-    for module in (scan, inventory, assets, bom, diff, sign, verify, score, rules):
+    for module in (scan, inventory, assets, bom, diff, sign, verify, score, convert, rules):
         module.register(group)
