@@ -1,0 +1,213 @@
+"""The inventory database schema (SQLAlchemy 2 declarative ORM).
+
+Layout, and why:
+
+``runs``
+    One row per ``mlvet inventory`` invocation. ``roots_key`` is a digest of the sorted, de-duplicated
+    roots so that "the previous run over the same roots" is one indexed equality lookup.
+``assets``
+    One row per asset *identity* (the stable :func:`mlvet.inventory.model.asset_id`): kind and the run it
+    was first seen in. It never changes after insertion, so concurrent writers only ever
+    ``INSERT ... ON CONFLICT DO NOTHING`` it and never contend on updates.
+``asset_versions``
+    The state of one asset in one run (one row per asset per run), with its files, findings and metadata
+    hanging off it. A row per run rather than de-duplicated content versions because (a) inventories hold a
+    few hundred assets, not the 100,000 ordinary files of a tree, so a run costs hundreds of rows;
+    (b) "assets of run N" is then a single indexed lookup with no reconstruction across runs, "history of
+    asset X" is ``WHERE asset_id = X ORDER BY run_id`` and "latest state of each asset" is a
+    ``MAX(run_id) GROUP BY asset_id`` over the ``(asset_id, run_id)`` index; (c) a row is immutable once
+    written, so concurrent runs never update each other's rows. ``content_hash`` lets consumers see
+    identical content across runs without comparing files.
+``asset_files`` / ``findings``
+    Children of a version, ordered by ``position`` so that a round trip returns exactly the tuples recorded.
+``run_changes``
+    The change lists (new, changed, removed, worse) computed for a run.
+``hash_cache``
+    ``path -> (size, mtime_ns, inode, sha256)``: files whose stat triple is unchanged are not re-hashed.
+
+Metadata: the scalar fields users filter on (license, architecture, task, library, parameters, flags) are
+columns, so filtering by license is plain SQL on any database; list-valued fields (base models, datasets,
+languages, tags, card sections, extras) are one portable JSON column.
+
+Portability: only types both SQLite and PostgreSQL have (JSON, BIGINT, timestamps with time zone); text
+goes through :mod:`mlvet.store.types` so that any path or evidence string can be stored. Constraint and
+index names come from a naming convention, so the Alembic migration and this module agree by construction
+and ``compare_metadata`` can check it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from mlvet.store.types import SafeJSON, SafeString, SafeText, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: 64-bit surrogate keys; SQLite only auto-increments an ``INTEGER PRIMARY KEY`` (its rowid alias).
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    roots: Mapped[list[str]] = mapped_column(SafeJSON())
+    #: sha256 of the sorted unique roots: exact-set lookups of the previous run.
+    roots_key: Mapped[str] = mapped_column(sa.String(64))
+    tool_version: Mapped[str] = mapped_column(SafeString(64))
+    host: Mapped[str | None] = mapped_column(SafeString(255))
+    files_seen: Mapped[int] = mapped_column(sa.BigInteger())
+    files_hashed: Mapped[int] = mapped_column(sa.BigInteger())
+
+    versions: Mapped[list[AssetVersionRow]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (sa.Index("ix_runs_roots_key_id", "roots_key", "id"),)
+
+
+class AssetRow(Base):
+    __tablename__ = "assets"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    #: The run that recorded the asset first (informational, not a foreign key: pruning old runs must not
+    #: delete an asset's later history).
+    first_run_id: Mapped[int] = mapped_column(sa.BigInteger())
+
+
+class AssetVersionRow(Base):
+    __tablename__ = "asset_versions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("runs.id", ondelete="CASCADE"))
+    asset_id: Mapped[str] = mapped_column(sa.String(64), sa.ForeignKey("assets.id", ondelete="CASCADE"))
+    #: Order of the asset in the run as recorded, so that a round trip returns the same sequence.
+    position: Mapped[int] = mapped_column(sa.Integer())
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str] = mapped_column(SafeText())
+    path: Mapped[str] = mapped_column(SafeText())
+    format: Mapped[str] = mapped_column(SafeString(64))
+    framework: Mapped[str | None] = mapped_column(SafeString(64))
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    size: Mapped[int] = mapped_column(sa.BigInteger())
+    #: :class:`mlvet.model.Severity` value of the highest finding (0 = none): ``--min-severity`` in SQL.
+    severity: Mapped[int] = mapped_column(sa.SmallInteger())
+    verdict: Mapped[str] = mapped_column(sa.String(16))
+    incomplete: Mapped[bool] = mapped_column(sa.Boolean())
+    # Hugging Face coordinates (all NULL when the asset is not from a hub layout).
+    hub_repo_type: Mapped[str | None] = mapped_column(SafeString(16))
+    hub_repo_id: Mapped[str | None] = mapped_column(SafeText())
+    hub_revision: Mapped[str | None] = mapped_column(SafeString(255))
+    hub_refs: Mapped[list[str] | None] = mapped_column(SafeJSON())
+    # Metadata users filter on.
+    architecture: Mapped[str | None] = mapped_column(SafeText())
+    parameters: Mapped[int | None] = mapped_column(sa.BigInteger())
+    task: Mapped[str | None] = mapped_column(SafeText())
+    license: Mapped[str | None] = mapped_column(SafeText())
+    library: Mapped[str | None] = mapped_column(SafeText())
+    card: Mapped[bool] = mapped_column(sa.Boolean())
+    remote_code: Mapped[bool] = mapped_column(sa.Boolean())
+    #: base_models, datasets, languages, tags, card_sections (lists of strings) and extra (list of pairs).
+    meta: Mapped[dict[str, Any]] = mapped_column(SafeJSON())
+
+    run: Mapped[RunRow] = relationship(back_populates="versions")
+    files: Mapped[list[FileRow]] = relationship(
+        order_by="FileRow.position", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
+    )
+    findings: Mapped[list[FindingRow]] = relationship(
+        order_by="FindingRow.position", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
+    )
+
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "asset_id"),
+        sa.Index("ix_asset_versions_asset_id_run_id", "asset_id", "run_id"),
+        sa.Index("ix_asset_versions_run_id_severity", "run_id", "severity"),
+        sa.Index("ix_asset_versions_license", "license"),
+        sa.Index("ix_asset_versions_format", "format"),
+    )
+
+
+class FileRow(Base):
+    __tablename__ = "asset_files"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("asset_versions.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(sa.Integer())
+    rel: Mapped[str] = mapped_column(SafeText())
+    path: Mapped[str] = mapped_column(SafeText())
+    size: Mapped[int] = mapped_column(sa.BigInteger())
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    format: Mapped[str | None] = mapped_column(SafeString(64))
+    severity: Mapped[int] = mapped_column(sa.SmallInteger())
+    scan_status: Mapped[str | None] = mapped_column(sa.String(16))
+    integrity: Mapped[str | None] = mapped_column(sa.String(16))
+
+    __table_args__ = (
+        sa.UniqueConstraint("version_id", "position"),
+        sa.Index("ix_asset_files_sha256", "sha256"),
+        sa.Index("ix_asset_files_format", "format"),
+    )
+
+
+class FindingRow(Base):
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("asset_versions.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(sa.Integer())
+    rule_id: Mapped[str] = mapped_column(sa.String(32))
+    severity: Mapped[int] = mapped_column(sa.SmallInteger())
+    confidence: Mapped[int] = mapped_column(sa.SmallInteger())
+    message: Mapped[str] = mapped_column(SafeText())
+    evidence: Mapped[str] = mapped_column(SafeText())
+    path: Mapped[str] = mapped_column(SafeText())
+    members: Mapped[list[str]] = mapped_column(SafeJSON())
+    offset: Mapped[int | None] = mapped_column(sa.BigInteger())
+    opcode_index: Mapped[int | None] = mapped_column(sa.BigInteger())
+    cwe: Mapped[int | None] = mapped_column(sa.Integer())
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+
+    __table_args__ = (
+        sa.UniqueConstraint("version_id", "position"),
+        sa.Index("ix_findings_rule_id", "rule_id"),
+        sa.Index("ix_findings_fingerprint", "fingerprint"),
+    )
+
+
+class RunChangeRow(Base):
+    __tablename__ = "run_changes"
+
+    run_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    #: "new", "changed", "removed" or "worse".
+    change: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    position: Mapped[int] = mapped_column(sa.Integer(), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(sa.String(64))
+
+
+class HashCacheRow(Base):
+    __tablename__ = "hash_cache"
+
+    path: Mapped[str] = mapped_column(SafeText(), primary_key=True)
+    size: Mapped[int] = mapped_column(sa.BigInteger())
+    mtime_ns: Mapped[int] = mapped_column(sa.BigInteger())
+    #: Stored as signed 64-bit (see :func:`mlvet.store.types.to_signed64`).
+    inode: Mapped[int] = mapped_column(sa.BigInteger())
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    hashed_at: Mapped[datetime] = mapped_column(UTCDateTime())
