@@ -250,6 +250,8 @@ def verify(
     """
     lib = _lib()
     model = _existing_model(model_path)
+    if method == "sigstore" and (not identity or not identity_provider):
+        raise SigningError("Sigstore verification needs the expected signer: --identity and --identity-provider")
     sig_path = _resolve_signature(model, signature)
     signed = _read_signed_manifest(sig_path)
     config = lib.verifying.Config()
@@ -260,8 +262,6 @@ def verify(
         chain = [_need_file(c, "certificate chain file", "--certificate-chain") for c in certificate_chain]
         _call_loading(lambda: config.use_certificate_verifier(certificate_chain=chain), "certificate chain")
     elif method == "sigstore":
-        if not identity or not identity_provider:
-            raise SigningError("Sigstore verification needs the expected signer: --identity and --identity-provider")
         trust = _need_file(trust_config, "trust configuration", "--trust-config") if trust_config else None
         _call_sigstore(lambda: config.use_sigstore_verifier(identity=identity, oidc_issuer=identity_provider,
                                                             use_staging=use_staging, trust_config=trust))
