@@ -10,12 +10,14 @@ payloads, -0.0 and bf16 bit patterns are compared exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
 import random
 import struct
 import subprocess
+import tarfile
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
@@ -30,6 +32,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from mlvet.errors import MlvetError, UsageError
+from mlvet.policy import default_policy
 from mlvet.trust import torchckpt
 from mlvet.trust.convert import ConvertResult, convert_to_safetensors
 from mlvet.trust.torchckpt import CheckpointError, ConversionRefused, TensorRef, open_checkpoint
@@ -236,6 +239,8 @@ def test_big_views_gather_in_bounded_windows(tmp_path: Path, monkeypatch: pytest
         "col": torch.randn(40, 90, generator=g)[:, 5],
         "expand": torch.randn(7, 1, 5, generator=g).expand(7, 9, 5),
         "f64t": torch.randn(30, 30, generator=g).double().t(),
+        "expand1d": torch.randn(1, generator=g).expand(3000),
+        "long_stride": torch.randn(5000, generator=g)[::7],
     }
     src = save(obj, tmp_path / "views.pt")
     for budget in (4096, 256, 16):
@@ -432,6 +437,19 @@ def test_not_a_checkpoint(tmp_path: Path) -> None:
         convert_to_safetensors(save({"epoch": 3}, tmp_path / "no_tensors.pt"), tmp_path / "n.safetensors")
 
 
+def test_legacy_tar_format_is_refused_clearly(tmp_path: Path) -> None:
+    """The pre-0.4 tar layout (storages/tensors/pickle members): refused, as torch's weights-only load does."""
+    path = tmp_path / "old.tar.pt"
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name in ("sys_info", "pickle", "storages", "tensors"):
+            info = tarfile.TarInfo(name)
+            payload = b"\x80\x02K\x00."
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    with pytest.raises(CheckpointError, match="tar"):
+        open_checkpoint(path)
+
+
 def test_random_corruption_of_data_pkl_never_crashes(small_zip: Path, tmp_path: Path) -> None:
     """Byte flips in the pickle: a clean MlvetError or a consistent result, never another exception."""
     with zipfile.ZipFile(small_zip) as z:
@@ -458,6 +476,17 @@ def test_unsupported_dtype_is_a_clear_error(tmp_path: Path) -> None:
         assert ck.tensors["c"].dtype == "C128"
     with pytest.raises(CheckpointError, match="C128"):
         convert_to_safetensors(src, tmp_path / "c.safetensors")
+
+
+def test_output_size_is_bounded_by_the_limits(tmp_path: Path) -> None:
+    """A broadcast view describes more bytes than the file holds: the output is capped by the policy limits."""
+    src = save({"wide": torch.ones(1).expand(4096)}, tmp_path / "wide.pt")
+    policy = default_policy()
+    tight = dataclasses.replace(policy, limits=dataclasses.replace(policy.limits, max_total_bytes=1024))
+    with pytest.raises(CheckpointError, match="max_total_bytes"):
+        convert_to_safetensors(src, tmp_path / "wide.safetensors", policy=tight)
+    assert not (tmp_path / "wide.safetensors").exists()
+    check_conversion(src, tmp_path)
 
 
 def test_existing_output_needs_overwrite(small_zip: Path, tmp_path: Path) -> None:

@@ -120,6 +120,13 @@ def convert_to_safetensors(
             r = unsupported[0]
             raise CheckpointError(f"tensor {r.name!r} has dtype {r.dtype}, which safetensors cannot represent")
         refs = sorted(ckpt.tensors.values(), key=lambda r: (-r.itemsize, r.name))
+        total = sum(r.nbytes for r in refs)
+        if total > pol.limits.max_total_bytes:
+            # Broadcast (zero-stride) views can describe far more elements than the file holds.
+            raise CheckpointError(
+                f"the tensors would expand to {total} bytes, more than limits.max_total_bytes "
+                f"({pol.limits.max_total_bytes})"
+            )
         note = f"mlvet {__version__} (from {os.path.basename(src_s)}, read without unpickling)"
         header = _header(refs, note)
         fd, tmp = tempfile.mkstemp(prefix=f".{dst_path.name}.", suffix=".partial", dir=dst_path.parent)

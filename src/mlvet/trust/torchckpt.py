@@ -938,7 +938,7 @@ class Checkpoint:
                 done += n
             return
         span = sum((d - 1) * s for d, s in zip(shape, stride, strict=True)) + 1
-        if span * isz <= GATHER_BUDGET:
+        if span * isz <= GATHER_BUDGET and numel * isz <= GATHER_BUDGET:
             src = self._read(st, offset * isz, span * isz)
             out = bytearray(numel * isz)
             _gather_into(memoryview(out).cast(_FMT[isz]), 0, _c_strides(shape), memoryview(src).cast(_FMT[isz]), 0,
@@ -947,12 +947,15 @@ class Checkpoint:
                 yield bytes(out[i : i + chunk])
             return
         if len(shape) == 1:
+            # A long 1-D view: windows of at most ``chunk`` output bytes and GATHER_BUDGET source bytes.
             n, s = shape[0], stride[0]
-            per = max(1, (GATHER_BUDGET // isz - 1) // s + 1)
+            per = max(1, chunk // isz)
+            if s:
+                per = min(per, max(1, (GATHER_BUDGET // isz - 1) // s + 1))
             for i0 in range(0, n, per):
                 k = min(per, n - i0)
                 src = self._read(st, (offset + i0 * s) * isz, ((k - 1) * s + 1) * isz)
-                yield memoryview(src).cast(_FMT[isz])[:: s].tobytes()
+                yield src * k if s == 0 else memoryview(src).cast(_FMT[isz])[::s].tobytes()
             return
         yield from self._gather_rows(st, offset, shape, stride, isz, chunk)
 
