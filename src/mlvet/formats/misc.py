@@ -7,6 +7,7 @@ here too, so the result says exactly what the file is and that it was not analys
 
 from __future__ import annotations
 
+import struct
 from typing import BinaryIO
 
 from mlvet.errors import AnalysisError
@@ -26,6 +27,47 @@ _NOT_MODELS: list[tuple[bytes, str]] = [
     (b"PAR1", "Parquet data file"),
     (b"ARROW1", "Arrow data file"),
 ]
+
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for i in range(256):
+        crc = i
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    """CRC-32C (Castagnoli), the checksum of TFRecord framing; only ever run on 8 bytes here."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def is_tfrecord(head: bytes) -> bool:
+    """TFRecord: uint64 length then the masked CRC-32C of those 8 bytes (1 in 4 billion by accident)."""
+    if len(head) < 12:
+        return False
+    (length,) = struct.unpack("<Q", head[:8])
+    (crc,) = struct.unpack("<I", head[8:12])
+    masked = (((c := crc32c(head[:8])) >> 15 | c << 17) + 0xA282EAD8) & 0xFFFFFFFF
+    return bool(0 < length < 1 << 40 and masked == crc)
+
+
+def is_arrow_stream(head: bytes) -> bool:
+    """Arrow IPC stream (``datasets`` cache files): continuation marker, metadata length, flatbuffer root."""
+    if len(head) < 16 or head[:4] != b"\xff\xff\xff\xff":
+        return False
+    (meta_len,) = struct.unpack("<i", head[4:8])
+    (root,) = struct.unpack("<I", head[8:12])
+    return bool(8 <= meta_len < 1 << 24 and meta_len % 8 == 0 and 4 <= root < meta_len)
+
 
 def _text_kind(head: bytes) -> str | None:
     if not head:
@@ -59,6 +101,12 @@ class MiscHandler:
             if head.startswith(magic):
                 self._skip(ctx, f"{what}: not a model format")
                 return
+        if is_tfrecord(head):
+            self._skip(ctx, "TFRecord data file: not a model format")
+            return
+        if is_arrow_stream(head):
+            self._skip(ctx, "Arrow IPC stream data file: not a model format")
+            return
         kind = _text_kind(head)
         if kind is not None:
             self._skip(ctx, f"{kind}: not a model format")

@@ -16,6 +16,8 @@ import struct
 from dataclasses import dataclass
 from typing import Literal
 
+from mlvet.formats.misc import is_arrow_stream, is_tfrecord
+
 Role = Literal["model", "dataset"]
 
 #: How many bytes of every file are read for classification.
@@ -95,13 +97,14 @@ def _by_magic(fd: int, head: bytes, ext: str, name: str) -> FileKind | None:
         return FileKind("dataset", "parquet")
     if head.startswith(b"ARROW1"):
         return FileKind("dataset", "arrow")
-    if head.startswith(b"\xff\xff\xff\xff") and ext in (".arrow", ".feather"):
+    if is_arrow_stream(head):
         return FileKind("dataset", "arrow")
-    if len(head) >= 12 and _is_tfrecord(head):
+    if is_tfrecord(head):
         return FileKind("dataset", "tfrecord", "tensorflow")
     for magic, what in _COMPRESSED_MAGIC:
         if head.startswith(magic):
-            if ext in MODEL_EXTENSIONS or any(part in MODEL_EXTENSIONS for part in _inner_exts(name)):
+            if ext in MODEL_EXTENSIONS or any(part in MODEL_EXTENSIONS for part in _inner_exts(name)) or \
+                    _compressed_pickle(fd, what):
                 return FileKind("model", f"compressed-{what}")
             return None
     if ext == ".onnx" and (head[0] & 7) in (0, 2):
@@ -110,11 +113,35 @@ def _by_magic(fd: int, head: bytes, ext: str, name: str) -> FileKind | None:
         return FileKind("model", "tf-savedmodel", "tensorflow")
     if ext in TEXT_DATASET_EXTENSIONS and b"\x00" not in head:
         return FileKind("dataset", TEXT_DATASET_EXTENSIONS[ext])
-    if ext == ".tar" or (len(head) >= 8 and ext in (".tar",)):
+    if (ext == ".tar" or (32 <= head[0] < 127 and b"\x00" in head)) and _pread(fd, 5, 257) == b"ustar":
         return _tar_kind(fd)
     if ext in (".pkl", ".pickle", ".joblib", ".sav", ".dill") and head[:1] in (b"(", b"c", b"]", b"}", b"I"):
         return FileKind("model", "pickle")  # protocol 0/1 pickles have no header
     return None
+
+
+def _compressed_pickle(fd: int, what: str) -> bool:
+    """Inflate at most 64 bytes from the first 4 KiB and look for a pickle header (joblib, pandas, gzipped .pt)."""
+    import bz2
+    import lzma
+    import zlib
+
+    data = _pread(fd, 4096, 0)
+    try:
+        if what == "gzip":
+            out = zlib.decompressobj(wbits=31).decompress(data, 64)
+        elif what == "zlib":
+            out = zlib.decompressobj().decompress(data[2:] if data.startswith(b"ZF") else data, 64)
+        elif what == "bz2":
+            out = bz2.BZ2Decompressor().decompress(data, 64)
+        elif what in ("xz", "lzma"):
+            fmt = lzma.FORMAT_XZ if what == "xz" else lzma.FORMAT_ALONE
+            out = lzma.LZMADecompressor(format=fmt).decompress(data, 64)
+        else:
+            return False
+    except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError):
+        return False
+    return out[:1] == b"\x80" and len(out) > 1 and 2 <= out[1] <= 5
 
 
 def _inner_exts(name: str) -> list[str]:
@@ -143,12 +170,10 @@ _PICKLE_FRAMEWORKS = (
 
 
 def _pickle_framework(fd: int) -> str | None:
-    """The first known library named in the pickle's first 64 KiB of GLOBAL strings (a hint, not a verdict)."""
+    """The library named first in the pickle's first 64 KiB (its outermost class; a hint, not a verdict)."""
     data = _pread(fd, 1 << 16, 0)
-    for needle, framework in _PICKLE_FRAMEWORKS:
-        if needle in data:
-            return framework
-    return None
+    hits = [(pos, framework) for needle, framework in _PICKLE_FRAMEWORKS if (pos := data.find(needle)) >= 0]
+    return min(hits)[1] if hits else None
 
 
 def _zip_kind(fd: int, ext: str) -> FileKind | None:
@@ -162,10 +187,10 @@ def _zip_kind(fd: int, ext: str) -> FileKind | None:
     except Exception:
         names = []
     base = {n.rsplit("/", 1)[-1] for n in names}
-    if "data.pkl" in base or any(n.endswith("/data.pkl") for n in names):
-        return FileKind("model", "pytorch-zip", "pytorch")
     if "constants.pkl" in base or any("/code/" in n for n in names):
         return FileKind("model", "torchscript", "pytorch")
+    if "data.pkl" in base:
+        return FileKind("model", "pytorch-zip", "pytorch")
     if any(n.endswith(("archive_format", "/models/model.json")) for n in names) or ext == ".pt2":
         return FileKind("model", "pytorch-pt2", "pytorch")
     if "config.json" in base and ("model.weights.h5" in base or "metadata.json" in base):
@@ -182,8 +207,10 @@ def _zip_kind(fd: int, ext: str) -> FileKind | None:
 def _hdf5_kind(fd: int, ext: str) -> FileKind:
     """Keras HDF5 models carry a ``model_config``/``keras_version`` attribute in the first object headers."""
     data = _pread(fd, 1 << 16, 0)
-    if b"model_config" in data or b"keras_version" in data or ext in (".keras",):
+    if b"model_config" in data or ext in (".keras",):
         return FileKind("model", "keras-h5", "keras")
+    if b"layer_names" in data or b"weight_names" in data or (b"layers" in data and b"vars" in data):
+        return FileKind("model", "keras-weights-h5", "keras")
     if ext in (".h5", ".hdf5") and b"model_weights" in data:
         return FileKind("model", "keras-h5", "keras")
     return FileKind("dataset", "hdf5")
@@ -213,37 +240,3 @@ def _tar_kind(fd: int) -> FileKind | None:
     if len(keys) >= 2 and len(set(stems)) < len(stems):
         return FileKind("dataset", "webdataset")
     return None
-
-
-# ---- TFRecord: each record is uint64 length, masked crc32c(length), data, masked crc32c(data) -----------------
-
-def _crc32c_table() -> list[int]:
-    table = []
-    for i in range(256):
-        crc = i
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_CRC32C = _crc32c_table()
-
-
-def crc32c(data: bytes) -> int:
-    """CRC-32C (Castagnoli), the checksum TFRecord framing uses; only ever run on 8 bytes here."""
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def _masked(crc: int) -> int:
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def _is_tfrecord(head: bytes) -> bool:
-    """The first record's length carries a masked CRC-32C: a 1-in-4-billion accident for other content."""
-    (length,) = struct.unpack("<Q", head[:8])
-    (crc,) = struct.unpack("<I", head[8:12])
-    return bool(0 < length < 1 << 40 and _masked(crc32c(head[:8])) == crc)

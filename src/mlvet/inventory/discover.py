@@ -116,6 +116,10 @@ def _hf_groups(repo_dir: str, repo_type: str) -> list[_Group]:
         kind: AssetKind = "dataset" if repo_type == "dataset" else "model"
         g = _Group(f"hf:{repo_type}:{repo_id}@{rev}", kind, repo_id, top, hub=hub)
         g.files = list(_files_under(top))
+        for p, rel in g.files:
+            k = classify(p, rel.rsplit("/", 1)[-1])
+            if k is not None:
+                g.kinds[p] = k
         groups.append(g)
     return groups
 
@@ -147,7 +151,9 @@ def _walk_groups(root: str, progress: ProgressFn | None, counter: list[int]) -> 
             progress("walk", counter[0], None)
         repo_type = _hf_repo_dir(os.path.basename(dirpath))
         if repo_type and "snapshots" in dirs:
-            yield from _hf_groups(dirpath, repo_type)
+            for g in _hf_groups(dirpath, repo_type):
+                counter[0] += len(g.files)
+                yield g
             dirs[:] = []
             continue
         kinds: dict[str, FileKind] = {}
@@ -292,9 +298,9 @@ def _principal(g: _Group, sizes: dict[str, int]) -> tuple[str, str | None]:
 
 
 def _metadata(g: _Group, fmt: str) -> AssetMetadata:
-    from mlvet.inventory.metadata import read_metadata
-
     try:
+        from mlvet.inventory.metadata import read_metadata  # TEMP until metadata lands
+
         return read_metadata(g.root, [rel for _p, rel in g.files] if os.path.isdir(g.root) else (), fmt=fmt)
     except Exception:
         return AssetMetadata()
