@@ -647,3 +647,20 @@ def test_sigstore_needs_identity(tmp_path: Path) -> None:
     (tmp_path / "model.sig").write_text("{}")
     with pytest.raises(signing.SigningError, match="identity"):
         signing.verify(model, "sigstore", signature=tmp_path / "model.sig")
+
+
+def test_symlink_in_model_is_refused_cleanly(tmp_path: Path, keys: Keys, signed_folders: dict[str, tuple[Path, Path]],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    model, sig = _copy_signed(signed_folders["key"], tmp_path)
+    (model / "link.json").symlink_to(model / "config.json")
+    code, out = _mlvet(capsys, "verify", "key", model, "--signature", sig, "--public-key", keys.public)
+    assert code == 1 and "symlink" in out and "Traceback" not in out
+    code, out = _mlvet(capsys, "verify", "key", model, "--signature", sig, "--public-key", keys.public,
+                       "--allow-symlinks")
+    assert code == 1 and "extra    link.json" in out  # followed, but it was not signed
+
+
+def test_folder_signature_against_a_file(keys: Keys, signed_folders: dict[str, tuple[Path, Path]]) -> None:
+    model, sig = signed_folders["key"]
+    result = signing.verify(model / "config.json", "key", signature=sig, public_key=keys.public)
+    assert not result.ok and "covers a folder" in result.reason

@@ -293,11 +293,15 @@ def _failed(lib: _Lib, method: str, model: Path, sig_path: Path, signed: _Signed
         changed, missing, extra = _compare(lib, signed, model, ignore_paths, sig_path, ignore_git_paths,
                                            allow_symlinks)
     except SigningError as hash_error:
-        return VerifyResult(ok=False, method=method, signature=str(sig_path),
-                            reason=f"verification failed: {hash_error}")
+        return VerifyResult(ok=False, method=method, signature=str(sig_path), reason=str(hash_error))
     if ignore_unsigned_files:
         extra = ()
     differences = describe_differences(changed, missing, extra)
+    signed_single = set(signed.files) == {"."}
+    if signed_single != model.is_file():
+        differences = (f"the signature covers a single file but {model} is a folder" if signed_single else
+                       f"the signature covers a folder but {model} is a single file") + \
+            (f" ({differences})" if differences else "")
     if authentic:
         reason = f"the model does not match the signed manifest in {sig_path}: {differences or message}"
     else:
