@@ -365,6 +365,22 @@ def test_npz_and_npy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert code == 2 and "object array refused" in err
 
 
+def test_complex_npz_measured_by_magnitude(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(2)
+    a = (rng.standard_normal(200) + 1j * rng.standard_normal(200)).astype(np.complex64)
+    b = a.copy()
+    b[5] += 3 - 4j
+    np.savez(tmp_path / "a.npz", z=a)
+    np.savez(tmp_path / "b.npz", z=b)
+    code, doc = run_json(tmp_path / "a.npz", tmp_path / "b.npz", capsys)
+    assert code == 1
+    (entry,) = doc["changed"]
+    a64, b64 = a.astype(np.complex128), b.astype(np.complex128)
+    assert entry["dtype"] == "complex64" and entry["fraction_changed"] == pytest.approx(1 / 200)
+    assert entry["max_abs"] == pytest.approx(abs(b64[5] - a64[5]))
+    assert entry["rel_l2"] == pytest.approx(np.linalg.norm(b64 - a64) / np.linalg.norm(a64))
+
+
 # ---- malformed input ---------------------------------------------------------------------------------------------
 
 
