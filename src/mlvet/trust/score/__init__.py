@@ -107,5 +107,5 @@ def _cap(ctx: ScoreContext) -> Cap | None:
         return None
     first = next(f for f in ctx.report.findings if f.severity == worst)
     return Cap(float(limit), worst.label,
-               f"a {worst.label} finding ({first.rule_id}: {first.message}) limits the score to {float(limit):g}: a "
+               f"A {worst.label} finding ({first.rule_id}: {first.message}) limits the score to {float(limit):g}: a "
                "model that can run code or hide content when loaded is untrustworthy whatever else it gets right")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timezone
 from importlib import resources
 from typing import Any, TextIO
 
@@ -113,7 +114,13 @@ def render_html(card: ScoreCard, out: TextIO, *, color: bool = False, verbose: b
     data = to_dict(card)
     counts = {g: sum(1 for c in card.checks if grade(c.score) == g) for g in ("good", "fair", "poor", "none")}
     out.write(env.from_string(source).render(card=data, grade=grade(card.score), counts=counts,
-                                             generated=card.generated_at.strftime("%Y-%m-%d %H:%M UTC")))
+                                             generated=_utc(card.generated_at)))
+
+
+def _utc(moment: datetime) -> str:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 RENDERERS: dict[str, Callable[..., None]] = {"text": render_text, "json": render_json, "html": render_html}
