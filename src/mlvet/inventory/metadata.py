@@ -229,7 +229,8 @@ def _listing(folder: str) -> list[str]:
     return out[:MAX_LISTING]
 
 
-_MAGIC_FORMATS: tuple[tuple[bytes, str], ...] = ((b"GGUF", "gguf"), (b"PAR1", "parquet"), (b"PK\x03\x04", "keras"))
+#: Formats recognised by magic when neither the caller nor the name says (zip is not: most zips are not Keras).
+_MAGIC_FORMATS: tuple[tuple[bytes, str], ...] = ((b"GGUF", "gguf"), (b"PAR1", "parquet"))
 
 
 def _sniff(path: str) -> str | None:
@@ -317,7 +318,7 @@ def _folder(c: _Collector, folder: str, rels: list[str]) -> None:
     if keras := with_ext(".keras"):
         _guard(_keras_archive, c, os.path.join(folder, keras[0]))
     if parquet := with_ext(".parquet"):
-        _guard(_parquet, c, [os.path.join(folder, r) for r in parquet[:MAX_PARQUET_FILES]])
+        _guard(_parquet, c, [os.path.join(folder, r) for r in parquet[: MAX_PARQUET_FILES + 1]])
 
 
 def _first_group(names: list[str]) -> list[str]:
@@ -1052,10 +1053,15 @@ def _packed_varints(data: bytes) -> list[int]:
 
 
 def _parquet(c: _Collector, paths: list[str]) -> None:
-    """Row count summed over the files' footers; columns from the first file's schema."""
+    """Row count summed over the files' footers; columns from the first file's schema.
+
+    Past :data:`MAX_PARQUET_FILES` files only the first is read, for its columns: a partial row count
+    would be a wrong one.
+    """
     rows = 0
     columns: list[str] | None = None
-    for path in paths:
+    complete = len(paths) <= MAX_PARQUET_FILES
+    for path in paths if complete else paths[:1]:
         footer = _parquet_footer(path)
         if footer is None:
             return
@@ -1063,7 +1069,8 @@ def _parquet(c: _Collector, paths: list[str]) -> None:
         rows += n
         if columns is None:
             columns = cols
-    c.note("num_rows", rows)
+    if complete:
+        c.note("num_rows", rows)
     if columns is not None:
         c.note("num_columns", len(columns))
         c.note("columns", ", ".join(columns[:MAX_LIST_ITEMS]))
