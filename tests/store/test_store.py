@@ -106,6 +106,10 @@ def test_history_across_runs(db_url: str) -> None:
         r1 = store.record_run(make_run(minutes=0), [a1])
         r2 = store.record_run(make_run(minutes=5), [a2, simple_asset("n")])
         assert store.asset_history(a1.id) == [(r1, a1), (r2, a2)]
+        other = simple_asset("o", path="/elsewhere/o.pt")
+        r3 = store.record_run(make_run(("/elsewhere",), minutes=9), [other])
+        assert store.latest_assets() == (r3, [other])
+        assert store.latest_states() == [(r2, a2), (r2, simple_asset("n")), (r3, other)]
         assert store.assets_of_run(r1.id or 0) == [a1]
         assert store.changes_of_run(r2.id or 0) == Changes()
 
@@ -340,3 +344,16 @@ def test_urls() -> None:
         Store("mysql://u@h/db")
     with pytest.raises(StoreError, match="cannot open database"):
         Store("sqlite:////nonexistent-dir/sub/x.db")
+
+
+def test_garbage_database_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "inventory.db"
+    bad.write_bytes(b"definitely not SQLite " * 200)
+    with pytest.raises(StoreError, match="file is not a database"):
+        Store(f"sqlite:///{bad}")
+
+
+def test_in_memory_sqlite() -> None:
+    with Store("sqlite://") as store:
+        run = store.record_run(make_run(), [simple_asset("m")])
+        assert store.latest_assets() == (run, [simple_asset("m")])

@@ -426,7 +426,12 @@ class Store:
                     ins = _insert(self.dialect, cast(sa.Table, AssetRow.__table__)).on_conflict_do_nothing(
                         index_elements=["id"]
                     )
-                    session.execute(ins, [{"id": a.id, "kind": a.kind, "first_run_id": run_id} for a in assets])
+                    # Sorted by id: concurrent runs sharing assets take the key locks in one order (no deadlock).
+                    identities = sorted(
+                        ({"id": a.id, "kind": a.kind, "first_run_id": run_id} for a in assets),
+                        key=lambda row: str(row["id"]),
+                    )
+                    session.execute(ins, identities)
                     session.add_all(_version_row(run_id, pos, a) for pos, a in enumerate(assets))
                 if changes is not None:
                     session.add_all(
@@ -494,6 +499,22 @@ class Store:
         if last is None or last.id is None:
             return None, []
         return last, self.assets_of_run(last.id)
+
+    def latest_states(self) -> list[tuple[InventoryRun, Asset]]:
+        """The last recorded state of every asset ever recorded, with the run that recorded it.
+
+        Unlike :meth:`latest_assets` this spans runs over different roots (an overview of everything
+        known); an asset removed since keeps its last state. Ordered by run, then recorded order.
+        """
+        v = AssetVersionRow
+        last = sa.select(v.asset_id, sa.func.max(v.run_id).label("run_id")).group_by(v.asset_id).subquery()
+        stmt = (
+            sa.select(v)
+            .join(last, sa.and_(v.asset_id == last.c.asset_id, v.run_id == last.c.run_id))
+            .order_by(v.run_id, v.position)
+            .options(selectinload(v.run), selectinload(v.files), selectinload(v.findings))
+        )
+        return self._read(lambda s: [(_run(x.run), _asset(x)) for x in s.scalars(stmt)])
 
     def asset_history(self, asset_id: str) -> list[tuple[InventoryRun, Asset]]:
         """Every recorded state of one asset, oldest run first."""
