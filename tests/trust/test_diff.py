@@ -101,6 +101,13 @@ def test_torch_checkpoint_equals_its_safetensors_conversion(tmp_path: Path, caps
     code, doc = run_json(tmp_path / "pytorch_model.bin", tmp_path / "model.safetensors", capsys)
     assert code == 0, doc
     assert doc["unchanged"] == len(sd)
+    folder = tmp_path / "repo"  # a folder with a checkpoint and a tensor-less torch.save file beside it
+    folder.mkdir()
+    torch.save(sd, folder / "pytorch_model.bin")
+    torch.save({"learning_rate": 1e-4, "epochs": [1, 2]}, folder / "training_args.bin")
+    code, doc = run_json(folder, tmp_path / "model.safetensors", capsys)
+    assert code == 0, doc
+    assert doc["unchanged"] == len(sd)
     torch.save(sd, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)  # bare pickle, no zip
     code, doc = run_json(tmp_path / "legacy.pt", tmp_path / "model.safetensors", capsys)
     assert code == 0, doc

@@ -729,16 +729,19 @@ def _open_folder(folder: Path) -> TensorSet:
             kind = _sniff(entry)
             if kind is not None and kind != "index":
                 found.setdefault(kind, []).append(entry)
-    for kind in ("safetensors", "pytorch", "gguf", "npz", "npy"):
+    # "zip" is a PyTorch checkpoint or an .npz; "pytorch" a bare-pickle (legacy) checkpoint.
+    for kind in ("safetensors", "zip", "pytorch", "gguf", "npy"):
         files = found.get(kind)
         if files:
-            if len(files) == 1:
-                return _open_file(files[0])
             sets: list[TensorSet] = []
             try:
                 for f in files:
-                    sets.append(_open_file(f))
-                return _ShardedSet(sets, str(folder))
+                    try:
+                        sets.append(_open_file(f))
+                    except TensorFormatError as exc:
+                        raise TensorFormatError(f"{f.name}: {exc.diagnostics()} (pass the model file itself "
+                                                "rather than its folder to compare only that file)") from None
+                return sets[0] if len(sets) == 1 else _ShardedSet(sets, str(folder))
             except BaseException:
                 for s in sets:
                     s.close()
