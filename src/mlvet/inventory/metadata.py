@@ -872,6 +872,23 @@ class _Gguf:
         self.r.skip(n)
         return None
 
+    def skip_strings(self, n: int) -> None:
+        """Step over ``n`` length-prefixed strings (vocabularies: ~10^5) walking the buffer, not calls."""
+        r = self.r
+        lsize = 8 if self.wide else 4
+        unpack_from = struct.Struct(r.order + ("Q" if self.wide else "I")).unpack_from
+        done = 0
+        while done < n:
+            p = r.window(lsize)
+            buf, base, end = r.buffer, r.buffer_start, len(r.buffer)
+            while done < n and p + lsize <= end:
+                nxt = p + lsize + unpack_from(buf, p)[0]
+                if base + nxt > r.size:
+                    raise ValueError("GGUF string runs past the end of the file")
+                done += 1
+                p = nxt
+            r.pos = base + p
+
     def parse(self) -> None:
         from mlvet.formats.gguf import _VTYPE_FMT, _VTYPE_SIZE
 
@@ -928,11 +945,11 @@ class _Gguf:
         unit = sizes[elem] or (8 if self.wide else 4)
         if n * unit > r.remaining():
             raise ValueError("GGUF array runs past the end of the file")
-        if elem == 8:
-            keep = key in self.KEEP_ARRAYS
-            items = [self.string(keep and i < MAX_LIST_ITEMS, 256) for i in range(n)]
-            if keep:
-                self.kv[key] = [s for s in items if s is not None]
+        if elem == 8 and key in self.KEEP_ARRAYS:
+            items = [self.string(i < MAX_LIST_ITEMS, 256) for i in range(n)]
+            self.kv[key] = [s for s in items if s is not None]
+        elif elem == 8:
+            self.skip_strings(n)
         elif elem == 9:
             for _ in range(n):
                 self.array(key, sizes, depth + 1)
