@@ -184,7 +184,7 @@ def test_full_inventory_validates_and_round_trips() -> None:
     assert bert["type"] == "machine-learning-model"
     assert (bert["group"], bert["name"]) == ("google-bert", "bert-base-uncased")
     assert bert["purl"] == f"pkg:huggingface/google-bert/bert-base-uncased@{REV.lower()}"
-    assert PackageURL.from_string(bert["purl"]).version == REV.lower()
+    assert PackageURL.from_string(bert["purl"]).version == bert["version"] == REV.lower()
     # multi-file asset: manifest hash on the component, one nested file component per file
     assert bert["hashes"] == [{"alg": "SHA-256", "content": model.content_hash}]
     assert props(bert)["mlvet:hash-method"] == ["mlvet-manifest-sha256"]
@@ -574,3 +574,21 @@ def test_cli_bom_from_the_database(model_folder: Path, tmp_path: Path, capsys: p
 def test_cli_usage_errors(args: list[str], fragment: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _bom_cli(args, capsys)
     assert code == 4 and out == "" and fragment in err
+
+
+def test_cli_output_file_errors_and_permissions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    import stat
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _out, err = _bom_cli([str(empty), "-o", str(tmp_path / "missing" / "bom.json")], capsys)
+    assert code == 4 and "cannot write" in err
+    target = tmp_path / "bom.json"
+    code, _out, err = _bom_cli([str(empty), "-o", str(target)], capsys)
+    assert code == 0, err
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    assert validate_bom(target.read_text(encoding="utf-8")) == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".mlvet-bom-")] == []

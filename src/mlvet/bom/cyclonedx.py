@@ -264,7 +264,8 @@ class _Builder:
                 group, name = parts
                 external.append(ExternalReference(type=ExternalReferenceType.WEBSITE,
                                                   url=XsUri(_hub_url(hub.repo_id, hub.repo_type))))
-            version = hub.revision
+            # the revision as the purl spells it (lower-case commit), so version and purl agree
+            version = hub.revision.lower() if hub.revision and _COMMIT.match(hub.revision) else hub.revision
         single = len(asset.files) == 1
         if single:
             hashes, method = _sha256(asset.files[0].sha256), "file-sha256"

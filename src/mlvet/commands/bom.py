@@ -19,9 +19,10 @@ def register(group: click.Group) -> None:
     @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
     @click.option("--db", "db_url", metavar="URL",
                   help="Inventory database (SQLAlchemy URL; default: MLVET_DB or a SQLite file in the user's "
-                       "data folder). With PATHs it only supplies cached file hashes; nothing is recorded.")
+                       "data folder). With PATHs it supplies (and refreshes) the file-hash cache and earlier "
+                       "scan results of unchanged files; no run is recorded.")
     @click.option("--from-db", is_flag=True, help="Describe the latest inventory run recorded in the database.")
-    @click.option("--hf-cache", is_flag=True, help="Also include the Hugging Face cache (with PATHs).")
+    @click.option("--hf-cache", is_flag=True, help="Include the Hugging Face cache (alone or with PATHs).")
     @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=str),
                   help="Write the BOM to this file instead of standard output.")
     @click.option("--spec-version", type=click.Choice(["1.6"]), default="1.6", show_default=True,
@@ -85,6 +86,9 @@ def _write_atomically(path: str, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        umask = os.umask(0)  # mkstemp creates 0600; give the file the mode open() would have
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
