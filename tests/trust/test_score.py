@@ -48,6 +48,7 @@ def _write_hf_model(dest: Path, *, license: str = "apache-2.0", model_id: str = 
         data, model_id=model_id, model_description="A tiny GPT-2 built from a config, for tests.",
         developers="mlvet tests", training_data="wikitext-103", direct_use="Exercising model tooling.",
         bias_risks_limitations="Far too small to be useful; random weights.", testing_metrics="perplexity",
+        get_started_code="from transformers import pipeline\npipe = pipeline('text-generation', model='.')",
     )
     text = str(card) + (f"\n\n## {heading_extra}\n\nExtra section.\n" if heading_extra else "")
     (dest / "README.md").write_text(text, encoding="utf-8")
@@ -119,6 +120,16 @@ def test_every_check_runs_and_explains_itself(
             assert c.reason.strip(), (card.name, c.name)
             assert c.score is None or 0 <= c.score <= 10
             assert c.description.strip()
+
+
+def test_an_unfilled_card_template_earns_little(benign: dict[str, Path], tmp_path: Path) -> None:
+    from huggingface_hub import ModelCard, ModelCardData
+
+    target = tmp_path / "empty-card"
+    shutil.copytree(benign["hf-gpt2 (safetensors + card)"], target)
+    (target / "README.md").write_text(str(ModelCard.from_template(ModelCardData(license="mit"))), encoding="utf-8")
+    card = _check(score_model(target), "model_card")
+    assert card.score == 2 and "only empty template sections" in card.reason, card
 
 
 def test_benign_checks_say_what_they_saw(benign_cards: dict[str, ScoreCard]) -> None:
