@@ -207,6 +207,30 @@ def test_parameters_and_optimizer_state(tmp_path: Path) -> None:
     assert any(k.startswith("optim.param_groups.0.") for k in result.skipped)
 
 
+def test_tensors_with_python_state(tmp_path: Path) -> None:
+    """Attributes on a Parameter / Tensor: ``_rebuild_parameter_with_state`` and ``_rebuild_from_type_v2``."""
+    param = torch.nn.Parameter(torch.randn(3, 2).t())
+    param.tag = 1  # type: ignore[attr-defined]
+    plain = torch.arange(6.0)[1::2]
+    plain.note = "x"  # type: ignore[attr-defined]
+    check_conversion(save({"p": param, "t": plain}, tmp_path / "state.pt"), tmp_path, {"p", "t"})
+
+
+def test_transformers_state_dict_with_tied_weights(tmp_path: Path) -> None:
+    """A transformers GPT-2 state dict saved the way ``pytorch_model.bin`` files were (transformers 5 no
+    longer writes .bin): the tied input embedding and LM head share one storage."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=16, vocab_size=64, n_positions=32,
+                                     bos_token_id=1, eos_token_id=1)
+    model = transformers.GPT2LMHeadModel(config)
+    src = save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    result = check_conversion(src, tmp_path)
+    assert result.tensors >= 2 * 12
+    with open_checkpoint(src) as ck:
+        assert ck.tensors["lm_head.weight"].storage_key == ck.tensors["transformer.wte.weight"].storage_key
+
+
 def test_bare_tensor_and_list(tmp_path: Path) -> None:
     check_conversion(save(torch.randn(3, 3).t(), tmp_path / "bare.pt"), tmp_path, {"tensor"})
     check_conversion(save([torch.ones(2), torch.zeros(3)], tmp_path / "list.pt"), tmp_path, {"0", "1"})
