@@ -131,6 +131,16 @@ def test_dtype_variant_is_counted_once(tmp_path: Path) -> None:
     assert meta.parameters == numel(tmp_path / "model.safetensors")
 
 
+def test_checkpoint_copies_in_sub_folders_are_not_added(tmp_path: Path) -> None:
+    model = tiny_gpt2()
+    model.save_pretrained(tmp_path)
+    model.save_pretrained(tmp_path / "checkpoint-500")  # what Trainer leaves next to the final model
+    model.save_pretrained(tmp_path / "checkpoint-1000", max_shard_size="8KB")
+    assert read_metadata(tmp_path).parameters == model.num_parameters()
+    (tmp_path / "model.safetensors").unlink()
+    assert read_metadata(tmp_path).parameters == model.num_parameters()  # one checkpoint, not both
+
+
 def test_remote_code_quantization_and_dtype(tmp_path: Path) -> None:
     model = tiny_gpt2()
     model.save_pretrained(tmp_path)

@@ -250,9 +250,8 @@ def _sniff(path: str) -> str | None:
 def _format_of(path: str, fmt: str | None) -> str | None:
     """The reader for a single file: the caller's format, else the extension, else the magic."""
     f = (fmt or "").lower()
-    for known in ("gguf", "safetensors", "onnx", "keras", "parquet"):
-        if f.startswith(known):
-            return known
+    if f in ("gguf", "safetensors", "onnx", "keras", "parquet"):
+        return f
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     if ext in ("gguf", "safetensors", "onnx", "keras", "parquet"):
         return ext
@@ -309,7 +308,7 @@ def _folder(c: _Collector, folder: str, rels: list[str]) -> None:
     if "parameters" not in c.scalars:
         st = with_ext(".safetensors")
         if st:
-            _guard(_safetensors_folder, c, folder, rels, st)
+            _guard(_safetensors_folder, c, folder, rels, st, "model_index.json" in top)
     gguf = with_ext(".gguf")
     if gguf:
         _guard(_gguf, c, [os.path.join(folder, r) for r in _first_group(gguf)])
@@ -726,12 +725,28 @@ def _dataset_info(c: _Collector, path: str) -> None:
 # ---- safetensors -------------------------------------------------------------------------------------
 
 
-def _safetensors_folder(c: _Collector, folder: str, rels: list[str], shards: list[str]) -> None:
+def _safetensors_folder(
+    c: _Collector, folder: str, rels: list[str], shards: list[str], pipeline: bool
+) -> None:
     """Parameters of the folder's weight sets: index ``total_parameters``, else the shard headers.
 
     A folder holding several variants of the same weights (``model.safetensors`` and
-    ``model.fp16.safetensors``, per diffusers component) counts one variant per sub-folder.
+    ``model.fp16.safetensors``) counts one variant per sub-folder. Only a diffusers pipeline
+    (``pipeline``) sums its component sub-folders; elsewhere sub-folders are copies (training
+    ``checkpoint-500/``, ``onnx/``, ``original/``), so only the shallowest folder with weights counts.
     """
+
+    def depth(rel: str) -> int:
+        return rel.replace("\\", "/").count("/")
+
+    if not pipeline:
+        top = min(shards, key=lambda r: (depth(r), os.path.dirname(r)))
+        keep = os.path.dirname(top)
+        shards = [r for r in shards if os.path.dirname(r) == keep]
+        rels = [r for r in rels if os.path.dirname(r) == keep]
+    else:
+        shards = [r for r in shards if depth(r) <= 1]
+        rels = [r for r in rels if depth(r) <= 1]
     indexes = sorted(r for r in rels if r.lower().endswith(".safetensors.index.json"))
     total = 0
     counted_dirs: set[str] = set()
