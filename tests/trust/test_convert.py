@@ -98,9 +98,10 @@ def check_conversion(src: Path, tmp_path: Path, expected_names: set[str] | None 
     return result
 
 
-def rezip(src: Path, dst: Path, change: Callable[[str, bytes], bytes | None]) -> None:
+def rezip(src: Path, dst: Path, change: Callable[[str, bytes], bytes | None],
+          compression: int = zipfile.ZIP_STORED) -> None:
     """Rewrite a torch zip member by member (``change`` returns new bytes, or None to drop the member)."""
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", compression) as zout:
         for info in zin.infolist():
             data = change(info.filename, zin.read(info.filename))
             if data is not None:
@@ -298,6 +299,15 @@ def test_big_endian_byteorder_record(tmp_path: Path) -> None:
     check_conversion(big, tmp_path)
     with open_checkpoint(big) as ck:
         assert ck.byteorder == "big"
+
+
+def test_deflated_archive_members(tmp_path: Path) -> None:
+    """torch.save stores members uncompressed, but torch.load (miniz) also reads deflated ones."""
+    g = torch.Generator().manual_seed(4)
+    src = save({"t": torch.randn(90, 40, generator=g).t(), "i": torch.arange(50)}, tmp_path / "plain.pt")
+    deflated = tmp_path / "deflated.pt"
+    rezip(src, deflated, lambda _n, d: d, zipfile.ZIP_DEFLATED)
+    check_conversion(deflated, tmp_path)
 
 
 def test_safetensors_layout(tmp_path: Path) -> None:
