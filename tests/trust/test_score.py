@@ -488,3 +488,15 @@ def test_html_is_self_contained(benign_cards: dict[str, ScoreCard], tmp_path: Pa
         assert marker not in html, marker
     assert "Content-Security-Policy" in html
 
+
+
+def test_signature_layer_failure_is_reported_not_called_absent(benign: dict[str, Path],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlvet.trust import signing
+
+    def broken(*_a: object, **_k: object) -> None:
+        raise signing.SigningError("model_signing is not installed: install the signing extra")
+
+    monkeypatch.setattr(signing, "inspect_signature", broken)
+    sig = _check(score_model(benign["torch .pt state dict"]), "signature")
+    assert sig.score == 0 and "could not be checked" in sig.reason and "signing extra" in sig.reason

@@ -149,6 +149,8 @@ class SignatureStatus:
     changed: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
     extra: tuple[str, ...] = ()
+    #: Set when the signing layer could not run at all (library missing, unreadable signature ...).
+    error: str | None = None
 
 
 # ---- context --------------------------------------------------------------------------------------------
@@ -341,7 +343,7 @@ def _signature_status(target: str, signature: str | None, public_key: str | None
     try:
         from mlvet.trust import signing
     except ImportError as exc:
-        return SignatureStatus(False, None, None, f"signature support is unavailable ({exc})")
+        return SignatureStatus(False, None, None, "", error=f"signature support is unavailable ({exc})")
     if public_key is not None:
         try:
             res = signing.verify(target, "key", signature=signature, public_key=public_key)
@@ -363,7 +365,8 @@ def _signature_status(target: str, signature: str | None, public_key: str | None
     try:
         info = signing.inspect_signature(target, signature=signature)
     except Exception as exc:
-        return SignatureStatus(False, None, None, f"the signature could not be inspected: {type(exc).__name__}: {exc}")
+        why = exc.diagnostics() if isinstance(exc, MlvetError) else f"{type(exc).__name__}: {exc}"
+        return SignatureStatus(False, None, None, "", error=why)
     return SignatureStatus(
         bool(info.present), None, info.manifest_ok, info.reason, info.signature, info.method_hint,
         tuple(info.changed), tuple(info.missing), tuple(info.extra),

@@ -20,6 +20,9 @@ class Signature(Check):
         details += [f"not in the signature: {p}" for p in sig.extra]
         if sig.reason:
             details.append(sig.reason)
+        if sig.error is not None:
+            # Fail closed: a signature that cannot be checked proves nothing, but say so rather than "absent".
+            return self.result(ctx, 0, f"signatures could not be checked: {sig.error}", details)
         if not sig.present:
             return self.result(ctx, 0, "no signature: nothing proves these are the files the publisher released",
                                details)
