@@ -588,3 +588,36 @@ def test_too_many_parquet_files_give_columns_but_no_row_count(tmp_path: Path) ->
     assert extra(meta)["columns"] == "a, b"
     (tmp_path / "part-000.parquet").unlink()
     assert extra(read_metadata(tmp_path))["num_rows"] == str(2 * MAX_PARQUET_FILES)
+
+
+def test_mutated_headers_fail_quietly_and_quickly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Random byte flips in real GGUF, safetensors and parquet headers: each reader stops on its own terms.
+
+    read_metadata never raises by construction; what this checks is that no reader hits an unexpected
+    exception (which the guard would log) and that none loops: each call stays well under a second.
+    """
+    import random
+
+    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow")
+    write_gguf(tmp_path / "src.gguf")
+    safetensors_torch.save_file({"a": torch.zeros(4, 4), "b": torch.zeros(3)}, str(tmp_path / "src.safetensors"))
+    table = pa.table({"id": list(range(50)), "p": [{"x": i, "m": {"k": True}} for i in range(50)],
+                      "l": [[1, 2]] * 50, "flag": [True] * 50})
+    pq.write_table(table, tmp_path / "src.parquet", row_group_size=7)
+    rng = random.Random(1234)
+    caplog.set_level("DEBUG", logger="mlvet.inventory.metadata")
+    for name in ("src.gguf", "src.safetensors", "src.parquet"):
+        data = (tmp_path / name).read_bytes()
+        ext = name.split(".")[1]
+        lo, hi = (len(data) - 400, len(data) - 8) if ext == "parquet" else (0, min(len(data), 2000))
+        for _ in range(150):
+            mutated = bytearray(data)
+            for _ in range(rng.randint(1, 6)):
+                mutated[rng.randrange(lo, hi)] = rng.randrange(256)
+            target = tmp_path / f"fuzz.{ext}"
+            target.write_bytes(bytes(mutated))
+            start = time.perf_counter()
+            read_metadata(target)
+            assert time.perf_counter() - start < 1.0
+    assert [r.exc_info[0].__name__ for r in caplog.records if r.exc_info] == []

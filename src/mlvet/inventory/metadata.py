@@ -1183,17 +1183,16 @@ class _ThriftFooter:
         elif ftype in (9, 10):
             size, etype = self.list_header()
             for _ in range(size):
-                if etype in (1, 2):
-                    self.p += 1
-                else:
-                    self.skip(etype, depth + 1)
+                self.element(etype, depth + 1)
         elif ftype == 11:
             size = self.varint()
+            if size > len(self.d):
+                raise ValueError("map larger than the footer")
             if size:
                 kv = self.byte()
                 for _ in range(size):
-                    self.skip(kv >> 4, depth + 1)
-                    self.skip(kv & 0x0F, depth + 1)
+                    self.element(kv >> 4, depth + 1)
+                    self.element(kv & 0x0F, depth + 1)
         elif ftype == 12:
             last = 0
             while (h := self.field_header(last)) is not None:
@@ -1203,6 +1202,13 @@ class _ThriftFooter:
             raise ValueError(f"thrift type {ftype}")
         if self.p > len(self.d):
             raise IndexError("past end")
+
+    def element(self, etype: int, depth: int) -> None:
+        """One list/map element: a bool is a whole byte there (in a field header it is the type)."""
+        if etype in (1, 2):
+            self.byte()
+        else:
+            self.skip(etype, depth)
 
     def list_header(self) -> tuple[int, int]:
         b = self.byte()
