@@ -32,6 +32,9 @@ if str(CORPUS_DIR) not in sys.path:
 
 import build_malicious  # noqa: E402  (needs CORPUS_DIR on sys.path)
 
+#: SQLite/PostgreSQL fixtures (``db_url``, ``pg_url``) for the store, inventory and BOM tests.
+pytest_plugins = ["db_fixtures"]
+
 ScanOne = Callable[[str | os.PathLike[str]], FileResult]
 
 

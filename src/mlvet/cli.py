@@ -34,6 +34,11 @@ def _exit(code: int, argv: list[str] | None) -> int:
     return code
 
 
+#: Optional dependencies by top-level module, and the extra that installs each (see pyproject.toml).
+_EXTRAS = {"cyclonedx": "bom", "packageurl": "bom", "model_signing": "signing", "OpenSSL": "signing",
+           "psycopg": "postgres", "numpy": "diff", "py7zr": "archives", "lz4": "lz4", "h5py": "hdf5"}
+
+
 def _run_click(args: list[str]) -> int:
     import click
 
@@ -52,15 +57,29 @@ def _run_click(args: list[str]) -> int:
     except MlvetError as exc:
         click.echo(f"mlvet: error: {exc.diagnostics()}", err=True)
         return EXIT_USAGE
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            return _internal_error(exc)
+        click.echo(f"mlvet: error: this command needs the optional dependency {exc.name!r}: "
+                   f"pip install 'mlvet[{extra}]'", err=True)
+        return EXIT_USAGE
     except Exception as exc:
-        import os
-
-        click.echo(f"mlvet: internal error: {type(exc).__name__}: {exc}", err=True)
-        if os.environ.get("MLVET_DEBUG"):
-            raise
-        click.echo("The scan did not complete; set MLVET_DEBUG=1 for a traceback and please report it.", err=True)
-        return EXIT_INCOMPLETE
+        return _internal_error(exc)
     return int(result) if isinstance(result, int) else EXIT_CLEAN
+
+
+def _internal_error(exc: Exception) -> int:
+    """A bug, not a bad input: say so briefly (traceback with MLVET_DEBUG=1) and exit 2, never clean."""
+    import os
+
+    import click
+
+    click.echo(f"mlvet: internal error: {type(exc).__name__}: {exc}", err=True)
+    if os.environ.get("MLVET_DEBUG"):
+        raise exc
+    click.echo("The command did not complete; set MLVET_DEBUG=1 for a traceback and please report it.", err=True)
+    return EXIT_INCOMPLETE
 
 
 def _build_cli() -> Any:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -51,6 +52,9 @@ _MARKER_FORMATS = {"MLmodel": "mlflow", "saved_model.pb": "tf-savedmodel", "save
 _MARKER_FRAMEWORKS = {"MLmodel": "mlflow", "saved_model.pb": "tensorflow", "saved_model.pbtxt": "tensorflow",
                       "model_index.json": "diffusers", "adapter_config.json": "peft",
                       "config_sentence_transformers.json": "sentence-transformers"}
+
+#: Shard names: ``train-00000-of-00004.parquet``, ``part-0001.parquet``, ``shard-000012.tar``, ``data_003.csv``.
+_SHARD_RE = re.compile(r"(?:^|[-_.])\d{3,}(?:-of-\d{3,})?\.[A-Za-z0-9]+$")
 
 #: Progress events: (stage, done, total or None).
 ProgressFn = Callable[[str, int, int | None], None]
@@ -184,15 +188,17 @@ def _walk_groups(root: str, progress: ProgressFn | None, counter: list[int]) -> 
                 g.files = [(p, os.path.basename(p))]
                 g.kinds = {p: k}
                 yield g
-        if len(datasets) == 1:
-            p, k = datasets[0]
-            g = _Group(f"file:{p}", "dataset", os.path.basename(p), p, files=[(p, os.path.basename(p))],
-                       kinds={p: k})
-            yield g
-        elif datasets:
+        shards = [(p, k) for p, k in datasets if _SHARD_RE.search(os.path.basename(p))]
+        for p, k in datasets:
+            if (p, k) not in shards:
+                yield _Group(f"file:{p}", "dataset", os.path.basename(p), p, files=[(p, os.path.basename(p))],
+                             kinds={p: k})
+        if shards:
+            # Shards of splits live side by side; the folder is the dataset, so its identity survives a
+            # shard being added or deleted.
             g = _Group(f"dir:{dirpath}", "dataset", os.path.basename(dirpath) or dirpath, dirpath)
-            g.files = [(p, os.path.basename(p)) for p, _k in datasets]
-            g.kinds = dict(datasets)
+            g.files = [(p, os.path.basename(p)) for p, _k in shards]
+            g.kinds = dict(shards)
             yield g
 
 
@@ -298,9 +304,9 @@ def _principal(g: _Group, sizes: dict[str, int]) -> tuple[str, str | None]:
 
 
 def _metadata(g: _Group, fmt: str) -> AssetMetadata:
-    try:
-        from mlvet.inventory.metadata import read_metadata  # TEMP until metadata lands
+    from mlvet.inventory.metadata import read_metadata
 
+    try:
         return read_metadata(g.root, [rel for _p, rel in g.files] if os.path.isdir(g.root) else (), fmt=fmt)
     except Exception:
         return AssetMetadata()
