@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import sqlite3
 import time
@@ -206,7 +207,8 @@ def test_glob_to_like_is_a_superset_of_fnmatch(name: str, pattern: str) -> None:
     import fnmatch
 
     like = glob_to_like(pattern)
-    (matched,) = sqlite3.connect(":memory:").execute("SELECT ? LIKE ? ESCAPE '\\'", (name, like)).fetchone()
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        (matched,) = db.execute("SELECT ? LIKE ? ESCAPE '\\'", (name, like)).fetchone()
     if fnmatch.fnmatchcase(name, pattern):
         assert matched == 1, (name, pattern, like)
 
