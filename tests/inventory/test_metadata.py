@@ -610,7 +610,11 @@ def test_mutated_headers_fail_quietly_and_quickly(tmp_path: Path, caplog: pytest
     for name in ("src.gguf", "src.safetensors", "src.parquet"):
         data = (tmp_path / name).read_bytes()
         ext = name.split(".")[1]
-        lo, hi = (len(data) - 400, len(data) - 8) if ext == "parquet" else (0, min(len(data), 2000))
+        if ext == "parquet":  # the footer's first fields: schema and row count
+            lo = len(data) - 8 - int.from_bytes(data[-8:-4], "little")
+            hi = lo + 400
+        else:
+            lo, hi = 0, min(len(data), 2000)
         for _ in range(150):
             mutated = bytearray(data)
             for _ in range(rng.randint(1, 6)):
@@ -621,3 +625,23 @@ def test_mutated_headers_fail_quietly_and_quickly(tmp_path: Path, caplog: pytest
             read_metadata(target)
             assert time.perf_counter() - start < 1.0
     assert [r.exc_info[0].__name__ for r in caplog.records if r.exc_info] == []
+
+
+def test_hub_cache_snapshot_symlinks_are_followed(tmp_path: Path) -> None:
+    """A cache snapshot holds symlinks into ``blobs/``, as huggingface_hub lays them out."""
+    source = tmp_path / "src"
+    model = tiny_gpt2()
+    model.save_pretrained(source)
+    model_card(license="mit", base_model="openai-community/gpt2").save(source / "README.md")
+    repo = tmp_path / "models--org--tiny"
+    snapshot = repo / "snapshots" / ("a" * 40)
+    (repo / "blobs").mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    for i, f in enumerate(sorted(source.iterdir())):
+        blob = repo / "blobs" / f"blob{i}"
+        f.rename(blob)
+        (snapshot / f.name).symlink_to(os.path.relpath(blob, snapshot))
+    meta = read_metadata(snapshot)
+    assert meta.parameters == model.num_parameters()
+    assert meta.license == "mit" and meta.base_models == ("openai-community/gpt2",)
+    assert meta.architecture == "GPT2LMHeadModel"
