@@ -131,7 +131,7 @@ def test_record_run_is_atomic(db_url: str) -> None:
 def test_naive_datetime_is_refused(db_url: str) -> None:
     with Store(db_url) as store:
         naive = InventoryRun(datetime(2026, 1, 1), datetime(2026, 1, 1), ("/",), "0.1")
-        with pytest.raises(Exception, match="naive datetime"):
+        with pytest.raises(ValueError, match="naive datetime"):
             store.record_run(naive, [])
         assert store.runs() == []
 

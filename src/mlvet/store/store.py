@@ -401,6 +401,9 @@ class Store:
 
     def record_run(self, run: InventoryRun, assets: Sequence[Asset], changes: Changes | None = None) -> InventoryRun:
         """Record a run, its assets (files, findings, metadata) and its changes in one transaction."""
+        for stamp in (run.started_at, run.finished_at):
+            if stamp.tzinfo is None or stamp.utcoffset() is None:
+                raise ValueError(f"naive datetime {stamp.isoformat()} cannot be stored: give it a time zone")
         seen: set[str] = set()
         for a in assets:
             if a.id in seen:
