@@ -139,7 +139,7 @@ EXPECTED = {
     ("dataset", "reviews.csv", "csv", None, "data/tables/reviews.csv"),
     ("dataset", "saved_dataset", "arrow", "datasets", "data/saved_dataset"),
     ("dataset", "examples.tfrecord", "tfrecord", "tensorflow", "data/tf/examples.tfrecord"),
-    ("dataset", "shard-000000.tar", "webdataset", None, "data/wds/shard-000000.tar"),
+    ("dataset", "wds", "webdataset", None, "data/wds"),
     ("dataset", "table.arrow", "arrow", None, "data/arrow/table.arrow"),
     ("dataset", "reviews.jsonl", "jsonl", None, "data/jsonl/reviews.jsonl"),
 }

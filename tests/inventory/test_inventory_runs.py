@@ -63,7 +63,7 @@ def test_second_run_reports_exactly_the_changes(tmp_path: Path, db_url: str,
         # Only new or changed content was hashed: 2 changed files + 1 new file + the new snapshot's files
         # (same blobs, but new paths: their cached fingerprints are per path).
         assert run3.files_hashed == 3 + len(gpt2_files())
-        assert len({c for c in calls}) == len(calls)  # each changed file scanned once
+        assert len(set(calls)) == len(calls)  # each changed file scanned once
 
         # The database has all three runs, and the last run's assets round-trip.
         assert [r.id for r in store.runs()] == [run3.id, run2.id, run1.id]

@@ -52,7 +52,7 @@ def crc32c(data: bytes) -> int:
 
 def is_tfrecord(head: bytes) -> bool:
     """TFRecord: uint64 length then the masked CRC-32C of those 8 bytes (1 in 4 billion by accident)."""
-    if len(head) < 12:
+    if len(head) < 12 or head[5:8] != b"\x00\x00\x00":  # records are < 2**40 bytes: cheap reject first
         return False
     (length,) = struct.unpack("<Q", head[:8])
     (crc,) = struct.unpack("<I", head[8:12])
