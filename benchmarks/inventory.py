@@ -1,6 +1,6 @@
 """Inventory benchmark: cold and warm `mlvet inventory` runs over a generated tree of 100,000 files.
 
-    python benchmarks/inventory.py [--files 100000] [--models 300] [--datasets 40] [--out benchmarks/results-inventory.md]
+    python benchmarks/inventory.py [--files 100000] [--models 300] [--datasets 40] [--out FILE.md]
 
 The tree mixes ordinary files (Python and text sources, JSON, small PNG/binary blobs, nested folders as in a
 monorepo) with a few hundred models copied from the committed fixtures (PyTorch zip and legacy, pickles and

@@ -18,5 +18,5 @@ def register_all(group: Any) -> None:
     """Import every command module and let it register itself on ``group`` (help lists them in this order)."""
     from mlvet.commands import assets, bom, convert, diff, inventory, rules, scan, score, sign, verify
 
-    for module in (scan, inventory, assets, bom, diff, sign, verify, score, convert, rules):
+    for module in (scan, inventory, assets, bom, score, sign, verify, diff, convert, rules):
         module.register(group)

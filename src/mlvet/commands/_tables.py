@@ -24,8 +24,22 @@ def _console(output: str | None) -> object:
     from rich.console import Console
 
     if output:
-        return Console(file=open(output, "w", encoding="utf-8"), width=160, no_color=True)
-    return Console(file=sys.stdout)
+        return Console(file=open(output, "w", encoding="utf-8"), width=200, no_color=True)
+    console = Console(file=sys.stdout)
+    if not console.is_terminal:
+        console = Console(file=sys.stdout, width=200)  # piped or redirected: don't wrap rows at 80 columns
+    return console
+
+
+def _display_path(path: str) -> str:
+    """Relative to the working folder when below it: shorter, and what the user typed."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
 
 
 def assets_table(assets: Sequence[Asset], title: str | None = None) -> object:
@@ -34,11 +48,13 @@ def assets_table(assets: Sequence[Asset], title: str | None = None) -> object:
 
     table = Table(title=title, show_lines=False)
     for col in ("kind", "name", "format", "framework", "files", "size", "license", "verdict", "path"):
-        table.add_column(col, overflow="fold", justify="right" if col in ("files", "size") else "left")
+        table.add_column(col, overflow="fold", justify="right" if col in ("files", "size") else "left",
+                         no_wrap=col in ("kind", "verdict", "files", "size"))
     for a in assets:
         style = _VERDICT_STYLE.get(a.verdict, "")
         table.add_row(a.kind, a.name, a.format, a.framework or "", str(len(a.files)), _size(a.size),
-                      a.metadata.license or "", f"[{style}]{a.verdict}[/]" if style else a.verdict, a.path)
+                      a.metadata.license or "", f"[{style}]{a.verdict}[/]" if style else a.verdict,
+                      _display_path(a.path))
     return table
 
 
@@ -48,11 +64,10 @@ def render_inventory(run: InventoryRun, assets: Sequence[Asset], changes: Change
     console = _console(output)
     names = {a.id: a for a in [*previous, *assets]}
     lines = []
-    for label, ids, style in (("new", changes.new, "green"), ("changed", changes.changed, "yellow"),
-                              ("removed", changes.removed, "dim"), ("worse", changes.worse, "bold red")):
-        for i in ids:
-            a = names[i]
-            lines.append(f"[{style}]{label:>8}[/]  {a.kind} {a.name}  ({a.path})")
+    for label, ids, style in (("worse", changes.worse, "bold red"), ("new", changes.new, "green"),
+                              ("changed", changes.changed, "yellow"), ("removed", changes.removed, "dim")):
+        for a in sorted((names[i] for i in ids), key=lambda a: a.path):
+            lines.append(f"[{style}]{label:>8}[/]  {a.kind} {a.name}  ({_display_path(a.path)})")
     console.print(assets_table(assets, title=f"Inventory run {run.id}"))  # type: ignore[attr-defined]
     if lines:
         console.print("\n[bold]Changes since the previous run[/]")  # type: ignore[attr-defined]

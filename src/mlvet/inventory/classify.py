@@ -33,8 +33,7 @@ TEXT_DATASET_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".nd
 #: Compressed wrappers that may hold a pickle (joblib compressors, gzipped checkpoints, nullifAI's 7z).
 _COMPRESSED_MAGIC = (
     (b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"), (b"\x5d\x00\x00", "lzma"),
-    (b"7z\xbc\xaf\x27\x1c", "7z"), (b"ZF", "zlib"), (b"\x04\x22\x4d\x18", "lz4"), (b"\x78\x9c", "zlib"),
-    (b"\x78\x01", "zlib"), (b"\x78\xda", "zlib"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"), (b"ZF", "zlib"), (b"\x04\x22\x4d\x18", "lz4"),
 )
 _TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
 
@@ -101,7 +100,10 @@ def _by_magic(fd: int, head: bytes, ext: str, name: str) -> FileKind | None:
         return FileKind("dataset", "arrow")
     if is_tfrecord(head):
         return FileKind("dataset", "tfrecord", "tensorflow")
-    for magic, what in _COMPRESSED_MAGIC:
+    magics = list(_COMPRESSED_MAGIC)
+    if len(head) > 1 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:  # RFC 1950 zlib header
+        magics.append((head[:2], "zlib"))
+    for magic, what in magics:
         if head.startswith(magic):
             if ext in MODEL_EXTENSIONS or any(part in MODEL_EXTENSIONS for part in _inner_exts(name)) or \
                     _compressed_pickle(fd, what):
