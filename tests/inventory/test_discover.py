@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import shutil
 from pathlib import Path
 
@@ -121,15 +122,17 @@ def test_classify_by_content(tmp_path: Path, src: str, expected: tuple[str, str]
     assert kind is not None and (kind.role, kind.format) == expected
 
 
-@pytest.mark.parametrize("data", [b"", b"hello world\n", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, b"PK\x03\x04garbage",
-                                  b"\x00" * 12, os.urandom(64)])
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"hello world\n", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, b"PK\x03\x04garbage", b"\x00" * 12,
+     random.Random(1).randbytes(64), random.Random(2).randbytes(4096)],
+    ids=["empty", "text", "png", "broken-zip", "zeros", "random64", "random4k"],
+)
 def test_ordinary_and_garbage_files_are_not_assets(tmp_path: Path, data: bytes) -> None:
-    p = tmp_path / "file.bin"
-    p.write_bytes(data)
-    kind = classify(str(p))
-    assert kind is None or kind.role == "model"  # garbage only counts when it claims to be a model
-    (tmp_path / "x.txt").write_bytes(data)
-    assert classify(str(tmp_path / "x.txt")) is None or data.startswith(b"PK")
+    for name in ("file.bin", "x.txt", "noext"):
+        p = tmp_path / name
+        p.write_bytes(data)
+        assert classify(str(p)) is None, name
 
 
 def test_garbage_with_a_model_extension_is_still_a_candidate(tmp_path: Path) -> None:
