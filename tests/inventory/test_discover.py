@@ -139,3 +139,21 @@ def test_garbage_with_a_model_extension_is_still_a_candidate(tmp_path: Path) -> 
     (tmp_path / "weights.pt").write_bytes(b"not a checkpoint at all")
     kind = classify(str(tmp_path / "weights.pt"))
     assert kind is not None and (kind.role, kind.format) == ("model", "unknown")
+
+
+def test_parallel_scanning_gives_the_same_assets(tree: Path) -> None:
+    _r1, serial = inventory([str(tree)])
+    _r2, parallel = inventory([str(tree)], jobs=2)
+    assert parallel == serial
+
+
+def test_hf_cache_option_uses_huggingface_hubs_location(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlvet.inventory.discover import default_hf_cache
+
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tree / "nowhere"))
+    assert default_hf_cache() == str(tree / "nowhere" / "hub")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tree / "hub"))
+    assert default_hf_cache() == os.environ["HF_HUB_CACHE"]
+    _run, assets = inventory([str(tree / "docs")], hf_cache=True, scan=False)
+    assert sorted(a.name for a in assets) == ["acme/reviews", "acme/tiny-gpt2"]
