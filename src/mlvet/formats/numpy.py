@@ -53,7 +53,7 @@ class NpyHandler:
             raise AnalysisError(".npy header is not a valid Python literal") from None
         if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= set(header):
             raise AnalysisError(".npy header lacks descr/fortran_order/shape")
-        if _has_object(header["descr"]):
+        if has_object_dtype(header["descr"]):
             ctx.saw_format("numpy-object-array")
             analyse_pickle_stream(stream, ctx.child("<object array pickle>"), start=start + hlen, trailing_ok=True)
             return
@@ -88,11 +88,12 @@ def _itemsize(descr: object) -> int | None:
     return 4 * n if kind == "U" else n
 
 
-def _has_object(descr: object) -> bool:
+def has_object_dtype(descr: object) -> bool:
+    """True if a ``.npy`` header's ``descr`` (plain or structured) has an object field: a pickle follows."""
     if isinstance(descr, str):
         return descr.lstrip("<>|=").startswith("O")
     if isinstance(descr, (list, tuple)):
-        return any(_has_object(part) for part in descr)
+        return any(has_object_dtype(part) for part in descr)
     return False
 
 

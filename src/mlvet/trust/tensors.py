@@ -43,6 +43,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO
 
 from mlvet.errors import AnalysisError
+from mlvet.formats.numpy import has_object_dtype
 
 if TYPE_CHECKING:
     from mlvet.containers.zipread import ZipArchive, ZipMember
@@ -506,7 +507,7 @@ def _parse_npy_header(stream: BinaryIO, what: str) -> _NpyHeader:
     if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= set(header):
         raise TensorFormatError(f"{what}: .npy header lacks descr/fortran_order/shape")
     descr = header["descr"]
-    if _has_object(descr):
+    if has_object_dtype(descr):
         raise TensorFormatError(f"{what}: object array refused (its data is a pickle, which mlvet never loads)")
     m = _NPY_DESCR.match(descr) if isinstance(descr, str) else None
     if m is None:
@@ -529,14 +530,6 @@ def _parse_npy_header(stream: BinaryIO, what: str) -> _NpyHeader:
         if swap == 1:
             swap = 0
     return _NpyHeader(dtype, shape, _nbytes(dtype, shape, what), start + hlen, swap)
-
-
-def _has_object(descr: object) -> bool:
-    if isinstance(descr, str):
-        return descr.lstrip("<>|=").startswith("O")
-    if isinstance(descr, (list, tuple)):
-        return any(_has_object(part) for part in descr)
-    return False
 
 
 class _NpySet(TensorSet):
