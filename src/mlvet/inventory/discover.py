@@ -399,7 +399,7 @@ def inventory(paths: Sequence[str], *, store: Store | None = None, hf_cache: boo
         prev_run = store.previous_run(roots)
         if prev_run is not None and prev_run.id is not None and not rescan and prev_run.tool_version == __version__:
             prev_assets = {a.id: a for a in store.assets_of_run(prev_run.id)}
-        cache = store.hash_cache()
+        cache = store.hash_cache([p for g in groups for p, _rel in g.files])  # only what may be hashed
     fp = _Fingerprints(cache)
     pol = policy
     if scan and pol is None:
