@@ -157,3 +157,17 @@ def test_hf_cache_option_uses_huggingface_hubs_location(tree: Path, monkeypatch:
     assert default_hf_cache() == os.environ["HF_HUB_CACHE"]
     _run, assets = inventory([str(tree / "docs")], hf_cache=True, scan=False)
     assert sorted(a.name for a in assets) == ["acme/reviews", "acme/tiny-gpt2"]
+
+
+def test_special_files_and_link_loops_do_not_hang_or_crash(tmp_path: Path) -> None:
+    root = tmp_path / "t"
+    root.mkdir()
+    os.mkfifo(root / "pipe.pkl")
+    (root / "loop.pt").symlink_to(root / "loop.pt")
+    (root / "dangling.safetensors").symlink_to(root / "missing")
+    (root / "unreadable.pt").write_bytes(b"\x80\x02K\x01.")
+    (root / "unreadable.pt").chmod(0)
+    shutil.copyfile(ASSETS / "gguf" / "benign_tiny.gguf", root / "ok.gguf")
+    _run, assets = inventory([str(root)])
+    names = {a.name for a in assets}
+    assert "ok.gguf" in names and "pipe.pkl" not in names and "loop.pt" not in names

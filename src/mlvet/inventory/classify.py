@@ -56,7 +56,8 @@ def classify(path: str, name: str | None = None) -> FileKind | None:
     name = name or os.path.basename(path)
     ext = os.path.splitext(name)[1].lower()
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # O_NONBLOCK: a FIFO or device in the tree must not hang the walk (regular files are unaffected).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
     try:
