@@ -108,3 +108,23 @@ def test_cli_inventory_json_contract_and_assets_filters(tmp_path: Path, db_url: 
     assert main(["assets", "--db", db_url]) == 0
     assert f"{len(EXPECTED)} assets" in capsys.readouterr().out
     assert main(["inventory", str(tmp_path / "missing"), "--db", db_url]) == 4
+
+
+def test_hf_cache_runs_compare_with_each_other(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    root = build_tree(tmp_path / "tree")
+    monkeypatch.setenv("HF_HUB_CACHE", str(root / "hub"))
+    db = f"sqlite:///{tmp_path / 'i.db'}"
+    args = ["inventory", str(root / "docs"), "--hf-cache", "--db", db, "-f", "json", "--no-progress"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["run"]["roots"] == sorted([str(root / "docs"), str(root / "hub")])
+    assert len(first["changes"]["new"]) == 2
+    hf_cache_snapshot(root / "hub", "acme/tiny-gpt2", "model", REV2, gpt2_files())
+    assert main(args) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert [c["path"].rsplit("/", 1)[-1] for c in second["changes"]["new"]] == [REV2]
+    assert second["changes"]["removed"] == [] and second["run"]["files_hashed"] == len(gpt2_files())
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "absent"))
+    assert main(args) == 0
+    assert "no Hugging Face cache at" in capsys.readouterr().err

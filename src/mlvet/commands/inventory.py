@@ -52,6 +52,13 @@ def register(group: click.Group) -> None:
                 threshold = Severity.parse(fail_on)
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="--fail-on") from None
+        if hf_cache:
+            import os
+
+            from mlvet.inventory.discover import default_hf_cache
+
+            if not os.path.isdir(default_hf_cache()):
+                click.echo(f"mlvet: note: no Hugging Face cache at {default_hf_cache()}", err=True)
         policy = resolve_policy(policy_file, Path.cwd())
         store = Store(db)
         try:

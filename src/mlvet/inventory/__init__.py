@@ -26,12 +26,10 @@ def run_inventory(paths: Sequence[str], store: Store, *, hf_cache: bool = False,
     different trees in one database do not report each other's assets as removed). The previous assets
     are returned so a caller can name removed ones.
     """
-    import os
-
     from mlvet.inventory.changes import compute_changes
-    from mlvet.inventory.discover import inventory
+    from mlvet.inventory.discover import inventory, resolve_roots
 
-    roots = sorted({os.path.abspath(os.fspath(p)) for p in paths})
+    roots = resolve_roots(paths, hf_cache=hf_cache)
     prev_run = store.previous_run(roots)
     previous = store.assets_of_run(prev_run.id) if prev_run is not None and prev_run.id is not None else []
     run, assets = inventory(paths, store=store, hf_cache=hf_cache, rescan=rescan, policy=policy, jobs=jobs,

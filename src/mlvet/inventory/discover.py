@@ -202,15 +202,24 @@ def _walk_groups(root: str, progress: ProgressFn | None, counter: list[int]) -> 
             yield g
 
 
+def resolve_roots(paths: Iterable[str | os.PathLike[str]], *, hf_cache: bool = False) -> tuple[str, ...]:
+    """The run's roots: absolute, unique, sorted, plus the Hugging Face cache when asked (and present).
+
+    One definition, because "the previous run over the same roots" compares these exactly.
+    """
+    roots = {os.path.abspath(os.fspath(p)) for p in paths}
+    if hf_cache:
+        cache = default_hf_cache()
+        if os.path.isdir(cache):
+            roots.add(os.path.abspath(cache))
+    return tuple(sorted(roots))
+
+
 def iter_groups(paths: Iterable[str], *, hf_cache: bool = False,
                 progress: ProgressFn | None = None, counter: list[int] | None = None) -> Iterator[_Group]:
     """Every asset group under the given paths (files or folders); raises UsageError for a missing path."""
     counter = counter if counter is not None else [0]
-    roots = [os.path.abspath(os.fspath(p)) for p in paths]
-    if hf_cache:
-        cache = default_hf_cache()
-        if os.path.isdir(cache):
-            roots.append(os.path.abspath(cache))
+    roots = resolve_roots(paths, hf_cache=hf_cache)
     seen: set[str] = set()
     for root in roots:
         if not os.path.lexists(root):
@@ -390,9 +399,9 @@ def inventory(paths: Sequence[str], *, store: Store | None = None, hf_cache: boo
     from mlvet.scanner import scan_file
 
     started = datetime.now(timezone.utc)
-    roots = tuple(sorted({os.path.abspath(os.fspath(p)) for p in paths}))
+    roots = resolve_roots(paths, hf_cache=hf_cache)
     counter = [0]
-    groups = list(iter_groups(roots, hf_cache=hf_cache, progress=progress, counter=counter))
+    groups = list(iter_groups(roots, progress=progress, counter=counter))
     prev_assets: dict[str, Asset] = {}
     cache: dict[str, tuple[int, int, int, str]] = {}
     if store is not None:
