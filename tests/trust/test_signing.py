@@ -34,7 +34,10 @@ from safetensors.numpy import save_file
 from mlvet.cli import main as mlvet_main
 from mlvet.trust import signing
 
-MODEL_SIGNING = shutil.which("model_signing")
+# The console script pip installed with model-signing: on PATH, or beside this interpreter (a venv's bin/ or a
+# --user install need not be on PATH in CI).
+MODEL_SIGNING = shutil.which("model_signing") or shutil.which(
+    "model_signing", path=str(Path(sys.executable).parent)) or "model_signing"
 
 
 # ---- key material --------------------------------------------------------------------------------------
