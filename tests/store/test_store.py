@@ -359,3 +359,21 @@ def test_in_memory_sqlite() -> None:
     with Store("sqlite://") as store:
         run = store.record_run(make_run(), [simple_asset("m")])
         assert store.latest_assets() == (run, [simple_asset("m")])
+
+
+def test_current_inventory_spans_the_latest_run_of_each_root_set(db_url: str) -> None:
+    a = simple_asset("a", path="/models/a.pt")
+    b_old = simple_asset("b", path="/models/b.pt")
+    shared_old = simple_asset("shared", path="/models/hub/x", severity=Severity.LOW)
+    shared_new = simple_asset("shared", path="/models/hub/x", severity=Severity.HIGH)
+    c = simple_asset("c", path="/cache/c.gguf")
+    with Store(db_url) as store:
+        store.record_run(make_run(("/models",), minutes=0), [a, b_old, shared_old])
+        store.record_run(make_run(("/cache",), minutes=1), [c, shared_old])
+        # /models again: b is gone, shared got worse. The /cache run is still current for its roots.
+        store.record_run(make_run(("/models",), minutes=2), [a, shared_new])
+        current = store.query_assets()
+        assert sorted(x.name for x in current) == ["a", "c", "shared"]
+        assert next(x for x in current if x.name == "shared").severity == Severity.HIGH  # newest state once
+        assert [x.name for x in store.query_assets(min_severity=Severity.HIGH)] == ["shared"]
+        assert [x.name for x in store.query_assets(path_glob="/cache/*")] == ["c"]

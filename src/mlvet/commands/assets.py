@@ -1,4 +1,4 @@
-"""``mlvet assets``: list and filter the inventoried assets from the database (latest run by default)."""
+"""``mlvet assets``: list and filter the inventoried assets from the database (the current inventory by default)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,11 @@ def register(group: click.Group) -> None:
     @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
     def assets(db: str | None, kind: str | None, file_format: str | None, min_severity: str | None,
                license_: str | None, path_glob: str | None, run_id: int | None, fmt: str) -> int:
-        """List the assets recorded by `mlvet inventory`, filtered."""
+        """List the assets recorded by `mlvet inventory`, filtered.
+
+        By default this is the current inventory: the latest run of each set of roots that was inventoried
+        (an asset found by several, once, in its newest state); --run N lists one run's assets.
+        """
         import json
 
         from mlvet.inventory.serialize import asset_to_dict

@@ -543,7 +543,11 @@ class Store:
         path_glob: str | None = None,
         run_id: int | None = None,
     ) -> list[Asset]:
-        """Assets of run ``run_id`` (the latest run by default) that pass every given filter.
+        """Assets of run ``run_id`` that pass every given filter; by default, the current inventory.
+
+        The current inventory is the latest run of *each* set of roots (inventories of ``/srv/models`` and
+        of the Hugging Face cache are kept side by side), an asset found by several of those runs counted
+        once, in its newest state. Assets a later run over the same roots no longer found are not in it.
 
         * ``kind``: "model" or "dataset".
         * ``fmt``: the asset's principal format, or the format of any of its files (so "pickle" finds the
@@ -556,13 +560,12 @@ class Store:
 
         Every other filter is SQL.
         """
-        if run_id is None:
-            last = self.previous_run()
-            if last is None or last.id is None:
-                return []
-            run_id = last.id
         v = AssetVersionRow
-        stmt = sa.select(v).where(v.run_id == run_id)
+        if run_id is None:
+            latest_per_roots = sa.select(sa.func.max(RunRow.id)).group_by(RunRow.roots_key)
+            stmt = sa.select(v).where(v.run_id.in_(latest_per_roots))
+        else:
+            stmt = sa.select(v).where(v.run_id == run_id)
         if kind is not None:
             stmt = stmt.where(v.kind == kind)
         if fmt is not None:
@@ -579,6 +582,11 @@ class Store:
             )
             stmt = stmt.where(sa.or_(v.path.like(like, escape="\\"), file_like))
         found = self._select_assets(stmt)
+        if run_id is None:  # newest state of an asset seen by the latest runs of several root sets
+            newest: dict[str, Asset] = {}
+            for a in found:  # ordered by run, so a later run's version replaces an earlier one in place
+                newest[a.id] = a
+            found = list(newest.values())
         if path_glob is not None:
             pattern = path_glob
             found = [
@@ -598,7 +606,7 @@ class Store:
         return self._guard("reading the inventory", run)
 
     def _select_assets(self, stmt: sa.Select[AssetVersionRow]) -> list[Asset]:
-        stmt = stmt.order_by(AssetVersionRow.position).options(
+        stmt = stmt.order_by(AssetVersionRow.run_id, AssetVersionRow.position).options(
             selectinload(AssetVersionRow.files), selectinload(AssetVersionRow.findings)
         )
         return self._read(lambda s: [_asset(v) for v in s.scalars(stmt)])
