@@ -115,6 +115,9 @@ class _Progress:
     def _event(self, stage: str, done: int, total: int | None) -> None:
         task = self.tasks.get(stage)
         if task is None:
+            for done_task in self.tasks.values():  # an earlier stage is over: show its bar as complete
+                t = self.bar.tasks[done_task]
+                self.bar.update(done_task, total=t.completed)
             label = {"walk": "files seen", "assets": "assets"}.get(stage, stage)
             task = self.tasks[stage] = self.bar.add_task(label, total=total)
         self.bar.update(task, completed=done, total=total)
