@@ -136,7 +136,7 @@ def test_ordinary_and_garbage_files_are_not_assets(tmp_path: Path, data: bytes) 
 
 
 def test_garbage_with_a_model_extension_is_still_a_candidate(tmp_path: Path) -> None:
-    (tmp_path / "weights.pt").write_bytes(b"not a checkpoint at all")
+    (tmp_path / "weights.pt").write_bytes(b"\x01\x02\x03not a checkpoint at all\xff\xfe")
     kind = classify(str(tmp_path / "weights.pt"))
     assert kind is not None and (kind.role, kind.format) == ("model", "unknown")
 
@@ -171,3 +171,14 @@ def test_special_files_and_link_loops_do_not_hang_or_crash(tmp_path: Path) -> No
     _run, assets = inventory([str(root)])
     names = {a.name for a in assets}
     assert "ok.gguf" in names and "pipe.pkl" not in names and "loop.pt" not in names
+
+
+def test_text_and_idl_files_with_model_extensions_are_not_models(tmp_path: Path) -> None:
+    (tmp_path / "distutils-precedence.pth").write_text("import os; var = 'SETUPTOOLS_USE_DISTUTILS'\n")
+    (tmp_path / "notes.model").write_text("not a model\n")
+    (tmp_path / "idl.sav").write_bytes(b"SR\x00\x04\x00\x00\x00\x0a" + bytes(200))
+    (tmp_path / "proto0.pkl").write_bytes(b"cos\nsystem\n(S'id'\ntR.")  # a text pickle is still found
+    assert [classify(str(p)) for p in sorted(tmp_path.iterdir())] == [
+        None, None, None, classify(str(tmp_path / "proto0.pkl"))]
+    kind = classify(str(tmp_path / "proto0.pkl"))
+    assert kind is not None and kind.format == "pickle"

@@ -26,6 +26,7 @@ _NOT_MODELS: list[tuple[bytes, str]] = [
     (b"\x00asm", "WebAssembly module"),
     (b"PAR1", "Parquet data file"),
     (b"ARROW1", "Arrow data file"),
+    (b"SR\x00\x04", "IDL save file"),
 ]
 
 

@@ -67,9 +67,25 @@ def classify(path: str, name: str | None = None) -> FileKind | None:
         kind = None
     finally:
         os.close(fd)
-    if kind is None and ext in MODEL_EXTENSIONS and head:
+    if kind is None and ext in MODEL_EXTENSIONS and head and not _is_text(head) and not head.startswith(_NOT_ML):
+        # Binary content that matches no format but claims a model's name: the scanner will say what it is.
+        # (Text never is: site-packages' ``.pth`` path files, notes named ``.model``.)
         return FileKind("model", "unknown")
     return kind
+
+
+#: Binary formats that share an extension with model files but are not ML assets (IDL ``.sav``).
+_NOT_ML = (b"SR\x00\x04",)
+
+
+def _is_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 4  # a multi-byte character cut at the end of the head
+    return True
 
 
 def _by_magic(fd: int, head: bytes, ext: str, name: str) -> FileKind | None:
