@@ -78,13 +78,17 @@ def classify(path: str, name: str | None = None) -> FileKind | None:
 _NOT_ML = (b"SR\x00\x04",)
 
 
+_CONTROL = bytes(set(range(32)) - {9, 10, 12, 13, 27})
+
+
 def _is_text(head: bytes) -> bool:
-    if b"\x00" in head:
+    """UTF-8 without control characters (a multi-byte character may be cut at the end of a full head)."""
+    if head != head.translate(None, _CONTROL):
         return False
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return exc.start >= len(head) - 4  # a multi-byte character cut at the end of the head
+        return len(head) == HEAD and exc.start >= len(head) - 4
     return True
 
 
