@@ -36,7 +36,8 @@ def _exit(code: int, argv: list[str] | None) -> int:
 
 #: Optional dependencies by top-level module, and the extra that installs each (see pyproject.toml).
 _EXTRAS = {"cyclonedx": "bom", "packageurl": "bom", "model_signing": "signing", "OpenSSL": "signing",
-           "psycopg": "postgres", "numpy": "diff", "py7zr": "archives", "lz4": "lz4", "h5py": "hdf5"}
+           "psycopg": "postgres", "numpy": "diff", "py7zr": "archives", "lz4": "lz4", "h5py": "hdf5",
+           "spdx_python_model": "spdx"}
 
 
 def _run_click(args: list[str]) -> int:

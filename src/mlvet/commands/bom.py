@@ -1,8 +1,10 @@
-"""``mlvet bom``: a CycloneDX 1.6 ML-BOM of the models and datasets under PATHs, or of the latest recorded run.
+"""``mlvet bom``: an ML-BOM of the models and datasets under PATHs, or of the latest recorded run.
 
-Exit codes: 0 when the BOM was written (findings are in the BOM as vulnerabilities; ``mlvet scan`` is the
-gate), 4 for usage errors (no PATH and no ``--from-db``, both, an empty database), 2 when mlvet built a BOM
-the schema rejects (a bug: nothing is written).
+CycloneDX 1.6 JSON by default; ``--format spdx`` writes SPDX 3.0.1 JSON-LD with the AI and Dataset profiles
+(needs the ``spdx`` extra). Exit codes: 0 when the BOM was written (findings are in the BOM as
+vulnerabilities; ``mlvet scan`` is the gate), 4 for usage errors (no PATH and no ``--from-db``, both, an
+empty database, an option of the other format), 2 when mlvet built a BOM its format's validation rejects
+(a bug: nothing is written).
 """
 
 from __future__ import annotations
@@ -25,14 +27,35 @@ def register(group: click.Group) -> None:
     @click.option("--hf-cache", is_flag=True, help="Include the Hugging Face cache (alone or with PATHs).")
     @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=str),
                   help="Write the BOM to this file instead of standard output.")
-    @click.option("--spec-version", type=click.Choice(["1.6"]), default="1.6", show_default=True,
-                  help="CycloneDX specification version.")
+    @click.option("--format", "fmt", type=click.Choice(["cyclonedx", "spdx"]), default="cyclonedx",
+                  show_default=True,
+                  help="CycloneDX 1.6 JSON, or SPDX 3.0.1 JSON-LD with the AI and Dataset profiles.")
+    @click.option("--spec-version", type=click.Choice(["1.6"]), default=None,
+                  help="CycloneDX specification version (1.6, the default). SPDX documents are always 3.0.1.")
+    @click.option("--spdx-namespace", metavar="IRI",
+                  help="Prefix of every spdxId in an SPDX document (default: urn:mlvet:). Ids are derived from "
+                       "asset ids, so documents of the same tree diff cleanly.")
     def bom(paths: tuple[str, ...], db_url: str | None, from_db: bool, hf_cache: bool, output: str | None,
-            spec_version: str) -> int:
-        """Write a CycloneDX ML-BOM of the models and datasets under PATHS (or --from-db)."""
+            fmt: str, spec_version: str | None, spdx_namespace: str | None) -> int:
+        """Write an ML-BOM of the models and datasets under PATHS (or --from-db)."""
         import os
 
         from mlvet.bom import BomValidationError, bom_json
+        from mlvet.errors import MlvetError
+
+        if fmt == "spdx" and spec_version is not None:
+            raise click.UsageError("--spec-version is for CycloneDX; SPDX documents are always 3.0.1")
+        if fmt != "spdx" and spdx_namespace is not None:
+            raise click.UsageError("--spdx-namespace needs --format spdx")
+        if fmt == "spdx":
+            # Fail before the inventory runs when the optional dependency is missing (the CLI names the extra).
+            from mlvet.bom import spdx as spdx_bom
+
+            if spdx_namespace is not None:
+                try:
+                    spdx_bom.check_namespace(spdx_namespace)
+                except ValueError as exc:
+                    raise click.UsageError(str(exc)) from None
 
         if from_db and (paths or hf_cache):
             raise click.UsageError("give PATHs (and --hf-cache) or --from-db, not both")
@@ -57,14 +80,22 @@ def register(group: click.Group) -> None:
                     run, assets = inventory(list(paths), store=store, hf_cache=hf_cache)
             else:
                 run, assets = inventory(list(paths), hf_cache=hf_cache)
+
+        invalid: type[MlvetError] = BomValidationError
         try:
-            text = bom_json(assets, run)
-        except BomValidationError as exc:
+            if fmt == "spdx":
+                invalid = spdx_bom.SpdxValidationError
+                text = spdx_bom.spdx_json(assets, run, namespace=spdx_namespace)
+                label = f"SPDX {spdx_bom.SPEC_VERSION} document"
+            else:
+                text = bom_json(assets, run)
+                label = f"CycloneDX {spec_version or '1.6'} BOM"
+        except invalid as exc:
             click.echo(f"mlvet: {exc.diagnostics()}", err=True)
             return EXIT_INCOMPLETE
         if output:
             _write_atomically(output, text)
-            click.echo(f"wrote CycloneDX {spec_version} BOM with {len(assets)} assets to {output}", err=True)
+            click.echo(f"wrote {label} with {len(assets)} assets to {output}", err=True)
         else:
             click.echo(text, nl=False)
         return EXIT_CLEAN
