@@ -538,7 +538,7 @@ def _describe(obj: Any) -> str:
 
 
 def _short(exc: BaseException) -> str:
-    message = str(exc).strip("'\"")
+    message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)  # KeyError quotes its text
     return f"{type(exc).__name__}: {message if len(message) <= 300 else message[:300] + '...'}"
 
 
@@ -555,12 +555,15 @@ def _locate(doc: dict[str, Any], graph: list[dict[str, Any]], exc: BaseException
     """Which @graph entries the bindings reject on their own (the whole-document error says only what)."""
     found = []
     for index, item in enumerate(graph):
+        where = f"@graph[{index}] ({item.get('type')} {item.get('spdxId', item.get('@id', ''))!r})"
+        if item.get("type") not in spdx.SHACLObject.CLASSES:
+            found.append(f"{where}: not a class of the SPDX {SPEC_VERSION} model")
+            continue
         try:
             spdx.JSONLDDeserializer().deserialize_data({"@context": doc["@context"], "@graph": [item]},
                                                        spdx.SHACLObjectSet())
         except Exception as item_exc:
-            ident = item.get("spdxId", item.get("@id", ""))
-            found.append(f"@graph[{index}] ({item.get('type')} {ident!r}): {_short(item_exc)}")
+            found.append(f"{where}: {_short(item_exc)}")
     return found or [f"@graph: {_short(exc)}"]
 
 
