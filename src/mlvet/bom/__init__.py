@@ -1,4 +1,4 @@
-"""ML-BOMs of the inventory: CycloneDX 1.6 (:mod:`.cyclonedx`) and SPDX 3.0.1 with the AI and Dataset profiles (:mod:`.spdx`).
+"""ML-BOMs of the inventory: CycloneDX 1.6 and SPDX 3.0.1 (AI and Dataset profiles, :mod:`mlvet.bom.spdx`).
 
 :mod:`mlvet.bom.cyclonedx` writes CycloneDX 1.6 JSON and validates every document against the official
 schema (shipped with cyclonedx-python-lib, so validation works offline) before it leaves mlvet. The BOM
