@@ -33,7 +33,7 @@ def run_inventory(paths: Sequence[str], store: Store, *, hf_cache: bool = False,
     prev_run = store.previous_run(roots)
     previous = store.assets_of_run(prev_run.id) if prev_run is not None and prev_run.id is not None else []
     run, assets = inventory(paths, store=store, hf_cache=hf_cache, rescan=rescan, policy=policy, jobs=jobs,
-                            progress=progress)
+                            progress=progress, previous=(prev_run, previous))
     changes = compute_changes(previous, assets)
     recorded = store.record_run(run, assets, changes)
     return recorded, assets, changes, previous

@@ -394,8 +394,15 @@ def _mismatch_finding(f: AssetFile) -> Finding:
 
 def inventory(paths: Sequence[str], *, store: Store | None = None, hf_cache: bool = False, scan: bool = True,
               rescan: bool = False, policy: Policy | None = None, jobs: int = 1,
-              progress: ProgressFn | None = None) -> tuple[InventoryRun, list[Asset]]:
-    """Discover, fingerprint and scan the assets under ``paths``; nothing is recorded (see :func:`run`)."""
+              progress: ProgressFn | None = None,
+              previous: tuple[InventoryRun | None, Sequence[Asset]] | None = None,
+              ) -> tuple[InventoryRun, list[Asset]]:
+    """Discover, fingerprint and scan the assets under ``paths``; nothing is recorded.
+
+    With a ``store``, file fingerprints come from its hash cache and unchanged assets keep the scan results
+    of the previous run over the same roots (``previous`` when the caller already loaded that run, as
+    :func:`mlvet.inventory.run_inventory` does). :func:`mlvet.inventory.run_inventory` also records the run.
+    """
     from mlvet.scanner import scan_file
 
     started = datetime.now(timezone.utc)
@@ -405,9 +412,13 @@ def inventory(paths: Sequence[str], *, store: Store | None = None, hf_cache: boo
     prev_assets: dict[str, Asset] = {}
     cache: dict[str, tuple[int, int, int, str]] = {}
     if store is not None:
-        prev_run = store.previous_run(roots)
-        if prev_run is not None and prev_run.id is not None and not rescan and prev_run.tool_version == __version__:
-            prev_assets = {a.id: a for a in store.assets_of_run(prev_run.id)}
+        if previous is None:
+            prev_run = store.previous_run(roots)
+            loaded = store.assets_of_run(prev_run.id) if prev_run is not None and prev_run.id is not None else []
+            previous = (prev_run, loaded)
+        prev_run, prev_list = previous
+        if prev_run is not None and not rescan and prev_run.tool_version == __version__:
+            prev_assets = {a.id: a for a in prev_list}
         cache = store.hash_cache([p for g in groups for p, _rel in g.files])  # only what may be hashed
     fp = _Fingerprints(cache)
     pol = policy
