@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _bom_support import NetworkBlocked
 from packageurl import PackageURL
 
 from mlvet.bom import BomValidationError, bom_json, build_bom, validate_bom
@@ -29,27 +29,10 @@ REV = "86B5E0934494BD15C9632B12F734A8A67F723594"  # upper case on purpose: the p
 DS_REV = "e" * 40
 
 
-class _NetworkBlocked(AssertionError):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any attempt to connect or resolve a name fails the test."""
-
-    def refuse(*_args: object, **_kwargs: object) -> Any:
-        raise _NetworkBlocked("network access attempted during a BOM test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-
-
 def test_the_network_block_is_live() -> None:
     import urllib.request
 
-    with pytest.raises(_NetworkBlocked):
+    with pytest.raises(NetworkBlocked):
         urllib.request.urlopen("http://cyclonedx.org/schema/spdx.schema.json", timeout=1)
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _bom_support import NetworkBlocked
 from packageurl import PackageURL
 
 from mlvet._version import __version__
@@ -40,25 +40,10 @@ from test_cyclonedx import (  # noqa: E402
 NS = spdx_bom.DEFAULT_NAMESPACE
 
 
-class _NetworkBlocked(AssertionError):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*_args: object, **_kwargs: object) -> Any:
-        raise _NetworkBlocked("network access attempted during an SPDX test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-
-
 def test_the_network_block_is_live() -> None:
     import urllib.request
 
-    with pytest.raises(_NetworkBlocked):
+    with pytest.raises(NetworkBlocked):
         urllib.request.urlopen(spdx_bom.CONTEXT, timeout=1)
 
 

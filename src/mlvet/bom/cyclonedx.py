@@ -73,7 +73,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
 from mlvet._version import __version__
-from mlvet.errors import MlvetError
+from mlvet.bom.errors import InvalidDocument
 from mlvet.inventory.model import Asset, AssetFile, HubRef, InventoryRun
 from mlvet.model import Finding, Severity
 
@@ -102,15 +102,10 @@ _SEVERITY = {
 }
 
 
-class BomValidationError(MlvetError):
+class BomValidationError(InvalidDocument):
     """mlvet built a BOM that the CycloneDX schema rejects: a bug, reported instead of writing the file."""
 
-    def __init__(self, errors: Sequence[str]) -> None:
-        self.errors = tuple(errors)
-        shown = "\n  ".join(self.errors[:20])
-        more = f"\n  ... and {len(self.errors) - 20} more" if len(self.errors) > 20 else ""
-        super().__init__(f"internal error: the CycloneDX {SPEC_VERSION} BOM mlvet built is invalid "
-                         f"(please report this):\n  {shown}{more}")
+    what = f"the CycloneDX {SPEC_VERSION} BOM"
 
 
 # --------------------------------------------------------------------------------------------- refs & purls

@@ -81,7 +81,7 @@ from mlvet.bom.cyclonedx import (
     hf_purl,
     split_hub_id,
 )
-from mlvet.errors import MlvetError
+from mlvet.bom.errors import InvalidDocument
 from mlvet.inventory.model import Asset, AssetFile, InventoryRun
 from mlvet.model import Finding, Severity
 
@@ -115,15 +115,10 @@ _VEX_TYPES = {
 }
 
 
-class SpdxValidationError(MlvetError):
+class SpdxValidationError(InvalidDocument):
     """mlvet built an SPDX document that the SPDX model rejects: a bug, reported instead of writing it."""
 
-    def __init__(self, errors: Sequence[str]) -> None:
-        self.errors = tuple(errors)
-        shown = "\n  ".join(self.errors[:20])
-        more = f"\n  ... and {len(self.errors) - 20} more" if len(self.errors) > 20 else ""
-        super().__init__(f"internal error: the SPDX {SPEC_VERSION} document mlvet built is invalid "
-                         f"(please report this):\n  {shown}{more}")
+    what = f"the SPDX {SPEC_VERSION} document"
 
 
 def check_namespace(namespace: str) -> str:
