@@ -74,8 +74,9 @@ from packageurl import PackageURL
 
 from mlvet._version import __version__
 from mlvet.bom.errors import InvalidDocument
+from mlvet.bom.findings import finding_groups
 from mlvet.inventory.model import Asset, AssetFile, HubRef, InventoryRun
-from mlvet.model import Finding, Severity
+from mlvet.model import Severity
 
 #: The only CycloneDX version mlvet writes (``--spec-version`` accepts exactly this).
 SPEC_VERSION = "1.6"
@@ -394,55 +395,26 @@ class _Builder:
 
     def _vulnerabilities(self, asset: Asset) -> Iterator[Vulnerability]:
         """One vulnerability per distinct finding of the asset (same rule and fingerprint: one entry)."""
-        groups: dict[str, list[Finding]] = {}
-        for finding in asset.findings:
-            groups.setdefault(f"{finding.rule_id}-{finding.fingerprint}", []).append(finding)
         source = VulnerabilitySource(name=NS)
-        for vid, findings in sorted(groups.items()):
-            first = findings[0]
-            rule = _rule(first.rule_id)
-            severity = max(f.severity for f in findings)
-            locations = sorted({f.location.display() for f in findings})
-            detail = [first.message]
-            if rule is not None:
-                detail.append(rule.why)
-            detail.append("Location: " + "; ".join(locations))
-            if first.evidence:
-                detail.append(f"Evidence: {first.evidence}")
-            cwe = first.cwe if first.cwe is not None else (rule.cwe if rule is not None else None)
+        for g in finding_groups(asset):
             yield Vulnerability(
-                bom_ref=f"{asset_ref(asset)}/vuln:{vid}", id=vid, source=source,
-                ratings=[VulnerabilityRating(source=source, severity=_SEVERITY[severity],
+                bom_ref=f"{asset_ref(asset)}/vuln:{g.id}", id=g.id, source=source,
+                ratings=[VulnerabilityRating(source=source, severity=_SEVERITY[g.severity],
                                              method=VulnerabilityScoreSource.OTHER)],
-                cwes=[cwe] if cwe is not None else None,
-                description=rule.summary if rule is not None else first.message,
-                detail="\n".join(detail),
-                recommendation=rule.fix if rule is not None else None,
+                cwes=[g.cwe] if g.cwe is not None else None,
+                description=g.summary,
+                detail=g.detail,
+                recommendation=g.rule.fix if g.rule is not None else None,
                 affects=[BomTarget(ref=asset_ref(asset))],
                 properties=_props([
-                    ("rule", first.rule_id),
-                    ("rule-name", rule.name if rule is not None else None),
-                    ("fingerprint", first.fingerprint),
-                    ("confidence", first.confidence.label),
-                    *(("location", loc) for loc in locations),
+                    ("rule", g.first.rule_id),
+                    ("rule-name", g.rule.name if g.rule is not None else None),
+                    ("fingerprint", g.first.fingerprint),
+                    ("confidence", g.first.confidence.label),
+                    *(("location", loc) for loc in g.locations),
                 ]),
             )
 
-
-def _rule(rule_id: str) -> Any:
-    """The registered rule (format modules register theirs on import), None for an id mlvet no longer has."""
-    from mlvet.rules import get_rule
-
-    try:
-        return get_rule(rule_id)
-    except KeyError:
-        from mlvet.formats import import_all
-
-        import_all()
-        try:
-            return get_rule(rule_id)
-        except KeyError:
-            return None
 
 
 # ------------------------------------------------------------------------------------------------ public API

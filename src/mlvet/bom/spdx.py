@@ -77,13 +77,13 @@ from mlvet.bom.cyclonedx import (
     _clean,
     _hub_url,
     _props,
-    _rule,
     hf_purl,
     split_hub_id,
 )
 from mlvet.bom.errors import InvalidDocument
+from mlvet.bom.findings import finding_groups
 from mlvet.inventory.model import Asset, AssetFile, InventoryRun
-from mlvet.model import Finding, Severity
+from mlvet.model import Severity
 
 #: The only SPDX version mlvet writes.
 SPEC_VERSION = "3.0.1"
@@ -398,24 +398,11 @@ class _SpdxBuilder:
     def _vulnerabilities(self, asset: Asset, package: spdx.software_Package,
                          files: dict[str, spdx.software_File]) -> None:
         local = f"{asset.kind}:{asset.id}"
-        groups: dict[str, list[Finding]] = {}
-        for finding in asset.findings:
-            groups.setdefault(f"{finding.rule_id}-{finding.fingerprint}", []).append(finding)
-        for vid, findings in sorted(groups.items()):
-            first = findings[0]
-            rule = _rule(first.rule_id)
-            severity = max(f.severity for f in findings)
-            locations = sorted({f.location.display() for f in findings})
-            detail = [first.message]
-            if rule is not None:
-                detail.append(rule.why)
-            detail.append("Location: " + "; ".join(locations))
-            if first.evidence:
-                detail.append(f"Evidence: {first.evidence}")
-            cwe = first.cwe if first.cwe is not None else (rule.cwe if rule is not None else None)
+        for g in finding_groups(asset):
+            vid, first, rule, severity, cwe = g.id, g.first, g.rule, g.severity, g.cwe
             vuln = spdx.security_Vulnerability(
                 spdxId=self.id(f"{local}/vuln:{_q(vid)}"), creationInfo=self.ci, name=vid,
-                summary=rule.summary if rule is not None else first.message, description="\n".join(detail),
+                summary=g.summary, description=g.detail,
                 externalIdentifier=[spdx.ExternalIdentifier(
                     externalIdentifierType=_enum(spdx.ExternalIdentifierType, "securityOther"), identifier=vid,
                     issuingAuthority="mlvet")],
@@ -427,7 +414,7 @@ class _SpdxBuilder:
             vuln.extension = self._extension((p.name, p.value) for p in _props([
                 ("rule", first.rule_id), ("rule-name", rule.name if rule is not None else None),
                 ("severity", severity.label), ("fingerprint", first.fingerprint),
-                ("confidence", first.confidence.label), ("cwe", cwe), *(("location", loc) for loc in locations),
+                ("confidence", first.confidence.label), ("cwe", cwe), *(("location", loc) for loc in g.locations),
             ]))
             self._add(vuln)
             vex = spdx.security_VexAffectedVulnAssessmentRelationship(
@@ -438,7 +425,7 @@ class _SpdxBuilder:
                 security_statusNotes=(f"mlvet static analysis: rule {first.rule_id}, severity {severity.label}, "
                                       f"confidence {first.confidence.label}"),
             )
-            hit = {files[f.location.path] for f in findings if f.location.path in files}
+            hit = {files[f.location.path] for f in g.findings if f.location.path in files}
             if len(hit) == 1:
                 vex.security_assessedElement = hit.pop()
             self._add(vex)
