@@ -6,7 +6,10 @@ import importlib.util
 import io
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlvet.formats.base import Sink
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
@@ -74,3 +77,28 @@ class CountingReader(io.RawIOBase):
         b[: len(data)] = data
         self.bytes_read += len(data)
         return len(data)
+
+
+def scan_counting(path: Path, size: int) -> tuple[Sink, int, int, float]:
+    """Scan ``path`` through a byte-counting reader: (sink, bytes read, peak traced memory, seconds).
+
+    The multi-GB tests use it to prove a scan reads only headers, in bounded memory.
+    """
+    import time
+    import tracemalloc
+
+    from mlvet.formats.base import ScanContext, Sink
+    from mlvet.policy import default_policy
+
+    sink = Sink()
+    with open(path, "rb") as f:
+        counting = CountingReader(f)
+        tracemalloc.start()
+        start = time.perf_counter()
+        try:
+            ScanContext(str(path), default_policy(), sink).scan_stream(counting, size, path.name)  # type: ignore[arg-type]
+            elapsed = time.perf_counter() - start
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    return sink, counting.bytes_read, peak, elapsed

@@ -6,13 +6,12 @@ import io
 import os
 import random
 import struct
-import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import CountingReader, load_asset_module
+from _support import load_asset_module, scan_counting
 
 import mlvet.formats.gguf  # registers the handler
 import mlvet.formats.safetensors  # noqa: F401
@@ -245,21 +244,6 @@ def sparse_or_skip(path: Path, make: Any, size: int) -> int:
         path.unlink()
         pytest.skip("filesystem does not create sparse files")
     return int(actual)
-
-
-def scan_counting(path: Path, size: int) -> tuple[Sink, int, int, float]:
-    sink = Sink()
-    with open(path, "rb") as f:
-        counting = CountingReader(f)
-        tracemalloc.start()
-        start = time.perf_counter()
-        try:
-            ScanContext(str(path), default_policy(), sink).scan_stream(counting, size, path.name)  # type: ignore[arg-type]
-            elapsed = time.perf_counter() - start
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-    return sink, counting.bytes_read, peak, elapsed
 
 
 def test_multi_gb_gguf_reads_only_the_header(tmp_path: Path) -> None:
