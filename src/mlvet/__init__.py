@@ -39,12 +39,11 @@ def scan(
     import os as _os
 
     from mlvet.policy import Policy as _Policy
-    from mlvet.policy import load_policy_file
     from mlvet.scanner import scan as _scan
 
     if isinstance(paths, (str, _os.PathLike)):
         paths = [paths]
-    pol = policy if isinstance(policy, _Policy) or policy is None else load_policy_file(_os.fspath(policy))
+    pol = policy if isinstance(policy, _Policy) or policy is None else load_policy(policy)
     return _scan(paths, policy=pol, jobs=jobs)
 
 
@@ -53,8 +52,9 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     import os as _os
 
     from mlvet.policy import load_policy_file
+    from mlvet.scanner import check_rule_ids
 
-    return load_policy_file(_os.fspath(path))
+    return check_rule_ids(load_policy_file(_os.fspath(path)))
 
 
 def __getattr__(name: str) -> Any:

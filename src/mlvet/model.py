@@ -14,7 +14,7 @@ from enum import Enum, IntEnum
 from mlvet._version import __version__
 
 #: Bumped whenever the JSON shape changes incompatibly; consumers can check it.
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 class Severity(IntEnum):
@@ -94,6 +94,12 @@ class Finding:
     evidence: str = ""
     confidence: Confidence = Confidence.HIGH
     cwe: int | None = None
+    #: The policy source that suppressed this finding. Suppressed findings stay out of verdicts, counts and
+    #: exit codes, but every output lists them: a suppression must never be invisible.
+    suppressed_by: str | None = None
+    #: When a policy override changed the severity: the rule's own severity here, and which source set it.
+    original_severity: Severity | None = None
+    severity_set_by: str | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -135,6 +141,8 @@ class FileResult:
     formats_seen: tuple[str, ...] = ()
     #: Set when the file is inside a Hugging Face cache (``models--org--name/snapshots/<rev>/...``).
     hub: HubOrigin | None = None
+    #: Findings the policy suppressed (each names its source in ``suppressed_by``); not part of the verdict.
+    suppressed: tuple[Finding, ...] = ()
 
     @property
     def severity(self) -> Severity:
@@ -153,6 +161,8 @@ class ScanSummary:
     findings: int
     by_severity: dict[str, int]
     max_severity: Severity
+    #: Findings the policy suppressed (not counted in ``findings``; listed in every output).
+    suppressed: int = 0
 
 
 @dataclass(frozen=True)
@@ -165,10 +175,17 @@ class ScanReport:
     tool_version: str = __version__
     schema_version: str = SCHEMA_VERSION
     policy_sources: tuple[str, ...] = field(default=())
+    #: What the policy ignored and why (a discovered pyproject.toml may not weaken a scan).
+    policy_warnings: tuple[str, ...] = field(default=())
 
     @property
     def findings(self) -> tuple[Finding, ...]:
         return tuple(f for r in self.results for f in r.findings)
+
+    @property
+    def suppressed(self) -> tuple[Finding, ...]:
+        """Every finding the policy suppressed, across all results."""
+        return tuple(f for r in self.results for f in r.suppressed)
 
     @property
     def max_severity(self) -> Severity:
@@ -191,4 +208,5 @@ class ScanReport:
             findings=sum(by_sev.values()),
             by_severity=by_sev,
             max_severity=self.max_severity,
+            suppressed=len(self.suppressed),
         )

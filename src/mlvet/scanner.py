@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mlvet.errors import UsageError
+from mlvet.errors import PolicyError, UsageError
 from mlvet.formats import base as formats_base
 from mlvet.hfcache import is_cache_blob, parse_hf_path
-from mlvet.model import FileResult, HubOrigin, ScanReport, Status
+from mlvet.model import FileResult, HubOrigin, ScanReport, Severity, Status
 from mlvet.policy import Policy, default_policy
 from mlvet.rules import FMT001
 
@@ -80,6 +80,7 @@ def scan_file(path: str, policy: Policy) -> FileResult:
         format=primary,
         status=status,
         findings=tuple(sink.findings),
+        suppressed=tuple(sink.suppressed),
         errors=tuple(sink.errors),
         skip_reason=sink.skip_reason if status is Status.SKIPPED else None,
         size=size,
@@ -185,17 +186,49 @@ def scan(
         started_at=started,
         finished_at=datetime.now(timezone.utc),
         policy_sources=pol.sources,
+        policy_warnings=pol.warnings,
     )
 
 
 def resolve_policy(policy_file: str | None, start: Path) -> Policy:
-    """The effective policy: shipped default, then pyproject [tool.mlvet], then --policy FILE."""
+    """The effective policy: shipped default, then pyproject [tool.mlvet], then --policy FILE.
+
+    The pyproject table is found by discovery (at or above ``start``), so it may only strengthen the scan;
+    the file the user names applies in full. Rule ids in suppressions and severity overrides are checked.
+    """
     from mlvet.policy import load_policy_file, load_pyproject
 
     pol = default_policy()
-    project = load_pyproject(start, pol)
+    project = load_pyproject(start, pol, rule_severity=_rule_severity)
     if project is not None:
         pol = project
     if policy_file:
         pol = load_policy_file(policy_file, pol)
-    return pol
+    return check_rule_ids(pol)
+
+
+def _rule_severity(rule_id: str) -> Severity | None:
+    from mlvet.formats import import_all
+    from mlvet.rules import all_rules
+
+    import_all()  # format modules register their rules on import
+    return next((r.severity for r in all_rules() if r.id == rule_id), None)
+
+
+def check_rule_ids(policy: Policy) -> Policy:
+    """A typo in a suppression would silently suppress nothing: unknown rule ids are a PolicyError.
+
+    Checked here, above the format layer, because format and analysis modules define rules on import.
+    """
+    ids = {*policy.suppress, *policy.severity_overrides}
+    if not ids:
+        return policy
+    from mlvet.formats import import_all
+    from mlvet.rules import all_rules
+
+    import_all()
+    unknown = sorted(ids - {r.id for r in all_rules()})
+    if unknown:
+        sources = ", ".join(s for s in policy.sources if not s.startswith("builtin:"))
+        raise PolicyError(f"{sources}: unknown rule id(s) {', '.join(unknown)}; `mlvet rules` lists them")
+    return policy

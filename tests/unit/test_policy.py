@@ -10,6 +10,7 @@ must stop the scan with a message, never silently fall back to defaults.
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -200,7 +201,10 @@ def test_remove_safe_entry(tmp_path: Path) -> None:
 
 def test_suppress_and_severity_overrides(tmp_path: Path, mynet: Path) -> None:
     suppressed = load_policy_file(_policy(tmp_path, 'suppress = ["PKL110"]\n', "s.toml"))
-    assert not scan_file(str(mynet), suppressed).findings
+    result = scan_file(str(mynet), suppressed)
+    assert not result.findings
+    # Suppressed, not forgotten: the finding is kept with the source that suppressed it.
+    assert [(f.rule_id, f.suppressed_by) for f in result.suppressed] == [("PKL110", str(tmp_path / "s.toml"))]
     raised = load_policy_file(_policy(tmp_path, '[severity]\nPKL110 = "HIGH"\n', "o.toml"))
     assert [(f.rule_id, f.severity) for f in scan_file(str(mynet), raised).findings] == [("PKL110", Severity.HIGH)]
 
@@ -234,10 +238,13 @@ def test_policy_file_may_be_a_pyproject_style_table(tmp_path: Path, mynet: Path)
     assert "PKL110" in pol.suppress
 
 
-def test_pyproject_tool_mlvet_is_found_upwards(tmp_path: Path, mynet: Path) -> None:
+def test_pyproject_tool_mlvet_is_found_upwards_and_only_strengthens(tmp_path: Path, mynet: Path) -> None:
+    # A discovered table may sit in the very folder being scanned (a downloaded repository), so only its
+    # strengthening keys apply: the suppression and the safe entry are ignored, with a warning naming them.
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "x"\n\n[tool.mlvet]\nsuppress = ["PKL111"]\n\n[[tool.mlvet.safe]]\n'
-        'match = "mypkg.models:*"\nreason = "ours"\n\n[tool.mlvet.limits]\nmax_members = 7\n',
+        'match = "mypkg.models:*"\nreason = "ours"\n\n[tool.mlvet.limits]\nmax_members = 7\n\n'
+        '[[tool.mlvet.dangerous]]\nmatch = "evilpkg"\nreason = "ours"\n',
         encoding="utf-8",
     )
     deep = tmp_path / "a" / "b"
@@ -245,13 +252,56 @@ def test_pyproject_tool_mlvet_is_found_upwards(tmp_path: Path, mynet: Path) -> N
     pol = load_pyproject(deep)
     assert pol is not None
     assert pol.sources[-1].endswith("pyproject.toml[tool.mlvet]")
-    assert "PKL111" in pol.suppress and pol.limits.max_members == 7
-    assert not scan_file(str(mynet), pol).findings
-    # The CLI's resolution order: default, then pyproject, then --policy FILE on top.
+    assert not pol.suppress and pol.limits.max_members == 7
+    assert pol.classify("mypkg.models", "MyNet").tier is Tier.UNKNOWN
+    assert pol.classify("evilpkg.x", "y").tier is Tier.DANGEROUS
+    assert len(pol.warnings) == 1 and "ignored safe, suppress" in pol.warnings[0]
+    assert scan_file(str(mynet), pol).findings
+    # The CLI's resolution order: default, then pyproject, then --policy FILE on top (which applies in full).
     extra = _policy(tmp_path, '[severity]\nPKL100 = "high"\n', "extra.toml")
     combined = resolve_policy(str(extra), deep)
     assert combined.sources[1:] == (pol.sources[-1], str(extra))
     assert combined.limits.max_members == 7 and combined.severity_overrides["PKL100"] is Severity.HIGH
+    # The same table passed explicitly applies in full.
+    explicit = load_policy_file(tmp_path / "pyproject.toml")
+    assert "PKL111" in explicit.suppress and not explicit.warnings
+
+
+def test_discovered_severity_overrides_may_raise_but_never_lower(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.mlvet.severity]\nPKL111 = "high"\nPKL100 = "info"\n', encoding="utf-8")
+    pol = resolve_policy(None, tmp_path)
+    assert pol.severity_overrides == {"PKL111": Severity.HIGH}
+    assert any("PKL100" in w and "lower" in w for w in pol.warnings)
+
+
+SYSTEM_PICKLE = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R."
+
+
+@pytest.mark.parametrize("table", [
+    '[tool.mlvet]\nsuppress = ["PKL100"]\n',
+    '[tool.mlvet.severity]\nPKL100 = "info"\n',
+    '[[tool.mlvet.safe]]\nmatch = "os:system"\nreason = "trust me"\n',
+    '[tool.mlvet]\nreplace_defaults = true\n',
+    '[tool.mlvet]\nremove_dangerous = ["os"]\n',
+    '[tool.mlvet.aliases]\nos = "json"\n',
+])
+def test_a_repo_local_pyproject_cannot_clear_its_own_malicious_model(
+    tmp_path: Path, run_cli, table: str  # type: ignore[no-untyped-def]
+) -> None:
+    """The fail-open of issue 9: a downloaded repo with its own [tool.mlvet] must not clear itself."""
+    repo = tmp_path / "downloaded-repo"
+    repo.mkdir()
+    (repo / "pyproject.toml").write_text(table, encoding="utf-8")
+    (repo / "model.pkl").write_bytes(SYSTEM_PICKLE)
+    for cwd, target in ((repo, "."), (tmp_path, str(repo))):
+        proc = run_cli(["scan", "--format", "json", target], cwd=cwd)
+        assert proc.returncode == 1, (table, proc.stdout, proc.stderr)
+        doc = json.loads(proc.stdout)
+        sevs = {f["rule_id"]: f["severity"] for r in doc["results"] for f in r["findings"]}
+        assert sevs.get("PKL100") == "critical", (table, sevs)
+        if cwd == repo:
+            assert doc["policy_warnings"] and "ignored" in doc["policy_warnings"][0]
 
 
 def test_pyproject_without_tool_mlvet_means_default(tmp_path: Path) -> None:
@@ -331,3 +381,46 @@ def test_pyproject_policy_applies_to_cli_scans(tmp_path: Path, run_cli, mynet: P
     proc = run_cli(["scan", "--format", "json", str(mynet)], cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert '"severity": "critical"' in proc.stdout
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+def test_every_suppression_and_override_shows_in_every_output(
+    tmp_path: Path, run_cli, fmt: str  # type: ignore[no-untyped-def]
+) -> None:
+    model = tmp_path / "m.pkl"
+    model.write_bytes(SYSTEM_PICKLE)
+    pol = _policy(tmp_path, 'suppress = ["PKL100"]\n[severity]\nPKL101 = "info"\n', "team-policy.toml")
+    mixed = tmp_path / "mixed.pkl"
+    mixed.write_bytes(b"\x80\x02cos\nsystem\n.")  # imports os.system without calling it: PKL101
+    proc = run_cli(["scan", "--format", fmt, "--policy", str(pol), str(model), str(mixed)], cwd=tmp_path)
+    out = proc.stdout
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    if fmt == "json":
+        doc = json.loads(out)
+        assert doc["summary"]["suppressed"] == 1 and doc["summary"]["findings"] == 1
+        (sup,) = [f for r in doc["results"] for f in r["suppressed"]]
+        assert sup["rule_id"] == "PKL100" and sup["policy"]["suppressed_by"] == str(pol)
+        (low,) = [f for r in doc["results"] for f in r["findings"]]
+        assert low["severity"] == "info" and low["policy"] == {
+            "suppressed_by": None, "original_severity": "high", "severity_set_by": str(pol)}
+    elif fmt == "sarif":
+        doc = json.loads(out)
+        results = doc["runs"][0]["results"]
+        (sup,) = [r for r in results if r.get("suppressions")]
+        assert sup["ruleId"] == "PKL100" and str(pol) in sup["suppressions"][0]["justification"]
+        (low,) = [r for r in results if not r.get("suppressions")]
+        assert low["properties"]["originalSeverity"] == "high"
+    else:
+        assert "suppressed PKL100" in out and "team-policy.toml" in out
+        assert "Suppressed: 1 finding (PKL100) by policy" in out
+        assert "severity set by" in out and "the rule says high" in out
+
+
+def test_report_card_names_suppressions(tmp_path: Path) -> None:
+    from mlvet.trust.score import score_model
+
+    model = tmp_path / "m.pkl"
+    model.write_bytes(SYSTEM_PICKLE)
+    pol = load_policy_file(_policy(tmp_path, 'suppress = ["PKL100"]\n', "team.toml"))
+    card = score_model(model, policy=pol)
+    assert any("PKL100" in n and "suppressed by" in n and "team.toml" in n for n in card.notes), card.notes

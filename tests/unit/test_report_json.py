@@ -23,7 +23,9 @@ from mlvet.model import SCHEMA_VERSION, FileResult, ScanReport, Status
 from mlvet.report import report_from_json, report_to_dict
 from mlvet.report.jsonfmt import ReportFormatError, format_timestamp, json_schema
 
-TOP_KEYS = ["schema_version", "tool", "started_at", "finished_at", "policy_sources", "results", "summary"]
+TOP_KEYS = [
+    "schema_version", "tool", "started_at", "finished_at", "policy_sources", "policy_warnings", "results", "summary",
+]
 RESULT_KEYS = [
     "path",
     "format",
@@ -36,6 +38,7 @@ RESULT_KEYS = [
     "formats_seen",
     "huggingface",
     "findings",
+    "suppressed",
 ]
 FINDING_KEYS = [
     "rule_id",
@@ -47,9 +50,10 @@ FINDING_KEYS = [
     "evidence",
     "cwe",
     "fingerprint",
+    "policy",
 ]
 LOCATION_KEYS = ["path", "members", "offset", "opcode_index"]
-SUMMARY_KEYS = ["files", "scanned", "skipped", "errors", "findings", "by_severity", "max_severity"]
+SUMMARY_KEYS = ["files", "scanned", "skipped", "errors", "findings", "by_severity", "max_severity", "suppressed"]
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +135,7 @@ def test_values(doc: dict[str, Any]) -> None:
         "findings": 9,
         "by_severity": {"info": 1, "low": 2, "medium": 3, "high": 1, "critical": 2},
         "max_severity": "critical",
+        "suppressed": 0,
     }
 
 

@@ -8,6 +8,7 @@ their members, so nesting (a pickle in a zip in a 7z) needs no special code anyw
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,6 +83,8 @@ class Sink:
     """Mutable collection point for one top-level input; frozen into a FileResult at the end."""
 
     findings: list[Finding] = field(default_factory=list)
+    #: Findings the policy suppressed: kept (and shown by every renderer), never part of the verdict.
+    suppressed: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     formats: list[str] = field(default_factory=list)
     total_bytes: int = 0
@@ -125,21 +128,30 @@ class ScanContext:
         evidence: str = "",
         confidence: Confidence = Confidence.HIGH,
     ) -> None:
-        """Record a finding; the policy's suppressions and severity overrides apply here, once."""
-        if rule.id in self.policy.suppress:
-            return
-        sev = self.policy.severity_overrides.get(rule.id, severity if severity is not None else rule.severity)
-        self.sink.findings.append(
-            Finding(
-                rule_id=rule.id,
-                severity=sev,
-                message=message,
-                location=self.location(offset, opcode_index),
-                evidence=evidence,
-                confidence=confidence,
-                cwe=rule.cwe,
-            )
+        """Record a finding; the policy's suppressions and severity overrides apply here, once.
+
+        Neither is silent: an overridden finding keeps the rule's own severity and the override's source, and
+        a suppressed one goes to the sink's ``suppressed`` list with the source that suppressed it.
+        """
+        own = severity if severity is not None else rule.severity
+        override = self.policy.severity_overrides.get(rule.id)
+        changed = override is not None and override != own
+        finding = Finding(
+            rule_id=rule.id,
+            severity=override if override is not None else own,
+            message=message,
+            location=self.location(offset, opcode_index),
+            evidence=evidence,
+            confidence=confidence,
+            cwe=rule.cwe,
+            original_severity=own if changed else None,
+            severity_set_by=self.policy.override_sources.get(rule.id, "policy") if changed else None,
         )
+        if rule.id in self.policy.suppress:
+            by = self.policy.suppress_sources.get(rule.id, "policy")
+            self.sink.suppressed.append(dataclasses.replace(finding, suppressed_by=by))
+            return
+        self.sink.findings.append(finding)
 
     def error(self, message: str) -> None:
         """The input could not be fully analysed (the result becomes ``error``)."""

@@ -451,6 +451,7 @@ def _speculate(
     if speculative and (trial.errors or not meaningful):
         return False
     ctx.sink.findings.extend(trial.findings)
+    ctx.sink.suppressed.extend(trial.suppressed)
     ctx.sink.errors.extend(trial.errors)
     return meaningful
 

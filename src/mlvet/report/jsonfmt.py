@@ -91,6 +91,18 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
         "evidence": finding.evidence,
         "cwe": finding.cwe,
         "fingerprint": finding.fingerprint,
+        "policy": _policy_note(finding),
+    }
+
+
+def _policy_note(finding: Finding) -> dict[str, Any] | None:
+    """How the policy changed this finding (suppressed, severity overridden), or None when it did not."""
+    if finding.suppressed_by is None and finding.original_severity is None:
+        return None
+    return {
+        "suppressed_by": finding.suppressed_by,
+        "original_severity": None if finding.original_severity is None else finding.original_severity.label,
+        "severity_set_by": finding.severity_set_by,
     }
 
 
@@ -115,6 +127,7 @@ def result_to_dict(result: FileResult) -> dict[str, Any]:
             "path_in_repo": result.hub.path_in_repo,
         },
         "findings": [finding_to_dict(f) for f in result.findings],
+        "suppressed": [finding_to_dict(f) for f in result.suppressed],
     }
 
 
@@ -127,6 +140,7 @@ def summary_to_dict(summary: ScanSummary) -> dict[str, Any]:
         "findings": summary.findings,
         "by_severity": dict(summary.by_severity),
         "max_severity": summary.max_severity.label,
+        "suppressed": summary.suppressed,
     }
 
 
@@ -138,6 +152,7 @@ def report_to_dict(report: ScanReport) -> dict[str, Any]:
         "started_at": format_timestamp(report.started_at),
         "finished_at": format_timestamp(report.finished_at),
         "policy_sources": list(report.policy_sources),
+        "policy_warnings": list(report.policy_warnings),
         "results": [result_to_dict(r) for r in report.results],
         "summary": summary_to_dict(report.summary()),
     }
@@ -283,7 +298,20 @@ def _finding(value: Any, path: str) -> Finding:
         evidence=_opt_str(obj, "evidence", path) or "",
         confidence=_confidence(obj, "confidence", path),
         cwe=_opt_int(obj, "cwe", path),
+        **_policy_fields(obj.get("policy"), _where(path, "policy")),
     )
+
+
+def _policy_fields(value: Any, path: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    obj = _mapping(value, path)
+    original = obj.get("original_severity")
+    return {
+        "suppressed_by": _opt_str(obj, "suppressed_by", path),
+        "original_severity": None if original is None else _severity(obj, "original_severity", path),
+        "severity_set_by": _opt_str(obj, "severity_set_by", path),
+    }
 
 
 def _hub(value: Any, path: str) -> HubOrigin | None:
@@ -309,6 +337,8 @@ def _result(value: Any, path: str) -> FileResult:
         raise ReportFormatError(f"{path}.status: unknown status {status_text!r}; one of: {choices}") from None
     findings_path = _where(path, "findings")
     findings = _list(obj.get("findings", []), findings_path)
+    suppressed_path = _where(path, "suppressed")
+    suppressed = _list(obj.get("suppressed", []), suppressed_path)
     return FileResult(
         path=_str(obj, "path", path),
         format=_str(obj, "format", path),
@@ -320,6 +350,7 @@ def _result(value: Any, path: str) -> FileResult:
         sha256=_opt_str(obj, "sha256", path),
         formats_seen=_str_tuple(obj, "formats_seen", path),
         hub=_hub(obj.get("huggingface"), _where(path, "huggingface")),
+        suppressed=tuple(_finding(f, _where(suppressed_path, i)) for i, f in enumerate(suppressed)),
     )
 
 
@@ -357,4 +388,5 @@ def report_from_json(data: Mapping[str, Any] | str | bytes) -> ScanReport:
         tool_version=_str(tool, "version", "$.tool"),
         schema_version=schema_version,
         policy_sources=_str_tuple(root, "policy_sources", "$"),
+        policy_warnings=_str_tuple(root, "policy_warnings", "$") if "policy_warnings" in root else (),
     )

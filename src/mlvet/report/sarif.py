@@ -167,6 +167,15 @@ class _Builder:
 
         for finding in result.findings:
             self.results.append(self._result(finding))
+        for finding in result.suppressed:
+            # SARIF's own mechanism (§3.27.23): consumers hide suppressed results but can still show them.
+            suppressed = self._result(finding)
+            suppressed["suppressions"] = [{
+                "kind": "external",
+                "status": "accepted",
+                "justification": f"suppressed by the mlvet policy {finding.suppressed_by}",
+            }]
+            self.results.append(suppressed)
 
         if result.status is Status.ERROR:
             for error in result.errors or ("the file could not be fully analysed",):
@@ -218,6 +227,9 @@ class _Builder:
         }
         if finding.evidence:
             properties["evidence"] = finding.evidence
+        if finding.original_severity is not None:
+            properties["originalSeverity"] = finding.original_severity.label
+            properties["severitySetBy"] = finding.severity_set_by
         if finding.cwe is not None:
             properties["cwe"] = f"CWE-{finding.cwe}"
             properties["tags"] = ["security", _cwe_tag(finding.cwe)]
@@ -249,6 +261,10 @@ def report_to_sarif(report: ScanReport, *, base_dir: PurePath | None = None) -> 
     }
     if builder.notifications:
         invocation["toolExecutionNotifications"] = builder.notifications
+    if report.policy_warnings:
+        invocation["toolConfigurationNotifications"] = [
+            {"level": "warning", "message": {"text": w}} for w in report.policy_warnings
+        ]
 
     run: dict[str, Any] = {
         "tool": {
@@ -265,6 +281,7 @@ def report_to_sarif(report: ScanReport, *, base_dir: PurePath | None = None) -> 
         "properties": {
             "schemaVersion": report.schema_version,
             "policySources": list(report.policy_sources),
+            "policyWarnings": list(report.policy_warnings),
             "summary": summary_to_dict(report.summary()),
         },
     }

@@ -205,6 +205,10 @@ class _Writer:
             self.line((_INDENT, ""), ("error: ", _ERROR_STYLE), (printable(error), ""))
         for finding in sorted(result.findings, key=lambda f: -int(f.severity)):
             self.finding(result, finding)
+        for finding in result.suppressed:
+            self.line((_INDENT, ""), ("suppressed ", _DIM), (printable(finding.rule_id), "bold"),
+                      (f" ({finding.severity.label}) by {printable(finding.suppressed_by or 'policy')}: ", _DIM),
+                      (printable(finding.message), _DIM))
 
     # -- findings ------------------------------------------------------------------------------------
 
@@ -223,6 +227,9 @@ class _Writer:
         if rule is not None:
             pieces.append((f" {rule.name}", "bold"))
         pieces.append((": " + printable(finding.message), ""))
+        if finding.original_severity is not None:
+            pieces.append((f" (severity set by {printable(finding.severity_set_by or 'policy')}; the rule says "
+                           f"{finding.original_severity.label})", _DIM))
         if finding.confidence is not Confidence.HIGH or self.verbose:
             pieces.append((f" (confidence: {finding.confidence.label})", _DIM))
         self.line(*pieces)
@@ -301,6 +308,13 @@ class _Writer:
                 pieces.append((f"{sev.label} {count}", _SEVERITY_STYLE[sev] if count else _DIM))
             pieces.append((")", ""))
         self.line(*pieces)
+        if summary.suppressed:
+            rules = sorted({f.rule_id for f in report.suppressed})
+            self.line(("Suppressed: ", "bold"),
+                      (f"{summary.suppressed} finding{'s' if summary.suppressed != 1 else ''} "
+                       f"({', '.join(printable(r) for r in rules)}) by policy; listed above", ""))
+        for warning in report.policy_warnings:
+            self.line(("Policy: ", "bold"), (printable(warning), _ERROR_STYLE))
         worst = summary.max_severity
         self.line(("Max severity: ", "bold"), (worst.label, _SEVERITY_STYLE[worst]))
         if report.incomplete:
@@ -343,7 +357,7 @@ class TextRenderer:
         clean: list[FileResult] = []
         skipped: list[FileResult] = []
         for result in _order(report.results):
-            if result.findings or result.status is Status.ERROR:
+            if result.findings or result.suppressed or result.status is Status.ERROR:
                 writer.file_block(result)
             elif result.status is Status.SKIPPED:
                 skipped.append(result)

@@ -16,8 +16,6 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from mlvet.trust.score.base import (
-    DEFAULT_CAPS,
-    DEFAULT_WEIGHTS,
     Cap,
     Check,
     CheckResult,
@@ -28,14 +26,28 @@ from mlvet.trust.score.base import (
     all_checks,
     register,
 )
+from mlvet.trust.score.settings import DEFAULT_CAPS, DEFAULT_WEIGHTS, ScoreSettings, score_settings
 
 if TYPE_CHECKING:
     from mlvet.model import ScanReport
     from mlvet.policy import Policy
 
 __all__ = [
-    "DEFAULT_CAPS", "DEFAULT_WEIGHTS", "Cap", "Check", "CheckResult", "Risk", "ScoreCard", "ScoreContext",
-    "aggregate", "all_checks", "register", "run_checks", "score_model",
+    "DEFAULT_CAPS",
+    "DEFAULT_WEIGHTS",
+    "Cap",
+    "Check",
+    "CheckResult",
+    "Risk",
+    "ScoreCard",
+    "ScoreContext",
+    "ScoreSettings",
+    "aggregate",
+    "all_checks",
+    "register",
+    "run_checks",
+    "score_model",
+    "score_settings",
 ]
 
 
@@ -89,20 +101,31 @@ def score_model(
         checks=checks,
         generated_at=now or datetime.now(timezone.utc),
         tool_version=__version__,
-        weights={k: float(ctx.policy.score_weights.get(k, v)) for k, v in DEFAULT_WEIGHTS.items()},
+        weights={k: float(ctx.settings.weights.get(k, v)) for k, v in DEFAULT_WEIGHTS.items()},
         cap=cap if cap is not None and cap.limit < uncapped else None,
         hub=hub,
         scan={"files": summary.files, "scanned": summary.scanned, "skipped": summary.skipped,
               "errors": summary.errors, "findings": summary.findings, "max_severity": summary.max_severity.label},
-        notes=tuple(ctx.notes),
+        notes=(*ctx.notes, *_policy_notes(rep)),
         policy_sources=tuple(ctx.policy.sources),
     )
+
+
+def _policy_notes(report: ScanReport) -> list[str]:
+    """Suppressions and ignored policy keys, so that the card never hides what the policy changed."""
+    notes = list(report.policy_warnings)
+    if report.suppressed:
+        rules = sorted({f.rule_id for f in report.suppressed})
+        sources = sorted({f.suppressed_by or "policy" for f in report.suppressed})
+        notes.append(f"{len(report.suppressed)} scanner finding(s) ({', '.join(rules)}) suppressed by "
+                     f"{', '.join(sources)}; they do not count in this score")
+    return notes
 
 
 def _cap(ctx: ScoreContext) -> Cap | None:
     """The cap for the worst finding's severity, if the policy sets one (``[score].caps``)."""
     worst = ctx.report.max_severity
-    limit = ctx.policy.score_caps.get(worst.label)
+    limit = ctx.settings.caps.get(worst.label)
     if limit is None:
         return None
     first = next(f for f in ctx.report.findings if f.severity == worst)

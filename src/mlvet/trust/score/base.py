@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from mlvet.errors import MlvetError, UsageError
+from mlvet.trust.score.settings import DEFAULT_WEIGHTS, score_settings
 
 if TYPE_CHECKING:
     from mlvet.hfcache import HFRef
@@ -52,12 +53,6 @@ class Risk(str, Enum):
             raise ValueError(f"unknown risk {text!r}; choose one of: {', '.join(r.value for r in cls)}") from None
 
 
-#: OpenSSF Scorecard's weights; the shipped policy restates them in ``default.toml`` ``[score]``.
-DEFAULT_WEIGHTS: Mapping[str, float] = {"critical": 10.0, "high": 7.5, "medium": 5.0, "low": 2.5}
-#: Highest overall score a model can get when the scanner reports a finding of this severity.
-#: A model that runs code when it is loaded is untrustworthy whatever its card, licence or signature say:
-#: the good marks of the other checks must not average a critical finding away.
-DEFAULT_CAPS: Mapping[str, float] = {"critical": 2.0, "high": 4.0}
 #: A risk override of this value takes a check out of the score entirely.
 IGNORE = "ignore"
 
@@ -184,6 +179,8 @@ class ScoreContext:
         self.notes: list[str] = []
         self.target = resolve_target(self.requested, self.notes)
         self.policy = policy or default_policy()
+        #: The ``[score]`` settings, validated before any check runs (a typo is exit 4, not a silent default).
+        self.settings = score_settings(self.policy)
         self.public_key = public_key
         self.signature_path = signature
         self.jobs = jobs
@@ -304,11 +301,11 @@ class ScoreContext:
 
     def risk_and_weight(self, check: Check) -> tuple[Risk, float]:
         """The risk the policy assigns to ``check`` (its own unless overridden) and that risk's weight."""
-        override = self.policy.score_risks.get(check.name)
+        override = self.settings.risks.get(check.name)
         if override == IGNORE:
             return check.risk, 0.0
         risk = Risk.parse(override) if override else check.risk
-        return risk, float(self.policy.score_weights.get(risk.value, DEFAULT_WEIGHTS[risk.value]))
+        return risk, float(self.settings.weights.get(risk.value, DEFAULT_WEIGHTS[risk.value]))
 
 
 def resolve_target(path: str, notes: list[str]) -> str:

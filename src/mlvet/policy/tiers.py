@@ -1,0 +1,181 @@
+"""The pickle tiers: entries, glob matching, and how one ``module:name`` reference is classified.
+
+Three tiers (see the shipped ``default.toml``):
+
+* **safe** — callables that ordinary model files reference (tensor rebuilds, numpy reconstruction,
+  estimator classes…), each entry with the reason it is safe;
+* **dangerous** — code execution, processes, files, network, import machinery and gadgets, reported
+  critical when invoked;
+* **unknown** — everything else, never passed silently.
+
+Dangerous always wins over safe, so a gadget inside an otherwise trusted namespace (``torch.hub.load``)
+stays dangerous even though ``torch`` is trusted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from mlvet.errors import PolicyError
+from mlvet.policy.names import REFLECTIVE_ATTRS, REFLECTIVE_NAMES, normalise_module
+
+
+class Tier(str, Enum):
+    """Where the policy puts a referenced callable."""
+
+    SAFE = "safe"
+    DANGEROUS = "dangerous"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One policy entry: a glob over ``module:qualname`` and the reason it sits in its tier."""
+
+    pattern: str
+    reason: str
+    source: str
+
+    def regex(self) -> str:
+        """The entry's glob as a regular expression (see :func:`glob_to_regex`)."""
+        return glob_to_regex(self.pattern)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a referenced callable is classified, with the entry that decided it."""
+
+    tier: Tier
+    qualified: str
+    reason: str
+    entry: str | None = None
+
+
+def glob_to_regex(pattern: str) -> str:
+    """Translate a policy glob to a regex: ``*`` matches anything (dots included), ``?`` one char.
+
+    ``os:*`` is every name in ``os``; ``os.*:*`` every name in every submodule; ``sklearn.*:[A-Z]*``
+    every CapWords (class) name under sklearn. A pattern without ``:`` means the module itself and all
+    of its submodules, any name.
+    """
+    if ":" not in pattern:
+        pattern = f"{pattern}:*"
+        extra = glob_to_regex(pattern.split(":", 1)[0] + ".*:*")
+        return f"(?:{glob_to_regex(pattern)}|{extra})"
+    out = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif ch == "[":
+            end = pattern.find("]", i)
+            if end == -1:
+                raise PolicyError(f"unclosed '[' in policy pattern {pattern!r}")
+            out.append(pattern[i : end + 1])
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out)
+
+
+_WILDCARDS = frozenset("*?[")
+
+
+@dataclass
+class CompiledTier:
+    """A tier prepared for matching: exact names and whole modules in dicts, only real globs as regexes.
+
+    Most entries are exact (``builtins:eval``) or whole modules (``subprocess``); looking those up in a dict
+    keeps policy set-up and classification cheap (no regex compiled or tried for them).
+    """
+
+    exact: dict[str, Entry] = field(default_factory=dict)
+    modules: dict[str, Entry] = field(default_factory=dict)
+    globs: list[tuple[re.Pattern[str], Entry]] = field(default_factory=list)
+
+    def match(self, cand: str) -> Entry | None:
+        """The first entry matching ``module:name`` (exact, then enclosing module, then globs)."""
+        hit = self.exact.get(cand)
+        if hit is not None:
+            return hit
+        module = cand.partition(":")[0]
+        parts = module.split(".")
+        for cut in range(len(parts), 0, -1):
+            hit = self.modules.get(".".join(parts[:cut]))
+            if hit is not None:
+                return hit
+        for rx, entry in self.globs:
+            if rx.match(cand):
+                return entry
+        return None
+
+
+def compile_tier(entries: Iterable[Entry]) -> CompiledTier:
+    """Index a tier's entries for matching; a bad glob is a :class:`PolicyError` naming its source."""
+    tier = CompiledTier()
+    for e in entries:
+        if not _WILDCARDS & set(e.pattern):
+            if ":" in e.pattern:
+                tier.exact.setdefault(e.pattern, e)
+            else:
+                tier.modules.setdefault(e.pattern, e)
+            continue
+        try:
+            tier.globs.append((re.compile(e.regex() + r"\Z", re.DOTALL), e))
+        except re.error as exc:
+            raise PolicyError(f"bad pattern {e.pattern!r} in {e.source}: {exc}") from None
+    return tier
+
+
+def candidates(module: str, name: str) -> list[str]:
+    """Every ``module:name`` reading of a reference, including attribute walks through submodules.
+
+    ``find_class('posixpath', 'os.system')`` really resolves ``os.system`` because ``posixpath`` imports
+    ``os``; so a dotted name is also read with each of its prefixes moved into the module path, and
+    each tail re-read as a module path of its own.
+    """
+    parts = name.split(".")
+    out = [f"{module}:{name}"]
+    for j in range(1, len(parts)):
+        # The walk may enter a submodule of ``module`` ...
+        out.append(f"{module}.{'.'.join(parts[:j])}:{'.'.join(parts[j:])}")
+        # ... or reach, through any attribute, a module that any run of segments names.
+        for i in range(j):
+            out.append(f"{'.'.join(parts[i:j])}:{'.'.join(parts[j:])}")
+    return out
+
+
+def classify(
+    safe: CompiledTier, dangerous: CompiledTier, aliases: Mapping[str, str], module: str, name: str
+) -> Verdict:
+    """Classify ``module``/``name`` as a pickle's ``find_class`` would resolve it.
+
+    Dangerous is tried on every reading of the reference (aliases and attribute walks); safe only on the
+    exact, canonical reading — and a dotted name only for an entry that spells out a dotted name, so a
+    trusted class cannot launder an attribute walk (``DataFrame.to_csv``).
+    """
+    canonical = normalise_module(module, aliases)
+    qualified = f"{canonical}.{name}" if name else canonical
+    attrs = name.split(".")
+    if (len(attrs) > 1 and any(a in REFLECTIVE_ATTRS for a in attrs)) or name in REFLECTIVE_NAMES:
+        return Verdict(Tier.DANGEROUS, qualified, "walks through reflective dunder attributes", "reflective")
+    if not module or any(ch.isspace() or ord(ch) < 32 for ch in module + name):
+        return Verdict(Tier.DANGEROUS, qualified, "malformed import name (whitespace or control characters)")
+    readings = candidates(canonical, name)
+    if canonical != module:
+        readings += candidates(module, name)
+    for cand in readings:
+        hit = dangerous.match(cand)
+        if hit is not None:
+            return Verdict(Tier.DANGEROUS, qualified, hit.reason, hit.pattern)
+    hit = safe.match(f"{canonical}:{name}")
+    if hit is not None and ("." not in name or "." in hit.pattern.partition(":")[2]):
+        return Verdict(Tier.SAFE, qualified, hit.reason, hit.pattern)
+    return Verdict(Tier.UNKNOWN, qualified, "not in the safe or dangerous tier of the policy")
