@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+from mlvet.context import ScanContext, Sink
 from mlvet.errors import PolicyError, UsageError
-from mlvet.formats import base as formats_base
+from mlvet.formats.dispatch import dispatch
 from mlvet.hfcache import is_cache_blob, parse_hf_path
 from mlvet.model import FileResult, HubOrigin, ScanReport, Severity, Status
 from mlvet.policy import Policy, default_policy
@@ -46,7 +47,7 @@ def iter_files(paths: Iterable[str | os.PathLike[str]], max_files: int) -> Itera
 
 def scan_file(path: str, policy: Policy) -> FileResult:
     """Scan one file; never raises (an internal failure becomes an ``error`` result)."""
-    sink = formats_base.Sink()
+    sink = Sink()
     fmt: str | None = None
     size: int | None = None
     try:
@@ -55,7 +56,7 @@ def scan_file(path: str, policy: Policy) -> FileResult:
             return FileResult(path=path, format="other", status=Status.SKIPPED,
                               skip_reason="not a regular file")
         size = st.st_size
-        ctx = formats_base.ScanContext(path, policy, sink)
+        ctx = ScanContext(path, policy, sink, dispatcher=dispatch)
         with open(path, "rb") as f:
             fmt = ctx.scan_stream(f, size, os.path.basename(path))
     except OSError as exc:
@@ -123,10 +124,10 @@ def _dedupe_cache_blobs(files: list[str]) -> list[str]:
     return [by_target[r] for r in order]
 
 
-def _check_extension(path: str, fmt: str, sink: formats_base.Sink, policy: Policy) -> None:
+def _check_extension(path: str, fmt: str, sink: Sink, policy: Policy) -> None:
     ext = os.path.splitext(path)[1].lower()
     if ext in _HARMLESS_EXTENSIONS and (fmt in _CODE_FORMATS or "pickle" in sink.formats):
-        ctx = formats_base.ScanContext(path, policy, sink)
+        ctx = ScanContext(path, policy, sink, dispatcher=dispatch)
         ctx.report(FMT001, f"named {ext} but the content is {fmt}, which can run code when loaded",
                    evidence=f"extension {ext}, content {fmt}")
 

@@ -1,150 +1,19 @@
-"""Format handlers, one module each.
+"""Format handlers, one module each, and the dispatch that picks one by content.
 
-The core container and pickle handlers are imported with this package. The other format modules are
-imported on first need: each has a cheap *prefilter* (a necessary condition on the first bytes, the
-name or the folder) and is imported, registering its handlers, the first time a file passes it. That
-keeps ``mlvet scan model.pt`` from paying for the Keras, TensorFlow, ONNX, GGUF and Jinja machinery
-(about 0.2 s of imports). A prefilter may be loose — a false match only costs the import — but must
-never be stricter than the module's own sniffing, or a file would escape analysis.
+The interface a format module implements is in :mod:`mlvet.formats.base`; identification, the handler loop
+and the lazy import of the heavier format modules are in :mod:`mlvet.formats.dispatch`. Importing this
+package registers the core container and pickle handlers and installs :func:`~mlvet.formats.dispatch.dispatch`
+as the default dispatcher of :class:`~mlvet.context.ScanContext`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from functools import lru_cache
-
+from mlvet.context import install_dispatcher
 from mlvet.formats import compressed, misc, numpy, pickle, sevenzip, tar, zip  # noqa: F401 - registration
 from mlvet.formats.base import FormatHandler, Probe, ScanContext, handlers, register
+from mlvet.formats.dispatch import activate_for, dispatch, import_all
 
-__all__ = ["FormatHandler", "Probe", "ScanContext", "activate_for", "handlers", "import_all", "register"]
+install_dispatcher(dispatch)
 
-
-def _json_like(p: Probe) -> bool:
-    return p.head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
-
-
-def _protobuf_like(p: Probe) -> bool:
-    """First byte is a protobuf tag (field 1-15, varint or length-delimited) and not a zip/pickle."""
-    h = p.head
-    return bool(h) and (h[0] & 7) in (0, 2) and 1 <= (h[0] >> 3) <= 15 and h[:2] != b"PK"
-
-
-@lru_cache(maxsize=4096)
-def _has_onnx_near(folder: str) -> bool:
-    for _ in range(3):
-        try:
-            if any(n.endswith(".onnx") for n in os.listdir(folder)):
-                return True
-        except OSError:
-            pass
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    return False
-
-
-def _onnx_prefilter(p: Probe) -> bool:
-    if _protobuf_like(p) or p.name.endswith(".onnx"):
-        return True
-    path = getattr(p.stream, "name", None)
-    return isinstance(path, str) and _has_onnx_near(os.path.dirname(os.path.abspath(path)))
-
-
-def _text_head(p: Probe) -> bool:
-    return b"\x00" not in p.head[:1024]
-
-
-_PY_WORDS = (b"import", b"def ", b"class ", b"exec", b"eval", b"__", b"{%", b"{{", b"lambda")
-_PBTXT_WORDS = (b"node", b"meta_graph", b"saved_model", b"graph_def", b"op:")
-
-
-def _python_or_template(p: Probe) -> bool:
-    """Text that could be Python source or a Jinja template (what the HF handler analyses)."""
-    return _text_head(p) and any(k in p.head for k in _PY_WORDS)
-
-
-def _gguf() -> None:
-    from mlvet.formats import gguf  # noqa: F401
-
-
-def _safetensors() -> None:
-    from mlvet.formats import safetensors  # noqa: F401
-
-
-def _tflite() -> None:
-    from mlvet.formats import tflite  # noqa: F401
-
-
-def _keras() -> None:
-    from mlvet.formats import keras  # noqa: F401
-
-
-def _hf() -> None:
-    from mlvet.formats import hf  # noqa: F401
-
-
-def _mlflow() -> None:
-    from mlvet.formats import mlflow  # noqa: F401
-
-
-def _pmml() -> None:
-    from mlvet.formats import pmml  # noqa: F401
-
-
-def _onnx() -> None:
-    from mlvet.formats import onnx  # noqa: F401
-
-
-def _tensorflow() -> None:
-    from mlvet.formats import tensorflow  # noqa: F401
-
-
-def _skops() -> None:
-    from mlvet.formats import skops  # noqa: F401
-
-
-#: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
-_LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
-    ("gguf", _gguf, lambda p: p.head[:4] in (b"GGUF", b"FUGG")),
-    ("safetensors", _safetensors, lambda p: p.head[8:9] == b"{"),
-    ("tflite", _tflite, lambda p: p.head[4:8] == b"TFL3"),
-    ("keras", _keras, lambda p: b"\x89HDF" in p.head or _json_like(p)),
-    ("hf", _hf, lambda p: _json_like(p) or p.name.endswith((".jinja", ".py")) or _python_or_template(p)),
-    ("mlflow", _mlflow, lambda p: b"flavors" in p.head),
-    ("pmml", _pmml, lambda p: b"<" in p.head[:256]),
-    ("onnx", _onnx, _onnx_prefilter),
-    (
-        "tensorflow",
-        _tensorflow,
-        lambda p: _protobuf_like(p) or "variables" in p.name or ".data-" in p.name or p.name.endswith(
-            (".pb", ".pbtxt", ".index")) or (_text_head(p) and any(k in p.head for k in _PBTXT_WORDS)),
-    ),
-]
-_loaded: set[str] = set()
-
-
-def activate_for(probe: Probe) -> None:
-    """Import every lazily registered format module whose prefilter this content passes."""
-    for name, importer, prefilter in _LAZY:
-        if name in _loaded:
-            continue
-        try:
-            wanted = prefilter(probe)
-        except (OSError, ValueError, IndexError):
-            wanted = True
-        if wanted:
-            importer()
-            _loaded.add(name)
-
-
-def import_all() -> None:
-    """Import every format module (rule listings, zip layouts, tests)."""
-    from mlvet import hfcache  # noqa: F401 - registers the cache-integrity rule
-
-    for name, importer, _ in _LAZY:
-        if name not in _loaded:
-            importer()
-            _loaded.add(name)
-    _skops()
+__all__ = ["FormatHandler", "Probe", "ScanContext", "activate_for", "dispatch", "handlers", "import_all",
+           "register"]

@@ -11,25 +11,38 @@ GGUF carries no code, but two things in it run in every loader:
   every chat loader: CVE-2024-34359 ran code through it. Templates go to
   :func:`mlvet.analysis.chat_template.analyse_template`.
 
-The scan reads the header, the metadata and the tensor table only, through a small buffered reader that
-bounds every count and length by the bytes left in the file *before* using it. The tensor data section
-(gigabytes) is never read: tensor extents are checked arithmetically against the file size (exact Python
-integers, so no overflow is possible here).
+The scan reads the header, the metadata and the tensor table only, through the shared bounded reader
+(:mod:`mlvet.containers.gguf`, which also serves the inventory and the trust commands) and turns what it
+returns into findings. The tensor data section (gigabytes) is never read: tensor extents are checked
+arithmetically against the file size (exact Python integers, so no overflow is possible here).
 """
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from mlvet.analysis.chat_template import GGF707, MAX_TEMPLATE_CHARS, analyse_template
+from mlvet.containers.gguf import (
+    DEFAULT_ALIGNMENT,
+    GGML_TYPES,
+    INT64_MAX,
+    MAGIC,
+    MAX_ALIGNMENT,
+    MAX_KV,
+    MAX_TENSORS,
+    T_ARRAY,
+    T_STRING,
+    VTYPE_NAME,
+    GgufAnomaly,
+    GgufReader,
+    GgufTensorInfo,
+    GgufValue,
+    align,
+)
 from mlvet.errors import AnalysisError
 from mlvet.formats.base import Probe, ScanContext, Window, register
 from mlvet.model import Severity
 from mlvet.rules import define_rule
-
-MAGIC = b"GGUF"
 
 GGF720 = define_rule(
     "GGF720", "gguf-parser-attack", Severity.HIGH,
@@ -76,375 +89,63 @@ GGF724 = define_rule(
     912,
 )
 
-#: GGUF metadata value types (gguf.md) → fixed size in bytes (None: string/array).
-_VTYPE_SIZE: dict[int, int | None] = {
-    0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 8: None, 9: None, 10: 8, 11: 8, 12: 8,
-}
-_VTYPE_NAME = {
-    0: "uint8", 1: "int8", 2: "uint16", 3: "int16", 4: "uint32", 5: "int32", 6: "float32", 7: "bool",
-    8: "string", 9: "array", 10: "uint64", 11: "int64", 12: "float64",
-}
-_VTYPE_FMT = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
-_T_STRING = 8
-_T_ARRAY = 9
-
-#: ggml tensor types: id -> (name, elements per block, bytes per block).
-#: Source: ``gguf.constants.GGML_QUANT_SIZES`` / ``GGMLQuantizationType`` of the ``gguf`` package 0.19.0
-#: (llama.cpp's gguf-py), copied by ``tests/assets/make_gguf.py --print-type-table``. Ids missing here were
-#: removed upstream (Q4_2, Q4_3, the Q4_0_x_y / IQ4_NL_x_y repacks) or are newer than this table.
-GGML_TYPES: dict[int, tuple[str, int, int]] = {
-    0: ("F32", 1, 4),
-    1: ("F16", 1, 2),
-    2: ("Q4_0", 32, 18),
-    3: ("Q4_1", 32, 20),
-    6: ("Q5_0", 32, 22),
-    7: ("Q5_1", 32, 24),
-    8: ("Q8_0", 32, 34),
-    9: ("Q8_1", 32, 40),
-    10: ("Q2_K", 256, 84),
-    11: ("Q3_K", 256, 110),
-    12: ("Q4_K", 256, 144),
-    13: ("Q5_K", 256, 176),
-    14: ("Q6_K", 256, 210),
-    15: ("Q8_K", 256, 292),
-    16: ("IQ2_XXS", 256, 66),
-    17: ("IQ2_XS", 256, 74),
-    18: ("IQ3_XXS", 256, 98),
-    19: ("IQ1_S", 256, 50),
-    20: ("IQ4_NL", 32, 18),
-    21: ("IQ3_S", 256, 110),
-    22: ("IQ2_S", 256, 82),
-    23: ("IQ4_XS", 256, 136),
-    24: ("I8", 1, 1),
-    25: ("I16", 1, 2),
-    26: ("I32", 1, 4),
-    27: ("I64", 1, 8),
-    28: ("F64", 1, 8),
-    29: ("IQ1_M", 256, 56),
-    30: ("BF16", 1, 2),
-    34: ("TQ1_0", 256, 54),
-    35: ("TQ2_0", 256, 66),
-    39: ("MXFP4", 32, 17),
-    40: ("NVFP4", 64, 36),
-    41: ("Q1_0", 128, 18),
-}
-
-#: llama.cpp's GGML_MAX_DIMS: tensors have at most 4 dimensions (more overflowed ``ne[]``, CVE-2024-21802).
-MAX_DIMS = 4
-#: llama.cpp's GGML_MAX_NAME: longer tensor names overflowed fixed buffers in older loaders.
-MAX_TENSOR_NAME = 64
-DEFAULT_ALIGNMENT = 32
-#: Larger alignments overflow GGML_PAD on 32-bit builds and trip asserts; writers use 32 (or 64).
-MAX_ALIGNMENT = 1 << 16
-#: Nesting of arrays inside arrays; the Python reference reader recurses per level (RecursionError DoS).
-MAX_ARRAY_DEPTH = 8
-#: Far more than any real model has, but finite, so tables of attacker-chosen size stay small.
-MAX_KV = 1 << 16
-MAX_TENSORS = 1 << 18
-#: Key length bound (the spec says keys are short ASCII paths).
-MAX_KEY_BYTES = 1 << 16
-#: A declared size this far beyond the file is an allocation attack rather than a truncated download.
-_ATTACK_SLACK = 64 * 1024 * 1024
-_CHUNK = 256 * 1024
-_INT64_MAX = (1 << 63) - 1
-
 #: Vocabulary arrays and the element types llama.cpp reads them as (it trusts the type: a shorter element
 #: type makes it read past the array).
 _VOCAB_ARRAYS = {
-    "tokenizer.ggml.tokens": _T_STRING,
+    "tokenizer.ggml.tokens": T_STRING,
     "tokenizer.ggml.scores": 6,
     "tokenizer.ggml.token_type": 5,
-    "tokenizer.ggml.merges": _T_STRING,
+    "tokenizer.ggml.merges": T_STRING,
 }
 
-
-class _Truncated(Exception):
-    """A read ran past the end of the file."""
+__all__ = ["GGML_TYPES", "MAGIC", "MAX_KV", "MAX_TENSORS", "GgufHandler"]
 
 
-class _Reader:
-    """Little/big-endian GGUF primitives over a seekable stream, read through one bounded buffer."""
-
-    def __init__(self, stream: BinaryIO, size: int) -> None:
-        self.stream = stream
-        self.size = size
-        self.pos = 0
-        self.order = "<"
-        self.bytes_read = 0
-        self._buf = b""
-        self._buf_start = 0
-
-    def remaining(self) -> int:
-        return self.size - self.pos
-
-    @property
-    def buffer(self) -> bytes:
-        return self._buf
-
-    @property
-    def buffer_start(self) -> int:
-        return self._buf_start
-
-    def window(self, n: int) -> int:
-        """Make ``[pos, pos+n)`` available in the buffer; return its index there."""
-        if n > self.remaining():
-            raise _Truncated
-        start = self.pos - self._buf_start
-        if start < 0 or start + n > len(self._buf):
-            self.stream.seek(self.pos)
-            want = min(max(n, _CHUNK), self.remaining())
-            self._buf = self.stream.read(want)
-            self.bytes_read += len(self._buf)
-            self._buf_start = self.pos
-            if len(self._buf) < n:
-                raise _Truncated
-            start = 0
-        return start
-
-    def read(self, n: int) -> bytes:
-        i = self.window(n)
-        self.pos += n
-        return self._buf[i : i + n]
-
-    def skip(self, n: int) -> None:
-        if n > self.remaining():
-            raise _Truncated
-        self.pos += n
-
-    def unpack(self, fmt: str) -> int | float | bool:
-        size = struct.calcsize(fmt)
-        i = self.window(size)
-        self.pos += size
-        value: int | float | bool = struct.unpack_from(self.order + fmt, self._buf, i)[0]
-        return value
-
-    def u32(self) -> int:
-        return int(self.unpack("I"))
-
-    def u64(self) -> int:
-        return int(self.unpack("Q"))
-
-
-@dataclass(slots=True)
-class _Value:
-    """What is kept of one metadata value: its type, scalar value, array shape, or (short) string."""
-
-    vtype: int
-    offset: int
-    scalar: int | float | bool | None = None
-    text: str | None = None
-    length: int = 0
-    elem_type: int | None = None
-    count: int = 0
-
-
-@dataclass(slots=True)
-class _Tensor:
-    name: str
-    dims: tuple[int, ...]
-    ggml_type: int
-    offset: int
-    nbytes: int | None
-    info_offset: int
+def _keep_text(key: str, n: int) -> bool:
+    """Short strings, and chat templates up to what the template analysis accepts (with UTF-8 slack)."""
+    return n <= 256 or (_is_template_key(key) and n <= 4 * MAX_TEMPLATE_CHARS)
 
 
 class _Parser:
-    """One GGUF header: version, metadata, tensor table, then the checks that need all of them."""
+    """One GGUF header read by the shared reader, then the checks that need all of it."""
 
     def __init__(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
-        self.r = _Reader(stream, size)
+        self.reader = GgufReader(stream, size, keep_text=_keep_text)
+        self.stream = stream
         self.ctx = ctx
         self.size = size
-        self.version = 0
-        self.wide = True  # v2+: 64-bit counts and lengths; v1: 32-bit
-        self.kv: dict[str, _Value] = {}
-        self.templates: list[tuple[str, _Value]] = []
-
-    # ---- primitives ---------------------------------------------------------------------------------
-
-    def count(self) -> int:
-        return self.r.u64() if self.wide else self.r.u32()
+        self.kv: dict[str, GgufValue] = {}
 
     def attack(self, message: str, evidence: str = "", offset: int | None = None) -> None:
         self.ctx.report(GGF720, message, offset=offset, evidence=evidence)
 
-    def bound(self, what: str, n: int, unit: int, offset: int, cve: str) -> None:
-        """Fail before using ``n`` if ``n`` items of at least ``unit`` bytes cannot fit in the file."""
-        need = n * unit
-        left = self.r.remaining()
-        if need <= left:
-            return
-        if n >= 1 << 31 or need > self.size + _ATTACK_SLACK:
-            self.attack(
-                f"{what} of {n:,} needs at least {need:,} bytes but only {left:,} remain in the file: "
-                f"a crafted size that overflows loader allocations ({cve})",
-                evidence=f"{what}={n:#x} at offset {offset}",
-                offset=offset,
-            )
-            raise AnalysisError(f"GGUF {what} {n:,} exceeds the file ({left:,} bytes left at offset {offset})")
-        raise AnalysisError(f"truncated GGUF: {what} {n:,} runs past the end of the file (offset {offset})")
-
-    def string_length(self, what: str, cve: str = "CVE-2024-23496") -> tuple[int, int]:
-        at = self.r.pos
-        n = self.count()
-        self.bound(f"{what} length", n, 1, at, cve)
-        return n, at
-
-    def read_string(self, what: str, limit: int) -> tuple[str, int]:
-        n, at = self.string_length(what)
-        if n > limit:
-            raise AnalysisError(f"GGUF {what} of {n:,} bytes at offset {at} exceeds {limit:,} bytes")
-        return self.r.read(n).decode("utf-8", "replace"), n
-
-    # ---- header and metadata ------------------------------------------------------------------------
+    def report_anomalies(self, anomalies: list[GgufAnomaly]) -> None:
+        for a in anomalies:
+            rule = GGF720 if a.kind == "attack" else GGF723
+            self.ctx.report(rule, a.message, offset=a.offset, evidence=a.evidence)
 
     def parse(self) -> None:
-        r = self.r
-        if r.read(4) != MAGIC:
-            raise AnalysisError("not a GGUF file (bad magic)")
-        raw = r.read(4)
-        version = int.from_bytes(raw, "little")
-        if version not in (1, 2, 3) and int.from_bytes(raw, "big") in (1, 2, 3):
-            r.order = ">"  # GGUF v3 allows big-endian files; the magic stays "GGUF"
-            version = int.from_bytes(raw, "big")
-        if version not in (1, 2, 3):
-            raise AnalysisError(f"unsupported GGUF version {version} (known: 1, 2, 3)")
-        self.version = version
-        self.wide = version >= 2
-        n_tensors_at = r.pos
-        n_tensors = self.count()
-        n_kv_at = r.pos
-        n_kv = self.count()
-        # Smallest possible entries: a KV is a key length, a type and a 1-byte value; a tensor info is a
-        # name length, n_dims, type and offset.
-        len_size = 8 if self.wide else 4
-        self.bound("metadata count (n_kv)", n_kv, len_size + 4 + 1, n_kv_at, "CVE-2024-23605")
-        self.bound("tensor count (n_tensors)", n_tensors, len_size + 4 + 4 + 8, n_tensors_at,
-                   "CVE-2024-21836")
-        for what, n, limit, at in (("metadata entries", n_kv, MAX_KV, n_kv_at),
-                                   ("tensors", n_tensors, MAX_TENSORS, n_tensors_at)):
-            if n > limit:  # fits in the file, but no model has that many: sized to exhaust loader memory
-                self.attack(f"GGUF declares {n:,} {what} (real models have far fewer than {limit:,})",
-                            evidence=f"{what}: {n:,} at offset {at}", offset=at)
-                raise AnalysisError(f"GGUF declares {n:,} {what} (more than {limit:,})")
-        for _ in range(n_kv):
-            self.read_kv()
-        tensors = [self.read_tensor_info() for _ in range(n_tensors)]
-        self.check_vocab()
-        alignment = self.alignment()
-        for key, value in self.templates:  # every occurrence: a duplicate key may hide a second template
-            self.analyse_template(key, value)
-        self.check_tensors(tensors, alignment)
-
-    def read_kv(self) -> None:
-        key_at = self.r.pos
-        key, _ = self.read_string("metadata key", MAX_KEY_BYTES)
-        vtype = self.r.u32()
-        value = self.read_value(key, vtype, 0, key_at)
-        if key in self.kv:
-            self.ctx.report(
-                GGF723, f"GGUF metadata key {key!r} appears more than once (loaders disagree on which wins)",
-                offset=key_at, evidence=f"key {key!r} at offsets {self.kv[key].offset} and {key_at}",
-            )
-        else:
-            self.kv[key] = value
-        if _is_template_key(key):
-            if value.vtype == _T_STRING:
-                self.templates.append((key, value))
+        try:
+            header = self.reader.read()
+        finally:
+            self.report_anomalies(self.reader.anomalies)
+        self.kv = header.kv
+        templates: list[tuple[str, GgufValue]] = []
+        for key, value in header.pairs:
+            if not _is_template_key(key):
+                continue
+            if value.vtype == T_STRING:
+                templates.append((key, value))
             else:
                 self.ctx.report(
-                    GGF723, f"GGUF {key} is a {_VTYPE_NAME.get(value.vtype, value.vtype)}, not a string",
-                    offset=key_at, evidence=f"{key}: type {value.vtype}",
+                    GGF723, f"GGUF {key} is a {VTYPE_NAME.get(value.vtype, value.vtype)}, not a string",
+                    offset=value.offset, evidence=f"{key}: type {value.vtype}",
                 )
-
-    def read_value(self, key: str, vtype: int, depth: int, key_at: int) -> _Value:
-        r = self.r
-        at = r.pos
-        if vtype not in _VTYPE_SIZE:
-            if vtype >= 1 << 16:
-                self.attack(f"GGUF metadata {key!r} has value type {vtype:#x}: an out-of-range type index",
-                            evidence=f"{key}: type {vtype:#x}", offset=key_at)
-            raise AnalysisError(f"GGUF metadata {key!r} has unknown value type {vtype} (offset {key_at})")
-        if vtype == _T_STRING:
-            n, _ = self.string_length(f"string value of {key!r}")
-            keep = n <= 256 or (_is_template_key(key) and n <= 4 * MAX_TEMPLATE_CHARS)
-            text = r.read(n).decode("utf-8", "replace") if keep else None
-            if text is None:
-                r.skip(n)
-            return _Value(vtype, at, text=text, length=n)
-        if vtype == _T_ARRAY:
-            if depth >= MAX_ARRAY_DEPTH:
-                self.attack(
-                    f"GGUF metadata {key!r} nests arrays more than {MAX_ARRAY_DEPTH} deep: exhausts the "
-                    "recursion of readers that parse arrays recursively (gguf-py RecursionError)",
-                    evidence=f"{key}: array depth > {MAX_ARRAY_DEPTH}", offset=key_at,
-                )
-                raise AnalysisError(f"GGUF metadata {key!r} nests arrays too deeply")
-            elem_type = r.u32()
-            count_at = r.pos
-            n = self.count()
-            if elem_type not in _VTYPE_SIZE:
-                if elem_type >= 1 << 16:
-                    self.attack(f"GGUF array {key!r} has element type {elem_type:#x}: an out-of-range type",
-                                evidence=f"{key}: element type {elem_type:#x}", offset=key_at)
-                raise AnalysisError(f"GGUF array {key!r} has unknown element type {elem_type}")
-            unit = _VTYPE_SIZE[elem_type] or (8 if self.wide else 4) + (4 if elem_type == _T_ARRAY else 0)
-            self.bound(f"array length of {key!r}", n, unit, count_at, "CVE-2024-21825")
-            if elem_type == _T_STRING:
-                self.skip_strings(n, key)
-            elif elem_type == _T_ARRAY:
-                for _ in range(n):
-                    self.read_value(key, _T_ARRAY, depth + 1, key_at)
-            else:
-                r.skip(n * (_VTYPE_SIZE[elem_type] or 0))
-            return _Value(vtype, at, elem_type=elem_type, count=n)
-        return _Value(vtype, at, scalar=r.unpack(_VTYPE_FMT[vtype]))
-
-    def skip_strings(self, n: int, key: str) -> None:
-        """Step over ``n`` strings (vocabularies hold ~10^5), bounding each length by the file."""
-        r = self.r
-        lsize = 8 if self.wide else 4
-        unpack_from = struct.Struct(r.order + ("Q" if self.wide else "I")).unpack_from
-        done = 0
-        while done < n:
-            p = r.window(lsize)  # at least one length prefix is buffered
-            buf, base, end, size = r.buffer, r.buffer_start, len(r.buffer), r.size
-            # Walk every length prefix that lies in the buffer without per-string calls.
-            while done < n and p + lsize <= end:
-                length = unpack_from(buf, p)[0]
-                nxt = p + lsize + length
-                if base + nxt > size:
-                    r.pos = base + p + lsize
-                    self.bound(f"string length in array {key!r}", length, 1, base + p, "CVE-2024-21825")
-                done += 1
-                p = nxt
-            r.pos = base + p
-
-    def read_tensor_info(self) -> _Tensor:
-        r = self.r
-        info_at = r.pos
-        name_len, name_at = self.string_length("tensor name")
-        if name_len >= MAX_TENSOR_NAME:
-            self.attack(
-                f"GGUF tensor name of {name_len:,} bytes (llama.cpp allows {MAX_TENSOR_NAME - 1}): overflowed "
-                "fixed name buffers in older loaders",
-                evidence=f"tensor name length {name_len} at offset {name_at}", offset=name_at,
-            )
-            if name_len > MAX_KEY_BYTES:
-                raise AnalysisError(f"GGUF tensor name of {name_len:,} bytes at offset {name_at}")
-        name = r.read(name_len).decode("utf-8", "replace")
-        n_dims = r.u32()
-        if n_dims > MAX_DIMS:
-            self.attack(
-                f"GGUF tensor {name!r} declares {n_dims:,} dimensions (at most {MAX_DIMS}): overflows the "
-                "loader's fixed ne[] array (CVE-2024-21802)",
-                evidence=f"{name}: n_dims={n_dims} at offset {info_at}", offset=info_at,
-            )
-            raise AnalysisError(f"GGUF tensor {name!r} has {n_dims} dimensions (at most {MAX_DIMS})")
-        dims = tuple(self.count() for _ in range(n_dims))
-        ggml_type = r.u32()
-        offset = r.u64()
-        return _Tensor(name, dims, ggml_type, offset, None, info_at)
+        self.check_vocab()
+        alignment = self.alignment()
+        for key, value in templates:  # every occurrence: a duplicate key may hide a second template
+            self.analyse_template(key, value)
+        self.check_tensors(header.tensors, header.header_end, alignment)
 
     # ---- consistency checks -------------------------------------------------------------------------
 
@@ -454,16 +155,16 @@ class _Parser:
             value = self.kv.get(key)
             if value is None:
                 continue
-            if value.vtype != _T_ARRAY or value.elem_type != elem:
-                got = _VTYPE_NAME.get(value.vtype, str(value.vtype))
-                if value.vtype == _T_ARRAY:
-                    got = f"array of {_VTYPE_NAME.get(value.elem_type or 0, value.elem_type)}"
+            if value.vtype != T_ARRAY or value.elem_type != elem:
+                got = VTYPE_NAME.get(value.vtype, str(value.vtype))
+                if value.vtype == T_ARRAY:
+                    got = f"array of {VTYPE_NAME.get(value.elem_type or 0, value.elem_type)}"
                 self.attack(
-                    f"GGUF {key} is {got}, but loaders read it as an array of {_VTYPE_NAME[elem]}: "
+                    f"GGUF {key} is {got}, but loaders read it as an array of {VTYPE_NAME[elem]}: "
                     "type confusion that reads past the array (heap out-of-bounds read)",
                     evidence=f"{key}: {got}", offset=value.offset,
                 )
-            elif tokens is not None and key != "tokenizer.ggml.merges" and tokens.vtype == _T_ARRAY \
+            elif tokens is not None and key != "tokenizer.ggml.merges" and tokens.vtype == T_ARRAY \
                     and value.count != tokens.count:
                 self.attack(
                     f"GGUF {key} has {value.count:,} entries for {tokens.count:,} tokens: loaders index it by "
@@ -478,7 +179,7 @@ class _Parser:
             return DEFAULT_ALIGNMENT
         if value.vtype != 4 or not isinstance(value.scalar, int):
             self.attack(
-                f"GGUF general.alignment is a {_VTYPE_NAME.get(value.vtype, value.vtype)}, not uint32: "
+                f"GGUF general.alignment is a {VTYPE_NAME.get(value.vtype, value.vtype)}, not uint32: "
                 "loaders that read it as uint32 abort or misread it",
                 evidence=f"general.alignment type {value.vtype}", offset=value.offset,
             )
@@ -493,7 +194,7 @@ class _Parser:
             raise AnalysisError(f"GGUF general.alignment {align} is invalid")
         return align
 
-    def analyse_template(self, key: str, value: _Value) -> None:
+    def analyse_template(self, key: str, value: GgufValue) -> None:
         offset = value.offset
         if value.text is None:
             msg = f"{key}: chat template of {value.length:,} bytes is too large to analyse"
@@ -502,21 +203,21 @@ class _Parser:
             return
         analyse_template(value.text, self.ctx, where=key, offset=offset)
 
-    def check_tensors(self, tensors: list[_Tensor], alignment: int) -> None:
+    def check_tensors(self, tensors: list[GgufTensorInfo], header_end: int, alignment: int) -> None:
         if not tensors:
             return
         ctx = self.ctx
-        data_start = _align(self.r.pos, alignment)
+        data_start = align(header_end, alignment)
         names: dict[str, int] = {}
-        placed: list[_Tensor] = []
+        placed: list[tuple[GgufTensorInfo, int]] = []
         for t in tensors:
             if t.name in names:
                 ctx.report(GGF723, f"GGUF tensor name {t.name!r} appears more than once",
                            offset=t.info_offset, evidence=f"{t.name!r} at offsets {names[t.name]} and "
                            f"{t.info_offset}")
             names.setdefault(t.name, t.info_offset)
-            t.nbytes = self.tensor_size(t)
-            if t.nbytes is None:
+            nbytes = self.tensor_size(t)
+            if nbytes is None:
                 continue
             if t.offset % alignment:
                 ctx.report(
@@ -524,32 +225,32 @@ class _Parser:
                     f"{alignment}", offset=t.info_offset, evidence=f"{t.name}: offset {t.offset:#x}",
                 )
             start = data_start + t.offset
-            end = start + t.nbytes
+            end = start + nbytes
             if end > self.size:
                 ctx.report(
                     GGF721, f"GGUF tensor {t.name!r} data [{start:,}, {end:,}) extends beyond the end of the "
                     f"file ({self.size:,} bytes)", offset=t.info_offset,
                     evidence=f"{t.name}: {_shape(t)} {GGML_TYPES[t.ggml_type][0]} at data+{t.offset:#x}, "
-                    f"{t.nbytes:,} bytes",
+                    f"{nbytes:,} bytes",
                 )
                 continue
-            placed.append(t)
-        placed.sort(key=lambda t: t.offset)
+            placed.append((t, nbytes))
+        placed.sort(key=lambda tn: tn[0].offset)
         covered_to = 0  # relative to data_start, aligned
-        prev: _Tensor | None = None
+        prev: tuple[GgufTensorInfo, int] | None = None
         gaps = 0
-        for t in placed:
-            assert t.nbytes is not None
-            if prev is not None and t.offset < prev.offset + (prev.nbytes or 0):
+        for t, nbytes in placed:
+            if prev is not None and t.offset < prev[0].offset + prev[1]:
+                p = prev[0]
                 ctx.report(
-                    GGF721, f"GGUF tensors {prev.name!r} and {t.name!r} overlap", offset=t.info_offset,
-                    evidence=f"{prev.name}: [{prev.offset:#x}, {prev.offset + (prev.nbytes or 0):#x}); "
-                    f"{t.name}: [{t.offset:#x}, {t.offset + t.nbytes:#x})",
+                    GGF721, f"GGUF tensors {p.name!r} and {t.name!r} overlap", offset=t.info_offset,
+                    evidence=f"{p.name}: [{p.offset:#x}, {p.offset + prev[1]:#x}); "
+                    f"{t.name}: [{t.offset:#x}, {t.offset + nbytes:#x})",
                 )
             elif t.offset > covered_to:
                 gaps += t.offset - covered_to
-            covered_to = max(covered_to, _align(t.offset + t.nbytes, alignment))
-            prev = t
+            covered_to = max(covered_to, align(t.offset + nbytes, alignment))
+            prev = (t, nbytes)
         if gaps:
             ctx.report(GGF724, f"GGUF data section has {gaps:,} bytes between tensors that no tensor uses",
                        offset=data_start, evidence=f"{gaps} unreferenced bytes")
@@ -562,12 +263,12 @@ class _Parser:
 
     def scan_trailing(self, start: int, length: int) -> None:
         """Embedded content after the tensors is identified and scanned like any file (polyglots)."""
-        window = Window(self.r.stream, start, length)
+        window = Window(self.stream, start, length)
         self.ctx.child("<data after last tensor>", opaque_ok=True).scan_stream(
             window, length, "<data after last tensor>"  # type: ignore[arg-type]
         )
 
-    def tensor_size(self, t: _Tensor) -> int | None:
+    def tensor_size(self, t: GgufTensorInfo) -> int | None:
         ctx = self.ctx
         info = GGML_TYPES.get(t.ggml_type)
         if info is None:
@@ -580,7 +281,7 @@ class _Parser:
             ctx.error(f"GGUF tensor {t.name!r} has unknown ggml type {t.ggml_type}; its size is not checked")
             return None
         type_name, block, type_size = info
-        if any(d > _INT64_MAX for d in t.dims):
+        if any(d > INT64_MAX for d in t.dims):
             self.attack(f"GGUF tensor {t.name!r} has a dimension above 2**63 (negative in loaders)",
                         evidence=f"{t.name}: {_shape(t)}", offset=t.info_offset)
             return None
@@ -591,7 +292,7 @@ class _Parser:
         n = 1
         for d in t.dims:
             n *= d
-        if n > _INT64_MAX:
+        if n > INT64_MAX:
             self.attack(
                 f"GGUF tensor {t.name!r} has {n:,} elements: the element count overflows 64-bit loaders",
                 evidence=f"{t.name}: {_shape(t)}", offset=t.info_offset,
@@ -603,7 +304,7 @@ class _Parser:
                        evidence=f"{t.name}: {_shape(t)} {type_name}")
             return None
         nbytes = n // block * type_size
-        if nbytes > _INT64_MAX:
+        if nbytes > INT64_MAX:
             self.attack(
                 f"GGUF tensor {t.name!r} needs {nbytes:,} bytes: the byte size overflows loaders' size "
                 "arithmetic (CVE-2025-53630, CVE-2026-33298 class)", evidence=f"{t.name}: {_shape(t)} {type_name}",
@@ -618,11 +319,7 @@ def _is_template_key(key: str) -> bool:
         or key.endswith(".chat_template")
 
 
-def _align(value: int, alignment: int) -> int:
-    return value + (-value % alignment)
-
-
-def _shape(t: _Tensor) -> str:
+def _shape(t: GgufTensorInfo) -> str:
     return "[" + ", ".join(str(d) for d in t.dims) + "]"
 
 
@@ -636,13 +333,7 @@ class GgufHandler:
         return probe.head.startswith(MAGIC)
 
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
-        parser = _Parser(stream, size, ctx)
-        try:
-            parser.parse()
-        except _Truncated:
-            raise AnalysisError(
-                f"truncated GGUF: the header ends at offset {parser.r.pos:,} of {size:,} bytes"
-            ) from None
+        _Parser(stream, size, ctx).parse()
 
 
 register(GgufHandler())

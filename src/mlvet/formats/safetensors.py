@@ -13,7 +13,8 @@ reference implementation checks, and reports each violation with what is wrong:
 * offsets inside the data section, sorted without overlaps, and covering it exactly: gaps and trailing
   bytes are reported and their content is scanned by format (a pickle hidden after the tensors is found).
 
-Only the header is read: a clean multi-GB file costs one ``read(8)`` and one ``read(N)``.
+Only the header is read, by the shared reader (:mod:`mlvet.containers.safetensors`): a clean multi-GB file
+costs one ``read(8)`` and one ``read(N)``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from __future__ import annotations
 import json
 from typing import Any, BinaryIO
 
-from mlvet.errors import AnalysisError
+from mlvet.containers.safetensors import (
+    DTYPE_BITS,
+    MAX_HEADER,
+    SafetensorsError,
+    is_uint,
+    read_header,
+    sniff_length,
+)
 from mlvet.formats.base import Probe, ScanContext, Window, register
 from mlvet.model import Severity
 from mlvet.rules import define_rule
@@ -76,14 +84,6 @@ SFT805 = define_rule(
     789,
 )
 
-#: The Rust library's MAX_HEADER_SIZE.
-MAX_HEADER = 100_000_000
-#: dtype -> bits per element, from safetensors' ``Dtype::bitsize`` (safetensors 0.8 / main, 2026).
-DTYPE_BITS: dict[str, int] = {
-    "BOOL": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8,
-    "F8_E8M0": 8, "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8, "I16": 16, "U16": 16, "F16": 16, "BF16": 16,
-    "I32": 32, "U32": 32, "F32": 32, "C64": 64, "F64": 64, "I64": 64, "U64": 64,
-}
 _TENSOR_FIELDS = frozenset({"dtype", "shape", "data_offsets"})
 #: Regions of unreferenced bytes scanned for embedded content, per file.
 _MAX_HIDDEN_SCANS = 8
@@ -91,35 +91,7 @@ _U64 = 1 << 64
 #: Findings of one kind per file; the rest are counted in the last message.
 _MAX_REPORTS = 20
 
-
-def _sniff_length(head: bytes) -> int | None:
-    """The header length if ``head`` looks like a safetensors file (length, then a JSON object)."""
-    if len(head) < 10 or head[8:9] != b"{" or head[9:10] not in b'"} \t\r\n':
-        return None
-    n = int.from_bytes(head[:8], "little")
-    return n if 2 <= n < 1 << 40 else None
-
-
-class _Duplicates:
-    """``object_pairs_hook`` that builds dicts and remembers every key seen twice in one object."""
-
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-        #: The pairs of the object completed last: the top-level object, once parsing succeeds.
-        self.last_pairs: list[tuple[str, Any]] = []
-
-    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        self.last_pairs = pairs
-        out: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in out:
-                self.keys.append(key)
-            out[key] = value
-        return out
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
+__all__ = ["DTYPE_BITS", "MAX_HEADER", "SafetensorsHandler"]
 
 
 class SafetensorsHandler:
@@ -129,51 +101,25 @@ class SafetensorsHandler:
     priority = 15
 
     def sniff(self, probe: Probe) -> bool:
-        return _sniff_length(probe.head) is not None
+        return sniff_length(probe.head) is not None
 
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
-        stream.seek(0)
-        prefix = stream.read(8)
-        if len(prefix) < 8:
-            raise AnalysisError("truncated safetensors file: no header length")
-        n = int.from_bytes(prefix, "little")
-        if n > size - 8:
-            if n > MAX_HEADER:  # an allocation attack, not a truncated download
+        try:
+            header = read_header(stream, size)
+        except SafetensorsError as exc:
+            n = exc.length or 0
+            if exc.kind == "beyond-file" and n > MAX_HEADER:  # an allocation attack, not a truncated download
                 ctx.report(SFT805, f"safetensors header length {n:,} exceeds the {size - 8:,} bytes after it",
                            offset=0, evidence=f"header length {n:#x}; file size {size}")
-            raise AnalysisError(f"safetensors header length {n:,} runs past the end of the file "
-                                f"({size - 8:,} bytes): truncated or crafted")
-        if n > MAX_HEADER:
-            ctx.report(SFT805, f"safetensors header of {n:,} bytes exceeds the library's {MAX_HEADER:,}-byte "
-                       "limit", severity=Severity.MEDIUM, offset=0, evidence=f"header length {n:,}")
-            raise AnalysisError(f"safetensors header of {n:,} bytes is larger than {MAX_HEADER:,}; not analysed")
-        raw = stream.read(n)
-        if len(raw) < n:
-            raise AnalysisError("truncated safetensors header")
-        entries = self._parse(raw, ctx)
-        _Checker(ctx, stream, size, n, entries).run()
-
-    @staticmethod
-    def _parse(raw: bytes, ctx: ScanContext) -> list[tuple[str, Any]]:
-        """The header's top-level entries in file order, duplicates included (each one is checked)."""
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise AnalysisError(f"safetensors header is not UTF-8 (byte {exc.start + 8})") from None
-        if not text.startswith("{"):
-            raise AnalysisError("safetensors header does not start with '{'")
-        dup = _Duplicates()
-        try:
-            header = json.loads(text, object_pairs_hook=dup, parse_constant=_reject_constant)
-        except (ValueError, RecursionError) as exc:
-            raise AnalysisError(f"safetensors header is not valid JSON ({exc})") from None
-        if not isinstance(header, dict):
-            raise AnalysisError("safetensors header is not a JSON object")
-        if dup.keys:
-            shown = ", ".join(repr(k) for k in dict.fromkeys(dup.keys[:10]))
+            elif exc.kind == "over-limit":
+                ctx.report(SFT805, f"safetensors header of {n:,} bytes exceeds the library's {MAX_HEADER:,}-byte "
+                           "limit", severity=Severity.MEDIUM, offset=0, evidence=f"header length {n:,}")
+            raise
+        if header.duplicates:
+            shown = ", ".join(repr(k) for k in dict.fromkeys(header.duplicates[:10]))
             ctx.report(SFT804, f"safetensors header repeats keys ({shown}): parsers disagree on which value "
                        "wins", severity=Severity.HIGH, offset=8, evidence=f"duplicate keys: {shown}")
-        return dup.last_pairs
+        _Checker(ctx, stream, size, header.length, list(header.entries)).run()
 
 
 class _Checker:
@@ -245,11 +191,11 @@ class _Checker:
             self.report(SFT804, f"safetensors tensor {name!r} has unknown dtype {_short(dtype)}",
                         evidence=f"{name}: dtype {_short(dtype)}")
             ok = False
-        if not isinstance(shape, list) or not all(_is_uint(d) for d in shape):
+        if not isinstance(shape, list) or not all(is_uint(d) for d in shape):
             self.report(SFT804, f"safetensors tensor {name!r} has an invalid shape {_short(shape)} "
                         "(must be a list of non-negative integers)", evidence=f"{name}: shape {_short(shape)}")
             ok = False
-        if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_uint(o) for o in offsets):
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(is_uint(o) for o in offsets):
             self.report(SFT804, f"safetensors tensor {name!r} has invalid data_offsets {_short(offsets)} "
                         "(must be [begin, end] non-negative integers)",
                         evidence=f"{name}: data_offsets {_short(offsets)}")
@@ -317,10 +263,6 @@ class _Checker:
             label = f"<unreferenced bytes at {start}>"
             window = Window(self.stream, start, e - b)
             self.ctx.child(label, opaque_ok=True).scan_stream(window, e - b, label)  # type: ignore[arg-type]
-
-
-def _is_uint(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _kind(value: Any) -> str:

@@ -29,10 +29,12 @@ import logging
 import math
 import os
 import re
-import struct
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, BinaryIO
+from typing import Any
 
+from mlvet.containers.gguf import T_STRING, GgufError, GgufHeader, GgufReader, GgufValue
+from mlvet.containers.safetensors import SafetensorsError
+from mlvet.containers.safetensors import read_header as read_safetensors_header
 from mlvet.inventory.model import AssetMetadata
 
 log = logging.getLogger(__name__)
@@ -818,29 +820,19 @@ def _sum_headers(paths: list[str], budget: list[int], dtypes: dict[str, int]) ->
 
 
 def _safetensors_elements(path: str, budget: list[int], dtypes: dict[str, int]) -> int | None:
+    """Tensor elements in one file's header (read by :mod:`mlvet.containers.safetensors`); None if unusable."""
     try:
         with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            prefix = f.read(8)
-            if len(prefix) < 8:
-                return None
-            n = int.from_bytes(prefix, "little")
-            if n < 2 or n > size - 8 or n > budget[0]:
-                return None
-            budget[0] -= n
-            raw = f.read(n)
+            header = read_safetensors_header(f, os.fstat(f.fileno()).st_size, limit=budget[0])
+    except SafetensorsError as exc:
+        if exc.kind not in ("short", "beyond-file", "over-limit"):  # the header was read: it counts
+            budget[0] -= exc.length or 0
+        return None
     except OSError:
         return None
-    try:
-        header = json.loads(raw.decode("utf-8"), parse_constant=lambda _n: None)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(header, dict):
-        return None
+    budget[0] -= header.length
     total = 0
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
+    for entry in dict(header.tensor_items()).values():  # a repeated key counts once (the last wins)
         shape = entry.get("shape") if isinstance(entry, dict) else None
         if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
                                                   for d in shape):
@@ -856,141 +848,53 @@ def _safetensors_elements(path: str, budget: list[int], dtypes: dict[str, int]) 
 # ---- GGUF --------------------------------------------------------------------------------------------
 
 
-class _Gguf:
-    """The GGUF key/value table and tensor infos, read through the scanner's bounded reader.
+#: GGUF metadata kept for the inventory: ``general.*``, ``split.*`` and ``adapter.*`` values (strings up to
+#: 4 KB), and the tag and language lists. Every other value, vocabularies included, is stepped over.
+_GGUF_KEEP_PREFIXES = ("general.", "split.", "adapter.")
+_GGUF_KEEP_ARRAYS = frozenset({"general.tags", "general.languages"})
 
-    Only what metadata needs is kept (``general.*``, ``split.*``, ``adapter.*`` scalars and short strings,
-    the tag and language arrays); every other value, vocabularies included, is stepped over with each
-    length bounded by the bytes left. The scanner reports malformed headers; here they just end the read.
-    """
 
-    KEEP_PREFIXES = ("general.", "split.", "adapter.")
-    KEEP_ARRAYS = frozenset({"general.tags", "general.languages"})
+def _gguf_keep_text(key: str, n: int) -> bool:
+    return n <= 4096 and key.startswith(_GGUF_KEEP_PREFIXES)
 
-    def __init__(self, stream: BinaryIO, size: int) -> None:
-        from mlvet.formats.gguf import _Reader
 
-        self.r = _Reader(stream, size)
-        self.wide = True
-        self.kv: dict[str, Any] = {}
-        self.parameters: int | None = None
-
-    def count(self) -> int:
-        return self.r.u64() if self.wide else self.r.u32()
-
-    def string(self, keep: bool, limit: int = 4096) -> str | None:
-        n = self.count()
-        if n > self.r.remaining():
-            raise ValueError("GGUF string runs past the end of the file")
-        if keep and n <= limit:
-            return self.r.read(n).decode("utf-8", "replace")
-        self.r.skip(n)
-        return None
-
-    def skip_strings(self, n: int) -> None:
-        """Step over ``n`` length-prefixed strings (vocabularies: ~10^5) walking the buffer, not calls."""
-        r = self.r
-        lsize = 8 if self.wide else 4
-        unpack_from = struct.Struct(r.order + ("Q" if self.wide else "I")).unpack_from
-        done = 0
-        while done < n:
-            p = r.window(lsize)
-            buf, base, end = r.buffer, r.buffer_start, len(r.buffer)
-            while done < n and p + lsize <= end:
-                nxt = p + lsize + unpack_from(buf, p)[0]
-                if base + nxt > r.size:
-                    raise ValueError("GGUF string runs past the end of the file")
-                done += 1
-                p = nxt
-            r.pos = base + p
-
-    def parse(self) -> None:
-        from mlvet.formats.gguf import _VTYPE_FMT, _VTYPE_SIZE
-
-        r = self.r
-        if r.read(4) != b"GGUF":
-            raise ValueError("not GGUF")
-        raw = r.read(4)
-        version = int.from_bytes(raw, "little")
-        if version not in (1, 2, 3) and int.from_bytes(raw, "big") in (1, 2, 3):
-            r.order = ">"
-            version = int.from_bytes(raw, "big")
-        if version not in (1, 2, 3):
-            raise ValueError(f"GGUF version {version}")
-        self.wide = version >= 2
-        n_tensors = self.count()
-        n_kv = self.count()
-        if n_kv > r.remaining() // 9 or n_tensors > r.remaining() // 20:  # smallest entries (v1 sizes)
-            raise ValueError("GGUF counts exceed the file")
-        for _ in range(n_kv):
-            key = self.string(True, 1 << 16) or ""
-            vtype = r.u32()
-            keep = key.startswith(self.KEEP_PREFIXES)
-            if vtype == 8:
-                value = self.string(keep)
-                if value is not None:
-                    self.kv[key] = value
-            elif vtype == 9:
-                self.array(key, _VTYPE_SIZE, 0)
-            elif vtype in _VTYPE_FMT:
-                number = r.unpack(_VTYPE_FMT[vtype])
-                if keep:
-                    self.kv[key] = number
-            else:
-                raise ValueError(f"GGUF value type {vtype}")
-        total = 0
-        for _ in range(n_tensors):
-            self.string(False)
-            n_dims = r.u32()
-            if n_dims > 4:
-                raise ValueError("GGUF tensor with more than 4 dimensions")
-            total += math.prod(self.count() for _ in range(n_dims))
-            r.u32()  # ggml type
-            r.u64()  # offset
-        self.parameters = total
-
-    def array(self, key: str, sizes: dict[int, int | None], depth: int) -> None:
-        r = self.r
-        if depth > 8:
-            raise ValueError("GGUF arrays nested too deeply")
-        elem = r.u32()
-        n = self.count()
-        if elem not in sizes:
-            raise ValueError(f"GGUF array element type {elem}")
-        unit = sizes[elem] or (8 if self.wide else 4)
-        if n * unit > r.remaining():
-            raise ValueError("GGUF array runs past the end of the file")
-        if elem == 8 and key in self.KEEP_ARRAYS:
-            items = [self.string(i < MAX_LIST_ITEMS, 256) for i in range(n)]
-            self.kv[key] = [s for s in items if s is not None]
-        elif elem == 8:
-            self.skip_strings(n)
-        elif elem == 9:
-            for _ in range(n):
-                self.array(key, sizes, depth + 1)
-        else:
-            r.skip(n * unit)
+def _gguf_kv(values: dict[str, GgufValue]) -> dict[str, Any]:
+    """The kept metadata as plain values (scalars, strings, lists of strings)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in _GGUF_KEEP_ARRAYS and value.elem_type == T_STRING:
+            out[key] = list(value.items)
+        elif not key.startswith(_GGUF_KEEP_PREFIXES):
+            continue
+        elif value.text is not None:
+            out[key] = value.text
+        elif value.scalar is not None:
+            out[key] = value.scalar
+    return out
 
 
 def _gguf(c: _Collector, paths: list[str]) -> None:
-    """GGUF metadata from the first file (split files repeat it) and parameters summed over the splits."""
-    from mlvet.formats.gguf import _Truncated
+    """GGUF metadata from the first file (split files repeat it) and parameters summed over the splits.
 
+    The header is read by the scanner's bounded reader (:mod:`mlvet.containers.gguf`); a malformed header
+    (which the scanner reports) just ends the read here, keeping the metadata read before it.
+    """
     total = 0
     complete = True
     for i, path in enumerate(paths[:MAX_SHARDS]):
         with open(path, "rb") as f:
-            g = _Gguf(f, os.fstat(f.fileno()).st_size)
+            reader = GgufReader(f, os.fstat(f.fileno()).st_size, keep_text=_gguf_keep_text,
+                                keep_arrays=_GGUF_KEEP_ARRAYS, max_items=MAX_LIST_ITEMS)
             try:
-                g.parse()
-            except (_Truncated, ValueError, struct.error):
+                header: GgufHeader | None = reader.read()
+            except GgufError:
+                header = None
                 complete = False
         if i == 0:
-            _gguf_fields(c, g.kv)
-        if g.parameters is None:
-            complete = False
-        else:
-            total += g.parameters
+            _gguf_fields(c, _gguf_kv(reader.kv))
+        if header is None:
+            continue
+        total += sum(math.prod(t.dims) for t in header.tensors)
     if complete and len(paths) <= MAX_SHARDS:
         c.set("parameters", total)
 

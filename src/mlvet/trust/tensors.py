@@ -258,35 +258,29 @@ def _check_dims(shape: object, what: str) -> tuple[int, ...]:
 _ST_MAX_HEADER = 16 * 1024 * 1024
 
 
-def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    seen: dict[str, object] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise TensorFormatError(f"safetensors header: duplicate key {key!r}")
-        seen[key] = value
-    return seen
-
-
 class _SafetensorsSet(TensorSet):
     def __init__(self, path: Path, size: int) -> None:
+        from mlvet.containers.safetensors import SafetensorsError, read_header
+
         self.format = "safetensors"
         self.path = path
         self._extent: dict[str, int] = {}
         with open(path, "rb") as fh:
-            head = fh.read(8)
-            if len(head) < 8:
-                raise TensorFormatError("safetensors: file shorter than its 8-byte header length")
-            (hlen,) = struct.unpack("<Q", head)
-            if hlen > _ST_MAX_HEADER or 8 + hlen > size:
-                raise TensorFormatError(f"safetensors: header length {hlen} exceeds the file or mlvet's "
-                                        f"{_ST_MAX_HEADER >> 20} MB limit")
-            raw = fh.read(hlen)
-        try:
-            header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise TensorFormatError(f"safetensors: header is not valid JSON ({exc})") from None
-        if not isinstance(header, dict):
-            raise TensorFormatError("safetensors: header is not a JSON object")
+            try:
+                parsed = read_header(fh, size, limit=_ST_MAX_HEADER)
+            except SafetensorsError as exc:
+                if exc.kind == "short":
+                    raise TensorFormatError("safetensors: file shorter than its 8-byte header length") from None
+                if exc.kind in ("beyond-file", "over-limit"):
+                    raise TensorFormatError(f"safetensors: header length {exc.length} exceeds the file or mlvet's "
+                                            f"{_ST_MAX_HEADER >> 20} MB limit") from None
+                if exc.kind == "not-object":
+                    raise TensorFormatError("safetensors: header is not a JSON object") from None
+                raise TensorFormatError(f"safetensors: header is not valid JSON ({exc})") from None
+        if parsed.duplicates:
+            raise TensorFormatError(f"safetensors header: duplicate key {parsed.duplicates[0]!r}")
+        header = dict(parsed.entries)
+        hlen = parsed.length
         base = 8 + hlen
         self.tensors = {}
         for name, entry in header.items():
@@ -328,129 +322,58 @@ def _is_safetensors(head: bytes) -> bool:
 
 # ---- GGUF -------------------------------------------------------------------------------------------------
 
-_GGUF_FIXED = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-_GGUF_STRING, _GGUF_ARRAY, _GGUF_UINT32 = 8, 9, 4
-_GGUF_MAX_DIMS = 4  # GGML_MAX_DIMS: more overflowed llama.cpp's ne[] (CVE-2024-21802)
-#: Longest array of strings (or arrays) walked one by one: vocabularies hold ~10^5-10^6 tokens; the bound
-#: keeps a crafted count from turning the header walk into minutes of work.
-_GGUF_MAX_ARRAY = 1 << 24
-
-
-class _GgufReader:
-    """Sequential reader that checks every length against the bytes left before trusting it."""
-
-    def __init__(self, fh: BinaryIO, size: int) -> None:
-        self.fh = fh
-        self.size = size
-        self.pos = 0
-
-    def read(self, n: int) -> bytes:
-        if n > self.size - self.pos:
-            raise TensorFormatError(f"GGUF: header truncated at offset {self.pos} (needs {n} more bytes)")
-        data = self.fh.read(n)
-        if len(data) != n:
-            raise TensorFormatError(f"GGUF: header truncated at offset {self.pos}")
-        self.pos += n
-        return data
-
-    def skip(self, n: int) -> None:
-        if n > self.size - self.pos:
-            raise TensorFormatError(f"GGUF: a value at offset {self.pos} runs past the end of the file")
-        self.fh.seek(n, os.SEEK_CUR)
-        self.pos += n
-
-    def u32(self) -> int:
-        return int(struct.unpack("<I", self.read(4))[0])
-
-    def u64(self) -> int:
-        return int(struct.unpack("<Q", self.read(8))[0])
-
-    def string(self, limit: int, what: str) -> bytes:
-        n = self.u64()
-        if n > limit:
-            raise TensorFormatError(f"GGUF: {what} of {n} bytes at offset {self.pos - 8} is implausible")
-        return self.read(n)
-
-    def skip_value(self, vtype: int, depth: int) -> None:
-        fixed = _GGUF_FIXED.get(vtype)
-        if fixed is not None:
-            self.skip(fixed)
-        elif vtype == _GGUF_STRING:
-            n = self.u64()
-            self.skip(n)
-        elif vtype == _GGUF_ARRAY:
-            if depth >= 8:
-                raise TensorFormatError("GGUF: metadata arrays nested more than 8 deep")
-            etype, count = self.u32(), self.u64()
-            efixed = _GGUF_FIXED.get(etype)
-            if efixed is not None:
-                if count > (self.size - self.pos) // efixed:
-                    raise TensorFormatError(f"GGUF: array of {count} elements runs past the end of the file")
-                self.skip(count * efixed)
-                return
-            if count > (self.size - self.pos) // 8:
-                raise TensorFormatError(f"GGUF: array of {count} elements runs past the end of the file")
-            if count > _GGUF_MAX_ARRAY:
-                raise TensorFormatError(f"GGUF: metadata array of {count} strings/arrays is implausibly long")
-            for _ in range(count):
-                self.skip_value(etype, depth + 1)
-        else:
-            raise TensorFormatError(f"GGUF: unknown metadata value type {vtype} at offset {self.pos - 4}")
-
 
 class _GgufSet(TensorSet):
+    """The tensor table of a GGUF file, read by the scanner's bounded reader (:mod:`mlvet.containers.gguf`).
+
+    Stricter than the scanner, which reports what it can: a file whose tensors cannot all be located
+    exactly (duplicate names, unknown types, extents past the end) is refused, since no comparison of it
+    would be meaningful. Versions 2 and 3, little-endian, are what converters write today.
+    """
+
     def __init__(self, path: Path, size: int) -> None:
-        from mlvet.formats.gguf import GGML_TYPES, MAX_KV, MAX_TENSORS
+        from mlvet.containers.gguf import GGML_TYPES, MAX_KV, MAX_TENSORS, T_UINT32, GgufError, GgufReader, align
 
         self.format = "gguf"
         self.path = path
         self.tensors = {}
         self._extent: dict[str, int] = {}
-        with open(path, "rb", buffering=1 << 16) as fh:
-            r = _GgufReader(fh, size)
-            if r.read(4) != b"GGUF":
-                raise TensorFormatError("GGUF: bad magic")
-            version = r.u32()
-            if version not in (2, 3):
-                hint = " (a big-endian file?)" if version > 0xFFFF else ""
-                raise TensorFormatError(f"GGUF: version {version} is not supported{hint}; versions 2 and 3 are")
-            n_tensors, n_kv = r.u64(), r.u64()
-            if n_kv > min(size // 13, MAX_KV) or n_tensors > min(size // 24, MAX_TENSORS):
-                raise TensorFormatError(f"GGUF: {n_kv} metadata entries / {n_tensors} tensors cannot fit in "
-                                        f"a {size}-byte file or exceed mlvet's limits ({MAX_KV} / {MAX_TENSORS})")
-            alignment = 32
-            for _ in range(n_kv):
-                key = r.string(1 << 16, "metadata key")
-                vtype = r.u32()
-                if key == b"general.alignment" and vtype == _GGUF_UINT32:
-                    alignment = r.u32()
-                else:
-                    r.skip_value(vtype, 0)
-            if not 0 < alignment <= 1 << 16 or alignment % 8:
-                raise TensorFormatError(f"GGUF: general.alignment {alignment} is invalid")
-            raw: list[tuple[str, tuple[int, ...], int, int]] = []
-            for _ in range(n_tensors):
-                name = r.string(1 << 16, "tensor name").decode("utf-8", "replace")
-                n_dims = r.u32()
-                if n_dims > _GGUF_MAX_DIMS:
-                    raise TensorFormatError(f"GGUF tensor {name!r}: {n_dims} dimensions (at most 4 exist)")
-                dims = tuple(r.u64() for _ in range(n_dims))
-                raw.append((name, dims, r.u32(), r.u64()))
-            data_start = -(-r.pos // alignment) * alignment
-        for name, dims, ggml_type, offset in raw:
+        with open(path, "rb") as fh:
+            reader = GgufReader(fh, size)
+            try:
+                header = reader.read()
+            except GgufError as exc:
+                if reader.n_kv > min(size // 13, MAX_KV) or reader.n_tensors > min(size // 24, MAX_TENSORS):
+                    raise TensorFormatError(
+                        f"GGUF: {reader.n_kv} metadata entries / {reader.n_tensors} tensors cannot fit in a "
+                        f"{size}-byte file or exceed mlvet's limits ({MAX_KV} / {MAX_TENSORS})") from None
+                raise TensorFormatError(f"GGUF: {exc}") from None
+        if header.version not in (2, 3) or header.big_endian:
+            hint = " (a big-endian file?)" if header.raw_version > 0xFFFF else ""
+            raise TensorFormatError(f"GGUF: version {header.raw_version} is not supported{hint}; versions 2 and 3 "
+                                    "are")
+        alignment = 32
+        value = header.kv.get("general.alignment")
+        if value is not None and value.vtype == T_UINT32 and isinstance(value.scalar, int):
+            alignment = value.scalar
+        if not 0 < alignment <= 1 << 16 or alignment % 8:
+            raise TensorFormatError(f"GGUF: general.alignment {alignment} is invalid")
+        data_start = align(header.header_end, alignment)
+        for t in header.tensors:
+            name, dims = t.name, t.dims
             what = f"GGUF tensor {name!r}"
             if name in self.tensors:
                 raise TensorFormatError(f"{what}: the name appears twice")
-            type_info = GGML_TYPES.get(ggml_type)
+            type_info = GGML_TYPES.get(t.ggml_type)
             if type_info is None:
-                raise TensorFormatError(f"{what}: unknown ggml type {ggml_type}")
+                raise TensorFormatError(f"{what}: unknown ggml type {t.ggml_type}")
             type_name, block, type_size = type_info
             n = math.prod(dims)
             if dims and dims[0] % block:
                 raise TensorFormatError(f"{what}: first dimension {dims[0]} is not a multiple of the {type_name} "
                                         f"block size {block}")
             nbytes = n // block * type_size
-            start = data_start + offset
+            start = data_start + t.offset
             if start + nbytes > size:
                 raise TensorFormatError(f"{what}: data [{start}, {start + nbytes}) runs past the end of the file "
                                         f"({size} bytes)")
