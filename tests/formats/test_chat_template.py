@@ -11,8 +11,9 @@ import jinja2
 import jinja2.sandbox
 import pytest
 
-from mlvet.analysis.chat_template import MAX_TEMPLATE_CHARS, analyse_template
+from mlvet.analysis.chat_template import MAX_TEMPLATE_CHARS
 from mlvet.formats.base import ScanContext, Sink
+from mlvet.formats.code_findings import report_template
 from mlvet.model import Severity
 from mlvet.policy import default_policy
 from mlvet.rules import get_rule
@@ -24,7 +25,7 @@ MALICIOUS = {p.stem: p for p in (TEMPLATES / "malicious").glob("*.jinja")}
 
 def analyse(source: str, where: str = "tokenizer.chat_template") -> Sink:
     sink = Sink()
-    analyse_template(source, ScanContext("model.gguf", default_policy(), sink), where=where)
+    report_template(source, ScanContext("model.gguf", default_policy(), sink), where=where)
     return sink
 
 
@@ -245,7 +246,7 @@ def test_findings_are_capped_per_template() -> None:
 def test_policy_suppression_applies() -> None:
     policy = dataclasses.replace(default_policy(), suppress=frozenset({"GGF702"}))
     sink = Sink()
-    analyse_template("{{ cycler }}", ScanContext("m", policy, sink), where="t")
+    report_template("{{ cycler }}", ScanContext("m", policy, sink), where="t")
     assert not sink.findings
 
 

@@ -31,7 +31,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import product
-from typing import TYPE_CHECKING
 
 from jinja2 import Environment, nodes
 from jinja2.exceptions import TemplateError
@@ -40,9 +39,6 @@ from jinja2.parser import Parser
 
 from mlvet.model import Severity
 from mlvet.rules import Rule, define_rule
-
-if TYPE_CHECKING:
-    from mlvet.formats.base import ScanContext
 
 _SSTI = (
     "Chat templates are rendered by every loader that formats a conversation. A loader that renders "
@@ -237,55 +233,70 @@ class _Group:
     details: list[str] = field(default_factory=list)
 
 
-def analyse_template(
-    source: str, ctx: ScanContext, *, where: str, offset: int | None = None
-) -> None:
-    """Check one chat template and report what it could do when rendered; never renders it.
+@dataclass(frozen=True)
+class TemplateIssue:
+    """One finding about a template: the format layer reports it at the template's location."""
+
+    rule: Rule
+    severity: Severity
+    message: str
+    evidence: str
+
+
+@dataclass(frozen=True)
+class TemplateAnalysis:
+    """What :func:`analyse_template` concluded about one template.
+
+    ``error`` is set when the template could not be fully analysed (too large, unparsable, too deep): the
+    format layer must then make the result an error as well as report ``issues`` (fail closed).
+    """
+
+    issues: tuple[TemplateIssue, ...]
+    error: str | None = None
+
+
+def analyse_template(source: str, *, where: str) -> TemplateAnalysis:
+    """Check one chat template for what it could do when rendered; never renders it.
 
     ``where`` names the template in messages (``tokenizer.chat_template``,
-    ``tokenizer_config.json: chat_template[tool_use]``); ``offset`` locates it in the file when known.
-    A template that cannot be parsed is reported (GGF707) and makes the result an error: fail closed.
+    ``tokenizer_config.json: chat_template[tool_use]``). A template that cannot be parsed yields a GGF707
+    issue and an ``error``: fail closed.
     """
     if len(source) > MAX_TEMPLATE_CHARS:
         msg = f"{where}: chat template of {len(source)} characters exceeds {MAX_TEMPLATE_CHARS}; not analysed"
-        ctx.report(GGF707, msg, offset=offset, evidence=_snippet(source))
-        ctx.error(msg)
-        return
+        return _failed(msg, _snippet(source))
     try:
         tree = _environment().parse(source)
     except TemplateError as exc:
         line = getattr(exc, "lineno", None)
         reason = getattr(exc, "message", None) or str(exc)
         msg = f"{where}: chat template does not parse ({reason}{f', line {line}' if line else ''})"
-        ctx.report(GGF707, msg, offset=offset, evidence=_line(source, line) if line else _snippet(source))
-        ctx.error(msg)
-        return
+        return _failed(msg, _line(source, line) if line else _snippet(source))
     except (RecursionError, MemoryError):
-        msg = f"{where}: chat template nests too deeply to parse"
-        ctx.report(GGF707, msg, offset=offset, evidence=_snippet(source))
-        ctx.error(msg)
-        return
+        return _failed(f"{where}: chat template nests too deeply to parse", _snippet(source))
     try:
         groups = _Analyser(tree).run()
     except RecursionError:
-        msg = f"{where}: chat template nests too deeply to analyse"
-        ctx.report(GGF707, msg, offset=offset, evidence=_snippet(source))
-        ctx.error(msg)
-        return
+        return _failed(f"{where}: chat template nests too deeply to analyse", _snippet(source))
     groups.sort(key=lambda g: (-g.severity, g.lineno))
     shown = groups[:MAX_FINDINGS]
+    issues = []
     for i, group in enumerate(shown):
         details = ", ".join(dict.fromkeys(group.details))
         more = ""
         if i == len(shown) - 1 and len(groups) > len(shown):
             more = f" (+{len(groups) - len(shown)} more findings in this template)"
-        ctx.report(
+        issues.append(TemplateIssue(
             group.rule,
+            group.severity,
             f"{where}: {_SUMMARY[group.rule.id]}: {details}{more}",
-            severity=group.severity,
-            offset=offset,
-            evidence=f"line {group.lineno}: {group.evidence}",
-        )
+            f"line {group.lineno}: {group.evidence}",
+        ))
+    return TemplateAnalysis(tuple(issues))
+
+
+def _failed(message: str, evidence: str) -> TemplateAnalysis:
+    return TemplateAnalysis((TemplateIssue(GGF707, GGF707.severity, message, evidence),), error=message)
 
 
 _SUMMARY = {

@@ -21,14 +21,10 @@ import ast
 import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from mlvet.errors import AnalysisError
 from mlvet.model import Severity
 from mlvet.rules import Rule, define_rule
-
-if TYPE_CHECKING:
-    from mlvet.formats.base import ScanContext
 
 #: Python source larger than this is not parsed (real modelling files are well under 1 MiB).
 MAX_SOURCE_BYTES = 8 * 1024 * 1024
@@ -883,21 +879,6 @@ def relative_imports(source: str) -> set[str]:
     return out
 
 
-def report(findings: list[CodeFinding], ctx: ScanContext) -> None:
-    """Turn code findings into scan findings on ``ctx``."""
-    for f in findings:
-        ctx.report(f.rule, f.message, severity=f.severity, evidence=f.excerpt)
-
-
-def analyse_python(source: str, ctx: ScanContext, *, filename: str = "<source>", imported: bool = True) -> list[
-    CodeFinding
-]:
-    """Analyse ``source`` and report every finding on ``ctx``; returns them too."""
-    findings = analyse_source(source, filename=filename, imported=imported)
-    report(findings, ctx)
-    return findings
-
-
 def iter_rules() -> Iterator[Rule]:
     yield from _CATEGORY_RULES.values()
 
@@ -996,12 +977,3 @@ def torchscript_findings(source: str, filename: str = "<torchscript>") -> list[C
         raise AnalysisError(f"{filename}: TorchScript code nests too deeply to analyse") from None
     return sorted(out, key=lambda f: (f.line, f.qualified))
 
-
-def analyse_torchscript(source: str, ctx: ScanContext, *, filename: str = "<torchscript>") -> list[CodeFinding]:
-    """Report :func:`torchscript_findings` on ``ctx`` with the archive's ARC310 rule (torchscript-code)."""
-    from mlvet.rules import ARC310
-
-    findings = torchscript_findings(source, filename)
-    for f in findings:
-        ctx.report(ARC310, f"{filename}: {f.message}", severity=f.severity, evidence=f.excerpt)
-    return findings

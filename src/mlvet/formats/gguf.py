@@ -23,9 +23,10 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from mlvet.analysis.chat_template import GGF707, MAX_TEMPLATE_CHARS, analyse_template
+from mlvet.analysis.chat_template import GGF707, MAX_TEMPLATE_CHARS
 from mlvet.errors import AnalysisError
 from mlvet.formats.base import Probe, ScanContext, Window, register
+from mlvet.formats.code_findings import report_template
 from mlvet.model import Severity
 from mlvet.rules import define_rule
 
@@ -500,7 +501,7 @@ class _Parser:
             self.ctx.report(GGF707, msg, offset=offset)
             self.ctx.error(msg)
             return
-        analyse_template(value.text, self.ctx, where=key, offset=offset)
+        report_template(value.text, self.ctx, where=key, offset=offset)
 
     def check_tensors(self, tensors: list[_Tensor], alignment: int) -> None:
         if not tensors:

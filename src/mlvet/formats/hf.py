@@ -30,6 +30,7 @@ from typing import Any, BinaryIO
 from mlvet.analysis import pyast
 from mlvet.errors import AnalysisError
 from mlvet.formats.base import Probe, ScanContext, register
+from mlvet.formats.code_findings import report_python, report_template
 from mlvet.model import Severity
 from mlvet.rules import define_rule
 
@@ -158,13 +159,8 @@ def _parse_json(text: str, what: str) -> Any:
 
 
 def _analyse_template(source: str, ctx: ScanContext, where: str) -> None:
-    """Hand a template to the chat-template analyser; fail closed while it is unavailable."""
-    try:
-        from mlvet.analysis import chat_template
-    except ImportError:
-        ctx.error(f"{where}: chat template not analysed (mlvet.analysis.chat_template is unavailable)")
-        return
-    chat_template.analyse_template(source, ctx, where=where)
+    """Hand a template to the chat-template engine and report what it found."""
+    report_template(source, ctx, where=where)
 
 
 def _templates(value: Any) -> Iterator[tuple[str, str]]:
@@ -529,7 +525,7 @@ class PythonHandler:
         name = os.path.basename(ctx.path)
         imported = self._imported(folder, ctx.path, kind)
         ctx.saw_format(f"{kind}-code")
-        pyast.analyse_python(text, ctx, filename=name, imported=imported)
+        report_python(text, ctx, filename=name, imported=imported)
 
     @staticmethod
     def _imported(folder: str, path: str, kind: str) -> bool:

@@ -1,0 +1,53 @@
+"""Findings from the code-analysis engines: chat templates, Python source and TorchScript.
+
+The engines in :mod:`mlvet.analysis` read code and return typed results (they know nothing of scan
+contexts, policies or containers); this module is where the format layer turns those results into
+findings at the right location, the way :mod:`mlvet.formats.pickle` reports what the pickle machine
+returns. Keeping the reporting here is what lets ``analysis/`` sit below ``formats/`` with no import back.
+"""
+
+from __future__ import annotations
+
+from mlvet.analysis import pyast
+from mlvet.analysis.pyast import CodeFinding
+from mlvet.formats.base import ScanContext
+from mlvet.rules import ARC310
+
+
+def report_template(source: str, ctx: ScanContext, *, where: str, offset: int | None = None) -> None:
+    """Analyse one chat template and report its issues; an incomplete analysis makes the result an error."""
+    try:
+        from mlvet.analysis import chat_template
+    except ImportError:  # jinja2 missing from a broken install: fail closed, never clean
+        ctx.error(f"{where}: chat template not analysed (mlvet.analysis.chat_template is unavailable)")
+        return
+    analysis = chat_template.analyse_template(source, where=where)
+    for issue in analysis.issues:
+        ctx.report(issue.rule, issue.message, severity=issue.severity, offset=offset, evidence=issue.evidence)
+    if analysis.error is not None:
+        ctx.error(analysis.error)
+
+
+def report_python(source: str, ctx: ScanContext, *, filename: str, imported: bool) -> list[CodeFinding]:
+    """Analyse Python source shipped with a model and report every finding; returns them too.
+
+    Raises :class:`~mlvet.errors.AnalysisError` for source that cannot be parsed (the caller's result
+    becomes an error).
+    """
+    findings = pyast.analyse_source(source, filename=filename, imported=imported)
+    for f in findings:
+        ctx.report(f.rule, f.message, severity=f.severity, evidence=f.excerpt)
+    return findings
+
+
+def report_torchscript(source: str, ctx: ScanContext, *, filename: str) -> list[CodeFinding]:
+    """Report the dangerous operations of serialized TorchScript code under the archive rule ARC310.
+
+    The engine classifies each operation with a Python-code rule (file, native, process...); inside a
+    torch.jit archive they are all facts about the archive's code, so one container rule carries them
+    with the engine's severity. Raises :class:`~mlvet.errors.AnalysisError` when the code does not parse.
+    """
+    findings = pyast.torchscript_findings(source, filename)
+    for f in findings:
+        ctx.report(ARC310, f"{filename}: {f.message}", severity=f.severity, evidence=f.excerpt)
+    return findings
