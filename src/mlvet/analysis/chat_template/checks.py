@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from jinja2 import nodes
 
 from mlvet.analysis.chat_template.evidence import fmt_int, shorten, unparse
-from mlvet.analysis.chat_template.folding import Folder
+from mlvet.analysis.chat_template.folding import MUTATORS, Folder, extraction_base
+from mlvet.analysis.chat_template.reprs import UNKNOWN_CHAR, object_string
 from mlvet.analysis.chat_template.rules import GGF700, GGF701, GGF702, GGF703, GGF704, GGF705, GGF706, GGF708
 from mlvet.analysis.chat_template.vocab import (
     ATTR_PATH_FILTERS,
@@ -55,14 +56,14 @@ class Analyser(Folder):
         super().__init__()
         self.tree = tree
         self.parent: dict[int, nodes.Node] = {}
-        self.bound: set[str] = {"loop", "caller", "varargs", "kwargs"}
         self.issues: list[Issue] = []
 
     # ---- driver -------------------------------------------------------------------------------------
 
     def run(self) -> list[Group]:
         all_nodes = list(self._walk())
-        for node in all_nodes:
+        for i, node in enumerate(all_nodes):
+            self.order[id(node)] = i
             self._bind(node)
         for node in all_nodes:
             self._check(node)
@@ -79,6 +80,11 @@ class Analyser(Folder):
             stack.extend(reversed(children))
 
     def _bind(self, node: nodes.Node) -> None:
+        if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr) and \
+                isinstance(node.node.node, nodes.Name) and node.node.attr in MUTATORS:
+            self.mutations.setdefault(node.node.node.name, []).append(node)
+            if self._inside(node, (nodes.For, nodes.Macro, nodes.CallBlock)):
+                self.repeated.add(id(node))
         if isinstance(node, nodes.Assign):
             target = node.target
             if isinstance(target, nodes.Name):
@@ -130,9 +136,8 @@ class Analyser(Folder):
             self._check_chain(node)
         elif isinstance(node, nodes.Getitem):
             if not isinstance(node.arg, nodes.Slice):
-                for key in self._fold_or_none(node.arg) or ():
-                    self._check_attr_name(key, node, via="subscript")
-                self._check_repr_char(node)
+                self._check_key(node.arg, node, via="subscript", private=True)
+            self._check_repr_char(node)
             self._check_chain(node)
         elif isinstance(node, nodes.Name):
             self._check_name(node)
@@ -155,20 +160,36 @@ class Analyser(Folder):
             self._check_load(node)
         elif isinstance(node, nodes.Mul | nodes.Pow):
             self._check_arith(node)
+        if isinstance(node, (nodes.Filter, nodes.Call)):
+            self._check_repr_char(node)
         if isinstance(node, (nodes.Concat, nodes.Add, nodes.Mod, nodes.Filter, nodes.Call, nodes.Getitem,
                              nodes.AssignBlock)):
             self._check_built_string(node)
 
-    def _check_attr_name(self, name: str, node: nodes.Node, *, via: str, dotted: bool = False) -> None:
+    def _check_attr_name(
+        self, name: str, node: nodes.Node, *, via: str, dotted: bool = False, built: str | None = None,
+        private: bool = True,
+    ) -> None:
+        """Check a name used as an attribute or key. ``built``: the expression that assembled it at render time.
+
+        A name assembled from pieces that spells a process/module/builtin name (``'po' ~ 'pen'``) is as
+        critical as a dunder: only a payload hides such a name. ``private=False`` skips single-underscore
+        names (dict keys read with ``.get``).
+        """
         parts = name.split(".") if dotted else [name]
         parent = self.parent.get(id(node))
         # ``x.system`` is an ordinary name (``ns.system`` holds a system prompt); ``x.system('id')`` is not.
         called = isinstance(parent, nodes.Call) and parent.node is node
         used_as_object = _chain_next(parent) is node
+        origin = f" (assembled at render time from {built})" if built is not None else ""
         for part in parts:
             sev = internal_severity(part)
-            if sev is not None:
-                self._issue(GGF700, f"{via} {part!r}", node, sev)
+            if sev is not None and (private or sev is Severity.CRITICAL):
+                self._issue(GGF700, f"{via} {part!r}{origin}", node, sev)
+            elif built is not None and (
+                part in EXEC_ATTRS or EXEC_ATTR_RE.match(part) or part in MODULE_NAMES or part in DANGEROUS_CALLABLES
+            ):
+                self._issue(GGF701, f"{via} {part!r}{origin}", node, Severity.CRITICAL)
             elif called and (part in EXEC_ATTRS or EXEC_ATTR_RE.match(part)):
                 self._issue(GGF701, f"{via} {part!r} called", node)
             elif used_as_object and part in MODULE_NAMES:
@@ -188,7 +209,7 @@ class Analyser(Folder):
         elif name in GADGET_GLOBALS:
             self._issue(GGF702, f"global {name!r}", node)
 
-    def _inside(self, node: nodes.Node, kind: type[nodes.Node]) -> bool:
+    def _inside(self, node: nodes.Node, kind: type[nodes.Node] | tuple[type[nodes.Node], ...]) -> bool:
         cur = self.parent.get(id(node))
         while cur is not None:
             if isinstance(cur, kind):
@@ -219,10 +240,51 @@ class Analyser(Folder):
     def _attr_argument(self, arg: nodes.Expr, node: nodes.Node, *, via: str, dotted: bool) -> None:
         names = self._fold_or_none(arg)
         if names is None:
-            self._issue(GGF703, f"{via} with a name computed at render time", node)
+            if self._extracts(arg):
+                self._issue(GGF703, f"{via} with a name built from characters extracted from an object's string "
+                            f"form{self._partial(arg)}", node, Severity.HIGH)
+            else:
+                self._issue(GGF703, f"{via} with a name computed at render time", node)
             return
+        built = self._built(arg)
         for name in names:
-            self._check_attr_name(name, node, via=via, dotted=dotted)
+            self._check_attr_name(name, node, via=via, dotted=dotted, built=built)
+
+    def _check_key(self, arg: nodes.Node, node: nodes.Node, *, via: str, private: bool) -> None:
+        """A subscript or ``.get``/``.pop`` key: internal names, assembled names, keys from extracted characters."""
+        keys = self._fold_or_none(arg)
+        if keys is None:
+            if not isinstance(arg, nodes.Const) and self._extracts(arg):
+                self._issue(GGF703, f"{via} key built from characters extracted from an object's string "
+                            f"form{self._partial(arg)}", node, Severity.HIGH)
+            return
+        built = self._built(arg)
+        for key in keys:
+            self._check_attr_name(key, node, via=via, built=built, private=private)
+
+    def _built(self, arg: nodes.Node) -> str | None:
+        """The source of ``arg`` when it assembles a string at render time (None for a literal or a plain name)."""
+        return shorten(unparse(arg), 120) if self._assembled(arg, set(), 0) else None
+
+    def _assembled(self, node: nodes.Node, seen: set[str], depth: int) -> bool:
+        if depth > 8:
+            return False
+        for sub in (node, *node.find_all(nodes.Node)):
+            if _is_string_builder(sub) or extraction_base(sub) is not None:
+                return True
+            if isinstance(sub, nodes.Name) and sub.name not in seen:
+                seen.add(sub.name)
+                if any(v is not None and self._assembled(v, seen, depth + 1) for v in self.assigned.get(sub.name, ())):
+                    return True
+        return False
+
+    def _partial(self, arg: nodes.Node) -> str:
+        """`` ('__?lass__')``: what is known of a partly folded name, unknown characters as '?'."""
+        values = self._fold_partial(arg)
+        if not values or len(values) > 3:
+            return ""
+        shown = ", ".join(repr(shorten(v.replace(UNKNOWN_CHAR, "?"), 60)) for v in sorted(values))
+        return f" ({shown})"
 
     def _check_call(self, node: nodes.Call) -> None:
         fn = node.node
@@ -238,6 +300,10 @@ class Analyser(Folder):
                 self._issue(GGF703, ".format_map()", node)
             for fmt in formats:
                 self._check_format_string(fmt, node)
+        elif isinstance(fn, nodes.Getattr) and fn.attr in ("get", "pop", "setdefault") and node.args and not (
+            isinstance(node.args[0], nodes.Const) and isinstance(node.args[0].value, int)
+        ):
+            self._check_key(node.args[0], node, via=f".{fn.attr}()", private=False)
         elif isinstance(fn, nodes.Name) and fn.name == "range" and "range" not in self.bound:
             values = [self._fold_int(a) for a in node.args]
             known = [v for v in values if v is not None]
@@ -264,14 +330,26 @@ class Analyser(Folder):
                 elif m.group(1) is not None:
                     self._issue(GGF703, f"format field {{{field_name}}} reads an attribute", node)
 
-    def _check_repr_char(self, node: nodes.Getitem) -> None:
-        """``(()|select|string)[24]`` yields '_' from an object's repr: a way to spell dunders without '_'."""
-        inner = node.node
-        if isinstance(inner, nodes.Filter) and inner.name in ("string", "e", "escape", "list") and \
-                isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, int):
-            obj = inner.node
-            if obj is not None and self._fold_or_none(obj) is None and not isinstance(obj, nodes.Name):
-                self._issue(GGF703, "characters extracted from an object's string form", node)
+    def _check_repr_char(self, node: nodes.Node) -> None:
+        """``(()|select|string)[24]`` yields '_' from an object's repr: a way to spell dunders without '_'.
+
+        Also ``.pop(n)``, ``|first``/``|last`` and slices, directly or through ``{% set %}`` variables.
+        Stringified template data (``messages|string``) is not an object's repr and is not reported.
+        """
+        base = extraction_base(node)
+        if base is None:
+            return
+        if isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Slice) and \
+                self._fold_int(node.arg) is None:
+            return
+        obj = self._object_string(base, set(), 0)
+        if obj is None or self._is_data(obj):
+            return
+        value = self._fold_partial(node)
+        got = ""
+        if value and len(value) == 1 and UNKNOWN_CHAR not in next(iter(value)):
+            got = f" ({next(iter(value))!r})"
+        self._issue(GGF703, f"characters extracted from an object's string form{got}", node)
 
     def _check_literal(self, value: str, node: nodes.Node, *, what: str = "string") -> None:
         m = DUNDER_RE.search(value)
@@ -292,13 +370,33 @@ class Analyser(Folder):
         values = self._fold_or_none(node)
         for value in values or ():
             m = DUNDER_RE.search(value)
-            if m and not any(
-                (isinstance(c, nodes.Const) and isinstance(c.value, str) and m.group(0) in c.value)
-                or (isinstance(c, nodes.TemplateData) and m.group(0) in c.data)
-                for c in node.find_all((nodes.Const, nodes.TemplateData))
-            ):
+            if m and not self._spelled_out(m.group(0), node):
                 self._issue(GGF700, f"name {m.group(0)!r} assembled at render time", node, Severity.CRITICAL)
                 return
+            name = value.strip()
+            if (name in EXEC_ATTRS or name in MODULE_NAMES or name in ("__import__", "eval", "exec")) and \
+                    not self._spelled_out(name, node):
+                self._issue(GGF701, f"name {name!r} assembled at render time", node, Severity.CRITICAL)
+                return
+
+    def _is_data(self, node: nodes.Node) -> bool:
+        """``messages``, ``message.content``, ``tools[0]['name']``: values the caller passes, not objects."""
+        while isinstance(node, (nodes.Getattr, nodes.Getitem)):
+            node = node.node
+        return isinstance(node, nodes.Name) and object_string(node, self.bound) is None
+
+    @staticmethod
+    def _spelled_out(name: str, node: nodes.Node) -> bool:
+        """True when ``name`` is written literally inside ``node`` (any case): not hidden by assembling."""
+        low = name.lower()
+        for c in node.find_all((nodes.Const, nodes.TemplateData, nodes.Keyword)):
+            text: object = (
+                c.data if isinstance(c, nodes.TemplateData) else c.key if isinstance(c, nodes.Keyword)
+                else getattr(c, "value", None)
+            )
+            if isinstance(text, str) and low in text.lower():
+                return True
+        return False
 
     def _check_load(self, node: nodes.Include | nodes.Import | nodes.FromImport | nodes.Extends) -> None:
         kind = type(node).__name__.lower().replace("fromimport", "from-import")

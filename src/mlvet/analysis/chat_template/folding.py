@@ -1,9 +1,14 @@
 """Constant folding of the strings a template builds at render time, with size and branching caps.
 
 Escape payloads hide ``__class__`` by assembling it (``'__cla' ~ 'ss__'``, ``|join``, ``{% set %}``
-variables, ``'%c' % 95``, ``.format``, slices, ``|replace``). The folder computes every string an
-expression can evaluate to when that follows from constants alone, never more than
-``MAX_ALTERNATIVES`` values of at most ``MAX_FOLD_LEN`` characters, and never renders anything.
+variables, ``'%c' % 95``, ``.format``, slices, ``|replace``, ``dict(cla=1)|join``) and take the
+characters they must not spell from objects' string forms (``(()|select|string|list).pop(24)`` is
+``'_'``; see :mod:`.reprs`). The folder computes every string an expression can evaluate to when that
+follows from constants and known string forms alone: an abstract interpretation of the string and list
+operations Jinja offers (filters, ``~``, ``+``, ``%``, ``format``, indexing, slicing, ``pop`` in source
+order, ``|attr`` of a method), never more than ``MAX_ALTERNATIVES`` values of at most ``MAX_FOLD_LEN``
+characters, with a step budget per expression, and never rendering anything. Characters it cannot know
+(an address in a repr) are :data:`~.reprs.UNKNOWN_CHAR`; values holding one are not "known".
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from itertools import product
 
 from jinja2 import nodes
 
+from mlvet.analysis.chat_template.reprs import UNKNOWN_CHAR, html_escape, object_string
 from mlvet.analysis.chat_template.vocab import (
     HUGE,
     MAX_ALTERNATIVES,
@@ -23,6 +29,17 @@ from mlvet.analysis.chat_template.vocab import (
     STRING_FILTERS_1,
     STRING_METHODS_1,
 )
+
+#: Folding steps per top-level expression (bounds the work an adversarial template can cause).
+_FOLD_BUDGET = 20_000
+#: Method calls that change a list or dict in place (folding a name they touch needs source order).
+MUTATORS = frozenset({
+    "pop", "append", "extend", "insert", "remove", "reverse", "sort", "clear", "update", "popitem",
+    "setdefault",
+})
+#: Filters whose output is a string form of their input (an object's repr when it is not a string).
+STRINGIFIERS = frozenset({"string", "e", "escape", "pprint", "forceescape"})
+_ITEMS = list[frozenset[str]]
 
 
 class Unknown(Exception):
@@ -35,17 +52,67 @@ class Folder:
     def __init__(self) -> None:
         #: Every value assigned to a name (``ns.attr`` for namespace attributes); None = not foldable.
         self.assigned: dict[str, list[nodes.Node | None]] = {}
+        #: Names the template binds itself (a bound ``lipsum`` is not the global).
+        self.bound: set[str] = {"loop", "caller", "varargs", "kwargs"}
+        #: Position of every node in source order (ids), for in-place list changes.
+        self.order: dict[int, int] = {}
+        #: In-place method calls on each name (``chars.pop(24)``), in source order.
+        self.mutations: dict[str, list[nodes.Call]] = {}
+        #: Calls that run an unknown number of times (inside loops and macros).
+        self.repeated: set[int] = set()
         self._folding: set[str] = set()
+        #: Results per node (strings, or None when unknown): every node is folded once per template.
+        self._memo: dict[int, frozenset[str] | None] = {}
+        self._list_memo: dict[int, tuple[frozenset[str], ...] | None] = {}
+        self._budget = 0
+        self._active = 0
+
+    # ---- entry points ---------------------------------------------------------------------------------
 
     def _fold_or_none(self, node: nodes.Node) -> frozenset[str] | None:
+        """Every fully known string ``node`` can evaluate to; None when any part is unknown."""
+        values = self._fold_partial(node)
+        if values is None or any(UNKNOWN_CHAR in v for v in values):
+            return None
+        return values
+
+    def _fold_partial(self, node: nodes.Node) -> frozenset[str] | None:
+        """Like :meth:`_fold_or_none`, but values may hold unknown characters."""
+        if not self._active:
+            self._budget = _FOLD_BUDGET
+        self._active += 1
         try:
             return self._fold(node, 0)
-        except (Unknown, RecursionError, ValueError, TypeError, IndexError, OverflowError):
+        except (Unknown, RecursionError, ValueError, TypeError, IndexError, OverflowError, KeyError):
             return None
+        finally:
+            self._active -= 1
+
+    def _extracts(self, node: nodes.Node) -> bool:
+        """True when ``node`` uses characters taken out of an object's string form (``(x|string)[3]``)."""
+        return self._extracts_in(node, set(), 0)
+
+    # ---- strings ----------------------------------------------------------------------------------
 
     def _fold(self, node: nodes.Node, depth: int) -> frozenset[str]:
-        """Every string ``node`` can evaluate to, when that follows from constants alone."""
-        if depth > MAX_DEPTH:
+        """Every string ``node`` can evaluate to, when that follows from constants alone (memoised)."""
+        key = id(node)
+        if key in self._memo:
+            found = self._memo[key]
+            if found is None:
+                raise Unknown
+            return found
+        try:
+            value = self._fold_uncached(node, depth)
+        except (Unknown, ValueError, TypeError, IndexError, OverflowError, KeyError):
+            self._memo[key] = None
+            raise Unknown from None
+        self._memo[key] = value
+        return value
+
+    def _fold_uncached(self, node: nodes.Node, depth: int) -> frozenset[str]:
+        self._budget -= 1
+        if depth > MAX_DEPTH or self._budget < 0:
             raise Unknown
         d = depth + 1
         if isinstance(node, nodes.Const):
@@ -59,7 +126,7 @@ class Folder:
         if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
             return self._fold_var(f"{node.node.name}.{node.attr}", d)
         if isinstance(node, nodes.Concat):
-            return self._combine([self._fold(n, d) for n in node.nodes])
+            return self._combine([self._fold_str(n, d) for n in node.nodes])
         if isinstance(node, nodes.Add):
             return self._combine([self._fold(node.left, d), self._fold(node.right, d)])
         if isinstance(node, nodes.CondExpr):
@@ -70,16 +137,48 @@ class Folder:
         if isinstance(node, nodes.Mod):
             return self._fold_printf(self._fold(node.left, d), node.right, d)
         if isinstance(node, nodes.Output):
-            return self._combine([self._fold(n, d) for n in node.nodes])
+            return self._combine([self._fold_str(n, d) for n in node.nodes])
         if isinstance(node, nodes.AssignBlock):
-            return self._combine([self._fold(n, d) for n in node.body])
+            return self._combine([self._fold_str(n, d) for n in node.body])
         if isinstance(node, nodes.Getitem):
             return self._fold_getitem(node, d)
         if isinstance(node, nodes.Filter) and node.node is not None:
             return self._fold_filter(node, d)
-        if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
-            return self._fold_method(node, node.node, d)
+        if isinstance(node, nodes.Call):
+            method = self._method_of(node)
+            if method is not None:
+                return self._fold_method(node, method[0], method[1], d)
         raise Unknown
+
+    def _fold_str(self, node: nodes.Node, depth: int) -> frozenset[str]:
+        """``str(node)`` as ``~``, ``|string`` and ``|join`` compute it: objects become their string form."""
+        try:
+            return self._fold(node, depth)
+        except Unknown:
+            pass
+        if isinstance(node, nodes.Name) and node.name not in self._folding:
+            values = self.assigned.get(node.name)
+            if values and len(values) == 1 and values[0] is not None:
+                self._folding.add(node.name)
+                try:
+                    return self._fold_str(values[0], depth + 1)
+                finally:
+                    self._folding.discard(node.name)
+        text = object_string(node, self.bound)
+        if text is None:
+            raise Unknown
+        return frozenset({text})
+
+    def _method_of(self, node: nodes.Call) -> tuple[nodes.Node, str] | None:
+        """(object, method name) of ``obj.m(...)`` and of ``(obj|attr('m'))(...)`` with a known name."""
+        fn = node.node
+        if isinstance(fn, nodes.Getattr):
+            return fn.node, fn.attr
+        if isinstance(fn, nodes.Filter) and fn.name == "attr" and fn.node is not None and len(fn.args) == 1:
+            names = self._fold_or_none(fn.args[0])
+            if names is not None and len(names) == 1:
+                return fn.node, next(iter(names))
+        return None
 
     def _fold_var(self, key: str, depth: int) -> frozenset[str]:
         values = self.assigned.get(key)
@@ -102,10 +201,9 @@ class Folder:
             total *= max(len(p), 1)
             if total > MAX_ALTERNATIVES:
                 raise Unknown
-        out = frozenset("".join(combo) for combo in product(*parts))
-        if any(len(s) > MAX_FOLD_LEN for s in out):
+        if sum(max((len(s) for s in p), default=0) for p in parts) > MAX_FOLD_LEN:
             raise Unknown
-        return out
+        return frozenset("".join(combo) for combo in product(*parts))
 
     def _fold_repeat(self, node: nodes.Mul, depth: int) -> frozenset[str]:
         for text_side, count_side in ((node.left, node.right), (node.right, node.left)):
@@ -141,68 +239,71 @@ class Folder:
         return list(self._fold(node, depth))
 
     def _fold_getitem(self, node: nodes.Getitem, depth: int) -> frozenset[str]:
-        texts = self._fold(node.node, depth)
         arg = node.arg
+        try:
+            texts = self._fold(node.node, depth)
+        except Unknown:
+            if isinstance(arg, nodes.Slice):
+                raise  # a slice of a list is a list, not a string
+            return _element(self._fold_list(node.node, depth), self._fold_int(arg))
         if isinstance(arg, nodes.Slice):
-            bounds = [None if b is None else self._fold_int(b) for b in (arg.start, arg.stop, arg.step)]
-            for b, src in zip(bounds, (arg.start, arg.stop, arg.step), strict=True):
-                if src is not None and b is None:
-                    raise Unknown
-            if bounds[2] == 0:
-                raise Unknown
-            return frozenset(t[bounds[0]:bounds[1]:bounds[2]] for t in texts)
+            bounds = self._slice(arg)
+            return frozenset(t[bounds] for t in texts)
         index = self._fold_int(arg)
         if index is None:
             raise Unknown
         return frozenset(t[index] for t in texts)
 
-    def _fold_list(self, node: nodes.Node, depth: int) -> list[frozenset[str]]:
-        if isinstance(node, (nodes.List, nodes.Tuple)):
-            if len(node.items) > 256:
+    def _slice(self, arg: nodes.Slice) -> slice:
+        bounds = [None if b is None else self._fold_int(b) for b in (arg.start, arg.stop, arg.step)]
+        for b, src in zip(bounds, (arg.start, arg.stop, arg.step), strict=True):
+            if src is not None and b is None:
                 raise Unknown
-            return [self._fold(item, depth) for item in node.items]
-        if isinstance(node, nodes.Name):
-            values = self.assigned.get(node.name)
-            if values and len(values) == 1 and values[0] is not None and node.name not in self._folding:
-                self._folding.add(node.name)
-                try:
-                    return self._fold_list(values[0], depth + 1)
-                finally:
-                    self._folding.discard(node.name)
-        texts = self._fold(node, depth)
-        if len(texts) == 1:
-            return [frozenset({ch}) for ch in next(iter(texts))]
-        raise Unknown
+        if bounds[2] == 0:
+            raise Unknown
+        return slice(bounds[0], bounds[1], bounds[2])
 
     def _fold_filter(self, node: nodes.Filter, depth: int) -> frozenset[str]:
         assert node.node is not None
         name = node.name
         args = node.args
         if name == "join":
+            if node.kwargs or node.dyn_args or node.dyn_kwargs:
+                raise Unknown
             sep = self._fold(args[0], depth) if args else frozenset({""})
             items = self._fold_list(node.node, depth)
             return self._combine(_interleave(items, sep))
-        if name in ("format",):
+        if name == "format":
             return self._fold_printf(self._fold(node.node, depth), nodes.Tuple(list(args), "load"), depth)
+        if name in STRINGIFIERS and not args:
+            texts = self._fold_str(node.node, depth)
+            return frozenset(html_escape(t) for t in texts) if name in ("e", "escape", "forceescape") else texts
+        if name in ("first", "last") and not args:
+            try:
+                texts = self._fold(node.node, depth)
+            except Unknown:
+                return _element(self._fold_list(node.node, depth), 0 if name == "first" else -1)
+            return frozenset(t[0 if name == "first" else -1] for t in texts if t)
         texts = self._fold(node.node, depth)
         if name in STRING_FILTERS_1 and not args:
             return frozenset(STRING_FILTERS_1[name](t) for t in texts)
         if name == "reverse":
             return frozenset(t[::-1] for t in texts)
-        if name in ("first", "last"):
-            return frozenset(t[0 if name == "first" else -1] for t in texts if t)
         if name in ("default", "d"):
             return texts
         if name == "replace" and len(args) >= 2:
             return self._replace(texts, self._fold(args[0], depth), self._fold(args[1], depth))
         raise Unknown
 
-    def _fold_method(self, node: nodes.Call, method: nodes.Getattr, depth: int) -> frozenset[str]:
-        name = method.attr
+    def _fold_method(self, node: nodes.Call, obj: nodes.Node, name: str, depth: int) -> frozenset[str]:
+        if node.dyn_args is not None or node.dyn_kwargs is not None:
+            raise Unknown
         if name == "join" and len(node.args) == 1:
-            sep = self._fold(method.node, depth)
+            sep = self._fold(obj, depth)
             return self._combine(_interleave(self._fold_list(node.args[0], depth), sep))
-        texts = self._fold(method.node, depth)
+        if name == "pop" and len(node.args) <= 1 and not node.kwargs:
+            return self._fold_pop(node, obj, depth)
+        texts = self._fold(obj, depth)
         if name in STRING_METHODS_1 and not node.args:
             return frozenset(STRING_METHODS_1[name](t) for t in texts)
         if name == "replace" and len(node.args) == 2:
@@ -225,6 +326,141 @@ class Folder:
                 raise Unknown
             out.add(t.replace(o, n))
         return _cap(frozenset(out))
+
+    # ---- lists --------------------------------------------------------------------------------------
+
+    def _fold_list(self, node: nodes.Node, depth: int) -> _ITEMS:
+        """The items of a list-like value (list/tuple literal, ``dict`` keys, a string's characters...).
+
+        Memoised per node; callers get a fresh list (``_fold_pop`` changes it).
+        """
+        key = id(node)
+        if key in self._list_memo:
+            found = self._list_memo[key]
+            if found is None:
+                raise Unknown
+            return list(found)
+        try:
+            items = self._fold_list_uncached(node, depth)
+        except (Unknown, ValueError, TypeError, IndexError, OverflowError, KeyError):
+            self._list_memo[key] = None
+            raise Unknown from None
+        self._list_memo[key] = tuple(items)
+        return list(items)
+
+    def _fold_list_uncached(self, node: nodes.Node, depth: int) -> _ITEMS:
+        self._budget -= 1
+        if depth > MAX_DEPTH or self._budget < 0:
+            raise Unknown
+        d = depth + 1
+        if isinstance(node, (nodes.List, nodes.Tuple)):
+            if len(node.items) > 256:
+                raise Unknown
+            return [self._fold_str(item, d) for item in node.items]
+        if isinstance(node, nodes.Dict):
+            return [self._fold(pair.key, d) for pair in node.items]
+        if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.node.name == "dict" and \
+                "dict" not in self.bound and not node.args and node.dyn_args is None and node.dyn_kwargs is None:
+            return [frozenset({kw.key}) for kw in node.kwargs]  # dict(cla=1, ss=1)|join == 'class'
+        if isinstance(node, nodes.Name):
+            if node.name in self.mutations:
+                raise Unknown  # its items depend on where it is read; pops are folded in _fold_pop
+            value = self._single_value(node.name)
+            self._folding.add(node.name)
+            try:
+                return self._fold_list(value, d)
+            finally:
+                self._folding.discard(node.name)
+        if isinstance(node, nodes.Filter) and node.node is not None and not node.args and not node.kwargs:
+            if node.name == "list":
+                return self._fold_list(node.node, d)
+            if node.name == "reverse":
+                return self._fold_list(node.node, d)[::-1]
+        if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Slice):
+            return self._fold_list(node.node, d)[self._slice(node.arg)]
+        texts = self._fold(node, d)
+        if len(texts) == 1:
+            text = next(iter(texts))
+            if len(text) > MAX_FOLD_LEN:
+                raise Unknown
+            return [frozenset({ch}) for ch in text]
+        raise Unknown
+
+    def _single_value(self, name: str) -> nodes.Node:
+        values = self.assigned.get(name)
+        if not values or len(values) != 1 or values[0] is None or name in self._folding:
+            raise Unknown
+        return values[0]
+
+    def _fold_pop(self, node: nodes.Call, obj: nodes.Node, depth: int) -> frozenset[str]:
+        """``items.pop(i)``: the item, after the pops that ran before it on the same list (source order)."""
+        index = -1
+        if node.args:
+            found = self._fold_int(node.args[0])
+            if found is None:
+                raise Unknown
+            index = found
+        if not isinstance(obj, nodes.Name):
+            return _element(self._fold_list(obj, depth), index)
+        if id(node) in self.repeated:
+            raise Unknown
+        value = self._single_value(obj.name)
+        self._folding.add(obj.name)
+        try:
+            items = self._fold_list(value, depth + 1)
+        finally:
+            self._folding.discard(obj.name)
+        here = self.order.get(id(node), -1)
+        for earlier in self.mutations.get(obj.name, []):
+            if self.order.get(id(earlier), -1) >= here:
+                continue
+            fn = earlier.node
+            if id(earlier) in self.repeated or not isinstance(fn, nodes.Getattr) or fn.attr != "pop" or \
+                    len(earlier.args) > 1:
+                raise Unknown
+            at = self._fold_int(earlier.args[0]) if earlier.args else -1
+            if at is None:
+                raise Unknown
+            items.pop(at)
+        return items[index]
+
+    # ---- taint: characters from string forms ---------------------------------------------------------
+
+    def _extracts_in(self, node: nodes.Node, seen: set[str], depth: int) -> bool:
+        if depth > 8:
+            return False
+        for sub in (node, *node.find_all(nodes.Node)):
+            base = extraction_base(sub)
+            if base is not None and self._object_string(base, set(), 0) is not None:
+                return True
+            if isinstance(sub, nodes.Name) and sub.name not in seen:
+                seen.add(sub.name)
+                for value in self.assigned.get(sub.name) or ():
+                    if value is not None and self._extracts_in(value, seen, depth + 1):
+                        return True
+        return False
+
+    def _object_string(self, node: nodes.Node | None, seen: set[str], depth: int) -> nodes.Node | None:
+        """The object whose string form ``node`` is (``x`` of ``x|string|list``), or None."""
+        if node is None or depth > 8:
+            return None
+        if isinstance(node, nodes.Filter) and node.node is not None:
+            if node.name in STRINGIFIERS:
+                inner = node.node
+                return inner if self._fold_or_none(inner) is None else None
+            if node.name in ("list", "reverse", "join"):
+                return self._object_string(node.node, seen, depth + 1)
+        if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Slice):
+            return self._object_string(node.node, seen, depth + 1)
+        if isinstance(node, nodes.Name) and node.name not in seen:
+            seen.add(node.name)
+            for value in self.assigned.get(node.name) or ():
+                found = self._object_string(value, seen, depth + 1)
+                if found is not None:
+                    return found
+        return None
+
+    # ---- integers -----------------------------------------------------------------------------------
 
     def _fold_int(self, node: nodes.Node, depth: int = 0) -> int | None:
         """Integer value of a constant expression, with results beyond ``HUGE`` clamped (never computed)."""
@@ -290,6 +526,23 @@ def _interleave(items: list[frozenset[str]], sep: frozenset[str]) -> list[frozen
             out.append(sep)
         out.append(item)
     return out
+
+
+def extraction_base(node: nodes.Node) -> nodes.Node | None:
+    """``x`` when ``node`` takes items out of ``x`` (``x[i]``, ``x[a:b]``, ``x|first``, ``x.pop(i)``)."""
+    if isinstance(node, nodes.Getitem):
+        return node.node
+    if isinstance(node, nodes.Filter) and node.name in ("first", "last", "random", "batch", "slice"):
+        return node.node
+    if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr) and node.node.attr == "pop":
+        return node.node.node
+    return None
+
+
+def _element(items: _ITEMS, index: int | None) -> frozenset[str]:
+    if index is None:
+        raise Unknown
+    return items[index]
 
 
 def _cap(values: frozenset[str]) -> frozenset[str]:
