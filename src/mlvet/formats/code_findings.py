@@ -8,10 +8,20 @@ returns. Keeping the reporting here is what lets ``analysis/`` sit below ``forma
 
 from __future__ import annotations
 
+import re
+import sys
+from typing import Any
+
 from mlvet.analysis import pyast
+from mlvet.analysis.config_targets import CFG_TARGET, find_targets
 from mlvet.analysis.pyast import CodeFinding
 from mlvet.formats.base import ScanContext
+from mlvet.model import Severity
+from mlvet.policy import Tier
 from mlvet.rules import ARC310
+
+#: Arguments that look like a shell command or an interpreter invocation.
+_COMMAND_RE = re.compile(r"\b(?:sh|bash|cmd|powershell|python3?|curl|wget|nc)\b|/bin/|-c\b|\|\s*sh\b")
 
 
 def report_template(source: str, ctx: ScanContext, *, where: str, offset: int | None = None) -> None:
@@ -51,3 +61,39 @@ def report_torchscript(source: str, ctx: ScanContext, *, filename: str) -> list[
     for f in findings:
         ctx.report(ARC310, f"{filename}: {f.message}", severity=f.severity, evidence=f.excerpt)
     return findings
+
+
+def report_targets(doc: Any, ctx: ScanContext) -> None:
+    """Rank the Hydra ``_target_`` entries of a parsed config by what they would call when instantiated.
+
+    The policy's pickle tiers decide, because the question is the same as for a pickle global (what does
+    importing and calling this name do): a dangerous callable is critical; an unknown standard-library
+    callable, or any unknown one called with a command-like argument, is high; other unknown targets
+    (a model's own classes) are low, for review; callables the policy knows to be safe are not reported.
+    """
+    for target in find_targets(doc):
+        module, name = target.split
+        verdict = ctx.policy.classify(module, name) if module and name else None
+        tier = verdict.tier if verdict is not None else Tier.UNKNOWN
+        commandlike = bool(_COMMAND_RE.search(target.arguments))
+        if tier is Tier.SAFE:
+            continue
+        if tier is Tier.DANGEROUS:
+            severity = Severity.CRITICAL
+            why = f"a dangerous callable ({verdict.reason})" if verdict is not None and verdict.reason else (
+                "a dangerous callable"
+            )
+        elif commandlike or module.split(".")[0] in sys.stdlib_module_names:
+            severity = Severity.HIGH
+            why = "a callable outside the model's libraries" + (" with a command-like argument" if commandlike else
+                                                                 " from the standard library")
+        else:
+            severity = Severity.LOW
+            why = "a callable the policy does not know (usually the model's own class): review it"
+        args = f" with {target.arguments}" if target.arguments else ""
+        ctx.report(
+            CFG_TARGET,
+            f"{target.path} = {target.target!r}: instantiating this config imports and calls {why}{args}",
+            severity=severity,
+            evidence=f'"{target.key}": "{target.target}"',
+        )

@@ -30,7 +30,7 @@ from typing import Any, BinaryIO
 from mlvet.analysis import pyast
 from mlvet.errors import AnalysisError
 from mlvet.formats.base import Probe, ScanContext, register
-from mlvet.formats.code_findings import report_python, report_template
+from mlvet.formats.code_findings import report_python, report_targets, report_template
 from mlvet.model import Severity
 from mlvet.rules import define_rule
 
@@ -108,7 +108,7 @@ _JSON_MARKERS = tuple(
         "tokenizer_class", "added_tokens_decoder", "add_bos_token", "add_eos_token", "bos_token",
         "model_max_length", "processor_class", "image_processor_type", "feature_extractor_type",
         "custom_pipelines", "trust_remote_code", "peft_type", "base_model_name_or_path", "auto_mapping",
-        "sklearn",
+        "sklearn", "_target_",
     )
 )
 _BOM = b"\xef\xbb\xbf"
@@ -350,6 +350,7 @@ def analyse_config(doc: Any, ctx: ScanContext) -> None:
             for where, tpl in _templates(doc["chat_template"]):
                 _analyse_template(tpl, ctx, where)
     _report_other_keys(doc, ctx)
+    report_targets(doc, ctx)
 
 
 class HFConfigHandler:
@@ -368,7 +369,8 @@ class HFConfigHandler:
             return True
         if probe.size <= _SMALL_JSON:
             probe.stream.seek(0)
-            return b'"chat_template"' in probe.stream.read(_SMALL_JSON)
+            data = probe.stream.read(_SMALL_JSON)
+            return b'"chat_template"' in data or b'"_target_"' in data
         return False
 
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
