@@ -107,6 +107,10 @@ def test_real_templates_have_nothing_at_medium_or_above(path: Path) -> None:
         ("{% set k = dict(o=1, s=1)|join %}{{ g.get(k) }}", Severity.CRITICAL, "name 'os' assembled"),
         ("{{ x|attr(['po', 'pen']|join)('id') }}", Severity.CRITICAL, "'popen' (assembled at render time"),
         ("{{ g[('sys', 'tem')|join]('id') }}", Severity.CRITICAL, "'system'"),
+        # List and string methods that reshape a literal into a name.
+        ("{{ x|attr(['__CLASS__']|map('lower')|first) }}", Severity.CRITICAL, "'__class__' (assembled"),
+        ("{{ x|attr('_-_-class-_-_'.split('-')|join) }}", Severity.CRITICAL, "'__class__' (assembled"),
+        ("{{ x|attr('xx-_globals_-xx'.strip('x-').replace('_', '__')) }}", Severity.CRITICAL, "'__globals__'"),
         # A method reached through |attr with a known name folds like a method call.
         ("{{ x|attr(('{}{}class{}{}'|attr('format'))('_', '_', '_', '_')) }}", Severity.CRITICAL, "'__class__'"),
         # Characters of an object mlvet cannot spell out: not fully known, still an escape technique.

@@ -34,6 +34,8 @@ from mlvet.rules import Rule
 
 @dataclass
 class Issue:
+    """One observation at one node, before grouping by statement."""
+
     rule: Rule
     severity: Severity
     detail: str
@@ -42,6 +44,8 @@ class Issue:
 
 @dataclass
 class Group:
+    """The observations of one rule in one statement: one finding, with every detail listed."""
+
     rule: Rule
     severity: Severity
     lineno: int

@@ -306,6 +306,9 @@ class Folder:
         texts = self._fold(obj, depth)
         if name in STRING_METHODS_1 and not node.args:
             return frozenset(STRING_METHODS_1[name](t) for t in texts)
+        if name in ("strip", "lstrip", "rstrip") and len(node.args) == 1 and not node.kwargs:
+            chars = self._fold(node.args[0], depth)
+            return _cap(frozenset(getattr(t, name)(c) for t, c in product(texts, chars)))
         if name == "replace" and len(node.args) == 2:
             return self._replace(texts, self._fold(node.args[0], depth), self._fold(node.args[1], depth))
         if name == "format" and not node.kwargs:
@@ -376,6 +379,21 @@ class Folder:
                 return self._fold_list(node.node, d)
             if node.name == "reverse":
                 return self._fold_list(node.node, d)[::-1]
+        if isinstance(node, nodes.Filter) and node.name == "map" and node.node is not None and len(node.args) == 1 \
+                and not node.kwargs:
+            names = self._fold(node.args[0], d)  # ['__CLASS__']|map('lower')
+            if len(names) == 1 and next(iter(names)) in STRING_FILTERS_1:
+                fn = STRING_FILTERS_1[next(iter(names))]
+                return [frozenset(fn(v) for v in item) for item in self._fold_list(node.node, d)]
+        if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr) and node.node.attr == "split" and \
+                len(node.args) <= 1 and not node.kwargs:
+            texts = self._fold(node.node.node, d)  # '_-_-class-_-_'.split('-')
+            seps = self._fold(node.args[0], d) if node.args else frozenset({None})
+            if len(texts) == 1 and len(seps) == 1:
+                sep = next(iter(seps))
+                if sep == "":
+                    raise Unknown
+                return [frozenset({part}) for part in next(iter(texts)).split(sep)]
         if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Slice):
             return self._fold_list(node.node, d)[self._slice(node.arg)]
         texts = self._fold(node, d)

@@ -16,6 +16,8 @@ UNKNOWN: Binding = frozenset({""})
 
 
 class Scope:
+    """One Python scope (module, function or class): names bound in it and the scope around it."""
+
     def __init__(self, parent: Scope | None, kind: str) -> None:
         self.parent = parent
         self.kind = kind  # "module", "function", "class"
