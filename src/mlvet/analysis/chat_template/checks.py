@@ -24,6 +24,7 @@ from mlvet.analysis.chat_template.vocab import (
     GADGET_GLOBALS,
     HUGE,
     MAX_CHAIN,
+    MAX_DEPTH,
     MAX_RANGE,
     MODULE_NAMES,
     internal_severity,
@@ -60,6 +61,7 @@ class Analyser(Folder):
         super().__init__()
         self.tree = tree
         self.parent: dict[int, nodes.Node] = {}
+        self._assembled_memo: dict[str, bool] = {}
         self.issues: list[Issue] = []
 
     # ---- driver -------------------------------------------------------------------------------------
@@ -268,19 +270,26 @@ class Analyser(Folder):
 
     def _built(self, arg: nodes.Node) -> str | None:
         """The source of ``arg`` when it assembles a string at render time (None for a literal or a plain name)."""
-        return shorten(unparse(arg), 120) if self._assembled(arg, set(), 0) else None
+        return shorten(unparse(arg), 120) if self._assembled(arg, 0) else None
 
-    def _assembled(self, node: nodes.Node, seen: set[str], depth: int) -> bool:
-        if depth > 8:
-            return False
+    def _assembled(self, node: nodes.Node, depth: int) -> bool:
         for sub in (node, *node.find_all(nodes.Node)):
             if _is_string_builder(sub) or extraction_base(sub) is not None:
                 return True
-            if isinstance(sub, nodes.Name) and sub.name not in seen:
-                seen.add(sub.name)
-                if any(v is not None and self._assembled(v, seen, depth + 1) for v in self.assigned.get(sub.name, ())):
-                    return True
+            if isinstance(sub, nodes.Name) and self._name_assembled(sub.name, depth):
+                return True
         return False
+
+    def _name_assembled(self, name: str, depth: int) -> bool:
+        """Whether a ``{% set %}`` value of ``name`` builds a string (memoised per name)."""
+        if name in self._assembled_memo:
+            return self._assembled_memo[name]
+        if depth > MAX_DEPTH:
+            return False
+        self._assembled_memo[name] = False  # while in progress (a cycle adds nothing)
+        found = any(v is not None and self._assembled(v, depth + 1) for v in self.assigned.get(name, ()))
+        self._assembled_memo[name] = found
+        return found
 
     def _partial(self, arg: nodes.Node) -> str:
         """`` ('__?lass__')``: what is known of a partly folded name, unknown characters as '?'."""

@@ -64,6 +64,7 @@ class Folder:
         #: Results per node (strings, or None when unknown): every node is folded once per template.
         self._memo: dict[int, frozenset[str] | None] = {}
         self._list_memo: dict[int, tuple[frozenset[str], ...] | None] = {}
+        self._extract_memo: dict[str, bool] = {}
         self._budget = 0
         self._active = 0
 
@@ -90,7 +91,7 @@ class Folder:
 
     def _extracts(self, node: nodes.Node) -> bool:
         """True when ``node`` uses characters taken out of an object's string form (``(x|string)[3]``)."""
-        return self._extracts_in(node, set(), 0)
+        return self._extracts_in(node, 0)
 
     # ---- strings ----------------------------------------------------------------------------------
 
@@ -444,19 +445,25 @@ class Folder:
 
     # ---- taint: characters from string forms ---------------------------------------------------------
 
-    def _extracts_in(self, node: nodes.Node, seen: set[str], depth: int) -> bool:
-        if depth > 8:
-            return False
+    def _extracts_in(self, node: nodes.Node, depth: int) -> bool:
         for sub in (node, *node.find_all(nodes.Node)):
             base = extraction_base(sub)
             if base is not None and self._object_string(base, set(), 0) is not None:
                 return True
-            if isinstance(sub, nodes.Name) and sub.name not in seen:
-                seen.add(sub.name)
-                for value in self.assigned.get(sub.name) or ():
-                    if value is not None and self._extracts_in(value, seen, depth + 1):
-                        return True
+            if isinstance(sub, nodes.Name) and self._name_extracts(sub.name, depth):
+                return True
         return False
+
+    def _name_extracts(self, name: str, depth: int) -> bool:
+        """Whether a ``{% set %}`` value of ``name`` extracts characters (memoised per name)."""
+        if name in self._extract_memo:
+            return self._extract_memo[name]
+        if depth > MAX_DEPTH:
+            return False
+        self._extract_memo[name] = False  # while in progress (a cycle adds nothing)
+        found = any(v is not None and self._extracts_in(v, depth + 1) for v in self.assigned.get(name, ()))
+        self._extract_memo[name] = found
+        return found
 
     def _object_string(self, node: nodes.Node | None, seen: set[str], depth: int) -> nodes.Node | None:
         """The object whose string form ``node`` is (``x`` of ``x|string|list``), or None."""
