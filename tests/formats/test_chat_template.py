@@ -11,8 +11,9 @@ import jinja2
 import jinja2.sandbox
 import pytest
 
-from mlvet.analysis.chat_template import MAX_TEMPLATE_CHARS, analyse_template
+from mlvet.analysis.chat_template import MAX_TEMPLATE_CHARS
 from mlvet.formats.base import ScanContext, Sink
+from mlvet.formats.code_findings import report_template
 from mlvet.model import Severity
 from mlvet.policy import default_policy
 from mlvet.rules import get_rule
@@ -24,7 +25,7 @@ MALICIOUS = {p.stem: p for p in (TEMPLATES / "malicious").glob("*.jinja")}
 
 def analyse(source: str, where: str = "tokenizer.chat_template") -> Sink:
     sink = Sink()
-    analyse_template(source, ScanContext("model.gguf", default_policy(), sink), where=where)
+    report_template(source, ScanContext("model.gguf", default_policy(), sink), where=where)
     return sink
 
 
@@ -245,7 +246,7 @@ def test_findings_are_capped_per_template() -> None:
 def test_policy_suppression_applies() -> None:
     policy = dataclasses.replace(default_policy(), suppress=frozenset({"GGF702"}))
     sink = Sink()
-    analyse_template("{{ cycler }}", ScanContext("m", policy, sink), where="t")
+    report_template("{{ cycler }}", ScanContext("m", policy, sink), where="t")
     assert not sink.findings
 
 
@@ -253,3 +254,43 @@ def test_rules_are_documented() -> None:
     for rule_id in ("GGF700", "GGF701", "GGF702", "GGF703", "GGF704", "GGF705", "GGF706", "GGF707", "GGF708"):
         rule = get_rule(rule_id)
         assert rule.summary and rule.why and rule.fix
+
+
+# ---- end to end: the issue-9 PoCs inside the files loaders read ------------------------------------------
+
+POCS = Path(__file__).resolve().parents[1] / "assets" / "chat_templates" / "poc"
+
+
+def _scan_one(path: Path) -> list[tuple[str, Severity, str]]:
+    import mlvet
+
+    (result,) = mlvet.scan(path).results
+    return [(f.rule_id, f.severity, f.message) for f in result.findings]
+
+
+@pytest.mark.parametrize("name", ["pop-select-dict-join", "sequential-pops-set-list", "buried-in-chatml"])
+def test_poc_in_a_gguf_written_by_the_gguf_package_is_critical(tmp_path: Path, name: str) -> None:
+    gguf = pytest.importorskip("gguf")
+    path = tmp_path / "model.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name("tiny")
+    writer.add_chat_template((POCS / f"{name}.jinja").read_text(encoding="utf-8"))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    findings = _scan_one(path)
+    assert any(sev is Severity.CRITICAL and "assembled at render time" in msg for _, sev, msg in findings), findings
+    assert any(msg.startswith("tokenizer.chat_template: ") for _, _, msg in findings)
+
+
+def test_poc_in_tokenizer_config_and_chat_template_jinja_is_critical(tmp_path: Path) -> None:
+    import json
+
+    template = (POCS / "set-string-index.jinja").read_text(encoding="utf-8")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": template, "eos_token": "</s>"}))
+    findings = _scan_one(tmp_path / "tokenizer_config.json")
+    assert any(sev is Severity.CRITICAL and "name 'popen' assembled" in msg for _, sev, msg in findings), findings
+    (tmp_path / "chat_template.jinja").write_text(template)
+    findings = _scan_one(tmp_path / "chat_template.jinja")
+    assert any(sev is Severity.CRITICAL and msg.startswith("chat_template.jinja: ") for _, sev, msg in findings)

@@ -597,3 +597,48 @@ def test_torchscript_in_benign_archives_is_clean() -> None:
                     checked += 1
                     assert torchscript_findings(zf.read(name).decode(), name) == [], name
     assert checked > 0
+
+
+# ---- Hydra instantiation targets (Unit 42 2026, CVE-2025-23304 class) --------------------------------------
+
+
+def test_hydra_target_in_config_json_is_ranked_by_what_it_calls(tmp_path: Path) -> None:
+    cfg = {
+        "model": {"_target_": "subprocess.run", "args": ["sh", "-c", "id"]},
+        "encoder": {"_target_": "uni2ts.model.moirai.MoiraiModule", "d_model": 64},
+        "sched": {"_target_": "collections.OrderedDict"},
+        "tool": {"_target_": "locale.setlocale", "category": 6},
+        "loader": {"_target_": "pickle.load"},
+        "path": {"_target_": "pathlib.Path", "_args_": ["weights"]},
+        "runner": {"_target_": "mylib.Runner", "cmd": "bash -c 'curl x | sh'"},
+    }
+    write(tmp_path, "config.json", json.dumps(cfg))
+    found = {f.message.split(" = ")[0]: f.severity for f in scan_dir(tmp_path)["config.json"].findings
+             if f.rule_id == "HFR909"}
+    assert found == {
+        "model._target_": Severity.CRITICAL,  # policy: dangerous
+        "encoder._target_": Severity.LOW,  # the model's own class: listed for review only
+        "tool._target_": Severity.MEDIUM,  # an unknown standard-library callable
+        "runner._target_": Severity.HIGH,  # called with a shell command
+        "loader._target_": Severity.HIGH,  # deserialises (Python-code tables)
+        "path._target_": Severity.HIGH,  # the policy lists it as dangerous
+    }
+
+
+def test_hydra_target_beyond_the_head_of_an_unknown_json_is_found(tmp_path: Path) -> None:
+    doc = {"notes": "x" * 20_000, "deep": [{"cfg": {"_target_": "builtins.exec", "_args_": ["print(1)"]}}]}
+    write(tmp_path, "model_config.json", json.dumps(doc))
+    res = scan_dir(tmp_path)["model_config.json"]
+    assert [(f.rule_id, f.severity) for f in res.findings] == [("HFR909", Severity.CRITICAL)]
+    assert "deep[0].cfg._target_" in res.findings[0].message
+
+
+def test_hydra_target_engine_is_bounded_and_pure() -> None:
+    from mlvet.analysis.config_targets import MAX_NODES, find_targets
+
+    doc: dict[str, object] = {"_target_": "a.b"}
+    for _ in range(5000):
+        doc = {"n": doc}
+    assert find_targets(doc) == ()  # deeper than MAX_DEPTH: not walked
+    wide = [{"_target_": f"m.f{i}"} for i in range(MAX_NODES + 10)]
+    assert 0 < len(find_targets(wide)) <= MAX_NODES

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from mlvet.analysis.chat_template import GGF707, MAX_TEMPLATE_CHARS, analyse_template
+from mlvet.analysis.chat_template import GGF707, MAX_TEMPLATE_CHARS
 from mlvet.containers.gguf import (
     DEFAULT_ALIGNMENT,
     GGML_TYPES,
@@ -41,6 +41,7 @@ from mlvet.containers.gguf import (
 )
 from mlvet.errors import AnalysisError
 from mlvet.formats.base import Probe, ScanContext, Window, register
+from mlvet.formats.code_findings import report_template
 from mlvet.model import Severity
 from mlvet.rules import define_rule
 
@@ -201,7 +202,7 @@ class _Parser:
             self.ctx.report(GGF707, msg, offset=offset)
             self.ctx.error(msg)
             return
-        analyse_template(value.text, self.ctx, where=key, offset=offset)
+        report_template(value.text, self.ctx, where=key, offset=offset)
 
     def check_tensors(self, tensors: list[GgufTensorInfo], header_end: int, alignment: int) -> None:
         if not tensors:

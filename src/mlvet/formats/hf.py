@@ -30,6 +30,7 @@ from typing import Any, BinaryIO
 from mlvet.analysis import pyast
 from mlvet.errors import AnalysisError
 from mlvet.formats.base import Probe, ScanContext, register
+from mlvet.formats.code_findings import report_python, report_targets, report_template
 from mlvet.model import Severity
 from mlvet.rules import define_rule
 
@@ -107,7 +108,7 @@ _JSON_MARKERS = tuple(
         "tokenizer_class", "added_tokens_decoder", "add_bos_token", "add_eos_token", "bos_token",
         "model_max_length", "processor_class", "image_processor_type", "feature_extractor_type",
         "custom_pipelines", "trust_remote_code", "peft_type", "base_model_name_or_path", "auto_mapping",
-        "sklearn",
+        "sklearn", "_target_",
     )
 )
 _BOM = b"\xef\xbb\xbf"
@@ -158,13 +159,8 @@ def _parse_json(text: str, what: str) -> Any:
 
 
 def _analyse_template(source: str, ctx: ScanContext, where: str) -> None:
-    """Hand a template to the chat-template analyser; fail closed while it is unavailable."""
-    try:
-        from mlvet.analysis import chat_template
-    except ImportError:
-        ctx.error(f"{where}: chat template not analysed (mlvet.analysis.chat_template is unavailable)")
-        return
-    chat_template.analyse_template(source, ctx, where=where)
+    """Hand a template to the chat-template engine and report what it found."""
+    report_template(source, ctx, where=where)
 
 
 def _templates(value: Any) -> Iterator[tuple[str, str]]:
@@ -354,6 +350,7 @@ def analyse_config(doc: Any, ctx: ScanContext) -> None:
             for where, tpl in _templates(doc["chat_template"]):
                 _analyse_template(tpl, ctx, where)
     _report_other_keys(doc, ctx)
+    report_targets(doc, ctx)
 
 
 class HFConfigHandler:
@@ -372,7 +369,8 @@ class HFConfigHandler:
             return True
         if probe.size <= _SMALL_JSON:
             probe.stream.seek(0)
-            return b'"chat_template"' in probe.stream.read(_SMALL_JSON)
+            data = probe.stream.read(_SMALL_JSON)
+            return b'"chat_template"' in data or b'"_target_"' in data
         return False
 
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
@@ -529,7 +527,7 @@ class PythonHandler:
         name = os.path.basename(ctx.path)
         imported = self._imported(folder, ctx.path, kind)
         ctx.saw_format(f"{kind}-code")
-        pyast.analyse_python(text, ctx, filename=name, imported=imported)
+        report_python(text, ctx, filename=name, imported=imported)
 
     @staticmethod
     def _imported(folder: str, path: str, kind: str) -> bool:

@@ -180,10 +180,10 @@ def _report_torchscript(archive: ZipArchive, member: ZipMember, ctx: ScanContext
     except (ZipFormatError, ZipLimitError) as exc:
         ctx.error(f"unreadable TorchScript code: {exc}")
         return
-    from mlvet.analysis.pyast import analyse_torchscript
+    from mlvet.formats.code_findings import report_torchscript
 
     try:
-        if analyse_torchscript(text, ctx, filename=member.name):
+        if report_torchscript(text, ctx, filename=member.name):
             return
     except AnalysisError:
         pass  # not parseable as Python: fall back to the textual check below
