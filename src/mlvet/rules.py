@@ -206,3 +206,15 @@ FMT001 = _rule(
     "Renaming a pickle to .png, .bin or .txt hides it from tools that trust extensions.",
     "Check why the file is named this way.",
 )
+
+
+FMT002 = _rule(
+    "FMT002", "link-outside", Severity.MEDIUM,
+    "A symbolic link inside the scanned folder points outside it; the target was not analysed.",
+    "Whoever loads the folder reads the link's target: a file the folder's publisher did not ship, whose "
+    "content depends on the machine (an absolute /tmp path can be planted later, a link to a key or a token "
+    "can be read into a vocabulary). mlvet does not read outside the folder it was given, so the verdict "
+    "is incomplete.",
+    "Replace the link with the file itself, or scan the target explicitly if you trust it.",
+    59,
+)
