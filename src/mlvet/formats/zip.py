@@ -8,10 +8,18 @@ findings. TorchScript source in the archive is reported for review with an excer
 
 from __future__ import annotations
 
+import io
 import re
 from typing import BinaryIO, Protocol
 
-from mlvet.containers.zipread import ZipArchive, ZipFormatError, ZipLimitError, ZipMember, find_eocd_any
+from mlvet.containers.zipread import (
+    ZipArchive,
+    ZipFormatError,
+    ZipLimitError,
+    ZipMember,
+    find_eocd_any,
+    split_concatenated,
+)
 from mlvet.errors import AnalysisError
 from mlvet.formats.archive_paths import (
     LINK_EFFECT_ZIP,
@@ -21,7 +29,7 @@ from mlvet.formats.archive_paths import (
     link_escape,
     name_escape,
 )
-from mlvet.formats.base import Probe, ScanContext, register, spooled
+from mlvet.formats.base import Probe, ScanContext, Window, register, spooled
 from mlvet.model import Severity
 from mlvet.rules import ARC300, ARC301, ARC302, ARC303, ARC310, ARC311
 
@@ -86,6 +94,11 @@ class ZipHandler:
         return b"PK\x05\x06" in probe.tail(70_000) and find_eocd_any(probe.stream, probe.size) is not None
 
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
+        spans = split_concatenated(stream, size, ctx.limits.max_members)
+        stream.seek(0)
+        if spans is not None:
+            _scan_concatenated(stream, spans, ctx)
+            return
         try:
             archive = ZipArchive(stream, size, max_members=ctx.limits.max_members)
         except ZipFormatError as exc:
@@ -178,6 +191,28 @@ class ZipHandler:
             sub.error(str(exc))
         except ZipFormatError as exc:
             sub.error(f"unreadable member: {exc}")
+
+
+def _scan_concatenated(stream: BinaryIO, spans: list[tuple[int, int, bool]], ctx: ScanContext) -> None:
+    """Complete archives back to back (a ``torch.distributed.checkpoint`` shard): each is analysed on its own.
+
+    DCP's loader ``torch.load``s every byte-IO item of the shard (``weights_only=False``) at the offset its
+    ``.metadata`` records, so each archive is a checkpoint in its own right and gets the full zip analysis,
+    anomaly checks included; the split itself is not an anomaly (it is how DCP writes every shard). Raw
+    regions (tensor bytes in DCP's raw serialisation) are identified by content like any member: tensor data
+    is opaque, but a pickle or an archive hidden there is analysed.
+    """
+    ctx.saw_format("torch-dcp-shard")
+    for index, (start, end, is_archive) in enumerate(spans):
+        if bomb_seen(ctx):
+            ctx.error(f"analysis stopped after a decompression bomb; {len(spans) - index} part(s) not analysed")
+            return
+        label = f"<archive {index} @{start}>" if is_archive else f"<raw bytes @{start}>"
+        sub = ctx.child(label, opaque_ok=not is_archive)
+        window = io.BufferedReader(Window(stream, start, end - start))
+        fmt = sub.scan_stream(window, end - start, "")
+        if fmt is None and is_archive:
+            sub.error("an archive of the shard could not be identified")
 
 
 def _classify(archive: ZipArchive, names: list[str]) -> str:

@@ -26,7 +26,8 @@ through bounded streams.
 The package follows the stages of reading: ``records`` (record layouts, the member model, local headers),
 ``eocd`` (finding the end records as each reader does), ``central`` (the directory and miniz's lookup
 order), ``stream`` (bounded member data), ``checks`` (anomaly checks over the parsed archive), ``carve``
-(members found by walking local headers) and ``archive`` (:class:`ZipArchive`, which ties them together).
+(members found by walking local headers), ``concat`` (files of several archives back to back, as
+``torch.distributed.checkpoint`` writes them) and ``archive`` (:class:`ZipArchive`, which ties them together).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from __future__ import annotations
 from mlvet.containers.zipread.anomaly import ANOMALY_CODES, ZipAnomaly
 from mlvet.containers.zipread.archive import ZipArchive
 from mlvet.containers.zipread.carve import scan_local_headers
+from mlvet.containers.zipread.concat import split_concatenated
 from mlvet.containers.zipread.eocd import find_eocd, find_eocd_any, has_zip_structure, looks_like_zip
 from mlvet.containers.zipread.records import ZipFormatError, ZipLimitError, ZipMember
 
@@ -49,4 +51,5 @@ __all__ = [
     "has_zip_structure",
     "looks_like_zip",
     "scan_local_headers",
+    "split_concatenated",
 ]
