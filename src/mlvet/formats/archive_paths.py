@@ -1,7 +1,8 @@
 """Where an archive member would land when extracted, and whether the archive already proved to be a bomb.
 
 Loaders of model archives differ in how they unpack: ``torch.load`` reads zip records and legacy tar
-members in memory and never writes them out; Keras 3 reads ``.keras`` members in memory; but
+members in memory and never writes them out; Keras 3 reads ``.keras`` members in memory and unpacks
+``assets/`` with ``zipfile.extractall``; but
 ``keras.utils.get_file(extract=True)``, NeMo's ``.nemo`` restore, MLflow artifact downloads and many
 hand-written loaders call ``tarfile.extractall``, ``shutil.unpack_archive``, ``unzip`` or ``bsdtar`` on
 what they downloaded. The extractors themselves differ too (CPython docs, ``tarfile`` extraction filters):
@@ -40,9 +41,9 @@ NAME_EFFECT_TAR = (
 #: What extraction does with an escaping zip member *name*.
 NAME_EFFECT_ZIP = (
     "extractors that join names naively (loops over ZipFile.namelist() that open os.path.join(dest, name), many "
-    "Java, Go and Node unzip libraries) write it outside the target folder (zip-slip); zipfile.extractall drops "
-    "'..' and leading '/', shutil.unpack_archive skips it, torch.load and Keras 3 read members in memory. No "
-    "model writer produces such a name: it is an attack on the extractor"
+    "Java, Go and Node unzip libraries) write it outside the target folder (zip-slip); zipfile.extractall (which "
+    "Keras 3 uses for .keras assets) drops '..' and leading '/', shutil.unpack_archive skips it, torch.load reads "
+    "records in memory. No model writer produces such a name: it is an attack on the extractor"
 )
 #: What extraction does with a tar link that leaves the folder.
 LINK_EFFECT_TAR = (
