@@ -180,11 +180,23 @@ ARC301 = _rule(
     409,
 )
 ARC302 = _rule(
-    "ARC302", "archive-path", Severity.MEDIUM,
-    "An archive member name is absolute or walks out of the extraction folder ('..').",
-    "Extracting it writes outside the target folder (zip-slip).",
-    "Do not extract the archive with a tool that honours such paths.",
+    "ARC302", "archive-path", Severity.HIGH,
+    "An archive member would be written outside the extraction folder: an absolute or '..' name, a tar "
+    "symlink or hardlink to a target outside, or a zip entry stored as a Unix symlink.",
+    "Extractors that honour it (tarfile.extractall without filter='data', the default up to Python 3.13; "
+    "unzip, bsdtar; loaders that unpack .nemo, get_file or artifact archives) write or link outside the target "
+    "folder (zip-slip, CVE-2007-4559, CVE-2025-4517, CVE-2025-12060). No model writer produces such members.",
+    "Do not extract the archive; if you must, use tarfile's filter='data' and inspect it first.",
     22,
+)
+ARC303 = _rule(
+    "ARC303", "archive-bomb", Severity.HIGH,
+    "The archive is built as a decompression bomb: several entries share the same compressed bytes.",
+    "Overlapping entries (David Fifield's non-recursive zip bomb) make every extractor inflate the same data "
+    "once per entry, exhausting disk and memory from a small file; ordinary zip writers never overlap "
+    "entries. Entries beyond the first few overlapping ones are not analysed.",
+    "Do not extract or load the archive.",
+    409,
 )
 ARC310 = _rule(
     "ARC310", "torchscript-code", Severity.MEDIUM,
@@ -205,4 +217,16 @@ FMT001 = _rule(
     "The file's content does not match what its extension claims.",
     "Renaming a pickle to .png, .bin or .txt hides it from tools that trust extensions.",
     "Check why the file is named this way.",
+)
+
+
+FMT002 = _rule(
+    "FMT002", "link-outside", Severity.MEDIUM,
+    "A symbolic link inside the scanned folder points outside it; the target was not analysed.",
+    "Whoever loads the folder reads the link's target: a file the folder's publisher did not ship, whose "
+    "content depends on the machine (an absolute /tmp path can be planted later, a link to a key or a token "
+    "can be read into a vocabulary). mlvet does not read outside the folder it was given, so the verdict "
+    "is incomplete.",
+    "Replace the link with the file itself, or scan the target explicitly if you trust it.",
+    59,
 )

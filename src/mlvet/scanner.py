@@ -9,40 +9,22 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
 from mlvet.context import ScanContext, Sink
-from mlvet.errors import PolicyError, UsageError
+from mlvet.errors import PolicyError
 from mlvet.formats.dispatch import dispatch
 from mlvet.hfcache import is_cache_blob, parse_hf_path
 from mlvet.model import FileResult, HubOrigin, ScanReport, Severity, Status
 from mlvet.policy import Policy, default_policy
-from mlvet.rules import FMT001
+from mlvet.rules import FMT001, FMT002
+from mlvet.walk import IssueKind, WalkIssue, iter_files, walk
+
+__all__ = ["iter_files", "resolve_policy", "scan", "scan_file"]
 
 Progress = Callable[[FileResult], None]
-
-
-def iter_files(paths: Iterable[str | os.PathLike[str]], max_files: int) -> Iterator[str]:
-    """Every regular file under the given paths, sorted per folder; symlinked folders are not followed."""
-    count = 0
-    for raw in paths:
-        p = os.fspath(raw)
-        if not os.path.lexists(p):
-            raise UsageError(f"no such file or directory: {p}")
-        if os.path.isdir(p) and not os.path.islink(p):
-            found: list[str] = []
-            for root, _dirs, files in os.walk(p):
-                for name in files:
-                    count += 1
-                    if count > max_files:
-                        raise UsageError(f"more than {max_files} files; raise limits.max_files to scan them")
-                    found.append(os.path.join(root, name))
-            yield from sorted(found)
-        else:
-            count += 1
-            yield p
 
 
 def scan_file(path: str, policy: Policy) -> FileResult:
@@ -97,6 +79,26 @@ _HARMLESS_EXTENSIONS = frozenset(
 _CODE_FORMATS = frozenset(
     {"pickle", "pytorch-zip", "pytorch-legacy", "pytorch-legacy-tar", "torchscript", "compressed"}
 )
+
+
+def issue_result(issue: WalkIssue, policy: Policy) -> FileResult:
+    """The result for something the walk could not turn into a scanned file (never silently clean)."""
+    if issue.kind is IssueKind.LINK_FOLDER:
+        return FileResult(path=issue.path, format="other", status=Status.SKIPPED, skip_reason=issue.detail)
+    sink = Sink()
+    if issue.kind is IssueKind.LINK_OUTSIDE:
+        ctx = ScanContext(issue.path, policy, sink, dispatcher=dispatch)
+        ctx.report(FMT002, f"symbolic link {issue.detail}: a loader opening this path reads the target, which is "
+                   "not part of the folder that was scanned and can differ on every machine (it can be planted "
+                   "after the scan); mlvet did not read it, so the result is incomplete",
+                   evidence=f"-> {issue.target}")
+        sink.errors.append("link target outside the scanned folder was not analysed (scan the target itself)")
+        fmt = "symlink"
+    else:
+        sink.errors.append(issue.detail)
+        fmt = "other"
+    return FileResult(path=issue.path, format=fmt, status=Status.ERROR, findings=tuple(sink.findings),
+                      suppressed=tuple(sink.suppressed), errors=tuple(sink.errors))
 
 
 def _hub_origin(path: str) -> HubOrigin | None:
@@ -166,7 +168,8 @@ def scan(
     """
     pol = policy or default_policy()
     started = datetime.now(timezone.utc)
-    files = _dedupe_cache_blobs(list(iter_files(paths, pol.limits.max_files)))
+    items = list(walk(paths, pol.limits.max_files))
+    files = _dedupe_cache_blobs([i for i in items if isinstance(i, str)])
     results: list[FileResult] = []
     if jobs > 1 and len(files) > 1:
         from concurrent.futures import ProcessPoolExecutor
@@ -182,6 +185,11 @@ def scan(
             results.append(res)
             if progress:
                 progress(res)
+    for issue in (i for i in items if isinstance(i, WalkIssue)):
+        res = issue_result(issue, pol)
+        results.append(res)
+        if progress:
+            progress(res)
     return ScanReport(
         results=tuple(results),
         started_at=started,

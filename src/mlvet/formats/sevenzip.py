@@ -39,6 +39,15 @@ class SevenZipHandler:
                 if total > ctx.limits.max_total_bytes:
                     ctx.report(ARC301, f"7z archive declares {total} bytes, over {ctx.limits.max_total_bytes}")
                     raise AnalysisError("total decompressed size limit reached")
+                biggest = max((int(i.uncompressed or 0) for i in infos), default=0)
+                if biggest > ctx.limits.max_member_bytes:
+                    ctx.report(ARC301, f"a 7z member declares {biggest} bytes, over {ctx.limits.max_member_bytes}")
+                    raise AnalysisError("member size limit reached")
+                # Checked on the declared sizes, before anything is written: extraction goes to disk.
+                if total > ctx.limits.ratio_floor_bytes and total > ctx.limits.max_ratio * max(size, 1):
+                    ctx.report(ARC301, f"7z archive of {size} bytes declares {total} bytes of content, more than "
+                               f"{ctx.limits.max_ratio}x its size: a decompression bomb; not extracted")
+                    raise AnalysisError("compression ratio limit reached (7z not extracted)")
                 for info in infos:
                     name = info.filename
                     if name.startswith("/") or ".." in name.replace("\\", "/").split("/"):

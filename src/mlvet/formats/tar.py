@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from mlvet.errors import AnalysisError
+from mlvet.formats.archive_paths import LINK_EFFECT_TAR, NAME_EFFECT_TAR, bomb_seen, link_escape, name_escape
 from mlvet.formats.base import Probe, ScanContext, register
 from mlvet.formats.pickle import analyse_pickle_stream
 from mlvet.rules import ARC301, ARC302
@@ -62,14 +63,21 @@ class TarHandler:
             legacy = names >= _LEGACY_TORCH
             if legacy:
                 ctx.saw_format("pytorch-legacy-tar")
-            for info in members:
+            for done, info in enumerate(members):
+                if bomb_seen(ctx):
+                    ctx.error(f"analysis stopped after a decompression bomb; {len(members) - done} member(s) "
+                              "of this archive not analysed")
+                    break
                 name = info.name
-                if name.startswith("/") or ".." in name.replace("\\", "/").split("/"):
-                    ctx.report(ARC302, f"member name {name!r} escapes the extraction folder")
+                escape = name_escape(name)
+                if escape is not None:
+                    ctx.report(ARC302, f"member name {name!r} is {escape}: {NAME_EFFECT_TAR}", evidence=name[:300])
                 if info.issym() or info.islnk():
-                    target = info.linkname
-                    if target.startswith("/") or ".." in target.split("/"):
-                        ctx.report(ARC302, f"link {name!r} points outside the archive: {target!r}")
+                    kind = "hardlink" if info.islnk() else "symbolic link"
+                    out = link_escape(name, info.linkname, hard=info.islnk())
+                    if out is not None:
+                        ctx.report(ARC302, f"{kind} {name!r} points to {out}: {LINK_EFFECT_TAR}",
+                                   evidence=f"{name[:150]} -> {info.linkname[:150]}")
                     continue
                 if not info.isfile():
                     continue
@@ -78,6 +86,10 @@ class TarHandler:
                     continue
                 sub = ctx.child(name)
                 ctx.sink.total_bytes += info.size
+                if ctx.sink.total_bytes > ctx.limits.max_total_bytes:
+                    sub.report(ARC301, f"archive expands past {ctx.limits.max_total_bytes} bytes in total")
+                    sub.error("total decompressed size limit reached")
+                    break
                 if legacy and name in ("storages", "tensors"):
                     _scan_legacy_records(f, info.size, sub, name)  # type: ignore[arg-type]
                 else:

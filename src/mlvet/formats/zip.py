@@ -8,16 +8,41 @@ findings. TorchScript source in the archive is reported for review with an excer
 
 from __future__ import annotations
 
+import io
 import re
 from typing import BinaryIO, Protocol
 
-from mlvet.containers.zipread import ZipArchive, ZipFormatError, ZipLimitError, ZipMember, find_eocd_any
+from mlvet.containers.zipread import (
+    ZipArchive,
+    ZipFormatError,
+    ZipLimitError,
+    ZipMember,
+    find_eocd_any,
+    split_concatenated,
+)
 from mlvet.errors import AnalysisError
-from mlvet.formats.base import Probe, ScanContext, register, spooled
-from mlvet.rules import ARC300, ARC301, ARC302, ARC310, ARC311
+from mlvet.formats.archive_paths import (
+    LINK_EFFECT_ZIP,
+    NAME_EFFECT_ZIP,
+    bomb_seen,
+    is_zip_symlink,
+    link_escape,
+    name_escape,
+)
+from mlvet.formats.base import Probe, ScanContext, Window, register, spooled
+from mlvet.model import Severity
+from mlvet.rules import ARC300, ARC301, ARC302, ARC303, ARC310, ARC311
 
 #: Anomalies that a genuine torch.save / numpy.savez archive shows and that say nothing alone.
 _BENIGN_ANOMALIES = frozenset({"crc_not_recorded"})
+#: Reported as ARC303 (a bomb), not as a generic anomaly.
+_BOMB_ANOMALIES = frozenset({"overlapping_members"})
+#: Overlapping entries analysed before the rest are left out (each one inflates the shared data again).
+_MAX_OVERLAPPING_SCANS = 4
+#: Anomalies of one kind listed one by one; the rest are counted in one finding.
+_MAX_FINDINGS_PER_ANOMALY = 8
+#: Longest symlink target read from a zip symlink entry (the entry's data is the target path).
+_MAX_LINK_TARGET = 4096
 #: Archive layouts whose non-pickle members are tensor data or metadata (unrecognised bytes are expected).
 _MODEL_LAYOUTS = frozenset({"pytorch-zip", "torchscript", "pytorch-pt2", "numpy-npz"})
 #: Raw tensor storages: torch reads them as bytes, never unpickles them.
@@ -69,6 +94,11 @@ class ZipHandler:
         return b"PK\x05\x06" in probe.tail(70_000) and find_eocd_any(probe.stream, probe.size) is not None
 
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
+        spans = split_concatenated(stream, size, ctx.limits.max_members)
+        stream.seek(0)
+        if spans is not None:
+            _scan_concatenated(stream, spans, ctx)
+            return
         try:
             archive = ZipArchive(stream, size, max_members=ctx.limits.max_members)
         except ZipFormatError as exc:
@@ -102,16 +132,34 @@ class ZipHandler:
             ctx.report(ARC301, f"{len(archive.members)} members exceed the limit of {ctx.limits.max_members}")
             ctx.error("member limit reached")
         members = list(archive.members[: ctx.limits.max_members]) + list(archive.orphans)
-        for member in members:
+        overlapping = _report_overlaps(archive, ctx)
+        overlaps_scanned = 0
+        for done, member in enumerate(members):
+            if bomb_seen(ctx):
+                ctx.error(f"analysis stopped after a decompression bomb; {len(members) - done} member(s) of this "
+                          "archive not analysed")
+                break
+            escape = name_escape(member.name)
+            if escape is not None:
+                ctx.report(ARC302, f"member name {member.name!r} is {escape}: {NAME_EFFECT_ZIP}",
+                           evidence=member.name[:300])
             if member.is_dir:
                 continue
-            if member.name.startswith("/") or ".." in member.name.replace("\\", "/").split("/"):
-                ctx.report(ARC302, f"member name {member.name!r} escapes the extraction folder")
+            if is_zip_symlink(member.external_attr):
+                _report_symlink(archive, member, ctx)
+                continue
             if kind in _MODEL_LAYOUTS and _STORAGE_RE.search(member.name):
                 continue
             if member.name in handled:
                 continue
+            if member.name in overlapping:
+                overlaps_scanned += 1
+                if overlaps_scanned > _MAX_OVERLAPPING_SCANS:
+                    continue
             self._scan_member(archive, member, ctx, kind, opaque)
+        if overlaps_scanned > _MAX_OVERLAPPING_SCANS:
+            ctx.error(f"{overlaps_scanned - _MAX_OVERLAPPING_SCANS} overlapping member(s) not analysed "
+                      "(decompression bomb)")
         _report_anomalies(archive, ctx)
 
     def _scan_member(
@@ -139,10 +187,32 @@ class ZipHandler:
                 # the misc handler makes unknown binary an error.
                 sub.scan_stream(spool, length, member.name)
         except ZipLimitError as exc:
-            sub.report(ARC301, f"member {member.name!r}: {exc}")
+            sub.report(ARC301, str(exc))
             sub.error(str(exc))
         except ZipFormatError as exc:
             sub.error(f"unreadable member: {exc}")
+
+
+def _scan_concatenated(stream: BinaryIO, spans: list[tuple[int, int, bool]], ctx: ScanContext) -> None:
+    """Complete archives back to back (a ``torch.distributed.checkpoint`` shard): each is analysed on its own.
+
+    DCP's loader ``torch.load``s every byte-IO item of the shard (``weights_only=False``) at the offset its
+    ``.metadata`` records, so each archive is a checkpoint in its own right and gets the full zip analysis,
+    anomaly checks included; the split itself is not an anomaly (it is how DCP writes every shard). Raw
+    regions (tensor bytes in DCP's raw serialisation) are identified by content like any member: tensor data
+    is opaque, but a pickle or an archive hidden there is analysed.
+    """
+    ctx.saw_format("torch-dcp-shard")
+    for index, (start, end, is_archive) in enumerate(spans):
+        if bomb_seen(ctx):
+            ctx.error(f"analysis stopped after a decompression bomb; {len(spans) - index} part(s) not analysed")
+            return
+        label = f"<archive {index} @{start}>" if is_archive else f"<raw bytes @{start}>"
+        sub = ctx.child(label, opaque_ok=not is_archive)
+        window = io.BufferedReader(Window(stream, start, end - start))
+        fmt = sub.scan_stream(window, end - start, "")
+        if fmt is None and is_archive:
+            sub.error("an archive of the shard could not be identified")
 
 
 def _classify(archive: ZipArchive, names: list[str]) -> str:
@@ -160,17 +230,57 @@ def _classify(archive: ZipArchive, names: list[str]) -> str:
     return "zip"
 
 
+def _report_overlaps(archive: ZipArchive, ctx: ScanContext) -> set[str]:
+    """ARC303 for entries whose data overlaps another's (Fifield's construction); returns their names."""
+    names = {a.member for a in archive.anomalies if a.code in _BOMB_ANOMALIES and a.member is not None}
+    if names:
+        shown = ", ".join(repr(n) for n in sorted(names)[:5])
+        ctx.report(ARC303, f"{len(names)} entr(ies) share compressed data with another entry ({shown}"
+                   f"{' ...' if len(names) > 5 else ''}): every extractor inflates the shared bytes once per entry "
+                   "(overlapping-entry zip bomb, Fifield 2019), or one payload is reachable under several names",
+                   evidence="overlapping_members")
+    return names
+
+
+def _report_symlink(archive: ZipArchive, member: ZipMember, ctx: ScanContext) -> None:
+    """A zip entry stored as a Unix symlink: its data is the link target, recreated by unzip/bsdtar/7-Zip."""
+    try:
+        raw = archive.read(member, _MAX_LINK_TARGET)
+    except (ZipFormatError, ZipLimitError) as exc:
+        ctx.report(ARC302, f"entry {member.name!r} is stored as a symbolic link whose target cannot be read ({exc}): "
+                   f"{LINK_EFFECT_ZIP}", evidence=member.name[:300])
+        return
+    target = raw.decode("utf-8", "backslashreplace")
+    escape = link_escape(member.name, target, hard=False)
+    if escape is not None:
+        ctx.report(ARC302, f"entry {member.name!r} is stored as a symbolic link (Unix mode S_IFLNK) to {escape}: "
+                   f"{LINK_EFFECT_ZIP}",
+                   evidence=f"{member.name[:150]} -> {target[:150]}")
+    else:
+        ctx.report(ARC300, f"entry {member.name!r} is stored as a symbolic link to {target!r} inside the archive: "
+                   "unzip and bsdtar recreate the link, zipfile writes a text file; model writers store no links",
+                   severity=Severity.LOW, evidence=f"{member.name[:150]} -> {target[:150]}")
+
+
 def _report_anomalies(archive: ZipArchive, ctx: ScanContext) -> None:
     seen: set[tuple[str, str | None]] = set()
+    per_code: dict[str, int] = {}
     for anomaly in archive.all_anomalies():
-        if anomaly.code in _BENIGN_ANOMALIES:
+        if anomaly.code in _BENIGN_ANOMALIES or anomaly.code in _BOMB_ANOMALIES:
             continue
         key = (anomaly.code, anomaly.member)
         if key in seen:
             continue
         seen.add(key)
+        per_code[anomaly.code] = per_code.get(anomaly.code, 0) + 1
+        if per_code[anomaly.code] > _MAX_FINDINGS_PER_ANOMALY:
+            continue
         where = f" ({anomaly.member})" if anomaly.member else ""
         ctx.report(ARC300, f"zip {anomaly.code}{where}: {anomaly.message}", evidence=anomaly.code)
+    for code, count in per_code.items():
+        if count > _MAX_FINDINGS_PER_ANOMALY:
+            ctx.report(ARC300, f"zip {code}: {count - _MAX_FINDINGS_PER_ANOMALY} more member(s) with the same "
+                       "anomaly (not listed one by one)", evidence=code)
 
 
 def _report_torchscript(archive: ZipArchive, member: ZipMember, ctx: ScanContext) -> None:

@@ -81,6 +81,8 @@ class _Group:
     kinds: dict[str, FileKind] = field(default_factory=dict)  # abs path -> classification
     hub: HubRef | None = None
     marker: str | None = None
+    #: Files or folders of this group that could not be read: (path, reason). The asset is incomplete.
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
 # ---- walking and grouping -------------------------------------------------------------------------------------
@@ -92,13 +94,59 @@ def _hf_repo_dir(name: str) -> str | None:
     return None
 
 
-def _files_under(top: str) -> Iterator[tuple[str, str]]:
-    """(abs path, path relative to top) of every file below ``top``, sorted, skipping SKIP_DIRS."""
-    for root, dirs, files in os.walk(top):
+def _files_under(top: str, unreadable: list[tuple[str, str]] | None = None) -> Iterator[tuple[str, str]]:
+    """(abs path, path relative to top) of every file below ``top``, sorted, skipping SKIP_DIRS.
+
+    Folders that cannot be listed, and links whose target lies outside ``top`` (never read, as in the
+    scanner's walk: :mod:`mlvet.walk`), are appended to ``unreadable`` instead of being dropped in silence.
+    """
+    top_real = os.path.realpath(top)
+    for root, dirs, files in os.walk(top, onerror=_walk_error(unreadable)):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
         for name in sorted(files):
             p = os.path.join(root, name)
+            why = _link_outside(p, top, top_real)
+            if why is not None:
+                if unreadable is not None:
+                    unreadable.append((p, why))
+                continue
             yield p, os.path.relpath(p, top).replace(os.sep, "/")
+
+
+def _link_outside(path: str, top: str, top_real: str) -> str | None:
+    """Why a link is not followed (target outside ``top`` and not a hub cache blob); None otherwise."""
+    if not os.path.islink(path):
+        return None
+    from mlvet.walk import IssueKind, link_issue
+
+    issue = link_issue(path, top, top_real, is_dir=False)
+    return None if issue is None or issue.kind is not IssueKind.LINK_OUTSIDE else f"symbolic link {issue.detail}"
+
+
+def _walk_error(sink: list[tuple[str, str]] | None) -> Callable[[OSError], None]:
+    def record(exc: OSError) -> None:
+        if sink is not None:
+            sink.append((exc.filename if isinstance(exc.filename, str) else "?",
+                         f"cannot read folder: {exc.strerror or exc}"))
+    return record
+
+
+def _unreadable_file(path: str) -> str | None:
+    """Why a file cannot be opened for reading (None when it can, or when it is not a regular file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        if not os.path.exists(path):
+            return None  # dangling link or vanished file: nothing a loader could read either
+        return f"cannot read file: {exc.strerror or exc}"
+    os.close(fd)
+    return None
+
+
+def _unreadable_group(path: str, reason: str) -> _Group:
+    """An asset standing for something that could not be read: always incomplete, never dropped."""
+    return _Group(f"unreadable:{path}", "model", os.path.basename(path.rstrip(os.sep)) or path, path,
+                  unreadable=[(path, reason)])
 
 
 def _hf_groups(repo_dir: str, repo_type: str) -> list[_Group]:
@@ -119,7 +167,7 @@ def _hf_groups(repo_dir: str, repo_type: str) -> list[_Group]:
         hub = HubRef(repo_type, repo_id, rev, tuple(sorted(r for r, c in refs.items() if c == rev)))
         kind: AssetKind = "dataset" if repo_type == "dataset" else "model"
         g = _Group(f"hf:{repo_type}:{repo_id}@{rev}", kind, repo_id, top, hub=hub)
-        g.files = list(_files_under(top))
+        g.files = list(_files_under(top, g.unreadable))
         for p, rel in g.files:
             k = classify(p, rel.rsplit("/", 1)[-1])
             if k is not None:
@@ -147,7 +195,11 @@ def _marker_of(dirpath: str, files: Sequence[str], kinds: dict[str, FileKind]) -
 
 def _walk_groups(root: str, progress: ProgressFn | None, counter: list[int]) -> Iterator[_Group]:
     """Yield asset groups under one root folder, outermost marker first."""
-    for dirpath, dirs, files in os.walk(root):
+    walk_errors: list[tuple[str, str]] = []
+    root_real = os.path.realpath(root)
+    for dirpath, dirs, files in os.walk(root, onerror=_walk_error(walk_errors)):
+        while walk_errors:
+            yield _unreadable_group(*walk_errors.pop(0))
         dirs.sort()
         dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
         counter[0] += len(files)
@@ -161,16 +213,22 @@ def _walk_groups(root: str, progress: ProgressFn | None, counter: list[int]) -> 
             dirs[:] = []
             continue
         kinds: dict[str, FileKind] = {}
+        unreadable: list[tuple[str, str]] = []
         for name in sorted(files):
             p = os.path.join(dirpath, name)
+            if (outside := _link_outside(p, root, root_real)) is not None:
+                unreadable.append((p, outside))
+                continue
             k = classify(p, name)
             if k is not None:
                 kinds[p] = k
+            elif (why := _unreadable_file(p)) is not None:
+                unreadable.append((p, why))
         marker = _marker_of(dirpath, files, kinds)
         if marker is not None:
             m, kind = marker
             g = _Group(f"dir:{dirpath}", kind, os.path.basename(dirpath) or dirpath, dirpath, marker=m)
-            g.files = list(_files_under(dirpath))
+            g.files = list(_files_under(dirpath, g.unreadable))
             g.kinds = kinds
             for p, _rel in g.files:
                 if p not in g.kinds and os.path.dirname(p) != dirpath:
@@ -181,6 +239,8 @@ def _walk_groups(root: str, progress: ProgressFn | None, counter: list[int]) -> 
             dirs[:] = []
             yield g
             continue
+        for p, why in unreadable:
+            yield _unreadable_group(p, why)
         datasets = [(p, k) for p, k in kinds.items() if k.role == "dataset"]
         for p, k in kinds.items():
             if k.role == "model":
@@ -200,6 +260,8 @@ def _walk_groups(root: str, progress: ProgressFn | None, counter: list[int]) -> 
             g.files = [(p, os.path.basename(p)) for p, _k in shards]
             g.kinds = dict(shards)
             yield g
+    for path, why in walk_errors:
+        yield _unreadable_group(path, why)
 
 
 def resolve_roots(paths: Iterable[str | os.PathLike[str]], *, hf_cache: bool = False) -> tuple[str, ...]:
@@ -233,6 +295,10 @@ def iter_groups(paths: Iterable[str], *, hf_cache: bool = False,
             counter[0] += 1
             k = classify(root)
             if k is None:
+                why = _unreadable_file(root)
+                if why is not None and f"unreadable:{root}" not in seen:
+                    seen.add(f"unreadable:{root}")
+                    yield _unreadable_group(root, why)
                 continue
             g = _Group(f"file:{root}", k.role, os.path.basename(root), root, files=[(root, os.path.basename(root))],
                        kinds={root: k})
@@ -337,7 +403,8 @@ def build_asset(g: _Group, fp: _Fingerprints, prev: Asset | None, scan: Callable
     for p, rel, st in entries:
         try:
             digest = fp.sha256(p, st)
-        except OSError:
+        except OSError as exc:
+            g.unreadable.append((p, f"cannot read file: {exc.strerror or exc}"))
             continue
         k = g.kinds.get(p)
         files.append(AssetFile(path=p, rel=rel, size=st.st_size, sha256=digest, format=k.format if k else None,
@@ -348,7 +415,11 @@ def build_asset(g: _Group, fp: _Fingerprints, prev: Asset | None, scan: Callable
     if meta.library and framework in (None, "transformers") and meta.library != "transformers":
         framework = meta.library
     asset = Asset(id=asset_id(g.key), kind=g.kind, name=g.name, path=g.root, format=fmt, framework=framework,
-                  files=tuple(files), hub=g.hub, metadata=meta)
+                  files=tuple(files), hub=g.hub, metadata=meta, incomplete=bool(g.unreadable))
+    if g.unreadable:
+        # Part of the asset could not be read: its verdict can only be "incomplete" (or a finding), never
+        # "clean", whatever the readable files say and whatever a previous run recorded.
+        return _scanned(asset, scan) if scan is not None else asset
     reuse = (prev is not None and prev.content_hash == asset.content_hash
              and all(f.scan_status is not None for f in prev.files))
     if reuse and prev is not None:
@@ -364,7 +435,7 @@ def build_asset(g: _Group, fp: _Fingerprints, prev: Asset | None, scan: Callable
 def _scanned(asset: Asset, scan: Callable[[str], FileResult]) -> Asset:
     findings: list[Finding] = []
     files = []
-    incomplete = False
+    incomplete = asset.incomplete
     blobs_done: set[str] = set()
     for f in asset.files:
         real = os.path.realpath(f.path)

@@ -236,10 +236,8 @@ _MAGIC_FORMATS: tuple[tuple[bytes, str], ...] = ((b"GGUF", "gguf"), (b"PAR1", "p
 
 
 def _sniff(path: str) -> str | None:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(16)
-    except OSError:
+    head = _read_bytes(path, 16)
+    if head is None:
         return None
     for magic, name in _MAGIC_FORMATS:
         if head.startswith(magic):
@@ -333,9 +331,14 @@ def _first_group(names: list[str]) -> list[str]:
 
 
 def _read_bytes(path: str, limit: int) -> bytes | None:
-    """The file's first ``limit`` bytes; None when unreadable."""
+    """The file's first ``limit`` bytes; None when unreadable or not a regular file (a FIFO would block)."""
+    from mlvet.walk import open_regular
+
+    f = open_regular(path)
+    if f is None:
+        return None
     try:
-        with open(path, "rb") as f:
+        with f:
             return f.read(limit)
     except OSError:
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from mlvet.trust.score.base import Check, CheckResult, Risk, ScoreContext, register
+from mlvet.walk import open_regular
 
 _NATIVE_EXT = frozenset({".exe", ".dll", ".so", ".dylib", ".pyd", ".node", ".sys", ".msi", ".com", ".scr"})
 _SCRIPT_EXT = frozenset({".sh", ".bash", ".zsh", ".bat", ".cmd", ".ps1", ".vbs", ".js", ".jar", ".pyc",
@@ -19,8 +20,11 @@ _MACHO = (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\
 
 def _native_magic(path: str) -> str | None:
     """"ELF", "PE" or "Mach-O" when the file's header says it is a native binary."""
+    f = open_regular(path)  # never open a FIFO or device: opening a FIFO blocks forever
+    if f is None:
+        return None
     try:
-        with open(path, "rb") as f:
+        with f:
             head = f.read(64)
             if head[:4] == b"\x7fELF":
                 return "ELF"

@@ -12,6 +12,7 @@ import os
 import re
 
 from mlvet.trust.score.base import Check, CheckResult, Risk, ScoreContext, register
+from mlvet.walk import open_regular
 
 #: Topic → words that mark a heading as covering it (headings are matched lower-case, by substring).
 TOPICS: dict[str, tuple[str, ...]] = {
@@ -98,8 +99,11 @@ def _read_card(ctx: ScoreContext) -> str | None:
         return None
     for name in os.listdir(ctx.target):
         if name.lower() == "readme.md":
+            fh = open_regular(os.path.join(ctx.target, name))  # a FIFO named README.md must not hang
+            if fh is None:
+                return None
             try:
-                with open(os.path.join(ctx.target, name), "rb") as fh:
+                with fh:
                     return fh.read(MAX_CARD_BYTES).decode("utf-8", "replace")
             except OSError:
                 return None
