@@ -111,6 +111,7 @@ class _Table:
         target = entry.get("a", {}).get(qualname)
         if isinstance(target, str) and hops == 0:
             tmod, _, tqual = target.partition(":")
+            tqual = tqual or qualname
             found = self.get(tmod, tqual, hops + 1)
             if found is not None:
                 return LoadFacts(module, qualname, found.kind, found.library, found.reconstruct, found.call,

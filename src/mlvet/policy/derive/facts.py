@@ -9,8 +9,8 @@ qualname as an attribute walk anyway.
 Packed format (``schema`` 2), per module: ``l`` library index (into ``order``), ``c``/``f`` space-separated
 classes and functions that reach no sink, ``x`` qualname -> ``[kind, reconstruct_bits, call_bits, call_path,
 reconstruct_path]`` for those that do, ``a`` a package's public re-export -> the ``module:qualname`` it
-resolves to. A path is stored as its first hop, a tab, and an index into the shared ``tails`` list (most
-chains share everything after their first hop).
+resolves to (just ``module`` when the qualname is the same name). A path is stored as its first hop, a tab
+and an index into the shared ``tails`` list (most chains share everything after their first hop).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def build(libs: list[Library], log: Callable[[str], None] = lambda _m: None) -> 
                 continue
             for t in through.resolve(mod, name)[:1]:
                 if t[0] in ("func", "class") and _top(t[1]) == _top(mod) and "." not in t[2]:
-                    entry["a"][name] = f"{t[1]}:{t[2]}"
+                    entry["a"][name] = t[1] if t[2] == name else f"{t[1]}:{t[2]}"
         out[mod] = {k: (" ".join(v) if isinstance(v, list) else v) for k, v in entry.items() if v or k == "l"}
     for canon, kind in sorted(exact_names().items()):
         mod, _, qual = canon.rpartition(".")

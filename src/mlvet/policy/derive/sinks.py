@@ -102,6 +102,14 @@ BARRIERS: dict[str, str] = {
     "dataclasses._process_class": "as dataclasses.dataclass",
     "dataclasses.fields": "reads the class's field table",
     "collections.namedtuple": "eval of a __new__ built from validated identifiers",
+    "platform.uname": "runs a fixed probe command (`ver` on Windows, `uname -p`); no caller data reaches it",
+    "platform.system": "as platform.uname",
+    "platform.machine": "as platform.uname",
+    "platform.processor": "as platform.uname",
+    "platform.release": "as platform.uname",
+    "platform.version": "as platform.uname",
+    "platform.platform": "as platform.uname",
+    "platform.architecture": "runs `file` on the interpreter's own executable",
     "transformers.utils.import_utils._is_package_available": "availability probe: every caller passes a"
     " package name spelled in transformers' source (find_spec, metadata, import as a last resort)",
 }

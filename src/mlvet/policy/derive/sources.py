@@ -75,9 +75,11 @@ def cache_dir() -> Path:
 
 
 def pruned(module: str) -> bool:
+    """Test suites, examples, and (transformers/diffusers) checkpoint-conversion scripts and ``modular_*``
+    templates: code that is never the ``__module__`` of an object a model file holds."""
     parts = module.split(".")
-    return any(p in _PRUNE_SEGMENTS or p.startswith("test_") for p in parts) or module.startswith(
-        _PRUNE_PREFIXES)
+    return (any(p in _PRUNE_SEGMENTS or p.startswith("test_") for p in parts)
+            or parts[-1].startswith(("convert_", "modular_")) or module.startswith(_PRUNE_PREFIXES))
 
 
 def _norm(name: str) -> str:

@@ -19,8 +19,8 @@ A binding is ``["mod", module]``, ``["from", module, name]``, ``["def", qualname
 analysis does not follow; it still shadows outer names). A callee is a dotted expression relative to the
 function's scope (``os.system``, ``self.load``, ``super().__init__``, ``cls``) or ``?.name`` for a method
 called on an object the analysis cannot name. ``args`` is kept only for callees whose effect depends on
-them (``open`` modes, ``memmap`` modes, ``yaml.load`` loaders, imported names): constants as themselves, anything else as
-``"?"`` followed by the names it mentions.
+them (``open`` modes, ``memmap`` modes, ``yaml.load`` loaders, imported names): constants as themselves,
+anything else as ``"?"`` followed by the names it mentions.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from typing import Any
 
 #: Last callee segments whose arguments are recorded (see ``sinks.arg_check``); so are those of any callee
 #: with "open" in its name or a ``mode=``/``Loader=`` keyword (``from builtins import open as _open``).
-ARG_SENSITIVE = frozenset({"open", "fdopen", "memmap", "load", "load_all", "import_module", "find_spec", "__import__"})
+ARG_SENSITIVE = frozenset({"open", "fdopen", "memmap", "load", "load_all", "import_module", "find_spec", "__import__",
+                           "ZipFile", "FileIO"})
 #: Method names that are sinks even on an object the analysis cannot name (see ``sinks.METHOD_SINKS``).
 METHOD_NAMES = frozenset({"tofile", "write_text", "write_bytes", "unlink", "rmdir", "symlink_to", "hardlink_to"})
 _MAX_ARGS = 3
