@@ -17,9 +17,8 @@ facts, lazily: nothing is loaded until a name outside the hand-written tiers is 
 
 from __future__ import annotations
 
-import gzip
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -66,8 +65,84 @@ def _unpack(bits: int) -> tuple[str, ...]:
     return tuple(s for i, s in enumerate(SINKS) if bits >> i & 1)
 
 
+#: The shipped file is valid JSON laid out one module (and one path tail) per line, so the first lookup
+#: parses only the header and the one line it needs; see :func:`dumps`.
+_TAILS_OPEN = ',"tails":['
+_MODULES_OPEN = '],"modules":{'
+
+
+def dumps(table: Mapping[str, Any]) -> str:
+    """The shipped text of a packed table: compact JSON, sorted, one module and one path tail per line."""
+    head = {k: v for k, v in table.items() if k not in ("modules", "tails")}
+    out = [json.dumps(head, sort_keys=True, separators=(",", ":"))[:-1] + _TAILS_OPEN]
+    tails = [json.dumps(t) for t in table.get("tails", [])]
+    out.extend(t + "," for t in tails[:-1])
+    out.extend(tails[-1:])
+    out.append(_MODULES_OPEN)
+    mods = [f"{json.dumps(m)}:{json.dumps(e, sort_keys=True, separators=(',', ':'))}"
+            for m, e in sorted(table.get("modules", {}).items())]
+    out.extend(m + "," for m in mods[:-1])
+    out.extend(mods[-1:])
+    out.append("}}")
+    return "\n".join(out) + "\n"
+
+
+class _Lines(Mapping[str, Any]):
+    """module -> entry, each module's line decoded on first access."""
+
+    def __init__(self, lines: dict[str, str]) -> None:
+        self._lines = lines
+        self._done: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._done:
+            line = self._lines[key]
+            self._done[key] = json.loads(line[line.index(":{") + 1:].rstrip(","))
+        return self._done[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lines)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+
+def _parse(text: str) -> Mapping[str, Any]:
+    """The packed table from the shipped text: lazily per line when laid out by :func:`dumps`, else whole."""
+    lines = text.split("\n")
+    if not lines[0].endswith(_TAILS_OPEN) or _MODULES_OPEN not in lines:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            return {}
+        whole: dict[str, Any] = data
+        return whole
+    head: dict[str, Any] = json.loads(lines[0][: -len(_TAILS_OPEN)] + "}")
+    split = lines.index(_MODULES_OPEN)
+    tails = lines[1:split]
+    modules = {}
+    for line in lines[split + 1:]:
+        if line.startswith('"'):
+            modules[line[1:line.index('"', 1)]] = line
+    head["tails"] = _LazyList(tails)
+    head["modules"] = _Lines(modules)
+    return head
+
+
+class _LazyList:
+    """Path tails, each JSON string decoded when a path that uses it is asked for."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self._lines = lines
+
+    def __getitem__(self, index: int) -> str:
+        return str(json.loads(self._lines[index].rstrip(",")))
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+
 class _Table:
-    """The parsed file; each module's name lists are split into sets only when that module is first asked."""
+    """The parsed table; each module's name lists are split into sets only when that module is first asked."""
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         libs = data.get("libraries", {})
@@ -76,9 +151,9 @@ class _Table:
         ok = data.get("schema") == 2 and data.get("sinks") == list(SINKS)
         self.libraries: Mapping[str, str] = libs if ok and isinstance(libs, dict) else {}
         self.order: list[str] = order if ok and isinstance(order, list) else []
-        self.modules: Mapping[str, Any] = mods if ok and isinstance(mods, dict) else {}
+        self.modules: Mapping[str, Any] = mods if ok and isinstance(mods, Mapping) else {}
         tails = data.get("tails", [])
-        self.tails: list[str] = tails if ok and isinstance(tails, list) else []
+        self.tails: Any = tails if ok and isinstance(tails, list | _LazyList) else []
         self._sets: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
 
     def _path(self, packed: object) -> str:
@@ -91,7 +166,10 @@ class _Table:
             return head
 
     def get(self, module: str, qualname: str, hops: int = 0) -> LoadFacts | None:
-        entry = self.modules.get(module)
+        try:
+            entry = self.modules.get(module)
+        except ValueError:  # a damaged line: no facts for that module
+            return None
         if not isinstance(entry, dict):
             return None
         index = entry.get("l", -1)
@@ -127,11 +205,10 @@ def _table() -> _Table:
     tier), never a crash. The packed format is described in ``mlvet.policy.derive.facts``.
     """
     try:
-        raw = resources.files("mlvet.policy").joinpath("derived.json").read_bytes()
-        data = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
-    except (OSError, ValueError, EOFError):
+        text = resources.files("mlvet.policy").joinpath("derived.json").read_text(encoding="utf-8")
+        return _Table(_parse(text))
+    except (OSError, ValueError):
         return _Table({})
-    return _Table(data if isinstance(data, dict) else {})
 
 
 def lookup(module: str, qualname: str) -> LoadFacts | None:

@@ -7,20 +7,20 @@ replaces ``mlvet/policy/derived.json``. Exit status 1 when the audit flags a saf
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 from mlvet.policy.derive import derive
 from mlvet.policy.derive.sources import PINS, SourceError, cache_dir
+from mlvet.policy.derived import dumps
 
 TARGET = Path(__file__).resolve().parent.parent / "derived.json"
 
 
 def dump(table: dict[str, object]) -> str:
-    """The canonical text of ``derived.json`` (compact, sorted: re-derivation is byte-for-byte stable)."""
-    return json.dumps(table, sort_keys=True, separators=(",", ":")) + "\n"
+    """The canonical text of ``derived.json`` (sorted, one module per line: re-derivation is byte-stable)."""
+    return dumps(table)
 
 
 def main(argv: list[str] | None = None) -> int:
