@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import sys
 import zipfile
 from collections.abc import Callable, Iterable
@@ -102,7 +103,7 @@ def collect(srcs: Iterable[Source], cache: Path, jobs: int = 2,
                 + (f", {len(skipped)} do not parse" if skipped else ""))
             target = _cache_file(cache, src)
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".tmp")
+            tmp = target.with_suffix(f".{os.getpid()}.tmp")  # concurrent derivations never share a temp file
             tmp.write_bytes(gzip.compress(json.dumps({"modules": modules, "skipped": skipped}).encode(), 5))
             tmp.replace(target)
     finally:
