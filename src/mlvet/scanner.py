@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+from mlvet.catalogue import REFINED, FormatId, code_formats
 from mlvet.context import ScanContext, Sink
 from mlvet.errors import UsageError
 from mlvet.formats.dispatch import dispatch
@@ -53,7 +54,7 @@ def scan_file(path: str, policy: Policy) -> FileResult:
     try:
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):
-            return FileResult(path=path, format="other", status=Status.SKIPPED,
+            return FileResult(path=path, format=FormatId.OTHER.value, status=Status.SKIPPED,
                               skip_reason="not a regular file")
         size = st.st_size
         ctx = ScanContext(path, policy, sink, dispatcher=dispatch)
@@ -93,9 +94,8 @@ _HARMLESS_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".svg", ".ico", ".txt", ".md", ".json", ".yaml", ".yml",
      ".csv", ".tsv", ".html", ".xml", ".pdf", ".wav", ".mp3", ".mp4", ".safetensors", ".gguf", ".onnx"}
 )
-_CODE_FORMATS = frozenset(
-    {"pickle", "pytorch-zip", "pytorch-legacy", "pytorch-legacy-tar", "torchscript", "compressed"}
-)
+#: Content whose usual loader runs code from the file (from the format catalogue).
+_CODE_FORMATS = code_formats()
 
 
 def _hub_origin(path: str) -> HubOrigin | None:
@@ -125,26 +125,24 @@ def _dedupe_cache_blobs(files: list[str]) -> list[str]:
 
 def _check_extension(path: str, fmt: str, sink: Sink, policy: Policy) -> None:
     ext = os.path.splitext(path)[1].lower()
-    if ext in _HARMLESS_EXTENSIONS and (fmt in _CODE_FORMATS or "pickle" in sink.formats):
+    if ext in _HARMLESS_EXTENSIONS and (fmt in _CODE_FORMATS or FormatId.PICKLE in sink.formats):
         ctx = ScanContext(path, policy, sink, dispatcher=dispatch)
         ctx.report(FMT001, f"named {ext} but the content is {fmt}, which can run code when loaded",
                    evidence=f"extension {ext}, content {fmt}")
 
 
-#: More specific format names win over the container they were found in.
-_REFINED = (
-    "keras", "keras-h5", "skops", "pytorch-legacy-tar", "pytorch-legacy", "torchscript", "pytorch-pt2", "pytorch-zip",
-    "numpy-npz",
-)
+#: Formats first recognised as a container (or a bare pickle) that a more specific name may refine.
+_REFINABLE = frozenset({FormatId.ZIP, FormatId.TAR, FormatId.PICKLE, FormatId.HDF5})
 
 
 def _primary_format(fmt: str | None, seen: list[str]) -> str:
+    """The result's format: more specific names (catalogue ``refines``) win over the container they were in."""
     if fmt is None:
-        return "unknown"
-    if fmt in ("zip", "tar", "pickle", "hdf5"):
-        for refined in _REFINED:
+        return FormatId.UNKNOWN.value
+    if fmt in _REFINABLE:
+        for refined in REFINED:
             if refined in seen:
-                return refined
+                return refined.value
     return fmt
 
 
