@@ -86,6 +86,9 @@ from mlvet.bom.spdx_checks import SPEC_VERSION, _cardinality, _describe, _duplic
 from mlvet.inventory.model import Asset, AssetFile, InventoryRun
 from mlvet.model import Severity
 
+__all__ = ["CONTEXT", "DEFAULT_NAMESPACE", "PROFILES", "SPEC_VERSION", "SpdxValidationError", "build_spdx",
+           "check_namespace", "license_expression", "spdx_json", "validate_spdx"]
+
 #: JSON-LD context of SPDX 3.0.1 documents (what the bindings write and what they accept).
 CONTEXT = "https://spdx.org/rdf/3.0.1/spdx-context.jsonld"
 #: Prefix of every ``spdxId`` unless the caller gives one.

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from mlvet.errors import AnalysisError, MlvetError
+from mlvet.errors import EXIT_FINDINGS, AnalysisError, MlvetError
 
 _MiB = 1 << 20
 
@@ -118,6 +118,8 @@ class TensorRef:
 class ConversionRefused(MlvetError):
     """The file does something mlvet will not reproduce: a callable outside the accepted set, or a scan
     finding. ``reason`` says what, naming the callable or rule."""
+
+    exit_code = EXIT_FINDINGS
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

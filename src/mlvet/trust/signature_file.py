@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, get_args
 
-from mlvet.errors import MlvetError
+from mlvet.errors import EXIT_INCOMPLETE, MlvetError
 
 Method = Literal["key", "certificate", "sigstore"]
 
@@ -52,6 +52,8 @@ _PREDICATE_V01 = "https://model_signing/Digests/v0.1"  # pre-1.0 signatures, sti
 
 class SigningError(MlvetError):
     """Signing or verification could not be carried out (library missing, unreadable key, network...)."""
+
+    exit_code = EXIT_INCOMPLETE
 
 
 class SignatureReadError(SigningError):
