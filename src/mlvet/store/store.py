@@ -164,6 +164,7 @@ class Store:
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Release the database connections."""
         self.engine.dispose()
 
     def __enter__(self) -> Store:

@@ -103,10 +103,12 @@ class TensorRef:
 
     @property
     def numel(self) -> int:
+        """Number of elements (the product of the shape)."""
         return math.prod(self.shape)
 
     @property
     def itemsize(self) -> int:
+        """Bytes per element of the dtype."""
         return DTYPE_SIZES[self.dtype]
 
     @property

@@ -126,6 +126,7 @@ class Checkpoint:
         self.close()
 
     def close(self) -> None:
+        """Close the checkpoint file."""
         for spool in self._spools.values():
             spool.close()
         self._spools.clear()
