@@ -12,6 +12,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 from mlvet.catalogue import REFINED, FormatId, code_formats
 from mlvet.context import ScanContext, Sink
@@ -48,8 +49,6 @@ def iter_files(paths: Iterable[str | os.PathLike[str]], max_files: int) -> Itera
 
 def scan_file(path: str, policy: Policy) -> FileResult:
     """Scan one file; never raises (an internal failure becomes an ``error`` result)."""
-    sink = Sink()
-    fmt: str | None = None
     size: int | None = None
     try:
         st = os.stat(path)
@@ -57,9 +56,29 @@ def scan_file(path: str, policy: Policy) -> FileResult:
             return FileResult(path=path, format=FormatId.OTHER.value, status=Status.SKIPPED,
                               skip_reason="not a regular file")
         size = st.st_size
-        ctx = ScanContext(path, policy, sink, dispatcher=dispatch)
         with open(path, "rb") as f:
-            fmt = ctx.scan_stream(f, size, os.path.basename(path))
+            return _scan_opened(f, size, os.path.basename(path), path, policy)
+    except OSError as exc:
+        return _assemble(path, policy, _failed(f"cannot read file: {exc.strerror or exc}"), None, size)
+    except Exception as exc:
+        failed = _failed(f"internal error while analysing ({type(exc).__name__}: {exc})")
+        return _assemble(path, policy, failed, None, size)
+
+
+def scan_stream(stream: BinaryIO, size: int, name: str, policy: Policy, *, path: str | None = None) -> FileResult:
+    """Scan ``size`` bytes of a seekable binary ``stream`` as a file called ``name`` (reported as ``path``).
+
+    The same error boundary as :func:`scan_file`: never raises for bad content.
+    """
+    return _scan_opened(stream, size, name, path if path is not None else name, policy)
+
+
+def _scan_opened(stream: BinaryIO, size: int, name: str, path: str, policy: Policy) -> FileResult:
+    sink = Sink()
+    fmt: str | None = None
+    try:
+        ctx = ScanContext(path, policy, sink, dispatcher=dispatch)
+        fmt = ctx.scan_stream(stream, size, name)
     except OSError as exc:
         sink.errors.append(f"cannot read file: {exc.strerror or exc}")
     except RecursionError:
@@ -68,6 +87,17 @@ def scan_file(path: str, policy: Policy) -> FileResult:
         sink.errors.append("input exhausted memory during analysis")
     except Exception as exc:
         sink.errors.append(f"internal error while analysing ({type(exc).__name__}: {exc})")
+    return _assemble(path, policy, sink, fmt, size)
+
+
+def _failed(message: str) -> Sink:
+    sink = Sink()
+    sink.errors.append(message)
+    return sink
+
+
+def _assemble(path: str, policy: Policy, sink: Sink, fmt: str | None, size: int | None) -> FileResult:
+    """Freeze what a scan collected into the file's result (fail closed: any error makes it ``error``)."""
     if sink.errors:
         status = Status.ERROR
     elif sink.skip_reason is not None and not sink.findings:
