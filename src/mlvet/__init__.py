@@ -59,17 +59,14 @@ def scan_bytes(
     ``policy`` is as for :func:`scan`. Never raises for bad content: it becomes an ``error`` result.
     """
     import io
-    import os as _os
 
     from mlvet.policy import Policy as _Policy
-    from mlvet.policy import default_policy, load_policy_file
+    from mlvet.policy import default_policy
     from mlvet.scanner import scan_stream
 
-    if policy is None:
-        pol = default_policy()
-    else:
-        pol = policy if isinstance(policy, _Policy) else load_policy_file(_os.fspath(policy))
-    return scan_stream(io.BytesIO(data), len(data), name, pol)
+    if policy is not None and not isinstance(policy, _Policy):
+        policy = load_policy(policy)
+    return scan_stream(io.BytesIO(data), len(data), name, policy or default_policy())
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
