@@ -7,6 +7,8 @@ Public API::
     for result in report.results:
         print(result.path, result.status.value, result.severity.label)
 
+    result = mlvet.scan_bytes(data, "model.pt")  # bytes already in memory, e.g. from an upload
+
 Imports are lazy so that ``mlvet --version`` and ``import mlvet`` stay fast.
 """
 
@@ -20,10 +22,10 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Iterable
 
-    from mlvet.model import ScanReport
+    from mlvet.model import FileResult, ScanReport
     from mlvet.policy import Policy
 
-__all__ = ["__version__", "load_policy", "scan"]
+__all__ = ["__version__", "load_policy", "scan", "scan_bytes"]
 
 
 def scan(
@@ -45,6 +47,25 @@ def scan(
         paths = [paths]
     pol = policy if isinstance(policy, _Policy) or policy is None else load_policy(policy)
     return _scan(paths, policy=pol, jobs=jobs)
+
+
+def scan_bytes(
+    data: bytes, name: str, policy: Policy | str | os.PathLike[str] | None = None
+) -> FileResult:
+    """Scan ``data`` as the content of a file called ``name`` and return its :class:`FileResult`.
+
+    ``name`` is the result's path (its extension matters only for the content/extension mismatch check);
+    ``policy`` is as for :func:`scan`. Never raises for bad content: it becomes an ``error`` result.
+    """
+    import io
+
+    from mlvet.policy import Policy as _Policy
+    from mlvet.policy import default_policy
+    from mlvet.scanner import scan_stream
+
+    if policy is not None and not isinstance(policy, _Policy):
+        policy = load_policy(policy)
+    return scan_stream(io.BytesIO(data), len(data), name, policy or default_policy())
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:

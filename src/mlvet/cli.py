@@ -1,10 +1,12 @@
 """The ``mlvet`` command line: a thin layer over :func:`mlvet.scanner.scan` and the renderers.
 
-Exit codes (documented in the README and tested):
+Exit codes (documented in the README and tested; the error tree and its codes are in :mod:`mlvet.errors`):
   0  no finding at or above ``--fail-on`` and every input fully analysed
   1  at least one finding at or above ``--fail-on``
   2  scan incomplete: an input could not be fully analysed (and no finding reached the threshold)
   4  usage or configuration error (bad option, missing path, invalid policy)
+
+An :class:`~mlvet.errors.MlvetError` that ends a command exits with its own ``exit_code``.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def _run_click(args: list[str]) -> int:
         return int(exc.exit_code)
     except MlvetError as exc:
         click.echo(f"mlvet: error: {exc.diagnostics()}", err=True)
-        return EXIT_USAGE
+        return exc.exit_code
     except ModuleNotFoundError as exc:
         extra = _EXTRAS.get((exc.name or "").split(".")[0])
         if extra is None:

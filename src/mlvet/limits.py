@@ -19,6 +19,8 @@ _GiB = 1024 * _MiB
 
 @dataclass(frozen=True)
 class Limits:
+    """Safety limits of one scan: every bound on depth, size, count and time (policy ``[limits]`` overrides)."""
+
     #: How deep archives may nest (zip in tar in 7z ...).
     max_depth: int = 8
     #: Members examined in one archive.

@@ -51,6 +51,7 @@ class Confidence(IntEnum):
 
     @property
     def label(self) -> str:
+        """Lower-case name used in reports."""
         return self.name.lower()
 
 
@@ -180,6 +181,7 @@ class ScanReport:
 
     @property
     def findings(self) -> tuple[Finding, ...]:
+        """Every finding of every result, in result order."""
         return tuple(f for r in self.results for f in r.findings)
 
     @property
@@ -189,6 +191,7 @@ class ScanReport:
 
     @property
     def max_severity(self) -> Severity:
+        """The highest severity of any finding (NONE when there is none)."""
         return max((r.severity for r in self.results), default=Severity.NONE)
 
     @property
@@ -197,6 +200,7 @@ class ScanReport:
         return any(r.status is Status.ERROR for r in self.results)
 
     def summary(self) -> ScanSummary:
+        """Counts of results by status and of findings by severity."""
         by_sev = {s.label: 0 for s in Severity if s is not Severity.NONE}
         for f in self.findings:
             by_sev[f.severity.label] += 1

@@ -54,6 +54,7 @@ def get_rule(rule_id: str) -> Rule:
 
 
 def all_rules() -> tuple[Rule, ...]:
+    """Every registered rule, by id (import the format modules first for a complete list)."""
     return tuple(sorted(_RULES.values(), key=lambda r: r.id))
 
 

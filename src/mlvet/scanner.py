@@ -12,7 +12,9 @@ import stat
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
+from mlvet.catalogue import REFINED, FormatId, code_formats
 from mlvet.context import ScanContext, Sink
 from mlvet.errors import PolicyError
 from mlvet.formats.dispatch import dispatch
@@ -29,18 +31,36 @@ Progress = Callable[[FileResult], None]
 
 def scan_file(path: str, policy: Policy) -> FileResult:
     """Scan one file; never raises (an internal failure becomes an ``error`` result)."""
-    sink = Sink()
-    fmt: str | None = None
     size: int | None = None
     try:
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):
-            return FileResult(path=path, format="other", status=Status.SKIPPED,
+            return FileResult(path=path, format=FormatId.OTHER.value, status=Status.SKIPPED,
                               skip_reason="not a regular file")
         size = st.st_size
-        ctx = ScanContext(path, policy, sink, dispatcher=dispatch)
         with open(path, "rb") as f:
-            fmt = ctx.scan_stream(f, size, os.path.basename(path))
+            return _scan_opened(f, size, os.path.basename(path), path, policy)
+    except OSError as exc:
+        return _assemble(path, policy, _failed(f"cannot read file: {exc.strerror or exc}"), None, size)
+    except Exception as exc:
+        failed = _failed(f"internal error while analysing ({type(exc).__name__}: {exc})")
+        return _assemble(path, policy, failed, None, size)
+
+
+def scan_stream(stream: BinaryIO, size: int, name: str, policy: Policy, *, path: str | None = None) -> FileResult:
+    """Scan ``size`` bytes of a seekable binary ``stream`` as a file called ``name`` (reported as ``path``).
+
+    The same error boundary as :func:`scan_file`: never raises for bad content.
+    """
+    return _scan_opened(stream, size, name, path if path is not None else name, policy)
+
+
+def _scan_opened(stream: BinaryIO, size: int, name: str, path: str, policy: Policy) -> FileResult:
+    sink = Sink()
+    fmt: str | None = None
+    try:
+        ctx = ScanContext(path, policy, sink, dispatcher=dispatch)
+        fmt = ctx.scan_stream(stream, size, name)
     except OSError as exc:
         sink.errors.append(f"cannot read file: {exc.strerror or exc}")
     except RecursionError:
@@ -49,6 +69,17 @@ def scan_file(path: str, policy: Policy) -> FileResult:
         sink.errors.append("input exhausted memory during analysis")
     except Exception as exc:
         sink.errors.append(f"internal error while analysing ({type(exc).__name__}: {exc})")
+    return _assemble(path, policy, sink, fmt, size)
+
+
+def _failed(message: str) -> Sink:
+    sink = Sink()
+    sink.errors.append(message)
+    return sink
+
+
+def _assemble(path: str, policy: Policy, sink: Sink, fmt: str | None, size: int | None) -> FileResult:
+    """Freeze what a scan collected into the file's result (fail closed: any error makes it ``error``)."""
     if sink.errors:
         status = Status.ERROR
     elif sink.skip_reason is not None and not sink.findings:
@@ -76,9 +107,8 @@ _HARMLESS_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".svg", ".ico", ".txt", ".md", ".json", ".yaml", ".yml",
      ".csv", ".tsv", ".html", ".xml", ".pdf", ".wav", ".mp3", ".mp4", ".safetensors", ".gguf", ".onnx"}
 )
-_CODE_FORMATS = frozenset(
-    {"pickle", "pytorch-zip", "pytorch-legacy", "pytorch-legacy-tar", "torchscript", "compressed"}
-)
+#: Content whose usual loader runs code from the file (from the format catalogue).
+_CODE_FORMATS = code_formats()
 
 
 def issue_result(issue: WalkIssue, policy: Policy) -> FileResult:
@@ -128,26 +158,24 @@ def _dedupe_cache_blobs(files: list[str]) -> list[str]:
 
 def _check_extension(path: str, fmt: str, sink: Sink, policy: Policy) -> None:
     ext = os.path.splitext(path)[1].lower()
-    if ext in _HARMLESS_EXTENSIONS and (fmt in _CODE_FORMATS or "pickle" in sink.formats):
+    if ext in _HARMLESS_EXTENSIONS and (fmt in _CODE_FORMATS or FormatId.PICKLE in sink.formats):
         ctx = ScanContext(path, policy, sink, dispatcher=dispatch)
         ctx.report(FMT001, f"named {ext} but the content is {fmt}, which can run code when loaded",
                    evidence=f"extension {ext}, content {fmt}")
 
 
-#: More specific format names win over the container they were found in.
-_REFINED = (
-    "keras", "keras-h5", "skops", "pytorch-legacy-tar", "pytorch-legacy", "torchscript", "pytorch-pt2", "pytorch-zip",
-    "numpy-npz",
-)
+#: Formats first recognised as a container (or a bare pickle) that a more specific name may refine.
+_REFINABLE = frozenset({FormatId.ZIP, FormatId.TAR, FormatId.PICKLE, FormatId.HDF5})
 
 
 def _primary_format(fmt: str | None, seen: list[str]) -> str:
+    """The result's format: more specific names (catalogue ``refines``) win over the container they were in."""
     if fmt is None:
-        return "unknown"
-    if fmt in ("zip", "tar", "pickle", "hdf5"):
-        for refined in _REFINED:
+        return FormatId.UNKNOWN.value
+    if fmt in _REFINABLE:
+        for refined in REFINED:
             if refined in seen:
-                return refined
+                return refined.value
     return fmt
 
 

@@ -9,7 +9,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlvet.formats.base import Sink
+    from mlvet.model import FileResult
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
@@ -79,26 +79,25 @@ class CountingReader(io.RawIOBase):
         return len(data)
 
 
-def scan_counting(path: Path, size: int) -> tuple[Sink, int, int, float]:
-    """Scan ``path`` through a byte-counting reader: (sink, bytes read, peak traced memory, seconds).
+def scan_counting(path: Path, size: int) -> tuple[FileResult, int, int, float]:
+    """Scan ``path`` through a byte-counting reader: (result, bytes read, peak traced memory, seconds).
 
     The multi-GB tests use it to prove a scan reads only headers, in bounded memory.
     """
     import time
     import tracemalloc
 
-    from mlvet.formats.base import ScanContext, Sink
     from mlvet.policy import default_policy
+    from mlvet.scanner import scan_stream
 
-    sink = Sink()
     with open(path, "rb") as f:
         counting = CountingReader(f)
         tracemalloc.start()
         start = time.perf_counter()
         try:
-            ScanContext(str(path), default_policy(), sink).scan_stream(counting, size, path.name)  # type: ignore[arg-type]
+            result = scan_stream(counting, size, path.name, default_policy(), path=str(path))  # type: ignore[arg-type]
             elapsed = time.perf_counter() - start
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-    return sink, counting.bytes_read, peak, elapsed
+    return result, counting.bytes_read, peak, elapsed

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import random
 import struct
@@ -14,8 +13,7 @@ import pytest
 from _support import load_asset_module, scan_counting
 
 import mlvet.formats.gguf  # registers the handler
-import mlvet.formats.safetensors  # noqa: F401
-from mlvet.formats.base import ScanContext, Sink
+import mlvet.formats.safetensors
 from mlvet.formats.gguf import GGML_TYPES
 from mlvet.model import FileResult, Severity, Status
 from mlvet.policy import default_policy
@@ -182,16 +180,14 @@ def test_big_endian_template_is_analysed() -> None:
         [b.kv_str("tokenizer.chat_template", "{{ cycler.__init__.__globals__ }}", order=">")],
         [b.tensor_info("a", [8], 0, 0, order=">")], struct.pack(">8f", *[1.0] * 8), order=">",
     )
-    sink = Sink()
-    ScanContext("be.gguf", default_policy(), sink).scan_stream(io.BytesIO(data), len(data), "be.gguf")
+    sink = mlvet.scan_bytes(data, "be.gguf")
     assert {f.rule_id for f in sink.findings} == {"GGF700"} and not sink.errors
 
 
 def test_version_1_counts_are_32_bit() -> None:
     b = make_gguf
     data = b.build([b.kv_str("tokenizer.chat_template", "{{ ''.__class__ }}", wide=False)], [], version=1)
-    sink = Sink()
-    ScanContext("v1.gguf", default_policy(), sink).scan_stream(io.BytesIO(data), len(data), "v1.gguf")
+    sink = mlvet.scan_bytes(data, "v1.gguf")
     assert {f.rule_id for f in sink.findings} == {"GGF700"} and not sink.errors
 
 
@@ -205,10 +201,8 @@ def test_counts_that_fit_the_file_but_no_model_has(n_kv: int, n_tensors: int) ->
 # ---- robustness: never a traceback, never clean on damage -------------------------------------------
 
 
-def _scan_bytes(data: bytes) -> Sink:
-    sink = Sink()
-    ScanContext("x.gguf", default_policy(), sink).scan_stream(io.BytesIO(data), len(data), "x.gguf")
-    return sink
+def _scan_bytes(data: bytes) -> FileResult:
+    return mlvet.scan_bytes(data, "x.gguf")
 
 
 def test_every_truncation_is_an_error_or_a_high_finding() -> None:

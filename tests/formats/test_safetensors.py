@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import random
 import struct
@@ -13,8 +12,7 @@ import pytest
 from _support import load_asset_module, scan_counting
 
 import mlvet.formats.gguf  # registers the handler
-import mlvet.formats.safetensors  # noqa: F401 - registers the handler
-from mlvet.formats.base import ScanContext, Sink
+import mlvet.formats.safetensors
 from mlvet.formats.safetensors import DTYPE_BITS, MAX_HEADER
 from mlvet.model import FileResult, Severity, Status
 from mlvet.policy import default_policy
@@ -41,10 +39,8 @@ def assert_clean(result: FileResult) -> None:
     assert not result.findings, [(f.rule_id, f.message) for f in result.findings]
 
 
-def _scan_bytes(data: bytes) -> Sink:
-    sink = Sink()
-    ScanContext("x.safetensors", default_policy(), sink).scan_stream(io.BytesIO(data), len(data), "x")
-    return sink
+def _scan_bytes(data: bytes) -> FileResult:
+    return mlvet.scan_bytes(data, "x.safetensors")
 
 
 # ---- fixtures are reproducible and benign files are clean ---------------------------------------------

@@ -44,6 +44,7 @@ class Message(NamedTuple):
 
     @property
     def size(self) -> int:
+        """Bytes of the message on the wire."""
         return self.end - self.start
 
 

@@ -36,6 +36,7 @@ class Global:
 
     @property
     def dotted(self) -> str:
+        """``module.name`` as a loader would resolve it."""
         return f"{self.module}.{self.name}"
 
 

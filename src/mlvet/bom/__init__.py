@@ -8,6 +8,7 @@ scanner's :class:`~mlvet.model.Finding` objects they carry, never the files them
 
 from __future__ import annotations
 
-from mlvet.bom.cyclonedx import BomValidationError, bom_json, build_bom, validate_bom
+from mlvet.bom.cyclonedx import BomValidationError, bom_json, build_bom
+from mlvet.bom.cyclonedx_validate import validate_bom
 
 __all__ = ["BomValidationError", "bom_json", "build_bom", "validate_bom"]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mlvet.errors import MlvetError
+from mlvet.errors import EXIT_INCOMPLETE, MlvetError
 
 
 class InvalidDocument(MlvetError):
     """mlvet built a document its own standard rejects: a bug, reported instead of writing the file."""
 
+    exit_code = EXIT_INCOMPLETE
     #: "the CycloneDX 1.6 BOM", "the SPDX 3.0.1 document": named in the message.
     what = "the document"
 

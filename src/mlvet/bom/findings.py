@@ -46,10 +46,12 @@ class FindingGroup:
 
     @property
     def first(self) -> Finding:
+        """The group's first finding (its message and location represent the group)."""
         return self.findings[0]
 
     @property
     def summary(self) -> str:
+        """One line: the rule, how many findings, and where."""
         return self.rule.summary if self.rule is not None else self.first.message
 
     @property

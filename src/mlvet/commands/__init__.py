@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2, 4
+from mlvet.errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_USAGE
+
+__all__ = ["EXIT_CLEAN", "EXIT_FINDINGS", "EXIT_INCOMPLETE", "EXIT_USAGE", "register_all"]
 
 
 def register_all(group: Any) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from mlvet.commands import EXIT_CLEAN, EXIT_INCOMPLETE
+from mlvet.commands import EXIT_CLEAN
 
 
 def register(group: click.Group) -> None:
@@ -92,7 +92,7 @@ def register(group: click.Group) -> None:
                 label = f"CycloneDX {spec_version or '1.6'} BOM"
         except invalid as exc:
             click.echo(f"mlvet: {exc.diagnostics()}", err=True)
-            return EXIT_INCOMPLETE
+            return exc.exit_code
         if output:
             _write_atomically(output, text)
             click.echo(f"wrote {label} with {len(assets)} assets to {output}", err=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from mlvet.commands import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_USAGE
+from mlvet.commands import EXIT_CLEAN, EXIT_INCOMPLETE
 
 
 def register(group: click.Group) -> None:
@@ -39,13 +39,11 @@ def register(group: click.Group) -> None:
             result = convert_to_safetensors(source, output, overwrite=force, policy=policy)
         except ConversionRefused as exc:
             click.echo(f"mlvet convert: refused: {exc.reason}", err=True)
-            return EXIT_FINDINGS
-        except UsageError as exc:
-            click.echo(f"mlvet convert: {exc.diagnostics()}", err=True)
-            return EXIT_USAGE
+            return exc.exit_code
         except MlvetError as exc:
-            click.echo(f"mlvet convert: cannot convert {source}: {exc.diagnostics()}", err=True)
-            return EXIT_INCOMPLETE
+            what = exc.diagnostics() if isinstance(exc, UsageError) else f"cannot convert {source}: {exc.diagnostics()}"
+            click.echo(f"mlvet convert: {what}", err=True)
+            return exc.exit_code
         except OSError as exc:
             click.echo(f"mlvet convert: {exc.strerror or exc}: {exc.filename or output}", err=True)
             return EXIT_INCOMPLETE

@@ -55,11 +55,13 @@ def register(group: click.Group) -> None:
                     try:
                         sets.append(stack.enter_context(open_tensors(path)))
                     except MlvetError as exc:
-                        raise _InputError(f"{label} ({path}): {exc.diagnostics()}") from None
+                        raise _InputError(f"{label} ({path}): {exc.diagnostics()}", exc.exit_code) from None
                 result = _run(diff_tensors, sets[0], sets[1], show_progress)
-        except (_InputError, MlvetError, OSError) as exc:
-            text = exc.diagnostics() if isinstance(exc, MlvetError) else str(exc)
-            click.echo(f"mlvet diff: error: {text}", err=True)
+        except (_InputError, MlvetError) as exc:
+            click.echo(f"mlvet diff: error: {exc.diagnostics()}", err=True)
+            return exc.exit_code
+        except OSError as exc:
+            click.echo(f"mlvet diff: error: {exc}", err=True)
             return EXIT_INCOMPLETE
         stream = sys.stdout
         if hasattr(stream, "reconfigure"):
@@ -74,7 +76,15 @@ def register(group: click.Group) -> None:
 
 
 class _InputError(Exception):
-    """An input could not be opened; the message names which one."""
+    """An input could not be opened; the message names which one, the code is the cause's."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def diagnostics(self) -> str:
+        """The message shown to the user."""
+        return str(self)
 
 
 def _run(diff_tensors: Any, a: Any, b: Any, show: bool) -> TensorDiff:

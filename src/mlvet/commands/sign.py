@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from mlvet.commands import EXIT_CLEAN, EXIT_INCOMPLETE
+from mlvet.commands import EXIT_CLEAN
 
 if TYPE_CHECKING:
     from mlvet.trust.signing import Method
@@ -139,6 +139,6 @@ def _run(model_path: Path, method: Method, **kwargs: Any) -> int:
         written = sign(model_path, method, **kwargs)
     except SigningError as exc:
         click.echo(f"mlvet: signing failed: {exc.diagnostics()}", err=True)
-        return EXIT_INCOMPLETE
+        return exc.exit_code
     click.echo(f"signed {model_path} with the {method} method: {written}")
     return EXIT_CLEAN

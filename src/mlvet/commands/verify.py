@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlvet.commands import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE
+from mlvet.commands import EXIT_CLEAN, EXIT_FINDINGS
 from mlvet.commands.sign import absolute_paths, hashing_options, model_path_argument, sigstore_instance_options
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def _run(model_path: Path, method: Method, opts: dict[str, Any], **kwargs: Any) 
         if fmt == "json":
             _echo_json({"ok": False, "method": method, "error": exc.diagnostics()})
         click.echo(f"mlvet: cannot verify: {exc.diagnostics()}", err=True)
-        return EXIT_INCOMPLETE
+        return exc.exit_code
     if fmt == "json":
         _echo_json(_as_dict(result))
     else:

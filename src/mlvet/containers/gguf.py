@@ -30,7 +30,7 @@ __all__ = [
 
 MAGIC = b"GGUF"
 
-#: GGUF metadata value types (gguf.md) → fixed size in bytes (None: string/array).
+#: GGUF metadata value types (ggml's GGUF specification) → fixed size in bytes (None: string/array).
 VTYPE_SIZE: dict[int, int | None] = {
     0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 8: None, 9: None, 10: 8, 11: 8, 12: 8,
 }

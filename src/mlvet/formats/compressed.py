@@ -62,6 +62,7 @@ _KINDS: list[tuple[str, Callable[[bytes], bool], Callable[[], Any], int]] = [
 
 
 class CompressedHandler:
+    """gzip, bz2, xz and lz4 streams (joblib's compressors): decompressed within limits and scanned by content."""
     id = "compressed"
     priority = 30
 

@@ -84,6 +84,7 @@ def _text_kind(head: bytes) -> str | None:
 
 
 class MiscHandler:
+    """Recognised content that carries no code of its own (images, text, known data formats): reported as ``other``."""
     id = "other"
     priority = 90
 

@@ -416,6 +416,7 @@ def _pickle_files(spec: Any, depth: int = 0) -> list[tuple[str, str]]:
 
 
 def analyse_mlmodel(doc: Any, ctx: ScanContext) -> None:
+    """Analyse the text of an MLflow ``MLmodel`` file: the flavours it loads and what they would import."""
     if not isinstance(doc, dict) or not isinstance(doc.get("flavors"), dict):
         raise AnalysisError("MLmodel has no 'flavors' mapping")
     reported: set[str] = set()
@@ -520,6 +521,7 @@ def _check_env(doc: dict[str, Any], folder: str, ctx: ScanContext) -> None:
 
 
 class MLmodelHandler:
+    """MLflow ``MLmodel`` files, recognised by their ``flavors`` mapping."""
     id = "mlflow-mlmodel"
     priority = 65
 

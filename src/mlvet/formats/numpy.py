@@ -20,6 +20,7 @@ MAGIC = b"\x93NUMPY"
 
 
 class NpyHandler:
+    """NumPy ``.npy`` files: the header is parsed; an object dtype means a pickle follows, which is analysed."""
     id = "numpy-npy"
     priority = 10
 

@@ -18,6 +18,7 @@ MAGIC = b"7z\xbc\xaf\x27\x1c"
 
 
 class SevenZipHandler:
+    """7z archives (py7zr, the ``archives`` extra): members are extracted within limits and scanned by content."""
     id = "7z"
     priority = 25
 

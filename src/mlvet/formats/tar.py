@@ -22,6 +22,7 @@ _STORAGE_SIZES = {
 
 
 class TarHandler:
+    """tar archives (plain or as legacy torch checkpoints): members are scanned by content."""
     id = "tar"
     priority = 40
 

@@ -45,6 +45,7 @@ _SUSPICIOUS = re.compile(r"(?i)(file|read|write|exec|shell|system|popen|process|
 
 @lru_cache(maxsize=1)
 def builtin_names() -> dict[int, str]:
+    """The TFLite builtin operator names, by opcode (from the schema's BuiltinOperator enum)."""
     text = resources.files("mlvet.formats").joinpath("data").joinpath("tflite_builtins.txt").read_text("utf-8")
     out: dict[int, str] = {}
     for line in text.splitlines():
@@ -142,6 +143,7 @@ class _FlatBuffer:
 
 
 def looks_like_tflite(head: bytes, size: int) -> bool:
+    """True if ``head`` starts like a TFLite flatbuffer (the ``TFL3`` identifier)."""
     if len(head) < 16 or head[4:8] != IDENTIFIER:
         return False
     root = int.from_bytes(head[:4], "little")
@@ -149,6 +151,7 @@ def looks_like_tflite(head: bytes, size: int) -> bool:
 
 
 class TfliteHandler:
+    """TFLite flatbuffers: operators and custom ops are listed; Flex (TensorFlow) ops are checked like graph ops."""
     id = "tflite"
     priority = 15
 

@@ -65,9 +65,13 @@ class ZipLayout(Protocol):
     #: True when the layout's unrecognised members are tensor data (no error for unknown bytes).
     opaque_members: bool
 
-    def matches(self, names: list[str], archive: ZipArchive) -> bool: ...
+    def matches(self, names: list[str], archive: ZipArchive) -> bool:
+        """True if the archive's member ``names`` have this layout."""
+        ...
 
-    def analyse(self, archive: ZipArchive, ctx: ScanContext) -> set[str]: ...
+    def analyse(self, archive: ZipArchive, ctx: ScanContext) -> set[str]:
+        """Analyse the members the layout knows; return the names it handled (the rest are scanned by content)."""
+        ...
 
 
 _LAYOUTS: list[ZipLayout] = []
@@ -79,11 +83,14 @@ def _load_layouts() -> None:
 
 
 def register_zip_layout(layout: ZipLayout) -> ZipLayout:
+    """Add a zip layout (modules call this at import); layouts are tried in registration order."""
     _LAYOUTS.append(layout)
     return layout
 
 
 class ZipHandler:
+    """ZIP archives read the way ``torch.load`` reads them: torch checkpoints, npz, layouts, then any member."""
+
     id = "zip"
     priority = 20
 

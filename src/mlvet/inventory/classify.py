@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass
 from typing import Literal
 
+from mlvet.catalogue import FormatId as F
 from mlvet.formats.misc import is_arrow_stream, is_tfrecord
 
 Role = Literal["model", "dataset"]
@@ -70,7 +71,7 @@ def classify(path: str, name: str | None = None) -> FileKind | None:
     if kind is None and ext in MODEL_EXTENSIONS and head and not _is_text(head) and not head.startswith(_NOT_ML):
         # Binary content that matches no format but claims a model's name: the scanner will say what it is.
         # (Text never is: site-packages' ``.pth`` path files, notes named ``.model``.)
-        return FileKind("model", "unknown")
+        return FileKind("model", F.UNKNOWN.value)
     return kind
 
 
@@ -99,28 +100,28 @@ def _by_magic(fd: int, head: bytes, ext: str, name: str) -> FileKind | None:
         return _zip_kind(fd, ext)
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
         if head.startswith(_TORCH_LEGACY_MAGIC):
-            return FileKind("model", "pytorch-legacy", "pytorch")
-        return FileKind("model", "pickle", _pickle_framework(fd))
+            return FileKind("model", F.PYTORCH_LEGACY.value, "pytorch")
+        return FileKind("model", F.PICKLE.value, _pickle_framework(fd))
     if head[:4] in (b"GGUF", b"FUGG"):
-        return FileKind("model", "gguf", "llama.cpp")
+        return FileKind("model", F.GGUF.value, "llama.cpp")
     if head[:4] in (b"ggml", b"ggjt", b"ggmf", b"lmgg"):
-        return FileKind("model", "ggml", "llama.cpp")
+        return FileKind("model", F.GGML.value, "llama.cpp")
     if head[4:8] == b"TFL3":
-        return FileKind("model", "tflite", "tensorflow")
+        return FileKind("model", F.TFLITE.value, "tensorflow")
     if len(head) >= 10 and head[8:10] in (b'{"', b"{ ") and struct.unpack("<Q", head[:8])[0] < 1 << 28:
-        return FileKind("model", "safetensors")
+        return FileKind("model", F.SAFETENSORS.value)
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return _hdf5_kind(fd, ext)
     if head.startswith(b"\x93NUMPY"):
-        return FileKind("dataset", "numpy", "numpy")
+        return FileKind("dataset", F.NUMPY.value, "numpy")
     if head.startswith(b"PAR1"):
-        return FileKind("dataset", "parquet")
+        return FileKind("dataset", F.PARQUET.value)
     if head.startswith(b"ARROW1"):
-        return FileKind("dataset", "arrow")
+        return FileKind("dataset", F.ARROW.value)
     if is_arrow_stream(head):
-        return FileKind("dataset", "arrow")
+        return FileKind("dataset", F.ARROW.value)
     if is_tfrecord(head):
-        return FileKind("dataset", "tfrecord", "tensorflow")
+        return FileKind("dataset", F.TFRECORD.value, "tensorflow")
     magics = list(_COMPRESSED_MAGIC)
     if len(head) > 1 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:  # RFC 1950 zlib header
         magics.append((head[:2], "zlib"))
@@ -131,15 +132,15 @@ def _by_magic(fd: int, head: bytes, ext: str, name: str) -> FileKind | None:
                 return FileKind("model", f"compressed-{what}")
             return None
     if ext == ".onnx" and (head[0] & 7) in (0, 2):
-        return FileKind("model", "onnx", "onnx")
+        return FileKind("model", F.ONNX.value, "onnx")
     if ext in (".pb",) and name == "saved_model.pb":
-        return FileKind("model", "tf-savedmodel", "tensorflow")
+        return FileKind("model", F.TF_SAVEDMODEL.value, "tensorflow")
     if ext in TEXT_DATASET_EXTENSIONS and b"\x00" not in head:
         return FileKind("dataset", TEXT_DATASET_EXTENSIONS[ext])
     if (ext == ".tar" or (32 <= head[0] < 127 and b"\x00" in head)) and _pread(fd, 5, 257) == b"ustar":
         return _tar_kind(fd)
     if ext in (".pkl", ".pickle", ".joblib", ".sav", ".dill") and head[:1] in (b"(", b"c", b"]", b"}", b"I"):
-        return FileKind("model", "pickle")  # protocol 0/1 pickles have no header
+        return FileKind("model", F.PICKLE.value)  # protocol 0/1 pickles have no header
     return None
 
 
@@ -211,19 +212,19 @@ def _zip_kind(fd: int, ext: str) -> FileKind | None:
         names = []
     base = {n.rsplit("/", 1)[-1] for n in names}
     if "constants.pkl" in base or any("/code/" in n for n in names):
-        return FileKind("model", "torchscript", "pytorch")
+        return FileKind("model", F.TORCHSCRIPT.value, "pytorch")
     if "data.pkl" in base:
-        return FileKind("model", "pytorch-zip", "pytorch")
+        return FileKind("model", F.PYTORCH_ZIP.value, "pytorch")
     if any(n.endswith(("archive_format", "/models/model.json")) for n in names) or ext == ".pt2":
-        return FileKind("model", "pytorch-pt2", "pytorch")
+        return FileKind("model", F.PYTORCH_PT2.value, "pytorch")
     if "config.json" in base and ("model.weights.h5" in base or "metadata.json" in base):
-        return FileKind("model", "keras", "keras")
+        return FileKind("model", F.KERAS.value, "keras")
     if "schema.json" in base and ext == ".skops":
-        return FileKind("model", "skops", "sklearn")
+        return FileKind("model", F.SKOPS.value, "sklearn")
     if names and all(n.endswith(".npy") for n in names if not n.endswith("/")):
-        return FileKind("model" if ext in MODEL_EXTENSIONS - {".npz"} else "dataset", "numpy-npz", "numpy")
+        return FileKind("model" if ext in MODEL_EXTENSIONS - {".npz"} else "dataset", F.NUMPY_NPZ.value, "numpy")
     if ext in MODEL_EXTENSIONS:
-        return FileKind("model", "zip")
+        return FileKind("model", F.ZIP.value)
     return None
 
 
@@ -231,12 +232,12 @@ def _hdf5_kind(fd: int, ext: str) -> FileKind:
     """Keras HDF5 models carry a ``model_config``/``keras_version`` attribute in the first object headers."""
     data = _pread(fd, 1 << 16, 0)
     if b"model_config" in data or ext in (".keras",):
-        return FileKind("model", "keras-h5", "keras")
+        return FileKind("model", F.KERAS_H5.value, "keras")
     if b"layer_names" in data or b"weight_names" in data or (b"layers" in data and b"vars" in data):
-        return FileKind("model", "keras-weights-h5", "keras")
+        return FileKind("model", F.KERAS_WEIGHTS_H5.value, "keras")
     if ext in (".h5", ".hdf5") and b"model_weights" in data:
-        return FileKind("model", "keras-h5", "keras")
-    return FileKind("dataset", "hdf5")
+        return FileKind("model", F.KERAS_H5.value, "keras")
+    return FileKind("dataset", F.HDF5.value)
 
 
 def _tar_kind(fd: int) -> FileKind | None:
@@ -257,9 +258,9 @@ def _tar_kind(fd: int) -> FileKind | None:
     if not names:
         return None
     if {"storages", "tensors", "pickle"} & set(names):
-        return FileKind("model", "pytorch-legacy-tar", "pytorch")
+        return FileKind("model", F.PYTORCH_LEGACY_TAR.value, "pytorch")
     keys = [n.split(".", 1) for n in names if "." in n.rsplit("/", 1)[-1]]
     stems = [k[0] for k in keys]
     if len(keys) >= 2 and len(set(stems)) < len(stems):
-        return FileKind("dataset", "webdataset")
+        return FileKind("dataset", F.WEBDATASET.value)
     return None

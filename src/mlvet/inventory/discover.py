@@ -353,9 +353,6 @@ def _integrity(path: str, sha: str, prev: AssetFile | None) -> str | None:
 
 # ---- assembling assets -----------------------------------------------------------------------------------------
 
-_WEIGHT_PRIORITY = ("safetensors", "gguf", "onnx", "keras", "keras-h5", "tflite", "pytorch-zip", "torchscript",
-                    "pytorch-pt2", "pytorch-legacy", "pytorch-legacy-tar", "pickle")
-
 
 def _principal(g: _Group, sizes: dict[str, int]) -> tuple[str, str | None]:
     """(format, framework) of the asset: marker format for marker folders, else the largest classified file's."""

@@ -125,6 +125,7 @@ class Asset:
 
     @property
     def size(self) -> int:
+        """Total bytes of the asset's files."""
         return sum(f.size for f in self.files)
 
 

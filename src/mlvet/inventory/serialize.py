@@ -44,6 +44,7 @@ def asset_to_dict(a: Asset, *, findings: bool = True) -> dict[str, Any]:
 
 
 def run_to_dict(run: InventoryRun) -> dict[str, Any]:
+    """An inventory run as JSON-ready data."""
     return {"id": run.id, "started_at": run.started_at.isoformat(), "finished_at": run.finished_at.isoformat(),
             "roots": list(run.roots), "tool_version": run.tool_version, "host": run.host,
             "files_seen": run.files_seen, "files_hashed": run.files_hashed}

@@ -72,6 +72,7 @@ def rule_name(rule_id: str) -> str | None:
 
 
 def location_to_dict(location: Location) -> dict[str, Any]:
+    """A location as JSON-ready data (absent fields left out)."""
     return {
         "path": location.path,
         "members": list(location.members),
@@ -81,6 +82,7 @@ def location_to_dict(location: Location) -> dict[str, Any]:
 
 
 def finding_to_dict(finding: Finding) -> dict[str, Any]:
+    """A finding as JSON-ready data."""
     return {
         "rule_id": finding.rule_id,
         "rule_name": rule_name(finding.rule_id),
@@ -107,6 +109,7 @@ def _policy_note(finding: Finding) -> dict[str, Any] | None:
 
 
 def result_to_dict(result: FileResult) -> dict[str, Any]:
+    """A file result as JSON-ready data."""
     return {
         "path": result.path,
         "format": result.format,
@@ -132,6 +135,7 @@ def result_to_dict(result: FileResult) -> dict[str, Any]:
 
 
 def summary_to_dict(summary: ScanSummary) -> dict[str, Any]:
+    """The report's summary counts as JSON-ready data."""
     return {
         "files": summary.files,
         "scanned": summary.scanned,

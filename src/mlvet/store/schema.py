@@ -58,10 +58,12 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
+    """Declarative base of the inventory tables."""
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class RunRow(Base):
+    """One inventory run: when, over which roots, with which tool version."""
     __tablename__ = "runs"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -83,6 +85,7 @@ class RunRow(Base):
 
 
 class AssetRow(Base):
+    """One asset's identity across runs."""
     __tablename__ = "assets"
 
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
@@ -93,6 +96,7 @@ class AssetRow(Base):
 
 
 class AssetVersionRow(Base):
+    """An asset as one run saw it: metadata, hashes, verdict."""
     __tablename__ = "asset_versions"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -145,6 +149,7 @@ class AssetVersionRow(Base):
 
 
 class FileRow(Base):
+    """One file of an asset version."""
     __tablename__ = "asset_files"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -167,6 +172,7 @@ class FileRow(Base):
 
 
 class FindingRow(Base):
+    """One scanner finding in a file of an asset version."""
     __tablename__ = "findings"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -192,6 +198,7 @@ class FindingRow(Base):
 
 
 class RunChangeRow(Base):
+    """What changed for an asset between a run and the one before it."""
     __tablename__ = "run_changes"
 
     run_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
@@ -202,6 +209,7 @@ class RunChangeRow(Base):
 
 
 class HashCacheRow(Base):
+    """A file's hash keyed by path, size, mtime and inode (re-hashed when any changes)."""
     __tablename__ = "hash_cache"
 
     path: Mapped[str] = mapped_column(SafeText(), primary_key=True)

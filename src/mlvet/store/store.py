@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import hashlib
-import os
 import sqlite3
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,21 +31,24 @@ from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, selectinload
 
-from mlvet.errors import MlvetError
-from mlvet.inventory.model import Asset, AssetFile, AssetKind, AssetMetadata, Changes, HubRef, InventoryRun
-from mlvet.model import Confidence, Finding, Location, Severity
+from mlvet.inventory.model import Asset, Changes, InventoryRun
+from mlvet.model import Severity
+from mlvet.store.rows import _asset, _run, _version_row
 from mlvet.store.schema import (
     AssetRow,
     AssetVersionRow,
     FileRow,
-    FindingRow,
     RunChangeRow,
     RunRow,
 )
 from mlvet.store.types import escape_text, from_signed64, to_signed64, unescape_text
+from mlvet.store.urls import StoreError, default_url, glob_to_like, normalize_url, roots_key
+
+__all__ = ["MIGRATIONS_DIR", "HashCacheEntry", "Store", "StoreError", "default_url", "glob_to_like", "normalize_url",
+           "roots_key"]
 
 T = TypeVar("T")
 
@@ -84,88 +84,6 @@ _PG_HASH_UPSERT = (
     "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
     "inode = excluded.inode, sha256 = excluded.sha256, hashed_at = excluded.hashed_at"
 )
-
-
-class StoreError(MlvetError):
-    """The inventory database cannot be opened, migrated or written."""
-
-
-def default_url() -> str:
-    """``MLVET_DB`` if set, else a SQLite file in the user's data folder (created if missing).
-
-    The data folder is ``$XDG_DATA_HOME`` (when absolute) or ``~/.local/share`` on POSIX, and
-    ``%LOCALAPPDATA%`` on Windows; the database is ``<data>/mlvet/inventory.db``.
-    """
-    env = os.environ.get("MLVET_DB")
-    if env:
-        return env
-    base: str | None = None
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA")
-    else:
-        xdg = os.environ.get("XDG_DATA_HOME")
-        if xdg and os.path.isabs(xdg):
-            base = xdg
-    if not base:
-        base = os.path.join(os.path.expanduser("~"), ".local", "share")
-    folder = Path(base) / "mlvet"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create the database folder {folder}: {exc.strerror or exc}") from exc
-    return f"sqlite:///{folder / 'inventory.db'}"
-
-
-def normalize_url(url: str) -> URL:
-    """Parse ``url``; plain ``postgresql://``/``postgres://`` URLs get the psycopg 3 driver."""
-    try:
-        parsed = make_url(url)
-    except (sa.exc.ArgumentError, ValueError) as exc:
-        raise StoreError(f"invalid database URL {url!r}: {exc}") from exc
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed
-
-
-def roots_key(roots: Iterable[str]) -> str:
-    """The identity of a set of roots: order and duplicates do not matter."""
-    material = "\0".join(sorted(set(roots)))
-    return hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def glob_to_like(pattern: str) -> str:
-    """A LIKE pattern (escape ``\\``) matching a superset of what :func:`fnmatch.fnmatchcase` matches.
-
-    ``*`` becomes ``%`` and ``?`` becomes ``_``; a ``[...]`` class becomes ``_`` (any one character), which is
-    why results are post-filtered with fnmatch for the exact answer.
-    """
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        i += 1
-        if c == "*":
-            out.append("%")
-        elif c == "?":
-            out.append("_")
-        elif c == "[":
-            j = i
-            if j < n and pattern[j] == "!":
-                j += 1
-            if j < n and pattern[j] == "]":
-                j += 1
-            while j < n and pattern[j] != "]":
-                j += 1
-            if j < n:
-                out.append("_")
-                i = j + 1
-            else:
-                out.append("[")
-        elif c in "%_\\":
-            out.append("\\" + c)
-        else:
-            out.append(c)
-    return "".join(out)
 
 
 def _is_retryable(exc: sa.exc.DBAPIError) -> bool:
@@ -246,6 +164,7 @@ class Store:
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Release the database connections."""
         self.engine.dispose()
 
     def __enter__(self) -> Store:
@@ -613,148 +532,3 @@ class Store:
 
 
 # -- model <-> rows --------------------------------------------------------------------------------------
-
-
-def _run(row: RunRow) -> InventoryRun:
-    return InventoryRun(
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        roots=tuple(row.roots),
-        tool_version=row.tool_version,
-        id=row.id,
-        host=row.host,
-        files_seen=row.files_seen,
-        files_hashed=row.files_hashed,
-    )
-
-
-def _version_row(run_id: int, position: int, a: Asset) -> AssetVersionRow:
-    m = a.metadata
-    return AssetVersionRow(
-        run_id=run_id,
-        asset_id=a.id,
-        position=position,
-        kind=a.kind,
-        name=a.name,
-        path=a.path,
-        format=a.format,
-        framework=a.framework,
-        content_hash=a.content_hash,
-        size=a.size,
-        severity=int(a.severity),
-        verdict=a.verdict,
-        incomplete=a.incomplete,
-        hub_repo_type=a.hub.repo_type if a.hub else None,
-        hub_repo_id=a.hub.repo_id if a.hub else None,
-        hub_revision=a.hub.revision if a.hub else None,
-        hub_refs=list(a.hub.refs) if a.hub else None,
-        architecture=m.architecture,
-        parameters=m.parameters,
-        task=m.task,
-        license=m.license,
-        library=m.library,
-        card=m.card,
-        remote_code=m.remote_code,
-        meta={
-            "base_models": list(m.base_models),
-            "datasets": list(m.datasets),
-            "languages": list(m.languages),
-            "tags": list(m.tags),
-            "card_sections": list(m.card_sections),
-            "extra": [list(pair) for pair in m.extra],
-        },
-        files=[
-            FileRow(
-                position=i,
-                rel=f.rel,
-                path=f.path,
-                size=f.size,
-                sha256=f.sha256,
-                format=f.format,
-                severity=int(f.severity),
-                scan_status=f.scan_status,
-                integrity=f.integrity,
-            )
-            for i, f in enumerate(a.files)
-        ],
-        findings=[
-            FindingRow(
-                position=i,
-                rule_id=f.rule_id,
-                severity=int(f.severity),
-                confidence=int(f.confidence),
-                message=f.message,
-                evidence=f.evidence,
-                path=f.location.path,
-                members=list(f.location.members),
-                offset=f.location.offset,
-                opcode_index=f.location.opcode_index,
-                cwe=f.cwe,
-                fingerprint=f.fingerprint,
-            )
-            for i, f in enumerate(a.findings)
-        ],
-    )
-
-
-def _strings(meta: dict[str, Any], key: str) -> tuple[str, ...]:
-    return tuple(str(x) for x in meta.get(key) or ())
-
-
-def _asset(v: AssetVersionRow) -> Asset:
-    meta = v.meta or {}
-    hub = None
-    if v.hub_repo_type is not None and v.hub_repo_id is not None:
-        hub = HubRef(
-            repo_type=v.hub_repo_type, repo_id=v.hub_repo_id, revision=v.hub_revision, refs=tuple(v.hub_refs or ())
-        )
-    return Asset(
-        id=v.asset_id,
-        kind=cast(AssetKind, v.kind),
-        name=v.name,
-        path=v.path,
-        format=v.format,
-        framework=v.framework,
-        files=tuple(
-            AssetFile(
-                path=f.path,
-                rel=f.rel,
-                size=f.size,
-                sha256=f.sha256,
-                format=f.format,
-                severity=Severity(f.severity),
-                scan_status=f.scan_status,
-                integrity=f.integrity,
-            )
-            for f in v.files
-        ),
-        hub=hub,
-        metadata=AssetMetadata(
-            architecture=v.architecture,
-            parameters=v.parameters,
-            task=v.task,
-            license=v.license,
-            base_models=_strings(meta, "base_models"),
-            datasets=_strings(meta, "datasets"),
-            library=v.library,
-            languages=_strings(meta, "languages"),
-            tags=_strings(meta, "tags"),
-            card=v.card,
-            card_sections=_strings(meta, "card_sections"),
-            remote_code=v.remote_code,
-            extra=tuple((str(k), str(val)) for k, val in meta.get("extra") or ()),
-        ),
-        findings=tuple(
-            Finding(
-                rule_id=f.rule_id,
-                severity=Severity(f.severity),
-                message=f.message,
-                location=Location(path=f.path, members=tuple(f.members), offset=f.offset, opcode_index=f.opcode_index),
-                evidence=f.evidence,
-                confidence=Confidence(f.confidence),
-                cwe=f.cwe,
-            )
-            for f in v.findings
-        ),
-        incomplete=v.incomplete,
-    )

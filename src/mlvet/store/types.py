@@ -56,6 +56,7 @@ def escape_text(value: str) -> str:
 
 
 def unescape_text(value: str) -> str:
+    """The text :func:`escape_text` stored (the inverse mapping)."""
     if _ESC not in value:
         return value
     return _ESCAPED.sub(_unescape_char, value)
@@ -152,4 +153,5 @@ def to_signed64(value: int) -> int:
 
 
 def from_signed64(value: int) -> int:
+    """The unsigned 64-bit value :func:`to_signed64` stored."""
     return value + (1 << 64) if value < 0 else value

@@ -75,6 +75,7 @@ class CheckResult:
 
     @property
     def inconclusive(self) -> bool:
+        """True when the check could not decide (no score counted)."""
         return self.score is None
 
 
@@ -190,6 +191,7 @@ class ScoreContext:
 
     @property
     def is_dir(self) -> bool:
+        """True when the target is a folder."""
         return os.path.isdir(self.target)
 
     @cached_property
@@ -253,6 +255,7 @@ class ScoreContext:
 
     @property
     def metadata_error(self) -> str | None:
+        """Why the target's metadata could not be read, if it could not."""
         return self._metadata[1]
 
     @cached_property
@@ -403,6 +406,7 @@ class ScoreCard:
 
     @property
     def inconclusive(self) -> tuple[str, ...]:
+        """The checks that could not decide."""
         return tuple(c.name for c in self.checks if c.score is None)
 
 

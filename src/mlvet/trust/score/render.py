@@ -59,6 +59,7 @@ def _check_dict(c: CheckResult) -> dict[str, Any]:
 
 
 def render_json(card: ScoreCard, out: TextIO, *, color: bool = False, verbose: bool = False) -> None:
+    """The report card as JSON text."""
     json.dump(to_dict(card), out, indent=2, ensure_ascii=False)
     out.write("\n")
 

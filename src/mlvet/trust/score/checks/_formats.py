@@ -8,22 +8,31 @@ bottom — the format, not this file's current content, is what a loader trusts.
 
 from __future__ import annotations
 
+from mlvet.catalogue import CATALOGUE, FormatId
 from mlvet.model import FileResult, Severity
 
+F = FormatId
+#: Score of each weight format (0-10) before findings; which family a format is in comes from the catalogue.
+_SCORES: dict[FormatId, int] = {
+    F.SAFETENSORS: 10, F.GGUF: 10, F.ONNX: 10, F.TFLITE: 9, F.NUMPY_NPY: 9, F.NUMPY_NPZ: 9, F.PMML: 8,
+    F.KERAS: 7, F.KERAS_H5: 6, F.HDF5: 6, F.SKOPS: 7, F.TF_SAVEDMODEL: 6, F.TF_GRAPHDEF: 6,
+    F.PYTORCH_ZIP: 3, F.PYTORCH_PT2: 3, F.PYTORCH_LEGACY: 2, F.PYTORCH_LEGACY_TAR: 2, F.PICKLE: 2,
+    F.COMPRESSED: 2, F.TORCHSCRIPT: 1,
+}
+
+
+def _family(family: str) -> dict[str, int]:
+    return {e.id.value: _SCORES[e.id] for e in CATALOGUE.values() if e.family == family}
+
+
 #: Formats that hold no code: loading parses data.
-SAFE_FORMATS = {
-    "safetensors": 10, "gguf": 10, "onnx": 10, "tflite": 9, "numpy-npy": 9, "numpy-npz": 9, "pmml": 8,
-}
+SAFE_FORMATS = _family("data")
 #: Formats that describe a graph or layers the loader rebuilds; code paths exist but are named, not arbitrary.
-GRAPH_FORMATS = {
-    "keras": 7, "keras-h5": 6, "hdf5": 6, "skops": 7, "tf-savedmodel": 6, "tf-graphdef": 6,
-}
+GRAPH_FORMATS = _family("graph")
 #: The pickle family: loading executes the stream.
-PICKLE_FORMATS = {
-    "pytorch-zip": 3, "pytorch-pt2": 3, "pytorch-legacy": 2, "pytorch-legacy-tar": 2, "pickle": 2,
-    "compressed": 2, "torchscript": 1,
-}
+PICKLE_FORMATS = _family("code")
 WEIGHT_FORMATS = {**SAFE_FORMATS, **GRAPH_FORMATS, **PICKLE_FORMATS}
+_NUMPY = frozenset({F.NUMPY_NPY, F.NUMPY_NPZ})
 #: Keras Lambda layers carry marshalled bytecode that runs when the model is called.
 _LAMBDA_RULES = frozenset({"KER400", "TFG507"})
 _UNKNOWN_CALL_RULES = frozenset({"PKL110", "PKL111", "KER402", "TFG508", "OTH002"})
@@ -35,14 +44,15 @@ def is_weight_file(res: FileResult) -> bool:
 
 
 def is_pickle_family(res: FileResult) -> bool:
-    return res.format in PICKLE_FORMATS or (res.format in ("numpy-npy", "numpy-npz") and "pickle" in res.formats_seen)
+    """True for the pickle family, and NumPy files that carry a pickle (object arrays)."""
+    return res.format in PICKLE_FORMATS or (res.format in _NUMPY and FormatId.PICKLE in res.formats_seen)
 
 
 def format_score(res: FileResult) -> tuple[int, str]:
     """(score 0–10, short explanation) for one weight file."""
     fmt = res.format
     rules = {f.rule_id for f in res.findings}
-    if fmt in ("numpy-npy", "numpy-npz") and "pickle" in res.formats_seen:
+    if fmt in _NUMPY and FormatId.PICKLE in res.formats_seen:
         return 1, "NumPy object array: a pickle inside, run by np.load(allow_pickle=True)"
     if fmt in SAFE_FORMATS:
         return SAFE_FORMATS[fmt], f"{fmt}: data only, no code runs when it is parsed"

@@ -13,6 +13,7 @@ _SHOWN = 12
 
 
 class CodeExecution(Check):
+    """Scanner findings that mean code runs on load (critical/high in any file)."""
     name = "code_execution"
     risk = Risk.CRITICAL
     description = ("Static scan of every file for code that runs on load (pickle calls, Lambda layers, "

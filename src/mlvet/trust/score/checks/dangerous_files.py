@@ -42,6 +42,7 @@ def _native_magic(path: str) -> str | None:
 
 
 class DangerousFiles(Check):
+    """Files that run code by their nature (pickles, Python, templates) and what the scanner found in them."""
     name = "dangerous_files"
     risk = Risk.HIGH
     description = "Executables, native libraries and scripts shipped with the model (by content and by name)."

@@ -35,6 +35,7 @@ def _etag_matches(path: str, etag: str) -> bool | None:
 
 
 class Integrity(Check):
+    """Files whose bytes do not match the hub's recorded hashes (cache blobs, LFS pointers)."""
     name = "integrity"
     risk = Risk.HIGH
     description = ("Files are compared with the hashes they were published under: Hugging Face cache blob "

@@ -41,6 +41,7 @@ def classify_license(text: str) -> tuple[int, str]:
 
 
 class License(Check):
+    """A declared license, and whether it is a known open one."""
     name = "license"
     risk = Risk.LOW
     description = "A recognised licence is declared (card metadata, GGUF header); permissive scores highest."

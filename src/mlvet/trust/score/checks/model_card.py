@@ -111,6 +111,7 @@ def _read_card(ctx: ScoreContext) -> str | None:
 
 
 class ModelCard(Check):
+    """A model card with the sections a user needs (uses, limitations, training data, evaluation)."""
     name = "model_card"
     risk = Risk.LOW
     description = ("A model card (README.md) that describes the model, its intended use, limitations and "

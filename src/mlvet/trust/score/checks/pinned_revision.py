@@ -14,6 +14,7 @@ from mlvet.trust.score.base import Check, CheckResult, Risk, ScoreContext, regis
 
 
 class PinnedRevision(Check):
+    """Whether the model is pinned to a commit rather than a moving branch."""
     name = "pinned_revision"
     risk = Risk.MEDIUM
     description = "The model was fetched by commit hash (pinned), not through a branch such as main that can move."

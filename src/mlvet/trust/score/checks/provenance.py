@@ -8,6 +8,7 @@ _TRAINING_WORDS = ("training", "fine-tun", "finetun", "pretrain", "pre-train")
 
 
 class Provenance(Check):
+    """Declared lineage: base models and training datasets."""
     name = "provenance"
     risk = Risk.MEDIUM
     description = ("Lineage a reviewer can follow: the base model it derives from, the datasets it was "

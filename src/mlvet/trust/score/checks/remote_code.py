@@ -11,6 +11,7 @@ _NEEDED = frozenset({"HFR900", "HFR908", "OTH020", "HFR907"})
 
 
 class RemoteCode(Check):
+    """Configs that make loaders import code shipped with the model (``auto_map``, ``trust_remote_code``)."""
     name = "remote_code"
     risk = Risk.HIGH
     description = ("Models that need trust_remote_code=True (auto_map, custom pipelines or modules) run the "

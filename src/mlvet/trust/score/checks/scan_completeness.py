@@ -7,6 +7,7 @@ from mlvet.trust.score.base import Check, CheckResult, Risk, ScoreContext, regis
 
 
 class ScanCompleteness(Check):
+    """Whether every file could be fully analysed (an unscanned file is never counted as clean)."""
     name = "scan_completeness"
     risk = Risk.HIGH
     description = ("Files the scanner could not fully analyse (malformed, truncated, over a limit) may hide "

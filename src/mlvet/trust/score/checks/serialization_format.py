@@ -7,6 +7,7 @@ from mlvet.trust.score.checks._formats import format_score, is_weight_file
 
 
 class SerializationFormat(Check):
+    """How safe the weights' serialization formats are to load (the catalogue's families)."""
     name = "serialization_format"
     risk = Risk.HIGH
     description = ("Weights in a data-only format (safetensors, GGUF, ONNX) cannot run code when loaded; "

@@ -6,6 +6,7 @@ from mlvet.trust.score.base import Check, CheckResult, Risk, ScoreContext, regis
 
 
 class Signature(Check):
+    """An OpenSSF model signature next to the model, and whether its manifest matches the files."""
     name = "signature"
     risk = Risk.HIGH
     description = ("A model signature (OpenSSF model signing) proves the files are the ones the publisher "

@@ -11,6 +11,7 @@ from mlvet.trust.score.checks._formats import SAFE_FORMATS, is_pickle_family, is
 
 
 class UnsafeDuplicates(Check):
+    """Pickle weights shipped beside a safe copy of the same weights (the unsafe copy is the one loaders may pick)."""
     name = "unsafe_duplicates"
     risk = Risk.LOW
     description = "Pickle-based weight files shipped next to a safe-format copy (safetensors, GGUF, ONNX)."
