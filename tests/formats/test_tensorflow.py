@@ -259,8 +259,11 @@ def test_savedmodel_from_bytes_asset_traversal_and_legacy_user_object_metadata(t
 
 def test_keras_metadata_from_bytes(tmp_path: Path) -> None:
     import base64
+    import marshal
 
-    code = base64.b64encode(b"\xe3\x00\x00\x00 subprocess check_output").decode()
+    # Real marshalled code (the static reader decodes it; the old regex over raw bytes is gone).
+    bytecode = marshal.dumps(compile("lambda x: __import__('subprocess').check_output(['id'])", "<l>", "eval"))
+    code = base64.b64encode(bytecode).decode()
     lam = {"class_name": "Lambda", "config": {"name": "evil", "function": {"class_name": "__tuple__",
            "items": [code, None, None]}, "function_type": "lambda", "module": "__main__"}}
     named = {"class_name": "Lambda", "config": {"name": "named", "function": "system", "function_type": "function",
@@ -273,6 +276,8 @@ def test_keras_metadata_from_bytes(tmp_path: Path) -> None:
     lambdas = [f for f in res.findings if f.rule_id == "TFG507"]
     assert len(lambdas) == 2  # each Lambda once, although the network config repeats it
     assert {f.severity for f in lambdas} == {Severity.CRITICAL}
+    assert any("__import__" in f.message and "check_output" in f.evidence for f in lambdas)
+    assert res.status is Status.SCANNED  # decoded in full: no analysis fault
     assert any("MyAttention" in h for h in findings(res, "TFG508"))
 
 

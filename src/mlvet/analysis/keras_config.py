@@ -1,0 +1,537 @@
+"""The Keras config walker: what Keras' deserialiser would resolve, call or unmarshal for one config.
+
+A Keras model config is a program for Keras' deserialiser: every ``{"module", "class_name", "config",
+"registered_name"}`` object names something Keras looks up (and, before 3.9, imported: CVE-2025-1550)
+and then calls with the config as arguments; ``Lambda`` layers carry marshalled Python bytecode
+(CVE-2024-3660) that ``safe_mode`` is meant to block but that legacy HDF5 loading ran anyway
+(CVE-2025-9905) and that a config can unblock by calling ``keras.config.enable_unsafe_deserialization``
+first (CVE-2025-9906); Keras' own utilities reached from a config download files or reload models with
+safe mode off (CVE-2025-8747).
+
+This module is pure: :class:`ConfigWalker` takes a parsed document and the policy, and returns a
+:class:`ConfigAnalysis` (deduplicated hits, analysis faults, embedded pickles); the format layer
+(:mod:`mlvet.formats.keras_report`) turns it into findings. The walk is iterative and bounded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import builtins
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mlvet.analysis.keras_code import judge_lambda_code
+from mlvet.errors import AnalysisError, LimitExceeded
+from mlvet.model import Severity
+from mlvet.policy import Tier
+from mlvet.rules import Rule, define_rule
+
+if TYPE_CHECKING:
+    from mlvet.policy import Policy
+
+# ---- limits -------------------------------------------------------------------------------------------
+
+#: Largest config JSON analysed. Real architectures are KB to a few MB (vocabularies live in assets/).
+MAX_CONFIG_BYTES = 32 * 1024 * 1024
+#: JSON values visited in one config before giving up (a 32 MiB config has at most a few million).
+MAX_NODES = 5_000_000
+#: Distinct findings kept per config; the rest are summarised in one finding.
+MAX_FINDINGS = 200
+
+# ---- rules --------------------------------------------------------------------------------------------
+
+_NO_LOAD = (
+    "Do not load the model. If you need it, rebuild it from trusted code and load only the weights "
+    "(model.load_weights) or ask the publisher for a version without this object."
+)
+
+KER400 = define_rule(
+    "KER400", "keras-lambda-code", Severity.MEDIUM,
+    "A Lambda layer (or another serialised Python lambda) carries marshalled Python bytecode. Severity "
+    "rises to critical when the code uses process, file, import, eval/exec or reflection names, and to "
+    "high when its strings look like commands or the bytecode cannot be decoded.",
+    "Keras rebuilds the function with marshal.loads and runs it whenever the layer is called, which "
+    "includes building a functional model during loading. safe_mode blocks it in current Keras, but it "
+    "runs with safe_mode=False, from legacy HDF5 files before Keras 3.11.3 (CVE-2025-9905), in tf.keras "
+    "before 2.13 (CVE-2024-3660), and after a config disables safe mode (CVE-2025-9906).",
+    "Replace Lambda layers by registered custom layers (named code you ship and review) and re-save the "
+    "model. Never pass safe_mode=False for a file you did not make.",
+    94,
+)
+KER401 = define_rule(
+    "KER401", "keras-dangerous-reference", Severity.CRITICAL,
+    "The model config names a callable that runs code, starts processes, reads or writes files, "
+    "downloads, or reloads models (os.system, builtins.exec, subprocess.Popen, keras.utils.get_file, "
+    "keras.models.load_model, tf.io.write_file ...).",
+    "Keras resolves every module/class_name/function in the config while loading and calls it with the "
+    "config's arguments: Keras before 3.9 imported any module named there (CVE-2025-1550), and Keras "
+    "utilities reached this way bypassed safe_mode until 3.11 (CVE-2025-8747, CVE-2025-9906).",
+    _NO_LOAD, 502,
+)
+KER402 = define_rule(
+    "KER402", "keras-custom-object", Severity.MEDIUM,
+    "The model config references a class or function outside Keras' built-ins (a custom or "
+    "third-party object).",
+    "Loading it runs code that is not in the file: Keras before 3.9 imports the named module itself "
+    "(running its top-level code); newer versions take it from custom_objects or the registration "
+    "table, and call whatever is registered under that name with the config's arguments.",
+    "Check that the object is one you trust. To accept it, add its module to the policy's safe tier "
+    "(e.g. safe = [\"my_pkg:*\"] in [tool.mlvet]).",
+    502,
+)
+KER403 = define_rule(
+    "KER403", "keras-safe-mode-disabled", Severity.CRITICAL,
+    "The config turns Keras' safe mode off while loading: it calls "
+    "keras.config.enable_unsafe_deserialization, Keras' global-state setter, or passes safe_mode=False.",
+    "Once safe mode is off, the marshalled bytecode of any later Lambda layer runs even though the "
+    "caller asked for load_model(..., safe_mode=True) (CVE-2025-9906).",
+    _NO_LOAD, 693,
+)
+KER404 = define_rule(
+    "KER404", "keras-external-resource", Severity.HIGH,
+    "A layer reads a file or URL named in the config when the model is loaded (TFSMLayer SavedModel "
+    "path, a lookup layer's vocabulary file, ...).",
+    "The model then depends on content outside the file: a TFSMLayer loads an attacker-chosen "
+    "SavedModel (its graph can read and write files), a vocabulary path reads local files into the "
+    "model (arbitrary file read, SSRF through remote file systems), even with safe_mode=True.",
+    "Check the path; ship vocabularies inside the .keras assets and avoid TFSMLayer for untrusted "
+    "SavedModels.",
+    73,
+)
+KER405 = define_rule(
+    "KER405", "keras-duplicate-key", Severity.MEDIUM,
+    "The config JSON repeats a key inside one object.",
+    "JSON readers disagree on which duplicate wins (Python keeps the last, others the first), so a "
+    "scanner and Keras can see different layers. Keras never writes duplicates. Every value is analysed.",
+    "Treat the file as tampered; re-export it from its source.",
+    436,
+)
+KER406 = define_rule(
+    "KER406", "keras-embedded-pickle", Severity.MEDIUM,
+    "A layer config embeds a pickled object (TorchModuleWrapper's torch.save bytes) that Keras "
+    "unpickles with torch.load(weights_only=False) when the model is loaded. Its pickle findings are "
+    "reported separately.",
+    "Unpickling runs arbitrary code; current Keras requires safe_mode=False for it, older Keras 3 "
+    "versions did it unconditionally.",
+    "Load such models only from trusted sources; prefer rebuilding the torch module in code and loading "
+    "its state_dict.",
+    502,
+)
+
+# ---- what counts as Keras' own, and what is a known gadget ----------------------------------------------
+
+#: Top-level packages whose objects Keras resolves as built-ins (Keras 3 restricts module imports to these).
+KERAS_ROOTS = frozenset({"keras", "keras_hub", "keras_cv", "keras_nlp", "tf_keras"})
+_TF_ROOTS = frozenset({"tensorflow", "tf"})
+
+#: Names (last dotted part) that turn Keras' deserialiser against the loading process; Keras itself
+#: forbids many of them since 3.11 ("non-modeling APIs"). Matched whatever module they come with.
+_GADGETS: dict[str, str] = {
+    "get_file": "downloads (and can extract) a file from a URL",
+    "load_model": "loads another model (e.g. with safe_mode=False)",
+    "model_from_json": "deserialises another model config",
+    "model_from_yaml": "deserialises another model config",
+    "model_from_config": "deserialises another model config",
+    "deserialize_keras_object": "deserialises an attacker-chosen config",
+    "func_load": "unmarshals and builds a Python function",
+    "save_model": "writes a model file",
+    "load_weights": "reads a weights file from a path",
+    "save_weights": "writes a weights file",
+    "register_keras_serializable": "registers objects in Keras' global table",
+    "load_img": "reads a file from a path",
+    "save_img": "writes a file",
+    "image_dataset_from_directory": "reads files from a folder",
+    "text_dataset_from_directory": "reads files from a folder",
+    "audio_dataset_from_directory": "reads files from a folder",
+    "plot_model": "writes a file and runs the graphviz 'dot' program",
+    "model_to_dot": "runs the graphviz 'dot' program",
+    "plot_image_gallery": "writes an image file",
+    "plot_segmentation_mask_gallery": "writes an image file",
+    "plot_bounding_box_gallery": "writes an image file",
+    "export_saved_model": "writes a SavedModel",
+    "ExportArchive": "writes a SavedModel",
+    "load_op_library": "loads a native library",
+    "load_library": "loads a native library",
+    "py_function": "calls an arbitrary Python function",
+    "numpy_function": "calls an arbitrary Python function",
+    "py_func": "calls an arbitrary Python function",
+    "write_file": "writes a file",
+    "read_file": "reads a file",
+    "WriteFile": "writes a file",
+    "ReadFile": "reads a file",
+    "MatchingFiles": "lists files",
+    "PyFunc": "calls an arbitrary Python function",
+    "EagerPyFunc": "calls an arbitrary Python function",
+    "PyFuncStateless": "calls an arbitrary Python function",
+}
+#: Gadgets that switch safe mode off (reported as KER403).
+_SAFE_MODE_TOGGLES: dict[str, str] = {
+    "enable_unsafe_deserialization": "disables Keras safe mode globally",
+    "set_global_attribute": "sets Keras global state (e.g. safe_mode_saving=False)",
+    "SafeModeScope": "changes Keras' safe-mode scope",
+}
+#: Layers that read a file or URL named in their config at load time: class name -> config keys.
+_EXTERNAL: dict[str, tuple[str, ...]] = {
+    "TFSMLayer": ("filepath",),
+    "StringLookup": ("vocabulary", "idf_weights"),
+    "IntegerLookup": ("vocabulary", "idf_weights"),
+    "TextVectorization": ("vocabulary", "idf_weights"),
+    "IndexLookup": ("vocabulary", "idf_weights"),
+}
+#: tf.keras 2.11+ built-ins saved as "Custom>Name" (its optimizers are registered in the default package).
+_TF_KERAS_CUSTOM_BUILTINS = frozenset(
+    {"Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lion", "Nadam", "RMSprop", "SGD",
+     "LossScaleOptimizer", "LossScaleOptimizerV3"}
+)
+#: Keras' internal global-state key for safe mode.
+_SAFE_MODE_KEY = "safe_mode_saving"
+_PY_BUILTINS = frozenset(dir(builtins))
+
+# ---- config analysis -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Hit:
+    """One finding of a config, with how often the same object occurred."""
+
+    rule: Rule
+    severity: Severity
+    message: str
+    evidence: str
+    count: int = 1
+
+
+@dataclass
+class ConfigAnalysis:
+    """Findings of one config document, deduplicated (one per distinct object, with a count)."""
+
+    origin: str
+    hits: dict[tuple[str, str], Hit] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    embedded: list[tuple[str, bytes]] = field(default_factory=list)
+    dropped: int = 0
+    dropped_worst: Hit | None = None
+
+    def add(self, rule: Rule, key: str, severity: Severity, message: str, evidence: str) -> None:
+        k = (rule.id, key)
+        hit = self.hits.get(k)
+        if hit is not None:
+            hit.count += 1
+            if severity > hit.severity:
+                hit.severity, hit.message, hit.evidence = severity, message, evidence
+            return
+        if len(self.hits) >= MAX_FINDINGS:
+            self.dropped += 1
+            if self.dropped_worst is None or severity > self.dropped_worst.severity:
+                self.dropped_worst = Hit(rule, severity, message, evidence)
+            return
+        self.hits[k] = Hit(rule, severity, message, evidence)
+
+
+def parse_config_json(data: bytes | str, what: str) -> tuple[Any, list[tuple[str, Any]]]:
+    """Parse a config the way Keras does (``json.loads``), bounded, keeping values shadowed by duplicates.
+
+    Returns the document and the ``(key, value)`` pairs that a later duplicate key hid from Keras.
+    """
+    if len(data) > MAX_CONFIG_BYTES:
+        raise LimitExceeded(
+            "max_config_bytes", MAX_CONFIG_BYTES,
+            f"{what} is {len(data)} bytes, over the {MAX_CONFIG_BYTES}-byte limit for Keras configs; not analysed",
+        )
+    shadowed: list[tuple[str, Any]] = []
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                shadowed.append((key, out[key]))
+            out[key] = value
+        return out
+
+    try:
+        doc = json.loads(data, object_pairs_hook=pairs_hook)
+    except RecursionError:
+        raise AnalysisError(f"{what} nests too deeply to analyse (JSON recursion bomb)") from None
+    except (ValueError, UnicodeDecodeError, TypeError) as exc:
+        raise AnalysisError(f"{what} is not valid JSON: {exc}") from None
+    return doc, shadowed
+
+
+
+
+class ConfigWalker:
+    """Walks one Keras config document and records what Keras would resolve, call or unmarshal."""
+
+    def __init__(self, policy: Policy, origin: str) -> None:
+        self.policy = policy
+        self.result = ConfigAnalysis(origin)
+        self.origin = origin
+
+    # ---- entry ------------------------------------------------------------------------------------
+
+    def walk(self, doc: Any, shadowed: list[tuple[str, Any]] | None = None) -> ConfigAnalysis:
+        roots: list[tuple[Any, str]] = [(doc, "")]
+        if shadowed:
+            keys = sorted({k for k, _ in shadowed})
+            self.result.add(
+                KER405, "dup", Severity.MEDIUM,
+                f"{self.origin} repeats keys inside one JSON object ({len(shadowed)} shadowed values)",
+                "duplicate keys: " + ", ".join(keys[:10]),
+            )
+            roots.extend((value, f"<shadowed {key!r}>") for key, value in shadowed)
+        nodes = 0
+        stack: list[tuple[Any, str, str]] = [(v, p, "") for v, p in reversed(roots)]
+        while stack:
+            value, path, owner = stack.pop()
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise LimitExceeded("max_config_nodes", MAX_NODES, f"{self.origin} has more than {MAX_NODES} values")
+            if isinstance(value, dict):
+                owner = self._object(value, path, owner)
+                for key in reversed(list(value)):
+                    child = value[key]
+                    if isinstance(child, (dict, list, str)):
+                        stack.append((child, f"{path}.{key}" if path else str(key), owner))
+                    elif key == "safe_mode" and child is not None and not child:  # False, 0
+                        self.result.add(
+                            KER403, "safe_mode=False", Severity.CRITICAL,
+                            f"{self.origin} passes safe_mode=False to a call made while loading",
+                            f"at {path or '<root>'}: safe_mode=false",
+                        )
+            elif isinstance(value, list):
+                for i in range(len(value) - 1, -1, -1):
+                    child = value[i]
+                    if isinstance(child, (dict, list, str)):
+                        stack.append((child, f"{path}[{i}]", owner))
+            elif isinstance(value, str) and _SAFE_MODE_KEY in value:
+                self.result.add(
+                    KER403, _SAFE_MODE_KEY, Severity.CRITICAL,
+                    f"{self.origin} names Keras' global safe-mode flag ({_SAFE_MODE_KEY!r})",
+                    f"at {path or '<root>'}: {value[:200]!r}",
+                )
+        return self.result
+
+    # ---- one JSON object ---------------------------------------------------------------------------
+
+    def _object(self, obj: dict[str, Any], path: str, owner: str) -> str:
+        """Analyse one object; returns the label its children are reported under."""
+        class_name = obj.get("class_name")
+        if not isinstance(class_name, str):
+            return owner
+        inner = obj.get("config")
+        label = _label(class_name, inner, path)
+        module = obj.get("module")
+        module = module if isinstance(module, str) and module else None
+        registered = obj.get("registered_name")
+        registered = registered if isinstance(registered, str) and registered else None
+
+        if class_name == "__lambda__":
+            field_name = path.rsplit(".", 1)[-1] if path else "function"
+            what = f"{owner} {field_name}" if owner else f"Python lambda at {path or '<root>'}"
+            code = inner.get("code", inner.get("value")) if isinstance(inner, dict) else None
+            if isinstance(code, list) and code:  # "value": func_dump's (code, defaults, closure)
+                code = code[0]
+            self._lambda_code(code, what, path)
+            return owner
+        if class_name in ("__tensor__", "__numpy__", "__bytes__", "__ellipsis__", "__slice__", "__keras_tensor__"):
+            return owner
+        if class_name == "__typespec__":
+            spec = obj.get("spec_name")
+            if isinstance(spec, str):
+                self._reference(module, spec, registered, label, path, kind="class")
+            return owner
+        if class_name == "function":
+            if isinstance(inner, str):
+                field_name = path.rsplit(".", 1)[-1] if path else "function"
+                fn_label = f"{owner} {field_name}" if owner else label
+                self._reference(module, inner, registered, fn_label, path, kind="function")
+            return owner
+
+        self._reference(module, class_name, registered, label, path, kind="class")
+        if not isinstance(inner, dict):
+            return label
+        base = class_name.rsplit(">", 1)[-1]
+        if base == "Lambda":
+            self._legacy_lambda(inner, label, path)
+        elif base in ("TFOpLambda", "SlicingOpLambda"):
+            fn = inner.get("function")
+            if isinstance(fn, str):
+                self._tf_op(fn, label, path)
+        elif base == "TorchModuleWrapper":
+            blob = inner.get("module")
+            if isinstance(blob, str) and len(blob) > 16:
+                self._torch_module(blob, label, path)
+        for key in _EXTERNAL.get(base, ()):
+            target = inner.get(key)
+            if isinstance(target, str) and target:
+                # A SavedModel is a program; a vocabulary file is data read in (high when remote: SSRF).
+                remote = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", target) is not None
+                sev = Severity.HIGH if base == "TFSMLayer" or remote else Severity.MEDIUM
+                self.result.add(
+                    KER404, f"{base}:{target}", sev,
+                    f"{label} reads {key} {target[:200]!r} from outside the model when it is loaded",
+                    f"{path or '<root>'}.config.{key} = {target[:300]!r}",
+                )
+        return label
+
+    # ---- references ---------------------------------------------------------------------------------
+
+    def _reference(
+        self, module: str | None, name: str, registered: str | None, label: str, path: str, *, kind: str
+    ) -> None:
+        where = path or "<root>"
+        tail = name.rsplit(">", 1)[-1].rsplit(".", 1)[-1]
+        shown = f"{module}.{name}" if module else name
+        ev = f"{where}: module={module!r} {'function' if kind == 'function' else 'class_name'}={name!r}"
+        if registered and registered != name:
+            ev += f" registered_name={registered!r}"
+        if tail in _SAFE_MODE_TOGGLES:
+            self.result.add(
+                KER403, shown, Severity.CRITICAL,
+                f"{label} references {shown}, which {_SAFE_MODE_TOGGLES[tail]}", ev,
+            )
+            return
+        if tail in _GADGETS and (module is None or _root(module) in KERAS_ROOTS | _TF_ROOTS | {"builtins"}
+                                 or self.policy.classify(module, name).tier is not Tier.SAFE):
+            self.result.add(
+                KER401, shown, Severity.CRITICAL,
+                f"{label} references {shown}, which {_GADGETS[tail]}", ev,
+            )
+            return
+        # A registered custom object: "package>Name" (registered_name, or the function config itself).
+        custom = name if ">" in name else registered if (registered and ">" in registered) else None
+        if custom is not None and custom.startswith("Custom>") and custom[7:] in _TF_KERAS_CUSTOM_BUILTINS:
+            custom = None  # tf.keras 2.11+ registers its own optimizers under the "Custom" package
+        if module is None or module in ("builtins", "__builtin__"):
+            if custom is not None:
+                self._custom(custom, label, ev)
+                return
+            if module is None:
+                return  # legacy name lookup among Keras built-ins and user-supplied custom_objects only
+            if name in _PY_BUILTINS:
+                verdict = self.policy.classify("builtins", name)
+                if verdict.tier is Tier.DANGEROUS:
+                    self.result.add(
+                        KER401, f"builtins.{name}", Severity.CRITICAL,
+                        f"{label} references builtins.{name} ({verdict.reason})", ev,
+                    )
+                elif verdict.tier is Tier.UNKNOWN:
+                    self.result.add(
+                        KER402, f"builtins.{name}", Severity.MEDIUM,
+                        f"{label} references the Python built-in {name!r}", ev,
+                    )
+            return  # Keras looks bare function names up among its activations, losses, metrics ...
+        root = _root(module)
+        if root in KERAS_ROOTS:
+            if root != "keras" and ">" in (registered or "") and _root(registered or "") not in KERAS_ROOTS:
+                self._custom(registered or name, label, ev)
+            return
+        verdict = self.policy.classify(module, name)
+        if verdict.tier is Tier.DANGEROUS:
+            self.result.add(
+                KER401, verdict.qualified, Severity.CRITICAL,
+                f"{label} references {verdict.qualified} ({verdict.reason})", ev,
+            )
+        elif verdict.tier is Tier.UNKNOWN:
+            self.result.add(
+                KER402, verdict.qualified, Severity.MEDIUM,
+                f"{label} references {verdict.qualified}, which is not a Keras built-in", ev,
+            )
+
+    def _tf_op(self, fn: str, label: str, path: str) -> None:
+        """tf.keras TFOpLambda: ``function`` is a public TensorFlow API name, called with the layer's inputs.
+
+        TensorFlow's own API is the normal case (tf.math.add ...); only gadgets are reported.
+        """
+        tail = fn.rsplit(".", 1)[-1]
+        verdict = self.policy.classify("tensorflow", fn)
+        ev = f"{path or '<root>'}: TFOpLambda function={fn!r}"
+        if tail in _GADGETS:
+            self.result.add(KER401, f"tensorflow.{fn}", Severity.CRITICAL,
+                            f"{label} calls tf.{fn}, which {_GADGETS[tail]}", ev)
+        elif verdict.tier is Tier.DANGEROUS:
+            self.result.add(KER401, f"tensorflow.{fn}", Severity.CRITICAL,
+                            f"{label} calls tf.{fn} ({verdict.reason})", ev)
+
+    def _custom(self, registered: str, label: str, ev: str) -> None:
+        package, _, name = registered.rpartition(">")
+        if package and _root(package) in KERAS_ROOTS:
+            return
+        if package:
+            verdict = self.policy.classify(package, name)
+            if verdict.tier is Tier.SAFE:
+                return
+        self.result.add(
+            KER402, registered, Severity.MEDIUM,
+            f"{label} needs the registered custom object {registered!r} (code outside the model file)", ev,
+        )
+
+    # ---- Lambda layers -----------------------------------------------------------------------------
+
+    def _legacy_lambda(self, inner: dict[str, Any], label: str, path: str) -> None:
+        """tf.keras / Keras 2 Lambda: ``function`` is [code, defaults, closure] or a name, per ``function_type``."""
+        for attr, type_key, module_key in (
+            ("function", "function_type", "module"),
+            ("output_shape", "output_shape_type", "output_shape_module"),
+            ("mask", "mask_type", "mask_module"),
+        ):
+            value = inner.get(attr)
+            kind = inner.get(type_key)
+            module = inner.get(module_key)
+            module = module if isinstance(module, str) and module else None
+            where = f"{path}.config.{attr}" if path else f"config.{attr}"
+            if isinstance(value, dict):
+                continue  # Keras 3 form: handled as a nested object by the walk
+            if kind == "lambda" or (kind is None and attr == "function" and isinstance(value, list)):
+                code = value[0] if isinstance(value, list) and value else value
+                self._lambda_code(code, f"{label} {attr}", where)
+            elif kind == "function" and isinstance(value, str):
+                if module in (None, "__main__") and value in _PY_BUILTINS:
+                    self._reference("builtins", value, None, label, where, kind="function")
+                elif module is not None:
+                    self._reference(module, value, None, label, where, kind="function")
+
+    def _lambda_code(self, code: Any, label: str, path: str) -> None:
+        where = path or "<root>"
+        if not isinstance(code, str):
+            self.result.add(
+                KER400, f"lambda:{where}", Severity.MEDIUM,
+                f"{label} is a serialised Python lambda (its code field is not a string Keras can load)",
+                f"{where}: code field is {type(code).__name__}",
+            )
+            return
+        digest = hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        verdict = judge_lambda_code(code)
+        self.result.add(KER400, f"lambda:{digest}", verdict.severity, f"{label} carries {verdict.carries}",
+                        f"{where}: {verdict.evidence}")
+        if verdict.fault:
+            self.result.errors.append(f"{label}: {verdict.fault}")
+
+    def _torch_module(self, blob: str, label: str, path: str) -> None:
+        try:
+            raw = base64.b64decode(blob.encode("ascii"), validate=False)
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            self.result.errors.append(f"{label}: embedded torch module is not valid base64")
+            return
+        self.result.add(
+            KER406, f"torch:{path}", Severity.MEDIUM,
+            f"{label} embeds a pickled torch module ({len(raw)} bytes) that Keras loads with torch.load",
+            f"{path or '<root>'}.config.module: base64 of {raw[:4]!r}... ({len(raw)} bytes)",
+        )
+        self.result.embedded.append((f"{label} (embedded torch.save)", raw))
+
+
+def _root(module: str) -> str:
+    return module.split(".", 1)[0].split(">", 1)[0]
+
+
+def _label(class_name: str, inner: Any, path: str) -> str:
+    name = inner.get("name") if isinstance(inner, dict) else None
+    if isinstance(name, str) and name:
+        return f"{class_name} {name[:80]!r}"
+    return f"{class_name} at {path or '<root>'}"
+
