@@ -22,7 +22,7 @@ from mlvet.policy import REFLECTIVE_ATTRS
 MAX_CODE_BYTES = 8 * 1024 * 1024
 
 #: Names used by Lambda bytecode that mean process, file, import, dynamic code or reflection.
-_CODE_DANGEROUS = frozenset(
+DANGEROUS_CODE_NAMES = frozenset(
     {
         # dynamic code and imports
         "eval", "exec", "compile", "__import__", "execfile", "import_module", "reload", "runpy",
@@ -109,12 +109,17 @@ def judge_lambda_code(code: str) -> CodeVerdict:
     return CodeVerdict(severity, f"Python bytecode{summary}", evidence)
 
 
+def command_like(text: str) -> bool:
+    """A string that reads like a shell command, a URL, code to evaluate, or a dangerous module name."""
+    return bool(_SUSPICIOUS_STRING.search(text)) or text in _DANGEROUS_MODULE_STRINGS
+
+
 def judge_code(code: CodeInfo) -> tuple[Severity, str, str]:
     """Severity, a message suffix and evidence for one decoded code object (and what it nests)."""
     names = code_names(code)
     strings = [s for s in code_strings(code) if s]
     imports = [i for c in code.walk() for i in c.imports]
-    dangerous = [n for n in names if n in _CODE_DANGEROUS or n in REFLECTIVE_ATTRS]
+    dangerous = [n for n in names if n in DANGEROUS_CODE_NAMES or n in REFLECTIVE_ATTRS]
     suspicious = [s for s in strings if _SUSPICIOUS_STRING.search(s) or s in _DANGEROUS_MODULE_STRINGS]
     nested = [c.qualname for c in code.walk() if c is not code]
     parts = [f"names [{', '.join(names[:24])}{', …' if len(names) > 24 else ''}]"]

@@ -21,10 +21,11 @@ import builtins
 import hashlib
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlvet.analysis.keras_code import judge_lambda_code
+from mlvet.analysis.keras_code import DANGEROUS_CODE_NAMES, command_like, judge_lambda_code
 from mlvet.errors import AnalysisError, LimitExceeded
 from mlvet.model import Severity
 from mlvet.policy import Tier
@@ -75,10 +76,13 @@ KER401 = define_rule(
 KER402 = define_rule(
     "KER402", "keras-custom-object", Severity.MEDIUM,
     "The model config references a class or function outside Keras' built-ins (a custom or "
-    "third-party object).",
+    "third-party object). A registered or custom name that is not a known gadget is low: the file "
+    "carries no code for it. A standard-library callable is medium, and high when the config passes it "
+    "command-like, path or URL arguments.",
     "Loading it runs code that is not in the file: Keras before 3.9 imports the named module itself "
-    "(running its top-level code); newer versions take it from custom_objects or the registration "
-    "table, and call whatever is registered under that name with the config's arguments.",
+    "(running its top-level code) and calls the object with the config's arguments; newer versions take "
+    "it only from custom_objects or the registration table, so a name that the loading program does not "
+    "register makes loading fail.",
     "Check that the object is one you trust. To accept it, add its module to the policy's safe tier "
     "(e.g. safe = [\"my_pkg:*\"] in [tool.mlvet]).",
     502,
@@ -94,12 +98,13 @@ KER403 = define_rule(
 KER404 = define_rule(
     "KER404", "keras-external-resource", Severity.HIGH,
     "A layer reads a file or URL named in the config when the model is loaded (TFSMLayer SavedModel "
-    "path, a lookup layer's vocabulary file, ...).",
+    "path, a lookup layer's or tokenizer's vocabulary file, ...). A plain relative file name is low.",
     "The model then depends on content outside the file: a TFSMLayer loads an attacker-chosen "
-    "SavedModel (its graph can read and write files), a vocabulary path reads local files into the "
-    "model (arbitrary file read, SSRF through remote file systems), even with safe_mode=True.",
-    "Check the path; ship vocabularies inside the .keras assets and avoid TFSMLayer for untrusted "
-    "SavedModels.",
+    "SavedModel (its graph can read and write files), and a vocabulary path reads a local file into the "
+    "model, where get_vocabulary() or a re-save leaks it (arbitrary file read; SSRF through tf.io.gfile's "
+    "remote file systems), even with safe_mode=True before Keras 3.12 (CVE-2025-12058).",
+    "Check the path; ship vocabularies inside the .keras assets (Keras 3.12+ does this itself) and avoid "
+    "TFSMLayer for untrusted SavedModels.",
     73,
 )
 KER405 = define_rule(
@@ -175,6 +180,7 @@ _SAFE_MODE_TOGGLES: dict[str, str] = {
     "SafeModeScope": "changes Keras' safe-mode scope",
 }
 #: Layers that read a file or URL named in their config at load time: class name -> config keys.
+#: A string there is a path (lists, dicts and nulls are inline data or an in-archive asset).
 _EXTERNAL: dict[str, tuple[str, ...]] = {
     "TFSMLayer": ("filepath",),
     "StringLookup": ("vocabulary", "idf_weights"),
@@ -182,6 +188,15 @@ _EXTERNAL: dict[str, tuple[str, ...]] = {
     "TextVectorization": ("vocabulary", "idf_weights"),
     "IndexLookup": ("vocabulary", "idf_weights"),
 }
+#: KerasHub tokenizers (and the model tokenizers built on them) open these keys as files when a string.
+_TOKENIZER_FILE_KEYS = ("vocabulary", "merges", "proto", "special_tokens", "language_tokens")
+#: A URL of any scheme tf.io.gfile may serve (file://, gs://, hdfs://, http(s)://, s3:// ...).
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+#: Relative paths that still name secrets or system files from a usual working folder.
+_SENSITIVE_RELATIVE = re.compile(
+    r"(?i)(^|[\\/])\.(ssh|aws|gnupg|kube|docker|config|netrc|git-credentials|bash_history)([\\/]|$)|"
+    r"id_(rsa|ed25519|ecdsa)|passwd|shadow|\.env$"
+)
 #: tf.keras 2.11+ built-ins saved as "Custom>Name" (its optimizers are registered in the default package).
 _TF_KERAS_CUSTOM_BUILTINS = frozenset(
     {"Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lion", "Nadam", "RMSprop", "SGD",
@@ -266,10 +281,13 @@ def parse_config_json(data: bytes | str, what: str) -> tuple[Any, list[tuple[str
 class ConfigWalker:
     """Walks one Keras config document and records what Keras would resolve, call or unmarshal."""
 
-    def __init__(self, policy: Policy, origin: str) -> None:
+    def __init__(self, policy: Policy, origin: str, *, no_safe_mode: bool = False) -> None:
+        """``no_safe_mode``: the loader of this config runs Lambda bytecode without a safe-mode check
+        (legacy HDF5: CVE-2025-9905, tf.keras), so any bytecode is at least high."""
         self.policy = policy
         self.result = ConfigAnalysis(origin)
         self.origin = origin
+        self.no_safe_mode = no_safe_mode
 
     # ---- entry ------------------------------------------------------------------------------------
 
@@ -351,7 +369,7 @@ class ConfigWalker:
                 self._reference(module, inner, registered, fn_label, path, kind="function")
             return owner
 
-        self._reference(module, class_name, registered, label, path, kind="class")
+        self._reference(module, class_name, registered, label, path, kind="class", args=inner)
         if not isinstance(inner, dict):
             return label
         base = class_name.rsplit(">", 1)[-1]
@@ -365,24 +383,51 @@ class ConfigWalker:
             blob = inner.get("module")
             if isinstance(blob, str) and len(blob) > 16:
                 self._torch_module(blob, label, path)
-        for key in _EXTERNAL.get(base, ()):
+        keys = _EXTERNAL.get(base, ())
+        if not keys and base.endswith("Tokenizer"):
+            keys = _TOKENIZER_FILE_KEYS
+        for key in keys:
             target = inner.get(key)
             if isinstance(target, str) and target:
-                # A SavedModel is a program; a vocabulary file is data read in (high when remote: SSRF).
-                remote = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", target) is not None
-                sev = Severity.HIGH if base == "TFSMLayer" or remote else Severity.MEDIUM
-                self.result.add(
-                    KER404, f"{base}:{target}", sev,
-                    f"{label} reads {key} {target[:200]!r} from outside the model when it is loaded",
-                    f"{path or '<root>'}.config.{key} = {target[:300]!r}",
-                )
+                self._external(base, key, target, label, path)
         return label
+
+    def _external(self, base: str, key: str, target: str, label: str, path: str) -> None:
+        """A file or URL the layer opens while loading (CVE-2025-12058 for lookup layers).
+
+        A SavedModel is a program (always high); a vocabulary is data read into the model, high when the
+        path leaves the loader's working folder (absolute, ``~``, ``..``, a URL or a secret's name):
+        that is the published arbitrary-file-read / SSRF shape. A plain relative name reads a file of
+        the loading program's working folder, which only the person loading controls: low.
+        """
+        norm = target.replace("\\", "/")
+        parts = norm.split("/")
+        remote = _URL.match(target) is not None
+        absolute = norm.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", norm) is not None
+        if base == "TFSMLayer":
+            sev, why = Severity.HIGH, "loads that SavedModel (a program) from outside the model"
+        elif remote:
+            sev, why = Severity.HIGH, "fetches that URL while loading (SSRF; tf.io.gfile serves remote schemes)"
+        elif absolute or ".." in parts:
+            sev, why = Severity.HIGH, ("reads that local file into the model while loading, even with "
+                                       "safe_mode=True before Keras 3.12 (CVE-2025-12058)")
+        elif _SENSITIVE_RELATIVE.search(norm):
+            sev, why = Severity.HIGH, "reads a file that names a secret or system file while loading"
+        else:
+            sev, why = Severity.LOW, "reads that file from the loading program's working folder"
+        self.result.add(
+            KER404, f"{base}:{key}:{target}", sev,
+            f"{label} {key} is the path {target[:200]!r}: Keras {why}",
+            f"{path or '<root>'}.config.{key} = {target[:300]!r}",
+        )
 
     # ---- references ---------------------------------------------------------------------------------
 
     def _reference(
-        self, module: str | None, name: str, registered: str | None, label: str, path: str, *, kind: str
+        self, module: str | None, name: str, registered: str | None, label: str, path: str, *, kind: str,
+        args: Any = None,
     ) -> None:
+        """One name Keras resolves. ``args`` is the config a class is called with (``cls.from_config``)."""
         where = path or "<root>"
         tail = name.rsplit(">", 1)[-1].rsplit(".", 1)[-1]
         shown = f"{module}.{name}" if module else name
@@ -406,9 +451,20 @@ class ConfigWalker:
         custom = name if ">" in name else registered if (registered and ">" in registered) else None
         if custom is not None and custom.startswith("Custom>") and custom[7:] in _TF_KERAS_CUSTOM_BUILTINS:
             custom = None  # tf.keras 2.11+ registers its own optimizers under the "Custom" package
-        if module is None or module in ("builtins", "__builtin__"):
+        if module is None or module in ("builtins", "__builtin__", "__main__"):
             if custom is not None:
                 self._custom(custom, label, ev)
+                return
+            if module == "__main__":
+                if name in DANGEROUS_CODE_NAMES:
+                    # Old Keras imports the *loading* script: "from os import system" there makes this os.system.
+                    self.result.add(
+                        KER402, f"__main__.{name}", Severity.MEDIUM,
+                        f"{label} references __main__.{name}, which Keras before 3.9 takes from the loading "
+                        "script's globals (where it may be an imported process or code function)", ev,
+                    )
+                else:
+                    self._custom(name, label, ev)  # the saving script's own class: found by name only
                 return
             if module is None:
                 return  # legacy name lookup among Keras built-ins and user-supplied custom_objects only
@@ -437,9 +493,37 @@ class ConfigWalker:
                 f"{label} references {verdict.qualified} ({verdict.reason})", ev,
             )
         elif verdict.tier is Tier.UNKNOWN:
+            self._unknown_module(verdict.qualified, root, label, ev, args)
+
+    def _unknown_module(self, qualified: str, root: str, label: str, ev: str, args: Any) -> None:
+        """A module-qualified object that is neither Keras' nor in a policy tier.
+
+        Keras 3.9+ resolves it only through custom_objects or the registration table (the loading
+        program's own code); older Keras imports the module and calls the object with the config's
+        arguments (CVE-2025-1550). A custom class of the saving program's package is what Keras writes
+        for unregistered custom layers: low. A standard-library callable is never a layer: medium. Either
+        called with command-like, path or URL arguments is the published attack shape: high.
+        """
+        stdlib = root in sys.stdlib_module_names
+        bad = _command_like_argument(args)
+        if bad is not None:
             self.result.add(
-                KER402, verdict.qualified, Severity.MEDIUM,
-                f"{label} references {verdict.qualified}, which is not a Keras built-in", ev,
+                KER402, qualified, Severity.HIGH,
+                f"{label} references {qualified} and passes it {bad[0]} {_short(bad[1])}: Keras before 3.9 "
+                "imports the module and calls it with these arguments", f"{ev}; argument {bad[1][:200]!r}",
+            )
+        elif stdlib:
+            self.result.add(
+                KER402, qualified, Severity.MEDIUM,
+                f"{label} references the standard-library callable {qualified}, which Keras before 3.9 "
+                "imports and calls with the config's arguments; no Keras model needs one", ev,
+            )
+        else:
+            self.result.add(
+                KER402, qualified, Severity.LOW,
+                f"{label} references {qualified}, a custom object from outside Keras: it needs code the "
+                "loading program provides (custom_objects or an installed package); the file carries no "
+                "code for it", ev,
             )
 
     def _tf_op(self, fn: str, label: str, path: str) -> None:
@@ -458,6 +542,12 @@ class ConfigWalker:
                             f"{label} calls tf.{fn} ({verdict.reason})", ev)
 
     def _custom(self, registered: str, label: str, ev: str) -> None:
+        """A name Keras finds only in the loading program's registration table or custom_objects.
+
+        Nothing is imported and no code comes from the file: a name the loader did not register makes
+        loading fail, a registered one runs the loader's own class. Known gadgets were reported before
+        this point; what is left is low, for the record.
+        """
         package, _, name = registered.rpartition(">")
         if package and _root(package) in KERAS_ROOTS:
             return
@@ -465,9 +555,17 @@ class ConfigWalker:
             verdict = self.policy.classify(package, name)
             if verdict.tier is Tier.SAFE:
                 return
+            if verdict.tier is Tier.DANGEROUS:  # no program registers os>system: a lure for old loaders
+                self.result.add(
+                    KER402, registered, Severity.MEDIUM,
+                    f"{label} needs the registered object {registered!r}, whose name spells the dangerous "
+                    f"callable {verdict.qualified} ({verdict.reason})", ev,
+                )
+                return
         self.result.add(
-            KER402, registered, Severity.MEDIUM,
-            f"{label} needs the registered custom object {registered!r} (code outside the model file)", ev,
+            KER402, registered, Severity.LOW,
+            f"{label} needs the registered custom object {registered!r}: a class the loading program "
+            "registers; the file carries no code for it", ev,
         )
 
     # ---- Lambda layers -----------------------------------------------------------------------------
@@ -506,7 +604,11 @@ class ConfigWalker:
             return
         digest = hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         verdict = judge_lambda_code(code)
-        self.result.add(KER400, f"lambda:{digest}", verdict.severity, f"{label} carries {verdict.carries}",
+        severity, carries = verdict.severity, verdict.carries
+        if self.no_safe_mode and severity < Severity.HIGH:
+            severity = Severity.HIGH
+            carries += "; legacy HDF5 loading runs it even with safe_mode=True (CVE-2025-9905)"
+        self.result.add(KER400, f"lambda:{digest}", severity, f"{label} carries {carries}",
                         f"{where}: {verdict.evidence}")
         if verdict.fault:
             self.result.errors.append(f"{label}: {verdict.fault}")
@@ -534,4 +636,36 @@ def _label(class_name: str, inner: Any, path: str) -> str:
     if isinstance(name, str) and name:
         return f"{class_name} {name[:80]!r}"
     return f"{class_name} at {path or '<root>'}"
+
+
+def _short(text: str, n: int = 80) -> str:
+    return repr(text if len(text) <= n else text[: n - 1] + "…")
+
+
+_ABSOLUTE = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
+#: Config keys that label a layer rather than feed it (layer names are free text).
+_LABEL_KEYS = frozenset({"name", "dtype", "trainable", "class_name", "module", "registered_name"})
+#: A string that starts like a shell command line (program name, then arguments).
+_SHELL_START = re.compile(
+    r"^\s*(?:sh|bash|zsh|dash|cmd|powershell|pwsh|touch|rm|curl|wget|nc|ncat|socat|python[\d.]*|perl|ruby|"
+    r"php|node|cat|cp|mv|chmod|chown|echo|id|whoami|uname|env|kill|sudo)(?:\.exe)?\s"
+)
+
+
+def _command_like_argument(args: Any, budget: int = 2000) -> tuple[str, str] | None:
+    """The first string in a call's arguments that reads like a command, a URL or an absolute path."""
+    stack = [args]
+    while stack and budget > 0:
+        value = stack.pop()
+        budget -= 1
+        if isinstance(value, dict):
+            stack.extend(v for k, v in value.items() if k not in _LABEL_KEYS)
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and value:
+            if command_like(value) or _SHELL_START.match(value):
+                return "the command-like string", value
+            if _ABSOLUTE.match(value) and len(value) > 1:
+                return "the path", value
+    return None
 

@@ -104,7 +104,7 @@ class Hdf5Handler:
                 continue
             sub = ctx.child(key)
             try:
-                analyse_config_bytes(text, sub, f"HDF5 attribute {key}")
+                analyse_config_bytes(text, sub, f"HDF5 attribute {key}", no_safe_mode=True)
             except LimitExceeded as exc:
                 sub.report(ARC301, str(exc))
                 sub.error(str(exc))

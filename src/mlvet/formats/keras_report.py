@@ -32,19 +32,21 @@ def emit(result: ConfigAnalysis, ctx: ScanContext) -> None:
         ctx.error(message)
 
 
-def analyse_config(doc: Any, shadowed: list[tuple[str, Any]], ctx: ScanContext, origin: str) -> None:
+def analyse_config(
+    doc: Any, shadowed: list[tuple[str, Any]], ctx: ScanContext, origin: str, *, no_safe_mode: bool = False
+) -> None:
     """Walk one parsed config and report into ``ctx`` (embedded pickles are content-scanned)."""
-    result = ConfigWalker(ctx.policy, origin).walk(doc, shadowed)
+    result = ConfigWalker(ctx.policy, origin, no_safe_mode=no_safe_mode).walk(doc, shadowed)
     emit(result, ctx)
     for name, raw in result.embedded:
         sub = ctx.child(name)
         sub.scan_stream(io.BytesIO(raw), len(raw), name)
 
 
-def analyse_config_bytes(data: bytes | str, ctx: ScanContext, origin: str) -> None:
+def analyse_config_bytes(data: bytes | str, ctx: ScanContext, origin: str, *, no_safe_mode: bool = False) -> None:
     """Parse a config (bounded, duplicates kept) and report it; a non-object document is an error."""
     doc, shadowed = parse_config_json(data, origin)
     if not isinstance(doc, dict):
         raise AnalysisError(f"{origin} is JSON but not an object (found {type(doc).__name__})")
-    analyse_config(doc, shadowed, ctx, origin)
+    analyse_config(doc, shadowed, ctx, origin, no_safe_mode=no_safe_mode)
 
