@@ -234,7 +234,8 @@ def test_known_gadgets_stay_critical_next_to_registered_names(tmp_path: Path) ->
     p = tmp_path / "mixed.keras"
     mk.write_keras(p, mk.functional([
         mk.input_layer(),
-        mk.layer("Act", {"name": "act"}, module=None, registered="acme>Act", inbound=[{"args": [mk.kt("x")], "kwargs": {}}]),
+        mk.layer("Act", {"name": "act"}, module=None, registered="acme>Act",
+                 inbound=[{"args": [mk.kt("x")], "kwargs": {}}]),
         mk.lambda_layer("dl", mk.fn_ref("keras.utils", "get_file"), src="act"),
         mk.lambda_layer("ex", {"module": "builtins", "class_name": "function", "config": "exec",
                                "registered_name": "function"}, src="dl"),
