@@ -23,12 +23,14 @@ from mlvet.formats.base import Probe, ScanContext, register
 from mlvet.formats.onnx_external import OnnxExternalDataHandler, check_external, referencing_model
 from mlvet.formats.onnx_model import (
     MAX_DISTINCT_OPS,
+    MAX_PYTHON_NODES,
     ONX600,
     ONX601,
     ONX602,
     ONX603,
     ONX604,
     ONX605,
+    PYTHON_OP_TYPES,
     ModelWalker,
     WalkState,
     looks_like_onnx,
@@ -47,8 +49,8 @@ _KNOWN_DOMAINS = frozenset({
     "com.microsoft", "com.microsoft.nchwc", "com.microsoft.experimental", "com.microsoft.dml",
     "com.ms.internal.nhwc", "ai.onnx.contrib", "org.pytorch.aten", "com.microsoft.extensions",
 })
-#: Contrib operators that call back into Python in the loading process (ORTModule's autograd bridge).
-_PYTHON_OPS = frozenset({("com.microsoft", "PythonOp"), ("com.microsoft", "PythonOpGrad")})
+#: onnxruntime-extensions' operator domain (its native kernels and the Python functions of ``onnx_op``).
+_EXTENSIONS_DOMAIN = "ai.onnx.contrib"
 
 
 class OnnxHandler:
@@ -93,20 +95,49 @@ def _report_custom_ops(st: WalkState, ctx: ScanContext) -> None:
     local = {(d, n) for d, n, _ in st.functions}
     custom: dict[str, list[str]] = {}
     for (domain, op), _count in sorted(st.ops.items()):
-        if (domain, op) in _PYTHON_OPS:
-            ctx.report(ONX601, f"operator {domain}::{op} calls back into Python code registered in the "
-                       "loading process", severity=Severity.MEDIUM, evidence=f"{domain}::{op} at "
-                       f"{st.first_use.get((domain, op), '?')}")
+        if (domain, op) in local:
             continue
-        if domain in _STANDARD_DOMAINS or (domain, op) in local:
+        if op in PYTHON_OP_TYPES:
+            continue  # reported node by node below, with their attributes
+        if domain in _STANDARD_DOMAINS:
             continue
         custom.setdefault(domain, []).append(op)
+    _report_python_ops(st, ctx, local)
     for domain, ops in sorted(custom.items()):
         sev = Severity.LOW if domain in _KNOWN_DOMAINS else Severity.MEDIUM
         kind = "onnxruntime/exporter contrib domain" if domain in _KNOWN_DOMAINS else "custom domain"
-        ctx.report(ONX601, f"{len(ops)} operator(s) from {kind} {domain!r}: {', '.join(ops[:20])}",
+        extra = ""
+        if domain == _EXTENSIONS_DOMAIN:
+            extra = (" (onnxruntime-extensions: native kernels, or Python functions the loading program "
+                     "registered with onnx_op)")
+        ctx.report(ONX601, f"{len(ops)} operator(s) from {kind} {domain!r}: {', '.join(ops[:20])}{extra}",
                    severity=sev, evidence=f"{domain}: {', '.join(ops[:200])}")
 
+
+def _report_python_ops(st: WalkState, ctx: ScanContext, local: set[tuple[str, str]]) -> None:
+    """PyOp / PythonOp nodes, in any domain: each hands its inputs and attributes to Python code.
+
+    onnxruntime-extensions runs a ``PyOp`` by calling the Python function registered for it in the
+    loading process (``PyCustomOpDef``), ORTModule's ``com.microsoft::PythonOp`` calls the
+    torch.autograd.Function named in its attributes, and torch's fallthrough export leaves
+    ``PythonOp`` nodes for autograd Functions. A runtime without those registrations fails to load
+    the model, so a model that needs them is code-dependent by construction: high, with the node and
+    its attributes (which usually name the function) as evidence.
+    """
+    for node in st.python_nodes:
+        if (node.domain, node.op_type) in local:
+            continue
+        attrs = ", ".join(f"{k}={v}" for k, v in node.attributes)
+        qualified = f"{node.domain or 'ai.onnx'}::{node.op_type}"
+        ctx.report(
+            ONX601,
+            f"node {node.where} ({qualified}) calls a Python function registered in the loading process "
+            "with the node's inputs and attributes" + (f" ({attrs[:200]})" if attrs else ""),
+            severity=Severity.HIGH, evidence=f"{qualified} at {node.where}; attributes: {attrs or 'none'}"[:2000],
+        )
+    if st.python_overflow:
+        ctx.report(ONX601, f"{st.python_overflow} further Python-calling node(s) not listed "
+                   f"(limit {MAX_PYTHON_NODES})", severity=Severity.HIGH)
 
 
 register(OnnxHandler())

@@ -9,10 +9,11 @@ model costs the same time and memory as its structure.
 from __future__ import annotations
 
 import re
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
 
-from mlvet.analysis.protowire import LEN, VARINT, Field, Message, WireReader, try_fields
+from mlvet.analysis.protowire import I32, LEN, VARINT, Field, Message, WireReader, try_fields
 from mlvet.formats.base import ScanContext
 from mlvet.model import Severity
 from mlvet.rules import define_rule
@@ -25,11 +26,15 @@ ONX600 = define_rule(
 )
 ONX601 = define_rule(
     "ONX601", "onnx-custom-op", Severity.MEDIUM,
-    "The graph uses operators from a custom (non-ONNX) domain.",
+    "The graph uses operators from a custom (non-ONNX) domain, or operators that call Python (PyOp, "
+    "PythonOp) in any domain (high).",
     "Custom operators run native or Python code that the runtime must load from a library outside the "
     "model (onnxruntime register_custom_ops_library, onnxruntime-extensions); the model cannot be reviewed "
-    "without that code. Contrib domains of onnxruntime (com.microsoft ...) are reported at low severity.",
-    "Check which library implements these operators and whether you trust it.",
+    "without that code. PyOp / PythonOp nodes hand their inputs and attributes to a Python function of the "
+    "loading process (onnxruntime-extensions' onnx_op registry, ORTModule's autograd bridge). Contrib "
+    "domains of onnxruntime (com.microsoft ...) are reported at low severity.",
+    "Check which library implements these operators and whether you trust it; never serve a model with "
+    "Python operators you did not write.",
     829,
 )
 ONX602 = define_rule(
@@ -105,6 +110,27 @@ class WalkState:
     first_use: dict[tuple[str, str], str] = field(default_factory=dict)
     producer: str = ""
     ir_version: int | None = None
+    #: Nodes whose operator calls Python registered in the loading process (bounded list).
+    python_nodes: list[PythonNode] = field(default_factory=list)
+    python_overflow: int = 0
+
+
+#: Operator types that call a Python function of the loading process, whatever their domain:
+#: onnxruntime-extensions' ``PyOp`` (PyCustomOpDef), ORTModule's ``PythonOp``/``PythonOpGrad`` (a
+#: torch.autograd.Function named in an attribute), and torch's ``prim::PythonOp`` fallthrough export.
+PYTHON_OP_TYPES = frozenset({"PyOp", "PythonOp", "PythonOpGrad", "PyFunc", "PyFuncStateless", "EagerPyFunc"})
+#: Python-op nodes kept with their attributes for evidence (the count is always exact).
+MAX_PYTHON_NODES = 50
+
+
+@dataclass(frozen=True)
+class PythonNode:
+    """One node that calls registered Python: where it is and its attributes as text."""
+
+    domain: str
+    op_type: str
+    where: str
+    attributes: tuple[tuple[str, str], ...]
 
 
 def looks_like_onnx(head: bytes) -> bool:
@@ -234,12 +260,38 @@ class ModelWalker:
             st.first_use[key] = f"{where}/{name or op_type}"
         else:
             st.op_overflow = True
-        if attrs:
+        if attrs or op_type in PYTHON_OP_TYPES:
             if not name and name_field is not None:
                 name = self._text(name_field, 256)
             label = f"{where}/{name or op_type}"
             for f in attrs:
                 self._attribute(r.message(f), label)
+        if op_type in PYTHON_OP_TYPES:
+            if len(st.python_nodes) < MAX_PYTHON_NODES:
+                shown = tuple(self._attribute_text(r.message(f)) for f in attrs[:32])
+                st.python_nodes.append(PythonNode(domain, op_type, f"{where}/{name or '<unnamed>'}", shown))
+            else:
+                st.python_overflow += 1
+
+    def _attribute_text(self, msg: Message) -> tuple[str, str]:
+        """An attribute as ``(name, value text)``: strings, ints, floats and their lists; others by kind."""
+        r = self.r
+        name = ""
+        values: list[str] = []
+        for f in r.fields(msg):
+            n = f.number
+            if n == 1 and f.wire == LEN:
+                name = self._text(f, 256)
+            elif n in (4, 9) and f.wire == LEN and len(values) < 16:  # s, strings
+                values.append(repr(self._text(f, 512)))
+            elif n in (3, 8) and f.wire == VARINT and len(values) < 16:  # i, ints (unpacked)
+                values.append(str(f.signed))
+            elif n == 2 and f.wire == I32 and len(values) < 16:  # f
+                values.append(repr(struct.unpack("<f", f.value.to_bytes(4, "little"))[0]))
+            elif n in (5, 6, 10, 11, 22, 23):
+                values.append({5: "<tensor>", 6: "<graph>", 10: "<tensors>", 11: "<graphs>"}.get(n, "<sparse tensor>"))
+        text = values[0] if len(values) == 1 else "[" + ", ".join(values) + "]"
+        return name, text
 
     def _attribute(self, msg: Message, where: str) -> None:
         r = self.r
