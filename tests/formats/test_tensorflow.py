@@ -102,7 +102,8 @@ def max_sev(res: FileResult, rule: str) -> Severity:
 # ---- benign files written by TensorFlow ------------------------------------------------------------
 
 BENIGN = ["savedmodel_benign", "keras_savedmodel_benign", "savedmodel_asset_benign", "graphdef_benign.pb",
-          "benign.tflite", "benign_with_labels.tflite", "savedmodel_text_benign"]
+          "benign.tflite", "benign_with_labels.tflite", "savedmodel_text_benign", "savedmodel_module_rich",
+          "keras_savedmodel_custom", "keras_savedmodel_preprocessing", "keras3_export", "flex_strings_benign.tflite"]
 
 
 @pytest.mark.parametrize("name", BENIGN)
@@ -111,6 +112,15 @@ def test_benign_models_have_no_medium_finding_and_no_error(name: str) -> None:
     for res in report.results:
         assert res.status is not Status.ERROR, (res.path, res.errors)
         assert res.severity < Severity.MEDIUM, (res.path, [(f.rule_id, f.message) for f in res.findings])
+
+
+def test_tf_keras_builtin_op_layers_are_not_custom_objects() -> None:
+    """TFOpLambda (tf.* calls in a functional model) is tf.keras' own layer; a registered class is custom (low)."""
+    pre = mlvet.scan([ASSETS / "keras_savedmodel_preprocessing"])
+    assert not [f for r in pre.results for f in r.findings if f.rule_id == "TFG508"]
+    custom = mlvet.scan([ASSETS / "keras_savedmodel_custom"])
+    hits = [f for r in custom.results for f in r.findings if f.rule_id == "TFG508"]
+    assert hits and all(f.severity is Severity.LOW for f in hits) and "acme>AddOne" in hits[0].message
 
 
 def test_every_savedmodel_file_is_recognised_by_content() -> None:

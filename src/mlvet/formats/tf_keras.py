@@ -19,6 +19,10 @@ from mlvet.formats.tf_ops import TFG507, TFG508, keras_builtins
 from mlvet.model import Severity
 from mlvet.policy import Tier
 
+#: tf.keras layers that the generated built-in list misses: TFOpLambda / SlicingOpLambda wrap tf.* calls
+#: of a functional model (the graph itself holds the ops, which are judged there).
+_TF_KERAS_OP_LAYERS = frozenset({"TFOpLambda", "SlicingOpLambda", "ClassMethod", "InstanceMethod",
+                                 "InstanceProperty"})
 #: Largest Lambda code string analysed (base64 text; the decoder bounds the decoded bytes again).
 _MAX_CODE_TEXT = 16 * 1024 * 1024
 
@@ -50,7 +54,7 @@ class KerasChecker:
             if isinstance(cls, str):
                 if cls == "Lambda" and isinstance(obj.get("config"), dict):
                     self._lambda(obj["config"], where, offset)
-                elif cls not in keras_builtins() and not cls.startswith("__"):
+                elif cls not in keras_builtins() and cls not in _TF_KERAS_OP_LAYERS and not cls.startswith("__"):
                     self.custom.setdefault(cls, where)
             for value in obj.values():
                 self._walk(value, where, offset, depth + 1)
