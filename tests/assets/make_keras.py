@@ -703,6 +703,80 @@ print(json.dumps({}))
 """
 
 
+def _h5_bytes(build: Any) -> bytes:
+    """An HDF5 file written by h5py in memory."""
+    import h5py
+
+    buf = io.BytesIO()
+    with h5py.File(buf, "w", libver="earliest") as f:
+        build(f)
+    return buf.getvalue()
+
+
+def _keras_with_weights(path: Path, weights: bytes) -> None:
+    """A .keras archive laid out as Keras writes it (stored members), with the given weights file."""
+    cfg = functional([input_layer(), layer("Dense", {"name": "dense", "units": 4},
+                                           inbound=[{"args": [kt("x")], "kwargs": {}}])])
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("metadata.json", json.dumps({"keras_version": "3.12.0", "date_saved": "2025-01-01@00:00:00"}))
+        zf.writestr("config.json", json.dumps(cfg))
+        zf.writestr("model.weights.h5", weights)
+
+
+def make_hdf5_pocs() -> None:
+    """CVE-2026-1669 family (HDF5 weights reading host files), a shape bomb, and a PyTables pickle row."""
+    import h5py
+    import numpy as np
+
+    def external_storage(f: Any) -> None:
+        g = f.create_group("layers/dense/vars")
+        g.create_dataset("0", shape=(64,), dtype="u1", external=[("/etc/passwd", 0, 64)])
+
+    p = MALICIOUS / "cve_2026_1669_external_storage.keras"
+    _keras_with_weights(p, _h5_bytes(external_storage))
+    expect(p, "scanned", {"KER407": "high"}, "CVE-2026-1669: weight bytes kept in the host file /etc/passwd")
+
+    def virtual(f: Any) -> None:
+        lay = h5py.VirtualLayout(shape=(4,), dtype="f4")
+        lay[:] = h5py.VirtualSource("/home/victim/secret.h5", "data", shape=(4,))
+        f.create_group("layers/dense/vars").create_virtual_dataset("0", lay)
+
+    p = MALICIOUS / "h5_virtual_dataset.keras"
+    _keras_with_weights(p, _h5_bytes(virtual))
+    expect(p, "scanned", {"KER407": "high"}, "virtual dataset mapping another host file (keras PR 22976)")
+
+    def bomb(f: Any) -> None:
+        f.create_group("layers/dense/vars").create_dataset("0", shape=(1 << 33,), dtype="f8", chunks=(1024,))
+
+    p = MALICIOUS / "h5_shape_bomb.keras"
+    _keras_with_weights(p, _h5_bytes(bomb))
+    expect(p, "scanned", {"KER408": "high"}, "64 GiB declared, nothing stored (keras PR 22975)")
+
+    p = MALICIOUS / "h5_external_link.h5"
+    with h5py.File(p, "w") as f:
+        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": []}})
+        f.attrs["keras_version"] = "2.15.0"
+        f.attrs["backend"] = "tensorflow"
+        f["model_weights"] = h5py.ExternalLink("/home/victim/secret.h5", "/model_weights")
+    expect(p, "scanned", {"KER407": "high"}, "legacy .h5 whose model_weights is an ExternalLink (keras PR 22900)")
+
+    payload = (b"\x80\x02cposix\nsystem\nq\x00X" + len(f"touch {MARKER}").to_bytes(4, "little")
+               + f"touch {MARKER}".encode() + b"q\x01\x85q\x02Rq\x03.")
+
+    def object_atom(f: Any) -> None:
+        f.attrs["CLASS"] = np.bytes_(b"GROUP")
+        f.attrs["PYTABLES_FORMAT_VERSION"] = np.bytes_(b"2.1")
+        ds = f.create_dataset("obj", shape=(1,), dtype=h5py.vlen_dtype(np.dtype("u1")))
+        ds[0] = np.frombuffer(payload, dtype="u1")
+        for k, v in (("CLASS", b"VLARRAY"), ("VERSION", b"1.4"), ("TITLE", b""), ("PSEUDOATOM", b"object")):
+            ds.attrs[k] = np.bytes_(v)
+
+    p = MALICIOUS / "pytables_object_atom.h5"
+    p.write_bytes(_h5_bytes(object_atom))
+    expect(p, "scanned", {"KER409": "low", "PKL100": "critical"},
+           "PyTables object-atom VLArray row holding a pickle (pandas.read_hdf unpickles it)")
+
+
 def make_extra(tf_keras_python: str | None) -> dict[str, Any]:
     """Issue 9 fixtures: real custom-object and preprocessing models, and the CVE-2025-12058 PoCs."""
     BENIGN.mkdir(parents=True, exist_ok=True)
@@ -737,6 +811,21 @@ def make_extra(tf_keras_python: str | None) -> dict[str, Any]:
         _poc_vocabulary(tmp / f"_vocab_{cls}.keras", p, cls, path)
         expect(p, "scanned", {"KER404": "high"}, f"CVE-2025-12058: {cls} vocabulary read from {path}")
     shutil.rmtree(tmp)
+
+    make_hdf5_pocs()
+    try:  # pandas' HDF5 stores (PyTables): object columns in the fixed format are pickled rows
+        import numpy as np
+        import pandas as pd
+        import tables  # noqa: F401
+    except ImportError:
+        print("pandas / tables not installed: skipping pandas HDF5 stores")
+    else:
+        df = pd.DataFrame({"a": np.arange(5), "b": list("vwxyz"), "c": np.linspace(0, 1, 5)})
+        df.to_hdf(BENIGN / "pandas_fixed.h5", key="df", format="fixed", complevel=9, complib="zlib")
+        df.to_hdf(BENIGN / "pandas_table.h5", key="df", format="table", complevel=9, complib="zlib")
+        expect(BENIGN / "pandas_fixed.h5", "scanned", {"KER409": "low"},
+               "pandas fixed-format store: the object column is a pickled row of plain strings (low)")
+        expect(BENIGN / "pandas_table.h5", "scanned", {}, "pandas table-format store")
 
     # CVE-2025-1550 shape with a module no policy tier knows: old Keras imports it and calls it.
     p = MALICIOUS / "unknown_module_command_argument.keras"

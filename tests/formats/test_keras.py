@@ -282,6 +282,62 @@ def test_lambda_bytecode_in_legacy_hdf5_is_high_even_when_benign() -> None:
     assert worst(scan(FIXTURES / "benign/k3_lambda.keras"), "KER400") is Severity.MEDIUM
 
 
+@pytest.mark.parametrize(("rel", "rule", "text"), [
+    ("malicious/cve_2026_1669_external_storage.keras", "KER407", "/etc/passwd"),
+    ("malicious/h5_virtual_dataset.keras", "KER407", "/home/victim/secret.h5:data"),
+    ("malicious/h5_external_link.h5", "KER407", "/home/victim/secret.h5:/model_weights"),
+    ("malicious/h5_shape_bomb.keras", "KER408", "68719476736 bytes"),
+])
+def test_hdf5_weights_that_read_host_files_or_bomb_memory_are_high(rel: str, rule: str, text: str) -> None:
+    """CVE-2026-1669 family: the weights file (inside .keras or a legacy .h5) makes loading read host files."""
+    r = scan(FIXTURES / rel)
+    f = finding(r, rule)
+    assert f.severity is Severity.HIGH and text in f.evidence
+    assert r.status is Status.SCANNED
+
+
+def test_hdf5_external_storage_in_a_compressed_keras_member_is_still_found(tmp_path: Path) -> None:
+    """A deflated weights member goes through the generic (spooled) member scan: same audit."""
+    src = FIXTURES / "malicious/cve_2026_1669_external_storage.keras"
+    p = tmp_path / "deflated.keras"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info), compress_type=zipfile.ZIP_DEFLATED)
+    assert worst(scan(p), "KER407") is Severity.HIGH
+
+
+def test_pytables_object_rows_are_analysed_as_pickles() -> None:
+    r = scan(FIXTURES / "malicious/pytables_object_atom.h5")
+    assert worst(r, "PKL100") is Severity.CRITICAL
+    assert finding(r, "PKL100").location.members == ("/obj[0]",)
+    benign = scan(FIXTURES / "benign/pandas_fixed.h5")  # pandas' fixed format pickles an object column
+    assert worst(benign, "KER409") is Severity.LOW and benign.severity is Severity.LOW
+
+
+def test_hdf5_audit_never_follows_links_or_reads_weights(tmp_path: Path) -> None:
+    """Links to files that do not exist are reported, not opened (opening would fail or read them)."""
+    p = tmp_path / "links.h5"
+    with h5py.File(p, "w") as f:
+        f.create_dataset("w", data=[1.0, 2.0])
+        f["soft"] = h5py.SoftLink("/w")
+        f["dangling"] = h5py.SoftLink("/nowhere")
+        f["ext"] = h5py.ExternalLink(str(tmp_path / "missing.h5"), "/x")
+    r = scan(p)
+    assert r.status is Status.SCANNED, r.errors
+    assert [f.rule_id for f in r.findings if f.severity >= Severity.MEDIUM] == ["KER407"]
+
+
+def test_hdf5_link_limit_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlvet.formats.hdf5_audit as audit
+
+    monkeypatch.setattr(audit, "MAX_LINKS", 3)
+    p = tmp_path / "many.h5"
+    with h5py.File(p, "w") as f:
+        for i in range(5):
+            f.create_group(f"g{i}")
+    _error(scan(p), "not fully audited")
+
+
 def test_torch_module_wrapper_pickle_is_scanned() -> None:
     r = scan(FIXTURES / "malicious/torch_wrapper_pickle.keras")
     assert worst(r, "KER406") is Severity.MEDIUM and worst(r, "PKL100") is Severity.CRITICAL
@@ -469,8 +525,9 @@ def test_hdf5_garbage_and_bad_model_config(tmp_path: Path) -> None:
 def test_missing_h5py_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "h5py", None)
     _error(scan(FIXTURES / "benign/k3_sequential.h5"), "install mlvet[hdf5]")
-    # .keras archives need no h5py: their weights member is only recognised by its signature.
-    assert scan(FIXTURES / "benign/k3_sequential.keras").status is Status.SCANNED
+    # .keras weights are HDF5 too: their structure (external storage, links: CVE-2026-1669) cannot be
+    # audited without h5py, so the archive is an error, not clean.
+    _error(scan(FIXTURES / "benign/k3_sequential.keras"), "install mlvet[hdf5]")
 
 
 def test_plain_json_is_not_claimed(tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
 """HDF5 files (``.h5``/``.hdf5``): legacy Keras models and weights-only files.
 
 Only the root attributes Keras reads (``model_config``, ``training_config``) are read, through h5py
-(the optional ``mlvet[hdf5]`` extra); weights are never read. libhdf5 finds its superblock after a
+(the optional ``mlvet[hdf5]`` extra), and the link / storage structure is audited
+(:mod:`mlvet.formats.hdf5_audit`: external storage, external links, virtual datasets, declared-size
+bombs, PyTables pickled rows); weights are never read. libhdf5 finds its superblock after a
 user block and ignores bytes past the recorded end, so the same file can be a pickle, zip or tar for
 another loader (a polyglot): such files are also dispatched to the other formats, and trailing bytes
 are content-scanned.
@@ -9,6 +11,7 @@ are content-scanned.
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Callable
 from typing import Any, BinaryIO
@@ -16,8 +19,46 @@ from typing import Any, BinaryIO
 from mlvet.analysis.keras_config import MAX_CONFIG_BYTES
 from mlvet.errors import AnalysisError, LimitExceeded
 from mlvet.formats.base import Probe, ScanContext, Window
+from mlvet.formats.hdf5_audit import Hdf5Audit, audit_hdf5
 from mlvet.formats.keras_report import analyse_config_bytes
-from mlvet.rules import ARC301
+from mlvet.model import Severity
+from mlvet.rules import ARC301, define_rule
+
+KER407 = define_rule(
+    "KER407", "hdf5-external-reference", Severity.HIGH,
+    "An HDF5 dataset or link reads data from outside the file: external storage (raw host files), an "
+    "external link into another HDF5 file, or a virtual dataset mapping other files.",
+    "Loading the weights (Keras load_model on model.weights.h5 or a legacy .h5, h5py, PyTables) reads "
+    "those host files into the model, where outputs or a re-save leak them (CVE-2026-1669 and its "
+    "ExternalLink / virtual-dataset variants); Keras writes none of these.",
+    "Do not load the file; weights must be stored inside it.",
+    73,
+)
+KER408 = define_rule(
+    "KER408", "hdf5-allocation-bomb", Severity.HIGH,
+    "An HDF5 dataset declares a size (gigabytes) far beyond the bytes it stores.",
+    "Loaders allocate the declared shape before reading, so a tiny file exhausts memory and kills the "
+    "process that loads it (Keras weight loading, CVE-2026-0897 class).",
+    "Do not load the file; re-export the weights from their source.",
+    400,
+)
+KER409 = define_rule(
+    "KER409", "hdf5-pickled-objects", Severity.LOW,
+    "The HDF5 file holds PyTables object-atom rows: pickles that tables / pandas.read_hdf unpickle on "
+    "read (pandas' fixed format writes them for object columns). Each row is analysed as a pickle and "
+    "ranked by what it calls.",
+    "Unpickling runs whatever the pickle calls; a data file read with pandas.read_hdf then runs code.",
+    "Load such files only from trusted sources; store data in a format without pickles.",
+    502,
+)
+_ISSUE_RULES = {"external-storage": KER407, "external-link": KER407, "virtual-dataset": KER407,
+                "declared-size": KER408}
+_ISSUE_TEXT = {
+    "external-storage": "keeps its bytes in the host file",
+    "external-link": "is an external link to",
+    "virtual-dataset": "is a virtual dataset reading",
+    "declared-size": "is an allocation bomb:",
+}
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -93,7 +134,8 @@ class Hdf5Handler:
                     Window(stream, end, size - end), size - end, name  # type: ignore[arg-type]
                 )
         stream.seek(0)
-        attrs = read_hdf5_root_attrs(stream)
+        attrs, audit = read_hdf5(stream)
+        _report_audit(audit, ctx)
         config = attrs.get("model_config")
         training = attrs.get("training_config")
         if config is None and training is None:
@@ -110,6 +152,21 @@ class Hdf5Handler:
                 sub.error(str(exc))
             except AnalysisError as exc:
                 sub.error(str(exc))
+
+
+def _report_audit(audit: Hdf5Audit, ctx: ScanContext) -> None:
+    """Report what the structure walk found; pickled rows go through the pickle analysis."""
+    for issue in audit.issues[:200]:
+        ctx.report(_ISSUE_RULES[issue.kind], f"dataset or link {issue.where[:200]!r} {_ISSUE_TEXT[issue.kind]} "
+                   f"{issue.detail[:300]}", evidence=f"{issue.kind}: {issue.where[:300]} -> {issue.detail[:500]}")
+    if audit.pickled_rows:
+        names = sorted({n.rsplit("[", 1)[0] for n, _ in audit.pickled_rows})
+        ctx.report(KER409, f"{len(audit.pickled_rows)} PyTables object-atom row(s) in {', '.join(names[:5])} are "
+                   "pickles that tables / pandas.read_hdf unpickle", evidence=", ".join(names[:50]))
+        for name, data in audit.pickled_rows:
+            ctx.child(name).scan_stream(io.BytesIO(data), len(data), name)
+    if audit.incomplete:
+        ctx.error(f"HDF5 structure: {audit.incomplete}")
 
 
 def _blank(stream: BinaryIO, offset: int, length: int) -> bool:
@@ -137,9 +194,15 @@ _ATTRS = ("model_config", "training_config")
 
 
 def read_hdf5_root_attrs(stream: BinaryIO) -> dict[str, str]:
-    """The string values of the root attributes Keras reads (``model_config``, ``training_config``).
+    """The string values of the root attributes Keras reads (``model_config``, ``training_config``)."""
+    return read_hdf5(stream)[0]
 
-    Uses h5py on the file object: attributes only, no dataset is ever read.
+
+def read_hdf5(stream: BinaryIO) -> tuple[dict[str, str], Hdf5Audit]:
+    """The root attributes Keras reads and the structure audit, from one h5py open of the file object.
+
+    No dataset is read except bounded PyTables object-atom rows; external and soft links are never
+    followed.
     """
     try:
         import h5py  # optional extra, imported only for HDF5 input
@@ -160,11 +223,12 @@ def read_hdf5_root_attrs(stream: BinaryIO) -> dict[str, str]:
                         f"HDF5 attribute {key} holds {attr.get_storage_size()} bytes; not analysed",
                     )
                 out[key] = _attr_text(f.attrs[key], key)
+            audit = audit_hdf5(f)
     except (LimitExceeded, AnalysisError):
         raise
     except Exception as exc:  # libhdf5 raises many types (OSError, KeyError, RuntimeError...)
         raise AnalysisError(f"unreadable HDF5 file: {type(exc).__name__}: {exc}") from None
-    return out
+    return out, audit
 
 
 def _attr_text(value: Any, key: str) -> str:

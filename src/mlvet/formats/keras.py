@@ -12,13 +12,15 @@ What is read, never executed or imported:
 
 * ``.keras`` (zip: ``config.json``, ``metadata.json``, ``model.weights.h5``/``.npz``, ``assets/``):
   ``config.json`` is walked in full (nested and shared layers, ``build_config``, ``compile_config``
-  losses/metrics/optimizers, initializers, regularizers, constraints, activations). Other members
-  are content-scanned by the zip handler (an ``.npz`` of weights goes through the pickle checks).
+  losses/metrics/optimizers, initializers, regularizers, constraints, activations). The weights
+  file's HDF5 structure is audited in place (external storage, links, virtual datasets, declared-size
+  bombs: CVE-2026-1669); other members are content-scanned by the zip handler (an ``.npz`` of weights
+  goes through the pickle checks).
 * A bare Keras config JSON (``config.json`` of a Keras folder or a Hugging Face Keras / KerasHub
   preset, which ``load_model("hf://...")`` reads from a plain folder).
 * HDF5 (``.h5``/``.hdf5``): the root attributes ``model_config`` and ``training_config`` only, through
-  h5py (the optional ``mlvet[hdf5]`` extra); weights are never read. Bytes in an HDF5 user block or
-  after the file's recorded end are content-scanned too (polyglots).
+  h5py (the optional ``mlvet[hdf5]`` extra), and the same structure audit; weights are never read.
+  Bytes in an HDF5 user block or after the file's recorded end are content-scanned too (polyglots).
 
 The config walk itself lives in :mod:`mlvet.analysis.keras_config` (pure, returns data), Lambda
 bytecode is decoded by :mod:`mlvet.analysis.keras_code` (mlvet's static marshal reader), the findings
@@ -49,7 +51,7 @@ from mlvet.analysis.keras_config import (
 )
 from mlvet.containers.zipread import ZipArchive, ZipFormatError, ZipLimitError, ZipMember
 from mlvet.errors import AnalysisError, LimitExceeded
-from mlvet.formats.base import Probe, ScanContext, register
+from mlvet.formats.base import Probe, ScanContext, Window, register
 from mlvet.formats.hdf5 import HDF5_MAGIC, Hdf5Handler, find_hdf5_superblock, read_hdf5_root_attrs
 from mlvet.formats.keras_report import analyse_config, analyse_config_bytes
 from mlvet.formats.zip import register_zip_layout
@@ -102,16 +104,16 @@ class KerasZipLayout:
                     continue  # left to the generic member scan
                 if isinstance(meta, dict):
                     handled.add(member.name)
-            elif member.name == "model.weights.h5":
-                # Weights are h5py datasets read as arrays; nothing in them is resolved or executed.
-                # Anything that is not HDF5 is left to the generic content scan.
-                try:
-                    with archive.open(member, 8) as stream:
-                        head = stream.read(8)
-                except (ZipFormatError, ZipLimitError):
-                    continue
-                if head == HDF5_MAGIC:
-                    handled.add(member.name)
+            elif (member.name == "model.weights.h5" and member.method == 0 and not member.flags & 1
+                  and member.data_offset >= 0 and member.compressed_size == member.uncompressed_size
+                  and member.data_offset + member.uncompressed_size <= archive.size):
+                # Stored (Keras' own layout): the HDF5 handler reads it in place, without a copy. Weights
+                # are never read; the structure is audited (external storage, links, bombs: CVE-2026-1669).
+                # Compressed or anything else is left to the generic member scan (spooled, same handler).
+                sub = ctx.child(member.name)
+                window = Window(archive.fileobj, member.data_offset, member.uncompressed_size)
+                sub.scan_stream(window, member.uncompressed_size, member.name)  # type: ignore[arg-type]
+                handled.add(member.name)
         return handled
 
 
