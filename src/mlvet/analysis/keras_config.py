@@ -232,6 +232,7 @@ class ConfigAnalysis:
     dropped_worst: Hit | None = None
 
     def add(self, rule: Rule, key: str, severity: Severity, message: str, evidence: str) -> None:
+        """Record one hit; the same object again only raises the count (and keeps the worst severity)."""
         k = (rule.id, key)
         hit = self.hits.get(k)
         if hit is not None:
@@ -292,6 +293,7 @@ class ConfigWalker:
     # ---- entry ------------------------------------------------------------------------------------
 
     def walk(self, doc: Any, shadowed: list[tuple[str, Any]] | None = None) -> ConfigAnalysis:
+        """Walk the document (and the values duplicate keys shadowed) iteratively, within MAX_NODES."""
         roots: list[tuple[Any, str]] = [(doc, "")]
         if shadowed:
             keys = sorted({k for k, _ in shadowed})

@@ -54,6 +54,7 @@ _EXTENSIONS_DOMAIN = "ai.onnx.contrib"
 
 
 class OnnxHandler:
+    """ONNX ModelProto files: inventory, custom and Python operators, functions, external data."""
     id = "onnx"
     priority = 70
 

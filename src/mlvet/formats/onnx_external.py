@@ -32,6 +32,7 @@ def _is_absolute(path: str) -> bool:
 
 
 def check_external(ext: ExternalRef, ctx: ScanContext) -> None:
+    """Check one tensor's external-data entries: keys, numbers, location (absolute, '..', marker), file on disk."""
     label = f"tensor {ext.tensor!r} ({ext.where})"
     keys = [k for k, _ in ext.entries]
     values = dict(ext.entries)

@@ -91,6 +91,7 @@ _GRAPH_FIELDS = {1: LEN, 2: LEN, 5: LEN, 10: LEN, 11: LEN, 12: LEN, 13: LEN, 14:
 
 @dataclass
 class ExternalRef:
+    """A tensor whose bytes live in an external-data file: its ``external_data`` entries."""
     tensor: str
     where: str
     offset: int
@@ -100,6 +101,7 @@ class ExternalRef:
 
 @dataclass
 class WalkState:
+    """Everything the walk collected: operators by domain, functions, opsets, external data."""
     ops: Counter[tuple[str, str]] = field(default_factory=Counter)
     op_overflow: bool = False
     nodes: int = 0
@@ -177,6 +179,7 @@ class ModelWalker:
         return self.r.text(f, limit)
 
     def model(self, msg: Message) -> None:
+        """Walk a ModelProto: graph, opsets, metadata, training graphs, functions."""
         r = self.r
         for f in r.fields(msg):
             n = f.number
@@ -212,6 +215,7 @@ class ModelWalker:
                 self.graph(self.r.message(f), "training_info." + ("initialization" if f.number == 1 else "algorithm"))
 
     def graph(self, msg: Message, where: str) -> None:
+        """Walk a GraphProto: nodes, initializers, text fields."""
         r = self.r
         name = ""
         for f in r.fields(msg):
@@ -230,6 +234,7 @@ class ModelWalker:
                 self._metadata(r.message(f), f"{where} metadata_props")
 
     def node(self, msg: Message, where: str, graph_name: str) -> None:
+        """Count one NodeProto's operator and walk its attributes (sub-graphs, tensors); keep Python ops."""
         r = self.r
         op_type = domain = ""
         name_field: Field | None = None
@@ -314,6 +319,7 @@ class ModelWalker:
                 self.tensor(self.r.message(f), where)
 
     def tensor(self, msg: Message, where: str) -> None:
+        """Record a TensorProto's external-data entries (raw data is skipped, never read)."""
         r = self.r
         name = ""
         entries: list[tuple[str, str]] = []
@@ -340,6 +346,7 @@ class ModelWalker:
         return key, value
 
     def function(self, msg: Message) -> None:
+        """Walk a model-local FunctionProto's nodes."""
         r = self.r
         name = domain = overload = ""
         nodes: list[Field] = []

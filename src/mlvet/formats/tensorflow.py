@@ -327,6 +327,7 @@ _TEXT_LINE_LIMIT = 1 << 20
 
 
 def looks_like_pbtxt(head: bytes) -> bool:
+    """Protobuf text format of a SavedModel or GraphDef (no NUL, a known first key)."""
     return b"\x00" not in head and _PBTXT_START.match(head) is not None
 
 

@@ -36,6 +36,7 @@ _MAX_CONST = 1024
 
 @dataclass
 class Node:
+    """A node worth judging: its name, operator, inputs, path-like attributes and offset."""
     name: str
     op: str
     inputs: list[str]
@@ -54,6 +55,7 @@ class Scope:
 
 @dataclass
 class Inventory:
+    """Operators with counts, functions, tags and version: the TFG500 inventory."""
     ops: Counter[str] = field(default_factory=Counter)
     overflow: bool = False
     nodes: int = 0
@@ -64,6 +66,7 @@ class Inventory:
 
 
 class GraphWalker:
+    """Walks GraphDefs and function libraries, collecting constants and judging flagged nodes."""
     def __init__(self, reader: WireReader, ctx: ScanContext) -> None:
         self.r = reader
         self.ctx = ctx
@@ -71,6 +74,7 @@ class GraphWalker:
 
     # GraphDef{node=1, library=2}
     def graph_def(self, msg: Message, where: str) -> None:
+        """Walk ``GraphDef{node=1, library=2}``; nodes are judged at the end of each scope."""
         scope = Scope(where)
         for f in self.r.fields(msg):
             if f.number == 1:
@@ -211,6 +215,7 @@ def _const_inputs(node: Node, scope: Scope, indices: tuple[int, ...]) -> list[st
 
 
 def judge(node: Node, scope: Scope, ctx: ScanContext) -> None:
+    """Report one node by what its operator does, with constant paths or attributes as detail."""
     op = node.op
     where = f"{scope.where}/{node.name}"
     attr_text = "; ".join(f"{k}={v!r}" for k, vs in node.attrs.items() for v in vs[:4])
@@ -271,6 +276,7 @@ def judge(node: Node, scope: Scope, ctx: ScanContext) -> None:
 
 
 def report_inventory(inv: Inventory, ctx: ScanContext, extra: str = "") -> None:
+    """Report the operator inventory (TFG500, info)."""
     ops = ", ".join(f"{op}×{n}" if n > 1 else op for op, n in sorted(inv.ops.items()))
     msg = (f"{inv.nodes} nodes, {len(inv.ops)} operator types"
            + (f", {inv.functions} functions" if inv.functions else "")

@@ -46,6 +46,7 @@ def _looks_like_node(head: bytes, start: int, length: int) -> bool:
 
 
 def looks_like_graphdef(head: bytes) -> bool:
+    """A GraphDef: only GraphDef fields, the first a NodeDef with an operator name or a library."""
     fields = try_fields(head, 16)
     if not fields:
         return False
@@ -63,6 +64,7 @@ def looks_like_graphdef(head: bytes) -> bool:
 
 
 def looks_like_saved_model(head: bytes) -> bool:
+    """A SavedModel: schema_version, then a MetaGraphDef."""
     fields = try_fields(head, 4)
     if not fields or len(fields) < 2:
         return False
@@ -78,6 +80,7 @@ def looks_like_saved_model(head: bytes) -> bool:
 
 
 def looks_like_keras_metadata(head: bytes) -> bool:
+    """keras_metadata.pb: SavedMetadata nodes with a _tf_keras identifier or JSON metadata."""
     fields = try_fields(head, 4)
     if not fields or any(f[:2] != (1, LEN) for f in fields):
         return False
@@ -95,6 +98,7 @@ def looks_like_keras_metadata(head: bytes) -> bool:
 
 
 def looks_like_fingerprint(head: bytes, size: int) -> bool:
+    """fingerprint.pb: a small message of hash varints."""
     if size > 4096:
         return False
     fields = try_fields(head, 16)
@@ -112,5 +116,6 @@ def starts_like_pickle_proto(head: bytes) -> bool:
 
 
 def looks_like_checkpoint_index(probe: Probe) -> bool:
+    """A checkpoint index: an SSTable whose footer ends with the table magic."""
     return probe.size >= 48 and probe.tail(48)[-8:] == SSTABLE_MAGIC
 
