@@ -656,6 +656,11 @@ m = keras.Model(inp, keras.layers.Dense(1)(AddOne()(inp)), name="tfk_custom")
 m.compile(optimizer="adam", loss=my_loss)
 m.save(f"{out}/tfk_custom.h5")
 m.save(f"{out}/tfk_custom.keras")
+import yaml  # what Keras 2's model.to_yaml() wrote: yaml.dump of the config (tuples as !!python/tuple)
+conv = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, (3, 3)), keras.layers.Flatten()])
+with open(f"{out}/tfk_model_config.yaml", "w") as fh:
+    yaml.dump({"class_name": "Sequential", "config": conv.get_config(), "keras_version": keras.__version__,
+               "backend": "tensorflow"}, fh)
 print(json.dumps({"tensorflow": tf.__version__, "tf_keras": keras.__version__}))
 """
 
@@ -799,6 +804,8 @@ def make_extra(tf_keras_python: str | None) -> dict[str, Any]:
     if (BENIGN / "tfk_custom.h5").exists():
         expect(BENIGN / "tfk_custom.h5", "scanned", {"KER402": "low"}, "tf.keras registered layer and loss")
         expect(BENIGN / "tfk_custom.keras", "scanned", {"KER402": "low"}, "tf.keras registered layer and loss")
+    if (BENIGN / "tfk_model_config.yaml").exists():
+        expect(BENIGN / "tfk_model_config.yaml", "skipped", {}, "Keras 2 to_yaml shape (!!python/tuple only)")
     tmp = MALICIOUS / "_tmp"
     tmp.mkdir(exist_ok=True)
     res = subprocess.run([sys.executable, "-c", VOCAB_SCRIPT, str(tmp)], env=env, capture_output=True,
@@ -826,6 +833,13 @@ def make_extra(tf_keras_python: str | None) -> dict[str, Any]:
         expect(BENIGN / "pandas_fixed.h5", "scanned", {"KER409": "low"},
                "pandas fixed-format store: the object column is a pickled row of plain strings (low)")
         expect(BENIGN / "pandas_table.h5", "scanned", {}, "pandas table-format store")
+
+    # CVE-2021-37678: tf.keras model_from_yaml used yaml.unsafe_load; the advisory's payload, verbatim shape.
+    p = MALICIOUS / "cve_2021_37678_model.yaml"
+    p.write_text("!!python/object/new:type\n"
+                 "args: ['z', !!python/tuple [], {'extend': !!python/name:exec }]\n"
+                 f"listitems: \"__import__('os').system('touch {MARKER}')\"\n")
+    expect(p, "scanned", {"KER410": "critical"}, "CVE-2021-37678: Python tags in a Keras YAML config")
 
     # CVE-2025-1550 shape with a module no policy tier knows: old Keras imports it and calls it.
     p = MALICIOUS / "unknown_module_command_argument.keras"

@@ -338,6 +338,38 @@ def test_hdf5_link_limit_fails_closed(tmp_path: Path, monkeypatch: pytest.Monkey
     _error(scan(p), "not fully audited")
 
 
+def test_cve_2021_37678_yaml_python_tags_are_critical() -> None:
+    r = scan(FIXTURES / "malicious/cve_2021_37678_model.yaml")
+    found = {f.evidence.split(": ", 1)[1]: f.severity for f in r.findings if f.rule_id == "KER410"}
+    assert found == {"python/object/new:type": Severity.CRITICAL, "python/name:exec": Severity.CRITICAL}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a: !!python/object/apply:os.system ['id']\n", Severity.CRITICAL),
+    ("a: !<tag:yaml.org,2002:python/object/apply:subprocess.call> [['id']]\n", Severity.CRITICAL),
+    ("%TAG !p! tag:yaml.org,2002:python/object/apply:\n---\na: !p!os.system ['id']\n", Severity.CRITICAL),
+    ("a: !!python/object/apply:os.sy%73tem ['id']\n", Severity.CRITICAL),       # URI escapes, as PyYAML reads
+    ("- !!python/object/new:acme.Thing {x: 1}\n", Severity.HIGH),              # any construction is a call
+    ("a: !!python/name:acme.helpers\n", Severity.MEDIUM),                      # an import only
+    ("shape: !!python/tuple [3, 3]\nname: !!python/str x\n", Severity.NONE),   # data tags (Keras to_yaml)
+    ("msg: \"!!python/object/apply:os.system\"\n# !!python/object/apply:os.system\n", Severity.NONE),
+])
+def test_yaml_python_tags_ranked_by_what_unsafe_load_does(tmp_path: Path, text: str, expected: Severity) -> None:
+    p = tmp_path / "config.txt"  # whatever the extension
+    p.write_text(text)
+    assert worst(scan(p), "KER410") is expected
+
+
+def test_yaml_with_python_tags_is_still_read_by_the_other_handlers(tmp_path: Path) -> None:
+    """An MLmodel carrying a tag: the tag is reported and MLflow's reader still sees the file."""
+    p = tmp_path / "MLmodel"
+    p.write_text("artifact_path: model\nflavors:\n  python_function:\n    loader_module: mlflow.sklearn\n"
+                 "    env: !!python/object/apply:os.system ['id']\n")
+    r = scan(p)
+    assert worst(r, "KER410") is Severity.CRITICAL
+    assert "mlflow-mlmodel" in r.formats_seen
+
+
 def test_torch_module_wrapper_pickle_is_scanned() -> None:
     r = scan(FIXTURES / "malicious/torch_wrapper_pickle.keras")
     assert worst(r, "KER406") is Severity.MEDIUM and worst(r, "PKL100") is Severity.CRITICAL
