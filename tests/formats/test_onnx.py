@@ -188,6 +188,14 @@ def test_python_ops_are_high_in_any_domain_with_node_and_attributes(tmp_path: Pa
     assert "else_branch" in hits[0].message  # where the node is
 
 
+def test_multi_line_producer_version_is_still_onnx(tmp_path: Path) -> None:
+    """CatBoost's ONNX export puts its git info (several lines) in producer_version."""
+    git_info = "Git info:\n    Commit: b1bd2a6\n    Branch: tags/v1.2.10\n\nOther info:\n    Build by: Unknown user\n"
+    data = fv(1, 3) + fl(2, "CatBoost") + fl(3, git_info) + fl(7, graph(node("Relu"))) + fl(8, fl(1, "") + fv(2, 9))
+    res = scan_path(write(tmp_path, "classifier.onnx", data))
+    assert res.format == "onnx" and res.status is Status.SCANNED, res.errors
+
+
 def test_ordinary_contrib_and_extensions_ops_stay_low() -> None:
     for name in ("contrib_op.onnx", "extensions_strings.onnx"):
         res = scan_path(ASSETS / name)

@@ -163,7 +163,8 @@ def _printable(data: bytes) -> bool:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return all(c.isprintable() for c in text)
+    # Producers write multi-line text here (CatBoost's producer_version is its git info).
+    return all(c.isprintable() or c in "\n\r\t" for c in text)
 
 
 
