@@ -54,7 +54,8 @@ KER400 = define_rule(
     "KER400", "keras-lambda-code", Severity.MEDIUM,
     "A Lambda layer (or another serialised Python lambda) carries marshalled Python bytecode. Severity "
     "rises to critical when the code uses process, file, import, eval/exec or reflection names, and to "
-    "high when its strings look like commands or the bytecode cannot be decoded.",
+    "high when its strings look like commands, the bytecode cannot be decoded, or the file is a legacy "
+    "HDF5 model (loaded without safe mode).",
     "Keras rebuilds the function with marshal.loads and runs it whenever the layer is called, which "
     "includes building a functional model during loading. safe_mode blocks it in current Keras, but it "
     "runs with safe_mode=False, from legacy HDF5 files before Keras 3.11.3 (CVE-2025-9905), in tf.keras "
