@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import builtins
 import hashlib
 import json
 import re
@@ -25,11 +24,32 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlvet.analysis.keras_code import DANGEROUS_CODE_NAMES, command_like, judge_lambda_code
+from mlvet.analysis.keras_code import DANGEROUS_CODE_NAMES, judge_lambda_code
+from mlvet.analysis.keras_tables import (
+    EXTERNAL_FILE_KEYS,
+    GADGETS,
+    KER400,
+    KER401,
+    KER402,
+    KER403,
+    KER404,
+    KER405,
+    KER406,
+    KERAS_ROOTS,
+    PY_BUILTINS,
+    SAFE_MODE_KEY,
+    SAFE_MODE_TOGGLES,
+    SENSITIVE_RELATIVE,
+    TF_KERAS_CUSTOM_BUILTINS,
+    TF_ROOTS,
+    TOKENIZER_FILE_KEYS,
+    URL,
+    command_like_argument,
+)
 from mlvet.errors import AnalysisError, LimitExceeded
 from mlvet.model import Severity
 from mlvet.policy import Tier
-from mlvet.rules import Rule, define_rule
+from mlvet.rules import Rule
 
 if TYPE_CHECKING:
     from mlvet.policy import Policy
@@ -42,170 +62,6 @@ MAX_CONFIG_BYTES = 32 * 1024 * 1024
 MAX_NODES = 5_000_000
 #: Distinct findings kept per config; the rest are summarised in one finding.
 MAX_FINDINGS = 200
-
-# ---- rules --------------------------------------------------------------------------------------------
-
-_NO_LOAD = (
-    "Do not load the model. If you need it, rebuild it from trusted code and load only the weights "
-    "(model.load_weights) or ask the publisher for a version without this object."
-)
-
-KER400 = define_rule(
-    "KER400", "keras-lambda-code", Severity.MEDIUM,
-    "A Lambda layer (or another serialised Python lambda) carries marshalled Python bytecode. Severity "
-    "rises to critical when the code uses process, file, import, eval/exec or reflection names, and to "
-    "high when its strings look like commands, the bytecode cannot be decoded, or the file is a legacy "
-    "HDF5 model (loaded without safe mode).",
-    "Keras rebuilds the function with marshal.loads and runs it whenever the layer is called, which "
-    "includes building a functional model during loading. safe_mode blocks it in current Keras, but it "
-    "runs with safe_mode=False, from legacy HDF5 files before Keras 3.11.3 (CVE-2025-9905), in tf.keras "
-    "before 2.13 (CVE-2024-3660), and after a config disables safe mode (CVE-2025-9906).",
-    "Replace Lambda layers by registered custom layers (named code you ship and review) and re-save the "
-    "model. Never pass safe_mode=False for a file you did not make.",
-    94,
-)
-KER401 = define_rule(
-    "KER401", "keras-dangerous-reference", Severity.CRITICAL,
-    "The model config names a callable that runs code, starts processes, reads or writes files, "
-    "downloads, or reloads models (os.system, builtins.exec, subprocess.Popen, keras.utils.get_file, "
-    "keras.models.load_model, tf.io.write_file ...).",
-    "Keras resolves every module/class_name/function in the config while loading and calls it with the "
-    "config's arguments: Keras before 3.9 imported any module named there (CVE-2025-1550), and Keras "
-    "utilities reached this way bypassed safe_mode until 3.11 (CVE-2025-8747, CVE-2025-9906).",
-    _NO_LOAD, 502,
-)
-KER402 = define_rule(
-    "KER402", "keras-custom-object", Severity.MEDIUM,
-    "The model config references a class or function outside Keras' built-ins (a custom or "
-    "third-party object). A registered or custom name that is not a known gadget is low: the file "
-    "carries no code for it. A standard-library callable is medium, and high when the config passes it "
-    "command-like, path or URL arguments.",
-    "Loading it runs code that is not in the file: Keras before 3.9 imports the named module itself "
-    "(running its top-level code) and calls the object with the config's arguments; newer versions take "
-    "it only from custom_objects or the registration table, so a name that the loading program does not "
-    "register makes loading fail.",
-    "Check that the object is one you trust. To accept it, add its module to the policy's safe tier "
-    "(e.g. safe = [\"my_pkg:*\"] in [tool.mlvet]).",
-    502,
-)
-KER403 = define_rule(
-    "KER403", "keras-safe-mode-disabled", Severity.CRITICAL,
-    "The config turns Keras' safe mode off while loading: it calls "
-    "keras.config.enable_unsafe_deserialization, Keras' global-state setter, or passes safe_mode=False.",
-    "Once safe mode is off, the marshalled bytecode of any later Lambda layer runs even though the "
-    "caller asked for load_model(..., safe_mode=True) (CVE-2025-9906).",
-    _NO_LOAD, 693,
-)
-KER404 = define_rule(
-    "KER404", "keras-external-resource", Severity.HIGH,
-    "A layer reads a file or URL named in the config when the model is loaded (TFSMLayer SavedModel "
-    "path, a lookup layer's or tokenizer's vocabulary file, ...). A plain relative file name is low.",
-    "The model then depends on content outside the file: a TFSMLayer loads an attacker-chosen "
-    "SavedModel (its graph can read and write files), and a vocabulary path reads a local file into the "
-    "model, where get_vocabulary() or a re-save leaks it (arbitrary file read; SSRF through tf.io.gfile's "
-    "remote file systems), even with safe_mode=True before Keras 3.12 (CVE-2025-12058).",
-    "Check the path; ship vocabularies inside the .keras assets (Keras 3.12+ does this itself) and avoid "
-    "TFSMLayer for untrusted SavedModels.",
-    73,
-)
-KER405 = define_rule(
-    "KER405", "keras-duplicate-key", Severity.MEDIUM,
-    "The config JSON repeats a key inside one object.",
-    "JSON readers disagree on which duplicate wins (Python keeps the last, others the first), so a "
-    "scanner and Keras can see different layers. Keras never writes duplicates. Every value is analysed.",
-    "Treat the file as tampered; re-export it from its source.",
-    436,
-)
-KER406 = define_rule(
-    "KER406", "keras-embedded-pickle", Severity.MEDIUM,
-    "A layer config embeds a pickled object (TorchModuleWrapper's torch.save bytes) that Keras "
-    "unpickles with torch.load(weights_only=False) when the model is loaded. Its pickle findings are "
-    "reported separately.",
-    "Unpickling runs arbitrary code; current Keras requires safe_mode=False for it, older Keras 3 "
-    "versions did it unconditionally.",
-    "Load such models only from trusted sources; prefer rebuilding the torch module in code and loading "
-    "its state_dict.",
-    502,
-)
-
-# ---- what counts as Keras' own, and what is a known gadget ----------------------------------------------
-
-#: Top-level packages whose objects Keras resolves as built-ins (Keras 3 restricts module imports to these).
-KERAS_ROOTS = frozenset({"keras", "keras_hub", "keras_cv", "keras_nlp", "tf_keras"})
-_TF_ROOTS = frozenset({"tensorflow", "tf"})
-
-#: Names (last dotted part) that turn Keras' deserialiser against the loading process; Keras itself
-#: forbids many of them since 3.11 ("non-modeling APIs"). Matched whatever module they come with.
-_GADGETS: dict[str, str] = {
-    "get_file": "downloads (and can extract) a file from a URL",
-    "load_model": "loads another model (e.g. with safe_mode=False)",
-    "model_from_json": "deserialises another model config",
-    "model_from_yaml": "deserialises another model config",
-    "model_from_config": "deserialises another model config",
-    "deserialize_keras_object": "deserialises an attacker-chosen config",
-    "func_load": "unmarshals and builds a Python function",
-    "save_model": "writes a model file",
-    "load_weights": "reads a weights file from a path",
-    "save_weights": "writes a weights file",
-    "register_keras_serializable": "registers objects in Keras' global table",
-    "load_img": "reads a file from a path",
-    "save_img": "writes a file",
-    "image_dataset_from_directory": "reads files from a folder",
-    "text_dataset_from_directory": "reads files from a folder",
-    "audio_dataset_from_directory": "reads files from a folder",
-    "plot_model": "writes a file and runs the graphviz 'dot' program",
-    "model_to_dot": "runs the graphviz 'dot' program",
-    "plot_image_gallery": "writes an image file",
-    "plot_segmentation_mask_gallery": "writes an image file",
-    "plot_bounding_box_gallery": "writes an image file",
-    "export_saved_model": "writes a SavedModel",
-    "ExportArchive": "writes a SavedModel",
-    "load_op_library": "loads a native library",
-    "load_library": "loads a native library",
-    "py_function": "calls an arbitrary Python function",
-    "numpy_function": "calls an arbitrary Python function",
-    "py_func": "calls an arbitrary Python function",
-    "write_file": "writes a file",
-    "read_file": "reads a file",
-    "WriteFile": "writes a file",
-    "ReadFile": "reads a file",
-    "MatchingFiles": "lists files",
-    "PyFunc": "calls an arbitrary Python function",
-    "EagerPyFunc": "calls an arbitrary Python function",
-    "PyFuncStateless": "calls an arbitrary Python function",
-}
-#: Gadgets that switch safe mode off (reported as KER403).
-_SAFE_MODE_TOGGLES: dict[str, str] = {
-    "enable_unsafe_deserialization": "disables Keras safe mode globally",
-    "set_global_attribute": "sets Keras global state (e.g. safe_mode_saving=False)",
-    "SafeModeScope": "changes Keras' safe-mode scope",
-}
-#: Layers that read a file or URL named in their config at load time: class name -> config keys.
-#: A string there is a path (lists, dicts and nulls are inline data or an in-archive asset).
-_EXTERNAL: dict[str, tuple[str, ...]] = {
-    "TFSMLayer": ("filepath",),
-    "StringLookup": ("vocabulary", "idf_weights"),
-    "IntegerLookup": ("vocabulary", "idf_weights"),
-    "TextVectorization": ("vocabulary", "idf_weights"),
-    "IndexLookup": ("vocabulary", "idf_weights"),
-}
-#: KerasHub tokenizers (and the model tokenizers built on them) open these keys as files when a string.
-_TOKENIZER_FILE_KEYS = ("vocabulary", "merges", "proto", "special_tokens", "language_tokens")
-#: A URL of any scheme tf.io.gfile may serve (file://, gs://, hdfs://, http(s)://, s3:// ...).
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-#: Relative paths that still name secrets or system files from a usual working folder.
-_SENSITIVE_RELATIVE = re.compile(
-    r"(?i)(^|[\\/])\.(ssh|aws|gnupg|kube|docker|config|netrc|git-credentials|bash_history)([\\/]|$)|"
-    r"id_(rsa|ed25519|ecdsa)|passwd|shadow|\.env$"
-)
-#: tf.keras 2.11+ built-ins saved as "Custom>Name" (its optimizers are registered in the default package).
-_TF_KERAS_CUSTOM_BUILTINS = frozenset(
-    {"Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lion", "Nadam", "RMSprop", "SGD",
-     "LossScaleOptimizer", "LossScaleOptimizerV3"}
-)
-#: Keras' internal global-state key for safe mode.
-_SAFE_MODE_KEY = "safe_mode_saving"
-_PY_BUILTINS = frozenset(dir(builtins))
 
 # ---- config analysis -----------------------------------------------------------------------------------
 
@@ -328,10 +184,10 @@ class ConfigWalker:
                     child = value[i]
                     if isinstance(child, (dict, list, str)):
                         stack.append((child, f"{path}[{i}]", owner))
-            elif isinstance(value, str) and _SAFE_MODE_KEY in value:
+            elif isinstance(value, str) and SAFE_MODE_KEY in value:
                 self.result.add(
-                    KER403, _SAFE_MODE_KEY, Severity.CRITICAL,
-                    f"{self.origin} names Keras' global safe-mode flag ({_SAFE_MODE_KEY!r})",
+                    KER403, SAFE_MODE_KEY, Severity.CRITICAL,
+                    f"{self.origin} names Keras' global safe-mode flag ({SAFE_MODE_KEY!r})",
                     f"at {path or '<root>'}: {value[:200]!r}",
                 )
         return self.result
@@ -386,9 +242,9 @@ class ConfigWalker:
             blob = inner.get("module")
             if isinstance(blob, str) and len(blob) > 16:
                 self._torch_module(blob, label, path)
-        keys = _EXTERNAL.get(base, ())
+        keys = EXTERNAL_FILE_KEYS.get(base, ())
         if not keys and base.endswith("Tokenizer"):
-            keys = _TOKENIZER_FILE_KEYS
+            keys = TOKENIZER_FILE_KEYS
         for key in keys:
             target = inner.get(key)
             if isinstance(target, str) and target:
@@ -405,7 +261,7 @@ class ConfigWalker:
         """
         norm = target.replace("\\", "/")
         parts = norm.split("/")
-        remote = _URL.match(target) is not None
+        remote = URL.match(target) is not None
         absolute = norm.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", norm) is not None
         if base == "TFSMLayer":
             sev, why = Severity.HIGH, "loads that SavedModel (a program) from outside the model"
@@ -414,7 +270,7 @@ class ConfigWalker:
         elif absolute or ".." in parts:
             sev, why = Severity.HIGH, ("reads that local file into the model while loading, even with "
                                        "safe_mode=True before Keras 3.12 (CVE-2025-12058)")
-        elif _SENSITIVE_RELATIVE.search(norm):
+        elif SENSITIVE_RELATIVE.search(norm):
             sev, why = Severity.HIGH, "reads a file that names a secret or system file while loading"
         else:
             sev, why = Severity.LOW, "reads that file from the loading program's working folder"
@@ -437,22 +293,22 @@ class ConfigWalker:
         ev = f"{where}: module={module!r} {'function' if kind == 'function' else 'class_name'}={name!r}"
         if registered and registered != name:
             ev += f" registered_name={registered!r}"
-        if tail in _SAFE_MODE_TOGGLES:
+        if tail in SAFE_MODE_TOGGLES:
             self.result.add(
                 KER403, shown, Severity.CRITICAL,
-                f"{label} references {shown}, which {_SAFE_MODE_TOGGLES[tail]}", ev,
+                f"{label} references {shown}, which {SAFE_MODE_TOGGLES[tail]}", ev,
             )
             return
-        if tail in _GADGETS and (module is None or _root(module) in KERAS_ROOTS | _TF_ROOTS | {"builtins"}
+        if tail in GADGETS and (module is None or _root(module) in KERAS_ROOTS | TF_ROOTS | {"builtins"}
                                  or self.policy.classify(module, name).tier is not Tier.SAFE):
             self.result.add(
                 KER401, shown, Severity.CRITICAL,
-                f"{label} references {shown}, which {_GADGETS[tail]}", ev,
+                f"{label} references {shown}, which {GADGETS[tail]}", ev,
             )
             return
         # A registered custom object: "package>Name" (registered_name, or the function config itself).
         custom = name if ">" in name else registered if (registered and ">" in registered) else None
-        if custom is not None and custom.startswith("Custom>") and custom[7:] in _TF_KERAS_CUSTOM_BUILTINS:
+        if custom is not None and custom.startswith("Custom>") and custom[7:] in TF_KERAS_CUSTOM_BUILTINS:
             custom = None  # tf.keras 2.11+ registers its own optimizers under the "Custom" package
         if module is None or module in ("builtins", "__builtin__", "__main__"):
             if custom is not None:
@@ -471,7 +327,7 @@ class ConfigWalker:
                 return
             if module is None:
                 return  # legacy name lookup among Keras built-ins and user-supplied custom_objects only
-            if name in _PY_BUILTINS:
+            if name in PY_BUILTINS:
                 verdict = self.policy.classify("builtins", name)
                 if verdict.tier is Tier.DANGEROUS:
                     self.result.add(
@@ -508,7 +364,7 @@ class ConfigWalker:
         called with command-like, path or URL arguments is the published attack shape: high.
         """
         stdlib = root in sys.stdlib_module_names
-        bad = _command_like_argument(args)
+        bad = command_like_argument(args)
         if bad is not None:
             self.result.add(
                 KER402, qualified, Severity.HIGH,
@@ -537,9 +393,9 @@ class ConfigWalker:
         tail = fn.rsplit(".", 1)[-1]
         verdict = self.policy.classify("tensorflow", fn)
         ev = f"{path or '<root>'}: TFOpLambda function={fn!r}"
-        if tail in _GADGETS:
+        if tail in GADGETS:
             self.result.add(KER401, f"tensorflow.{fn}", Severity.CRITICAL,
-                            f"{label} calls tf.{fn}, which {_GADGETS[tail]}", ev)
+                            f"{label} calls tf.{fn}, which {GADGETS[tail]}", ev)
         elif verdict.tier is Tier.DANGEROUS:
             self.result.add(KER401, f"tensorflow.{fn}", Severity.CRITICAL,
                             f"{label} calls tf.{fn} ({verdict.reason})", ev)
@@ -591,7 +447,7 @@ class ConfigWalker:
                 code = value[0] if isinstance(value, list) and value else value
                 self._lambda_code(code, f"{label} {attr}", where)
             elif kind == "function" and isinstance(value, str):
-                if module in (None, "__main__") and value in _PY_BUILTINS:
+                if module in (None, "__main__") and value in PY_BUILTINS:
                     self._reference("builtins", value, None, label, where, kind="function")
                 elif module is not None:
                     self._reference(module, value, None, label, where, kind="function")
@@ -643,32 +499,3 @@ def _label(class_name: str, inner: Any, path: str) -> str:
 
 def _short(text: str, n: int = 80) -> str:
     return repr(text if len(text) <= n else text[: n - 1] + "…")
-
-
-_ABSOLUTE = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
-#: Config keys that label a layer rather than feed it (layer names are free text).
-_LABEL_KEYS = frozenset({"name", "dtype", "trainable", "class_name", "module", "registered_name"})
-#: A string that starts like a shell command line (program name, then arguments).
-_SHELL_START = re.compile(
-    r"^\s*(?:sh|bash|zsh|dash|cmd|powershell|pwsh|touch|rm|curl|wget|nc|ncat|socat|python[\d.]*|perl|ruby|"
-    r"php|node|cat|cp|mv|chmod|chown|echo|id|whoami|uname|env|kill|sudo)(?:\.exe)?\s"
-)
-
-
-def _command_like_argument(args: Any, budget: int = 2000) -> tuple[str, str] | None:
-    """The first string in a call's arguments that reads like a command, a URL or an absolute path."""
-    stack = [args]
-    while stack and budget > 0:
-        value = stack.pop()
-        budget -= 1
-        if isinstance(value, dict):
-            stack.extend(v for k, v in value.items() if k not in _LABEL_KEYS)
-        elif isinstance(value, list):
-            stack.extend(value)
-        elif isinstance(value, str) and value:
-            if command_like(value) or _SHELL_START.match(value):
-                return "the command-like string", value
-            if _ABSOLUTE.match(value) and len(value) > 1:
-                return "the path", value
-    return None
-

@@ -35,13 +35,6 @@ from typing import BinaryIO
 
 from mlvet.analysis.keras_code import decode_lambda_code, judge_code
 from mlvet.analysis.keras_config import (
-    KER400,
-    KER401,
-    KER402,
-    KER403,
-    KER404,
-    KER405,
-    KER406,
     MAX_CONFIG_BYTES,
     MAX_FINDINGS,
     MAX_NODES,
@@ -49,6 +42,7 @@ from mlvet.analysis.keras_config import (
     ConfigWalker,
     parse_config_json,
 )
+from mlvet.analysis.keras_tables import KER400, KER401, KER402, KER403, KER404, KER405, KER406
 from mlvet.containers.zipread import ZipArchive, ZipFormatError, ZipLimitError, ZipMember
 from mlvet.errors import AnalysisError, LimitExceeded
 from mlvet.formats.base import Probe, ScanContext, Window, register
