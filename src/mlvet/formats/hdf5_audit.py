@@ -27,6 +27,8 @@ BOMB_RATIO = 1000
 MAX_OBJECT_ROWS = 64
 MAX_OBJECT_DATASETS = 16
 MAX_ROW_BYTES = 16 << 20
+#: Object-atom rows are read only from files up to this size (a row can be as large as the file).
+MAX_OBJECT_FILE_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -117,11 +119,11 @@ def _is_object_atom(d: Any) -> bool:
 
 
 def _object_rows(d: Any, where: str, out: Hdf5Audit) -> None:
+    if d.file.id.get_filesize() > MAX_OBJECT_FILE_BYTES:
+        out.incomplete = f"{where}: object-atom rows in a file over {MAX_OBJECT_FILE_BYTES} bytes were not read"
+        return
     rows = min(int(d.shape[0]) if d.shape else 0, MAX_OBJECT_ROWS)
     for i in range(rows):
-        if d.id.get_storage_size() > MAX_OBJECT_ROWS * MAX_ROW_BYTES:
-            out.incomplete = f"{where}: object-atom rows larger than the analysis limit"
-            return
         row = d[i]
         data = bytes(getattr(row, "tobytes", lambda: b"")())[:MAX_ROW_BYTES]
         out.pickled_rows.append((f"{where}[{i}]", data))
