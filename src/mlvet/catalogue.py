@@ -64,6 +64,7 @@ class FormatId(str, Enum):
     PYTHON = "python"
     MLFLOW_MLMODEL = "mlflow-mlmodel"
     XML = "xml"
+    YAML_PYTHON = "yaml-python"
     # Inventory-only kinds and the catch-alls.
     WEBDATASET = "webdataset"
     PARQUET = "parquet"
@@ -145,6 +146,8 @@ _ENTRIES: tuple[FormatInfo, ...] = (
     FormatInfo(F.PYTHON),
     FormatInfo(F.MLFLOW_MLMODEL),
     FormatInfo(F.XML),
+    # YAML with PyYAML python/object tags: an unsafe yaml.load (old Keras model_from_yaml) builds the objects.
+    FormatInfo(F.YAML_PYTHON, runs_code=True),
     FormatInfo(F.WEBDATASET),
     FormatInfo(F.PARQUET),
     FormatInfo(F.ARROW),

@@ -19,10 +19,11 @@ published attack on Keras loading. So there are three kinds of fixtures:
 
 Run::
 
-    pip install keras h5py torch==2.13.0
+    pip install keras h5py torch==2.13.0   # + tensorflow-cpu tf-keras for --tf-keras-python
     # optional tf.keras fixtures: a separate TensorFlow install (large), e.g.
     #   pip install --target /tmp/tfkeras_env tensorflow-cpu tf-keras
-    python3 tests/assets/make_keras.py [--tf-keras-path /tmp/tfkeras_env]
+    python3 tests/assets/make_keras.py [--tf-keras-path /tmp/tfkeras_env] [--tf-keras-python PY]
+    python3 tests/assets/make_keras.py --extra-only --tf-keras-python PY   # issue-9 fixtures only
 
 Determinism: Keras writes the save date into metadata.json and object ids into ``shared_object_id``,
 so benign files differ byte-wise between runs; their analysis does not.
@@ -304,7 +305,7 @@ def make_malicious() -> None:
     write_keras(p, functional([input_layer(), layer("StringLookup", {
         "name": "lookup", "vocabulary": "/etc/passwd", "num_oov_indices": 1},
         inbound=[{"args": [kt("x")], "kwargs": {}}])]))
-    expect(p, "scanned", {"KER404": "medium"}, "StringLookup vocabulary read from a local file")
+    expect(p, "scanned", {"KER404": "high"}, "CVE-2025-12058: StringLookup vocabulary read from a local file")
 
     # TorchModuleWrapper: base64 torch.save bytes, here a plain malicious pickle.
     p = m / "torch_wrapper_pickle.keras"
@@ -449,8 +450,10 @@ def make_benign(tf_keras_path: str | None) -> dict[str, Any]:
         expect(BENIGN / name, "scanned", {}, "real Keras 3 file")
     expect(BENIGN / "k3_folder/metadata.json", "skipped", {}, "plain JSON text")
     expect(BENIGN / "k3_lambda.keras", "scanned", {"KER400": "medium"}, "benign Lambda: still code on load")
-    expect(BENIGN / "k3_lambda.h5", "scanned", {"KER400": "medium"}, "benign Lambda: still code on load")
-    expect(BENIGN / "k3_custom.keras", "scanned", {"KER402": "medium"}, "registered custom layer and loss")
+    expect(BENIGN / "k3_lambda.h5", "scanned", {"KER400": "high"},
+           "benign Lambda in legacy HDF5: code that runs on load whatever safe_mode says (high)")
+    expect(BENIGN / "k3_custom.keras", "scanned", {"KER402": "low"},
+           "registered custom layer and loss: the loader's own code, none in the file (low)")
     expect(BENIGN / "k3_torch_wrapper.keras", "scanned", {"KER406": "medium"},
            "TorchModuleWrapper embeds a torch.save pickle (torch classes only)")
     if tf_keras_path:
@@ -459,7 +462,8 @@ def make_benign(tf_keras_path: str | None) -> dict[str, Any]:
     if (BENIGN / "tfk_functional.h5").exists():
         expect(BENIGN / "tfk_functional.h5", "scanned", {}, "real tf.keras 2 HDF5 (TFOpLambda, Custom>Adam)")
         expect(BENIGN / "tfk_functional.keras", "scanned", {}, "real tf.keras 2 .keras")
-        expect(BENIGN / "tfk_lambda.h5", "scanned", {"KER400": "medium"}, "benign tf.keras Lambda")
+        expect(BENIGN / "tfk_lambda.h5", "scanned", {"KER400": "high"},
+               "benign tf.keras Lambda in HDF5: code that runs on load, no safe mode (high)")
     return versions
 
 
@@ -515,13 +519,359 @@ def make_marshal_vectors() -> list[str]:
     return made
 
 
+# ---- extra fixtures (issue 9): custom objects, preprocessing layers, CVE-2025-12058 PoCs ---------------
+# Run with ``--extra-only`` to (re)make just these and merge them into the existing manifest.
+
+KERAS3_EXTRA_SCRIPT = r"""
+import os, sys, json, tempfile
+os.environ.setdefault("KERAS_BACKEND", "torch")
+import numpy as np
+import keras
+from keras import layers
+out = sys.argv[1]
+keras.utils.set_random_seed(0)
+
+# An unregistered custom layer living in an importable module: Keras writes module='acme_layers'.
+pkg = tempfile.mkdtemp()
+with open(os.path.join(pkg, "acme_layers.py"), "w") as fh:
+    fh.write("import keras\n"
+             "class Scale(keras.layers.Layer):\n"
+             "    def __init__(self, k=2.0, **kw):\n"
+             "        super().__init__(**kw)\n"
+             "        self.k = k\n"
+             "    def call(self, x):\n"
+             "        return x * self.k\n"
+             "    def get_config(self):\n"
+             "        return {**super().get_config(), 'k': self.k}\n")
+sys.path.insert(0, pkg)
+from acme_layers import Scale
+
+class Plain(layers.Layer):  # unregistered, defined in __main__
+    def call(self, x):
+        return x + 1
+
+@keras.saving.register_keras_serializable(package="acme")
+class Act(layers.Layer):
+    def call(self, x):
+        return keras.ops.relu(x)
+
+@keras.saving.register_keras_serializable()
+def swishy(x):
+    return x * keras.ops.sigmoid(x)
+
+@keras.saving.register_keras_serializable(package="acme")
+class MyLoss(keras.losses.Loss):
+    def call(self, y, p):
+        return keras.ops.mean((y - p) ** 2)
+
+@keras.saving.register_keras_serializable(package="acme")
+class MyInit(keras.initializers.Initializer):
+    def __call__(self, shape, dtype=None):
+        return keras.ops.zeros(shape, dtype=dtype)
+
+@keras.saving.register_keras_serializable(package="acme")
+class MyReg(keras.regularizers.Regularizer):
+    def __call__(self, x):
+        return 0.01 * keras.ops.sum(x)
+    def get_config(self):
+        return {}
+
+@keras.saving.register_keras_serializable(package="acme")
+def my_metric(y, p):
+    return keras.ops.mean(y)
+
+inp = keras.Input((3,))
+h = Act()(Scale(3.0)(Plain()(inp)))
+h = layers.Dense(4, activation=swishy, kernel_initializer=MyInit(), kernel_regularizer=MyReg())(h)
+m = keras.Model(inp, h, name="custom_objects")
+m.compile(optimizer="adam", loss=MyLoss(), metrics=[my_metric])
+m.save(f"{out}/k3_custom_objects.keras")
+m.save(f"{out}/k3_custom_objects.h5")
+
+@keras.saving.register_keras_serializable(package="acme")
+class TwoTower(keras.Model):
+    def __init__(self, units=4, **kw):
+        super().__init__(**kw)
+        self.units = units
+        self.a = layers.Dense(units)
+        self.b = layers.Dense(1)
+    def call(self, x):
+        return self.b(self.a(x))
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+sub = TwoTower(4, name="two_tower")
+sub(np.zeros((1, 3), "float32"))
+sub.save(f"{out}/k3_subclassed.keras")
+
+# Standard preprocessing layers; the file vocabulary is stored as an archive asset by Keras 3.12+.
+vocab = os.path.join(pkg, "vocab.txt")
+with open(vocab, "w") as fh:
+    fh.write("red\ngreen\nblue\n")
+s_in = keras.Input((1,), dtype="string", name="colour")
+i_in = keras.Input((1,), dtype="int64", name="code")
+t_in = keras.Input((1,), dtype="string", name="text")
+n_in = keras.Input((2,), name="num")
+norm = layers.Normalization()
+norm.adapt(np.array([[0.0, 1.0], [2.0, 3.0]], "float32"))
+tv = layers.TextVectorization(max_tokens=20, output_sequence_length=4)
+tv.adapt(np.array(["the cat sat", "the dog ran"]))
+parts = [
+    layers.StringLookup(vocabulary=vocab, output_mode="one_hot")(s_in),
+    layers.IntegerLookup(vocabulary=[1, 2, 3], output_mode="multi_hot")(i_in),
+    keras.ops.cast(tv(t_in), "float32"),
+    layers.Hashing(num_bins=8, output_mode="one_hot")(s_in),
+    norm(n_in),
+    layers.Discretization(bin_boundaries=[0.0, 1.0])(n_in),
+    layers.Rescaling(0.5, offset=1.0)(n_in),
+]
+pre = keras.Model([s_in, i_in, t_in, n_in], layers.Concatenate()([keras.ops.cast(p, "float32") for p in parts]),
+                  name="preprocessing")
+pre.save(f"{out}/k3_preprocessing.keras")
+img = keras.Sequential([keras.Input((8, 8, 3)), layers.Resizing(4, 4), layers.RandomFlip(), layers.RandomRotation(0.1),
+                        layers.CenterCrop(4, 4), layers.Conv2D(2, 3), layers.Flatten()], name="image_pre")
+img.save(f"{out}/k3_image_preprocessing.keras")
+print(json.dumps({"keras": keras.__version__}))
+"""
+
+TFKERAS_EXTRA_SCRIPT = r"""
+import os, sys, json
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow as tf
+import tf_keras as keras
+out = sys.argv[1]
+tf.random.set_seed(0)
+
+@keras.utils.register_keras_serializable(package="acme")
+class AddOne(keras.layers.Layer):
+    def call(self, x):
+        return x + 1.0
+
+@keras.utils.register_keras_serializable(package="acme")
+def my_loss(y, p):
+    return tf.reduce_mean((y - p) ** 2)
+
+inp = keras.Input((4,), name="x")
+m = keras.Model(inp, keras.layers.Dense(1)(AddOne()(inp)), name="tfk_custom")
+m.compile(optimizer="adam", loss=my_loss)
+m.save(f"{out}/tfk_custom.h5")
+m.save(f"{out}/tfk_custom.keras")
+import yaml  # what Keras 2's model.to_yaml() wrote: yaml.dump of the config (tuples as !!python/tuple)
+conv = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, (3, 3)), keras.layers.Flatten()])
+with open(f"{out}/tfk_model_config.yaml", "w") as fh:
+    yaml.dump({"class_name": "Sequential", "config": conv.get_config(), "keras_version": keras.__version__,
+               "backend": "tensorflow"}, fh)
+print(json.dumps({"tensorflow": tf.__version__, "tf_keras": keras.__version__}))
+"""
+
+
+def _poc_vocabulary(src: Path, dst: Path, layer_class: str, path: str) -> None:
+    """CVE-2025-12058 PoC: a real Keras archive whose lookup layer's vocabulary is edited to a local path.
+
+    This is how the advisory's proof of concept is built: save a model, then set ``vocabulary`` in
+    config.json to the file to steal and drop the in-archive asset, so loading reads the path.
+    """
+    with zipfile.ZipFile(src) as zin:
+        config = json.loads(zin.read("config.json"))
+        members = [(i, zin.read(i)) for i in zin.infolist() if not i.filename.startswith("assets/")]
+    hits = 0
+    stack: list[Any] = [config]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, dict):
+            if obj.get("class_name") == layer_class and isinstance(obj.get("config"), dict):
+                obj["config"]["vocabulary"] = path
+                hits += 1
+            stack.extend(obj.values())
+        elif isinstance(obj, list):
+            stack.extend(obj)
+    if not hits:
+        sys.exit(f"{layer_class} not found in {src}")
+    with zipfile.ZipFile(dst, "w") as zout:
+        for info, data in members:
+            zout.writestr(info, json.dumps(config) if info.filename == "config.json" else data)
+
+
+VOCAB_SCRIPT = r"""
+import os, sys, json
+os.environ.setdefault("KERAS_BACKEND", "torch")
+import numpy as np
+import keras
+from keras import layers
+out = sys.argv[1]
+for cls, dtype, vocab in (("StringLookup", "string", ["a", "b"]), ("IntegerLookup", "int64", [1, 2]),
+                          ("TextVectorization", "string", ["a", "b"])):
+    x = keras.Input((1,), dtype=dtype)
+    layer = getattr(layers, cls)(vocabulary=vocab)
+    keras.Model(x, layer(x), name=cls.lower()).save(f"{out}/_vocab_{cls}.keras")
+print(json.dumps({}))
+"""
+
+
+def _h5_bytes(build: Any) -> bytes:
+    """An HDF5 file written by h5py in memory."""
+    import h5py
+
+    buf = io.BytesIO()
+    with h5py.File(buf, "w", libver="earliest") as f:
+        build(f)
+    return buf.getvalue()
+
+
+def _keras_with_weights(path: Path, weights: bytes) -> None:
+    """A .keras archive laid out as Keras writes it (stored members), with the given weights file."""
+    cfg = functional([input_layer(), layer("Dense", {"name": "dense", "units": 4},
+                                           inbound=[{"args": [kt("x")], "kwargs": {}}])])
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("metadata.json", json.dumps({"keras_version": "3.12.0", "date_saved": "2025-01-01@00:00:00"}))
+        zf.writestr("config.json", json.dumps(cfg))
+        zf.writestr("model.weights.h5", weights)
+
+
+def make_hdf5_pocs() -> None:
+    """CVE-2026-1669 family (HDF5 weights reading host files), a shape bomb, and a PyTables pickle row."""
+    import h5py
+    import numpy as np
+
+    def external_storage(f: Any) -> None:
+        g = f.create_group("layers/dense/vars")
+        g.create_dataset("0", shape=(64,), dtype="u1", external=[("/etc/passwd", 0, 64)])
+
+    p = MALICIOUS / "cve_2026_1669_external_storage.keras"
+    _keras_with_weights(p, _h5_bytes(external_storage))
+    expect(p, "scanned", {"KER407": "high"}, "CVE-2026-1669: weight bytes kept in the host file /etc/passwd")
+
+    def virtual(f: Any) -> None:
+        lay = h5py.VirtualLayout(shape=(4,), dtype="f4")
+        lay[:] = h5py.VirtualSource("/home/victim/secret.h5", "data", shape=(4,))
+        f.create_group("layers/dense/vars").create_virtual_dataset("0", lay)
+
+    p = MALICIOUS / "h5_virtual_dataset.keras"
+    _keras_with_weights(p, _h5_bytes(virtual))
+    expect(p, "scanned", {"KER407": "high"}, "virtual dataset mapping another host file (keras PR 22976)")
+
+    def bomb(f: Any) -> None:
+        f.create_group("layers/dense/vars").create_dataset("0", shape=(1 << 33,), dtype="f8", chunks=(1024,))
+
+    p = MALICIOUS / "h5_shape_bomb.keras"
+    _keras_with_weights(p, _h5_bytes(bomb))
+    expect(p, "scanned", {"KER408": "high"}, "64 GiB declared, nothing stored (keras PR 22975)")
+
+    p = MALICIOUS / "h5_external_link.h5"
+    with h5py.File(p, "w") as f:
+        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": []}})
+        f.attrs["keras_version"] = "2.15.0"
+        f.attrs["backend"] = "tensorflow"
+        f["model_weights"] = h5py.ExternalLink("/home/victim/secret.h5", "/model_weights")
+    expect(p, "scanned", {"KER407": "high"}, "legacy .h5 whose model_weights is an ExternalLink (keras PR 22900)")
+
+    payload = (b"\x80\x02cposix\nsystem\nq\x00X" + len(f"touch {MARKER}").to_bytes(4, "little")
+               + f"touch {MARKER}".encode() + b"q\x01\x85q\x02Rq\x03.")
+
+    def object_atom(f: Any) -> None:
+        f.attrs["CLASS"] = np.bytes_(b"GROUP")
+        f.attrs["PYTABLES_FORMAT_VERSION"] = np.bytes_(b"2.1")
+        ds = f.create_dataset("obj", shape=(1,), dtype=h5py.vlen_dtype(np.dtype("u1")))
+        ds[0] = np.frombuffer(payload, dtype="u1")
+        for k, v in (("CLASS", b"VLARRAY"), ("VERSION", b"1.4"), ("TITLE", b""), ("PSEUDOATOM", b"object")):
+            ds.attrs[k] = np.bytes_(v)
+
+    p = MALICIOUS / "pytables_object_atom.h5"
+    p.write_bytes(_h5_bytes(object_atom))
+    expect(p, "scanned", {"KER409": "low", "PKL100": "critical"},
+           "PyTables object-atom VLArray row holding a pickle (pandas.read_hdf unpickles it)")
+
+
+def make_extra(tf_keras_python: str | None) -> dict[str, Any]:
+    """Issue 9 fixtures: real custom-object and preprocessing models, and the CVE-2025-12058 PoCs."""
+    BENIGN.mkdir(parents=True, exist_ok=True)
+    MALICIOUS.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, KERAS_BACKEND="torch")
+    versions = run_script(KERAS3_EXTRA_SCRIPT, env)
+    for name in ("k3_custom_objects.keras", "k3_custom_objects.h5"):
+        expect(BENIGN / name, "scanned", {"KER402": "low"},
+               "registered, __main__ and package custom objects (layer, loss, activation, initializer, "
+               "regularizer, metric): the loader's own code, none in the file (low)")
+    expect(BENIGN / "k3_subclassed.keras", "scanned", {"KER402": "low"}, "registered subclassed keras.Model")
+    expect(BENIGN / "k3_preprocessing.keras", "scanned", {}, "standard preprocessing layers, vocabulary asset")
+    expect(BENIGN / "k3_image_preprocessing.keras", "scanned", {}, "image preprocessing layers")
+    if tf_keras_python:
+        res = subprocess.run([tf_keras_python, "-c", TFKERAS_EXTRA_SCRIPT, str(BENIGN)], env=dict(os.environ),
+                             capture_output=True, text=True, check=False)
+        if res.returncode:
+            sys.exit(f"tf.keras fixture script failed:\n{res.stderr[-4000:]}")
+        versions.update(json.loads(res.stdout.strip().splitlines()[-1]))
+    if (BENIGN / "tfk_custom.h5").exists():
+        expect(BENIGN / "tfk_custom.h5", "scanned", {"KER402": "low"}, "tf.keras registered layer and loss")
+        expect(BENIGN / "tfk_custom.keras", "scanned", {"KER402": "low"}, "tf.keras registered layer and loss")
+    if (BENIGN / "tfk_model_config.yaml").exists():
+        expect(BENIGN / "tfk_model_config.yaml", "skipped", {}, "Keras 2 to_yaml shape (!!python/tuple only)")
+    tmp = MALICIOUS / "_tmp"
+    tmp.mkdir(exist_ok=True)
+    res = subprocess.run([sys.executable, "-c", VOCAB_SCRIPT, str(tmp)], env=env, capture_output=True,
+                         text=True, check=False)
+    if res.returncode:
+        sys.exit(f"vocabulary fixture script failed:\n{res.stderr[-4000:]}")
+    for cls, path in (("StringLookup", "/etc/passwd"), ("IntegerLookup", "/proc/self/environ"),
+                      ("TextVectorization", "/root/.ssh/id_rsa")):
+        p = MALICIOUS / f"cve_2025_12058_{cls.lower()}.keras"
+        _poc_vocabulary(tmp / f"_vocab_{cls}.keras", p, cls, path)
+        expect(p, "scanned", {"KER404": "high"}, f"CVE-2025-12058: {cls} vocabulary read from {path}")
+    shutil.rmtree(tmp)
+
+    make_hdf5_pocs()
+    try:  # pandas' HDF5 stores (PyTables): object columns in the fixed format are pickled rows
+        import numpy as np
+        import pandas as pd
+        import tables  # noqa: F401
+    except ImportError:
+        print("pandas / tables not installed: skipping pandas HDF5 stores")
+    else:
+        df = pd.DataFrame({"a": np.arange(5), "b": list("vwxyz"), "c": np.linspace(0, 1, 5)})
+        df.to_hdf(BENIGN / "pandas_fixed.h5", key="df", format="fixed", complevel=9, complib="zlib")
+        df.to_hdf(BENIGN / "pandas_table.h5", key="df", format="table", complevel=9, complib="zlib")
+        expect(BENIGN / "pandas_fixed.h5", "scanned", {"KER409": "low"},
+               "pandas fixed-format store: the object column is a pickled row of plain strings (low)")
+        expect(BENIGN / "pandas_table.h5", "scanned", {}, "pandas table-format store")
+
+    # CVE-2021-37678: tf.keras model_from_yaml used yaml.unsafe_load; the advisory's payload, verbatim shape.
+    p = MALICIOUS / "cve_2021_37678_model.yaml"
+    p.write_text("!!python/object/new:type\n"
+                 "args: ['z', !!python/tuple [], {'extend': !!python/name:exec }]\n"
+                 f"listitems: \"__import__('os').system('touch {MARKER}')\"\n")
+    expect(p, "scanned", {"KER410": "critical"}, "CVE-2021-37678: Python tags in a Keras YAML config")
+
+    # CVE-2025-1550 shape with a module no policy tier knows: old Keras imports it and calls it.
+    p = MALICIOUS / "unknown_module_command_argument.keras"
+    write_keras(p, functional([input_layer(), layer("spawn", {"name": "s", "command": f"touch {MARKER}"},
+                                                    module="pexpect_like_pkg",
+                                                    inbound=[{"args": [kt("x")], "kwargs": {}}])]))
+    expect(p, "scanned", {"KER402": "high"}, "unknown module called with a command-like argument")
+    return versions
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tf-keras-path", help="PYTHONPATH of an environment with tensorflow + tf_keras")
+    parser.add_argument("--tf-keras-python", help="a Python with tensorflow + tf_keras (for the extra fixtures)")
+    parser.add_argument("--extra-only", action="store_true",
+                        help="make only the issue-9 extra fixtures and merge them into the existing manifest")
     args = parser.parse_args()
-    versions = make_benign(args.tf_keras_path)
-    make_malicious()
-    versions["marshal_vectors"] = make_marshal_vectors()
+    if args.extra_only:
+        old = json.loads((HERE / "MANIFEST.json").read_text())
+        MANIFEST.update(old["files"])
+        versions = dict(old["versions"])
+        versions["extra"] = make_extra(args.tf_keras_python)
+        # Entries whose expectation changed with the extra fixtures' rules (kept in step with make_benign).
+        MANIFEST["benign/k3_custom.keras"]["rules"] = {"KER402": "low"}
+        MANIFEST["malicious/vocabulary_path.keras"]["rules"] = {"KER404": "high"}
+        for name in ("benign/k3_lambda.h5", "benign/tfk_lambda.h5"):
+            MANIFEST[name]["rules"] = {"KER400": "high"}
+    else:
+        versions = make_benign(args.tf_keras_path)
+        make_malicious()
+        versions["extra"] = make_extra(args.tf_keras_python)
+        versions["marshal_vectors"] = make_marshal_vectors()
     (HERE / "MANIFEST.json").write_text(json.dumps(
         {"generator": "tests/assets/make_keras.py", "versions": versions, "files": MANIFEST},
         indent=1, sort_keys=True) + "\n")

@@ -9,11 +9,20 @@ Malicious ones reproduce the published shapes: external-data locations that are 
 onnxruntime's in-memory address marker, or inject unknown ExternalDataInfo keys (GHSA-538c-55jv-c5g9);
 custom-domain operators (also inside an If branch); a Python-calling contrib op. Symlink and hard-link
 cases are created by the tests themselves (git does not carry them portably).
+
+``--extra-only`` (issue 9) adds without touching the rest: PyOp / PythonOp nodes as onnxruntime-extensions
+and torch name them (default domain, ``ai.onnx.contrib``), a model-local function that happens to be
+called PyOp, onnxruntime-extensions native string ops, and more ordinary exports (torch conv/LSTM models,
+scikit-learn pipelines through skl2onnx when it is installed)::
+
+    pip install onnx onnxscript skl2onnx scikit-learn torch==2.13.0
+    python tests/assets/make_onnx.py --extra-only
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -146,12 +155,123 @@ def malicious() -> None:
     onnx.save(m, OUT / "code_in_doc_string.onnx")
 
 
+def python_ops() -> None:
+    """Nodes that call registered Python: onnxruntime-extensions' PyOp and ORTModule/torch's PythonOp."""
+    # onnxruntime-extensions: Python functions live in its registry under the ai.onnx.contrib domain.
+    onnx.save(_model([helper.make_node("PyOp", ["X"], ["Y"], domain="ai.onnx.contrib", name="hook",
+                                       op_type_name="os.system", command="touch /tmp/mlvet_onnx_poc")],
+                     opsets=[("", 17), ("ai.onnx.contrib", 1)]), OUT / "pyop_contrib.onnx")
+    # The same node in the default domain (the advisory's second shape).
+    onnx.save(_model([helper.make_node("PyOp", ["X"], ["Y"], name="hook", op_type_name="os.system")]),
+              OUT / "pyop_default.onnx")
+    # torch's fallthrough export of an autograd.Function: prim::PythonOp with the function's name.
+    onnx.save(_model([helper.make_node("PythonOp", ["X"], ["Y"], domain="prim", name="fn",
+                                       name_s="MyFunction", module_s="evil.ops", inplace_i=0)],
+                     opsets=[("", 17), ("prim", 1)]), OUT / "pythonop_prim.onnx")
+    # A model-local *function* named PyOp is a graph, not Python: not a Python op.
+    fn = helper.make_function("local.fn", "PyOp", ["a"], ["b"], [helper.make_node("Relu", ["a"], ["b"])],
+                              [helper.make_opsetid("", 17)])
+    m = _model([helper.make_node("PyOp", ["X"], ["Y"], domain="local.fn")],
+               opsets=[("", 17), ("local.fn", 1)], functions=[fn])
+    onnx.checker.check_model(m)
+    onnx.save(m, OUT / "local_function_named_pyop.onnx")
+
+
+def extensions_native_ops() -> None:
+    """onnxruntime-extensions native string kernels (C++, shipped in its library): ordinary models."""
+    s_in = helper.make_tensor_value_info("text", TensorProto.STRING, [None])
+    s_out = helper.make_tensor_value_info("out", TensorProto.STRING, [None])
+    pattern = numpy_helper.from_array(np.array(["[0-9]+"], dtype=object), "pattern")
+    rewrite = numpy_helper.from_array(np.array(["#"], dtype=object), "rewrite")
+    g = helper.make_graph([
+        helper.make_node("StringLower", ["text"], ["low"], domain="ai.onnx.contrib"),
+        helper.make_node("StringRegexReplace", ["low", "pattern", "rewrite"], ["out"], domain="ai.onnx.contrib"),
+    ], "strings", [s_in], [s_out], [pattern, rewrite])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.contrib", 1)],
+                          producer_name="mlvet-fixtures")
+    onnx.save(m, OUT / "extensions_strings.onnx")
+
+
+def library_exports() -> None:
+    """More ordinary exports: torch conv / recurrent / attention models and scikit-learn pipelines."""
+    try:
+        import torch  # noqa: TID251
+    except ImportError:
+        print("torch not installed: skipping torch.onnx exports")
+    else:
+        class Conv(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.conv = torch.nn.Conv2d(3, 4, 3)
+                self.bn = torch.nn.BatchNorm2d(4)
+                self.head = torch.nn.Linear(4, 2)
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                y = torch.relu(self.bn(self.conv(x)))
+                return self.head(torch.nn.functional.adaptive_avg_pool2d(y, 1).flatten(1))
+
+        class Seq(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.emb = torch.nn.Embedding(20, 8)
+                self.lstm = torch.nn.LSTM(8, 8, batch_first=True)
+                self.att = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+                self.norm = torch.nn.LayerNorm(8)
+
+            def forward(self, ids: torch.Tensor) -> torch.Tensor:
+                h, _ = self.lstm(self.emb(ids))
+                a, _ = self.att(h, h, h)
+                return self.norm(a + h).mean(1)
+
+        torch.manual_seed(0)
+        conv = Conv().eval()
+        seq = Seq().eval()
+        img = torch.randn(1, 3, 8, 8)
+        ids = torch.randint(0, 20, (1, 5))
+        torch.onnx.export(conv, (img,), str(OUT / "torch_conv_legacy.onnx"), dynamo=False)
+        torch.onnx.export(seq, (ids,), str(OUT / "torch_seq_legacy.onnx"), dynamo=False, opset_version=17)
+        for name, net, args in (("torch_conv_dynamo", conv, (img,)), ("torch_seq_dynamo", seq, (ids,))):
+            try:
+                d = OUT / name
+                d.mkdir(exist_ok=True)
+                torch.onnx.export(net, args, str(d / "model.onnx"), dynamo=True)
+            except Exception as exc:
+                print(f"dynamo export of {name} skipped: {exc}")
+    try:
+        from skl2onnx import to_onnx
+        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+    except ImportError:
+        print("skl2onnx / scikit-learn not installed: skipping")
+        return
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y)
+    onnx.save(to_onnx(pipe, x[:1], target_opset=17), OUT / "sklearn_logreg.onnx")
+    forest = RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(x, y)
+    onnx.save(to_onnx(forest, x[:1], target_opset={"": 17, "ai.onnx.ml": 3}), OUT / "sklearn_forest.onnx")
+
+
+def extra() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    python_ops()
+    extensions_native_ops()
+    library_exports()
+
+
 if __name__ == "__main__":
+    if "--extra-only" in sys.argv[1:]:
+        extra()
+        sys.exit(0)
     if OUT.exists():
         shutil.rmtree(OUT)
     OUT.mkdir(parents=True)
     benign()
     torch_exports()
     malicious()
+    extra()
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"wrote {sum(1 for p in OUT.rglob('*') if p.is_file())} files, {total} bytes under {OUT}")

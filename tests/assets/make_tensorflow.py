@@ -7,12 +7,19 @@ Every model here is written by TensorFlow itself (tf.saved_model.save, tf_keras,
 Graph.as_graph_def); a few are then edited through TensorFlow's own protobuf / flatbuffer classes to
 reproduce shapes the writers refuse to produce (an asset path with '..', a custom TFLite op). Malicious
 lambdas are written so that tracing them never runs the dangerous branch.
+
+``--extra-only`` (issue 9) adds ordinary models without touching the rest: a tf.Module with
+variables, tables, strings and several signatures saved with its checkpoint, a tf_keras SavedModel with
+a registered custom layer and preprocessing layers, a Keras 3 ``model.export()`` SavedModel, and a TFLite
+model that needs benign Flex (Select TF) ops.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -205,7 +212,100 @@ def tflite() -> None:
         zf.writestr("labels.txt", "cat\ndog\n")
 
 
+# ---- extra ordinary models (issue 9) ------------------------------------------------------------------
+
+
+class Rich(tf.Module):
+    """What ordinary tf.Module exports hold: variables, a key/value table, string ops, several signatures."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = tf.Variable(tf.ones([4, 2]), name="w")
+        self.b = tf.Variable(tf.zeros([2]), name="b")
+        self.step = tf.Variable(0, dtype=tf.int64, name="step")
+        init = tf.lookup.KeyValueTensorInitializer(tf.constant(["cat", "dog"]), tf.constant([0, 1], tf.int64))
+        self.table = tf.lookup.StaticHashTable(init, -1)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+    def predict(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.nn.softmax(tf.matmul(x, self.w) + self.b)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def classify(self, words: tf.Tensor) -> tf.Tensor:
+        return self.table.lookup(tf.strings.lower(tf.strings.strip(words)))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32), tf.TensorSpec([None, 2], tf.float32)])
+    def train_step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(self.predict(x) - y))
+        for v, g in zip((self.w, self.b), tape.gradient(loss, [self.w, self.b])):
+            v.assign_sub(0.01 * g)
+        self.step.assign_add(1)
+        return loss
+
+
+TF_KERAS_EXTRA = r"""
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow as tf
+import tf_keras as keras
+out = sys.argv[1]
+tf.random.set_seed(0)
+
+@keras.utils.register_keras_serializable(package="acme")
+class AddOne(keras.layers.Layer):
+    def call(self, x):
+        return x + 1.0
+
+inp = keras.Input((4,))
+keras.Model(inp, keras.layers.Dense(1)(AddOne()(inp))).save(f"{out}/keras_savedmodel_custom", save_format="tf")
+
+words = keras.Input((1,), dtype="string")
+look = keras.layers.StringLookup(vocabulary=["a", "b", "c"], output_mode="one_hot")(words)
+tv = keras.layers.TextVectorization(max_tokens=10, output_sequence_length=3, vocabulary=["the", "cat"])
+vec = tf.cast(tv(tf.reshape(words, [-1])), tf.float32)
+model = keras.Model(words, keras.layers.Concatenate()([look, vec]))
+model.save(f"{out}/keras_savedmodel_preprocessing", save_format="tf")
+"""
+
+KERAS3_EXPORT = r"""
+import os, sys
+os.environ["KERAS_BACKEND"] = "tensorflow"
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import keras
+m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(1)])
+m.export(sys.argv[1] + "/keras3_export", format="tf_saved_model")
+"""
+
+
+def extra() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    rich = Rich()
+    tf.saved_model.save(rich, str(OUT / "savedmodel_module_rich"),
+                        signatures={"predict": rich.predict, "classify": rich.classify})
+    env = dict(os.environ)
+    env.pop("TF_USE_LEGACY_KERAS", None)
+    for script in (TF_KERAS_EXTRA, KERAS3_EXPORT):
+        res = subprocess.run([sys.executable, "-c", script, str(OUT)], env=env, capture_output=True, text=True,
+                             check=False)
+        if res.returncode:
+            sys.exit(f"fixture script failed:\n{res.stderr[-4000:]}")
+
+    class Strings(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def f(self, s: tf.Tensor) -> tf.Tensor:
+            return tf.strings.to_number(tf.strings.regex_replace(s, "[^0-9.]", ""))
+
+    st = Strings()
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([st.f.get_concrete_function()], st)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    (OUT / "flex_strings_benign.tflite").write_bytes(conv.convert())
+
+
 if __name__ == "__main__":
+    if "--extra-only" in sys.argv[1:]:
+        extra()
+        sys.exit(0)
     if OUT.exists():
         shutil.rmtree(OUT)
     OUT.mkdir(parents=True)
@@ -214,5 +314,6 @@ if __name__ == "__main__":
     graph_defs()
     text_formats()
     tflite()
+    extra()
     files = [p for p in OUT.rglob("*") if p.is_file()]
     print(f"wrote {len(files)} files, {sum(p.stat().st_size for p in files)} bytes under {OUT}")

@@ -69,12 +69,16 @@ def test_fixture_matches_manifest(rel: str) -> None:
 
 @pytest.mark.parametrize("rel", sorted(r for r in MANIFEST if r.startswith("benign/")))
 def test_benign_real_files_have_nothing_above_their_expected_medium(rel: str) -> None:
-    """Real saved models: nothing above medium, and medium only where the manifest says why."""
+    """Real saved models: nothing at medium or above unless the manifest says why; only Lambda bytecode
+    (code that really runs on load: the gray set) is above medium."""
     result = scan(FIXTURES / rel)
     assert not result.errors
-    assert all(f.severity <= Severity.MEDIUM for f in result.findings)
-    if not MANIFEST[rel]["rules"]:
-        assert all(f.severity < Severity.MEDIUM for f in result.findings)
+    expected = MANIFEST[rel]["rules"]
+    for f in result.findings:
+        if f.severity >= Severity.MEDIUM:
+            assert f.rule_id in expected and f.severity <= Severity.parse(expected[f.rule_id]), (f.rule_id, f.message)
+        if f.severity > Severity.MEDIUM:
+            assert f.rule_id == "KER400", f.message
 
 
 def test_formats_are_recognised_by_content(tmp_path: Path) -> None:
@@ -175,7 +179,195 @@ def test_tfoplambda_and_training_config_gadgets() -> None:
 
 def test_external_resources() -> None:
     assert worst(scan(FIXTURES / "malicious/tfsmlayer.keras"), "KER404") is Severity.HIGH
-    assert worst(scan(FIXTURES / "malicious/vocabulary_path.keras"), "KER404") is Severity.MEDIUM
+    assert worst(scan(FIXTURES / "malicious/vocabulary_path.keras"), "KER404") is Severity.HIGH
+
+
+@pytest.mark.parametrize(("cls", "path"), [("stringlookup", "/etc/passwd"), ("integerlookup", "/proc/self/environ"),
+                                          ("textvectorization", "/root/.ssh/id_rsa")])
+def test_cve_2025_12058_lookup_vocabulary_from_a_local_absolute_path_is_high(cls: str, path: str) -> None:
+    """The advisory's PoC: a real Keras archive whose lookup layer's vocabulary was edited to a local path."""
+    f = finding(scan(FIXTURES / f"malicious/cve_2025_12058_{cls}.keras"), "KER404")
+    assert f.severity is Severity.HIGH
+    assert path in f.evidence and "CVE-2025-12058" in f.message
+
+
+@pytest.mark.parametrize(("vocabulary", "expected"), [
+    ("vocab.txt", Severity.LOW),                       # the loader's own working folder
+    ("data/../../../etc/shadow", Severity.HIGH),       # walks out
+    ("~/.aws/credentials", Severity.HIGH),
+    ("C:\\Users\\me\\secrets.txt", Severity.HIGH),
+    ("gs://attacker-bucket/v.txt", Severity.HIGH),      # SSRF through tf.io.gfile
+    ("http://169.254.169.254/latest/meta-data/", Severity.HIGH),
+    (".ssh/id_rsa", Severity.HIGH),                    # relative, but names a secret
+    (None, Severity.NONE),                             # Keras 3.12+: the vocabulary is an in-archive asset
+    (["a", "b"], Severity.NONE),                       # inline vocabulary
+])
+def test_vocabulary_paths_are_ranked_by_where_they_lead(tmp_path: Path, vocabulary: Any, expected: Severity) -> None:
+    p = tmp_path / "lookup.keras"
+    mk.write_keras(p, mk.functional([mk.input_layer(), mk.layer(
+        "StringLookup", {"name": "lookup", "vocabulary": vocabulary}, inbound=[{"args": [mk.kt("x")], "kwargs": {}}])]))
+    assert worst(scan(p), "KER404") is expected
+
+
+def test_keras_hub_tokenizer_vocabulary_path_is_high(tmp_path: Path) -> None:
+    p = tmp_path / "tokenizer.json"
+    p.write_text(json.dumps({"module": "keras_hub.src.tokenizers.word_piece_tokenizer",
+                             "class_name": "WordPieceTokenizer",
+                             "config": {"name": "tok", "vocabulary": "/home/victim/.netrc"},
+                             "registered_name": "keras_hub>WordPieceTokenizer"}))
+    f = finding(scan(p), "KER404")
+    assert f.severity is Severity.HIGH and "/home/victim/.netrc" in f.evidence
+
+
+def test_registered_custom_objects_are_low_and_say_why() -> None:
+    """Real Keras 3 / tf.keras saves with registered, __main__ and package custom objects: low, no code."""
+    for rel in ("benign/k3_custom_objects.keras", "benign/k3_subclassed.keras", "benign/tfk_custom.h5"):
+        r = scan(FIXTURES / rel)
+        found = [f for f in r.findings if f.rule_id == "KER402"]
+        assert found and all(f.severity is Severity.LOW for f in found), rel
+        assert all("the file carries no code" in f.message for f in found)
+    names = {f.evidence for f in scan(FIXTURES / "benign/k3_custom_objects.keras").findings}
+    assert any("acme>MyLoss" in e for e in names) and any("Custom>swishy" in e for e in names)
+
+
+def test_known_gadgets_stay_critical_next_to_registered_names(tmp_path: Path) -> None:
+    p = tmp_path / "mixed.keras"
+    mk.write_keras(p, mk.functional([
+        mk.input_layer(),
+        mk.layer("Act", {"name": "act"}, module=None, registered="acme>Act",
+                 inbound=[{"args": [mk.kt("x")], "kwargs": {}}]),
+        mk.lambda_layer("dl", mk.fn_ref("keras.utils", "get_file"), src="act"),
+        mk.lambda_layer("ex", {"module": "builtins", "class_name": "function", "config": "exec",
+                               "registered_name": "function"}, src="dl"),
+        mk.layer("get_file", {"name": "g"}, module=None, registered="acme>get_file",
+                 inbound=[{"args": [mk.kt("ex")], "kwargs": {}}]),
+    ]))
+    r = scan(p)
+    assert worst(r, "KER401") is Severity.CRITICAL
+    sev = {f.evidence.split(": ", 1)[0]: f.severity for f in r.findings if f.rule_id in ("KER401", "KER402")}
+    assert sev["config.layers[1]"] is Severity.LOW  # acme>Act
+    assert sev["config.layers[2].config.function"] is Severity.CRITICAL  # keras.utils.get_file
+    assert sev["config.layers[3].config.function"] is Severity.CRITICAL  # builtins.exec
+    assert sev["config.layers[4]"] is Severity.CRITICAL  # a registered name that is a gadget's name
+
+
+@pytest.mark.parametrize(("module", "config", "expected"), [
+    ("acme_layers", {"name": "s", "k": 2.0}, Severity.LOW),                     # a package's custom layer
+    ("__main__", {"name": "p"}, Severity.LOW),                                  # the saving script's class
+    ("functools", {"name": "p"}, Severity.MEDIUM),                              # stdlib: never a Keras layer
+    ("pexpect_like_pkg", {"name": "s", "command": "touch /tmp/x"}, Severity.HIGH),  # CVE-2025-1550 shape
+    ("acme_layers", {"name": "s", "url": "https://attacker.example/p"}, Severity.HIGH),
+    ("acme_layers", {"name": "cat sat"}, Severity.LOW),                         # layer names are free text
+])
+def test_module_qualified_objects_are_ranked_by_origin_and_arguments(
+    tmp_path: Path, module: str, config: dict[str, Any], expected: Severity
+) -> None:
+    p = tmp_path / "m.keras"
+    mk.write_keras(p, mk.functional([mk.input_layer(), mk.layer(
+        "Thing", config, module=module, inbound=[{"args": [mk.kt("x")], "kwargs": {}}])]))
+    assert worst(scan(p), "KER402") is expected
+
+
+def test_main_module_name_of_a_process_function_is_not_low(tmp_path: Path) -> None:
+    p = tmp_path / "m.keras"
+    mk.write_keras(p, mk.functional([mk.input_layer(), mk.lambda_layer("l", mk.fn_ref("__main__", "system"))]))
+    assert worst(scan(p), "KER402") is Severity.MEDIUM
+
+
+def test_lambda_bytecode_in_legacy_hdf5_is_high_even_when_benign() -> None:
+    """Legacy HDF5 loading runs Lambda bytecode whatever safe_mode says (CVE-2025-9905); .keras stays medium."""
+    for rel in ("benign/k3_lambda.h5", "benign/tfk_lambda.h5"):
+        f = finding(scan(FIXTURES / rel), "KER400")
+        assert f.severity is Severity.HIGH and "CVE-2025-9905" in f.message
+    assert worst(scan(FIXTURES / "benign/k3_lambda.keras"), "KER400") is Severity.MEDIUM
+
+
+@pytest.mark.parametrize(("rel", "rule", "text"), [
+    ("malicious/cve_2026_1669_external_storage.keras", "KER407", "/etc/passwd"),
+    ("malicious/h5_virtual_dataset.keras", "KER407", "/home/victim/secret.h5:data"),
+    ("malicious/h5_external_link.h5", "KER407", "/home/victim/secret.h5:/model_weights"),
+    ("malicious/h5_shape_bomb.keras", "KER408", "68719476736 bytes"),
+])
+def test_hdf5_weights_that_read_host_files_or_bomb_memory_are_high(rel: str, rule: str, text: str) -> None:
+    """CVE-2026-1669 family: the weights file (inside .keras or a legacy .h5) makes loading read host files."""
+    r = scan(FIXTURES / rel)
+    f = finding(r, rule)
+    assert f.severity is Severity.HIGH and text in f.evidence
+    assert r.status is Status.SCANNED
+
+
+def test_hdf5_external_storage_in_a_compressed_keras_member_is_still_found(tmp_path: Path) -> None:
+    """A deflated weights member goes through the generic (spooled) member scan: same audit."""
+    src = FIXTURES / "malicious/cve_2026_1669_external_storage.keras"
+    p = tmp_path / "deflated.keras"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info), compress_type=zipfile.ZIP_DEFLATED)
+    assert worst(scan(p), "KER407") is Severity.HIGH
+
+
+def test_pytables_object_rows_are_analysed_as_pickles() -> None:
+    r = scan(FIXTURES / "malicious/pytables_object_atom.h5")
+    assert worst(r, "PKL100") is Severity.CRITICAL
+    assert finding(r, "PKL100").location.members == ("/obj[0]",)
+    benign = scan(FIXTURES / "benign/pandas_fixed.h5")  # pandas' fixed format pickles an object column
+    assert worst(benign, "KER409") is Severity.LOW and benign.severity is Severity.LOW
+
+
+def test_hdf5_audit_never_follows_links_or_reads_weights(tmp_path: Path) -> None:
+    """Links to files that do not exist are reported, not opened (opening would fail or read them)."""
+    p = tmp_path / "links.h5"
+    with h5py.File(p, "w") as f:
+        f.create_dataset("w", data=[1.0, 2.0])
+        f["soft"] = h5py.SoftLink("/w")
+        f["dangling"] = h5py.SoftLink("/nowhere")
+        f["ext"] = h5py.ExternalLink(str(tmp_path / "missing.h5"), "/x")
+    r = scan(p)
+    assert r.status is Status.SCANNED, r.errors
+    assert [f.rule_id for f in r.findings if f.severity >= Severity.MEDIUM] == ["KER407"]
+
+
+def test_hdf5_link_limit_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlvet.formats.hdf5_audit as audit
+
+    monkeypatch.setattr(audit, "MAX_LINKS", 3)
+    p = tmp_path / "many.h5"
+    with h5py.File(p, "w") as f:
+        for i in range(5):
+            f.create_group(f"g{i}")
+    _error(scan(p), "not fully audited")
+
+
+def test_cve_2021_37678_yaml_python_tags_are_critical() -> None:
+    r = scan(FIXTURES / "malicious/cve_2021_37678_model.yaml")
+    found = {f.evidence.split(": ", 1)[1]: f.severity for f in r.findings if f.rule_id == "KER410"}
+    assert found == {"python/object/new:type": Severity.CRITICAL, "python/name:exec": Severity.CRITICAL}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a: !!python/object/apply:os.system ['id']\n", Severity.CRITICAL),
+    ("a: !<tag:yaml.org,2002:python/object/apply:subprocess.call> [['id']]\n", Severity.CRITICAL),
+    ("%TAG !p! tag:yaml.org,2002:python/object/apply:\n---\na: !p!os.system ['id']\n", Severity.CRITICAL),
+    ("a: !!python/object/apply:os.sy%73tem ['id']\n", Severity.CRITICAL),       # URI escapes, as PyYAML reads
+    ("- !!python/object/new:acme.Thing {x: 1}\n", Severity.HIGH),              # any construction is a call
+    ("a: !!python/name:acme.helpers\n", Severity.MEDIUM),                      # an import only
+    ("shape: !!python/tuple [3, 3]\nname: !!python/str x\n", Severity.NONE),   # data tags (Keras to_yaml)
+    ("msg: \"!!python/object/apply:os.system\"\n# !!python/object/apply:os.system\n", Severity.NONE),
+])
+def test_yaml_python_tags_ranked_by_what_unsafe_load_does(tmp_path: Path, text: str, expected: Severity) -> None:
+    p = tmp_path / "config.txt"  # whatever the extension
+    p.write_text(text)
+    assert worst(scan(p), "KER410") is expected
+
+
+def test_yaml_with_python_tags_is_still_read_by_the_other_handlers(tmp_path: Path) -> None:
+    """An MLmodel carrying a tag: the tag is reported and MLflow's reader still sees the file."""
+    p = tmp_path / "MLmodel"
+    p.write_text("artifact_path: model\nflavors:\n  python_function:\n    loader_module: mlflow.sklearn\n"
+                 "    env: !!python/object/apply:os.system ['id']\n")
+    r = scan(p)
+    assert worst(r, "KER410") is Severity.CRITICAL
+    assert "mlflow-mlmodel" in r.formats_seen
 
 
 def test_torch_module_wrapper_pickle_is_scanned() -> None:
@@ -257,7 +449,8 @@ def test_custom_object_outside_keras_is_reported(tmp_path: Path) -> None:
     mk.write_keras(p, mk.functional([mk.input_layer(), mk.layer(
         "FancyLayer", {"name": "fancy"}, module="fancy_pkg.layers", inbound=[{"args": [mk.kt("x")], "kwargs": {}}])]))
     f = finding(scan(p), "KER402")
-    assert f.severity is Severity.MEDIUM and "fancy_pkg.layers.FancyLayer" in f.message
+    assert f.severity is Severity.LOW and "fancy_pkg.layers.FancyLayer" in f.message
+    assert "the file carries no code" in f.message
 
 
 def test_never_unmarshals(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -364,8 +557,9 @@ def test_hdf5_garbage_and_bad_model_config(tmp_path: Path) -> None:
 def test_missing_h5py_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "h5py", None)
     _error(scan(FIXTURES / "benign/k3_sequential.h5"), "install mlvet[hdf5]")
-    # .keras archives need no h5py: their weights member is only recognised by its signature.
-    assert scan(FIXTURES / "benign/k3_sequential.keras").status is Status.SCANNED
+    # .keras weights are HDF5 too: their structure (external storage, links: CVE-2026-1669) cannot be
+    # audited without h5py, so the archive is an error, not clean.
+    _error(scan(FIXTURES / "benign/k3_sequential.keras"), "install mlvet[hdf5]")
 
 
 def test_plain_json_is_not_claimed(tmp_path: Path) -> None:
@@ -486,6 +680,21 @@ def test_live_benign_keras3_files_load() -> None:
     res = _run_keras("import keras, sys\nfor p in sys.argv[1:]: keras.saving.load_model(p)\n"
                      .replace("sys.argv[1:]", repr([str(f) for f in files])))
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+@pytest.mark.live
+def test_live_cve_2025_12058_vocabulary_path_is_read_when_loading(tmp_path: Path) -> None:
+    """The PoC shape really reads a local file into the model (current Keras: once safe mode is off)."""
+    pytest.importorskip("keras")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-TOKEN\n")
+    poc = tmp_path / "poc.keras"
+    mk._poc_vocabulary(FIXTURES / "malicious/cve_2025_12058_stringlookup.keras", poc, "StringLookup", str(secret))
+    assert worst(scan(poc), "KER404") is Severity.HIGH
+    code = (f"import keras; m = keras.saving.load_model({str(poc)!r}, safe_mode=False)\n"
+            "print([w for l in m.layers if hasattr(l, 'get_vocabulary') for w in l.get_vocabulary()])")
+    res = _run_keras(code)
+    assert "TOP-SECRET-TOKEN" in res.stdout, res.stderr[-2000:]
 
 
 @pytest.mark.live

@@ -79,7 +79,9 @@ def rules(res: FileResult) -> dict[str, Severity]:
 
 # ---- benign ----------------------------------------------------------------------------------------------
 
-BENIGN = ["benign.onnx", "benign_external", "local_function.onnx", "torch_legacy.onnx", "torch_dynamo"]
+BENIGN = ["benign.onnx", "benign_external", "local_function.onnx", "torch_legacy.onnx", "torch_dynamo",
+          "torch_conv_legacy.onnx", "torch_conv_dynamo", "torch_seq_legacy.onnx", "torch_seq_dynamo",
+          "sklearn_logreg.onnx", "sklearn_forest.onnx", "extensions_strings.onnx", "local_function_named_pyop.onnx"]
 
 
 @pytest.mark.parametrize("name", BENIGN)
@@ -141,7 +143,10 @@ MALICIOUS = [
     ("custom_domain.onnx", "ONX601", Severity.MEDIUM, "ShellExec"),
     ("custom_in_subgraph.onnx", "ONX601", Severity.MEDIUM, "Exfiltrate"),
     ("contrib_op.onnx", "ONX601", Severity.LOW, "FusedGemm"),
-    ("python_op.onnx", "ONX601", Severity.MEDIUM, "PythonOp"),
+    ("python_op.onnx", "ONX601", Severity.HIGH, "func_name='evil.module.Function'"),
+    ("pyop_contrib.onnx", "ONX601", Severity.HIGH, "ai.onnx.contrib::PyOp"),
+    ("pyop_default.onnx", "ONX601", Severity.HIGH, "op_type_name='os.system'"),
+    ("pythonop_prim.onnx", "ONX601", Severity.HIGH, "name_s='MyFunction'"),
     ("ext_traversal/model.onnx", "ONX602", Severity.HIGH, "CVE-2022-25882"),
     ("ext_absolute/model.onnx", "ONX602", Severity.HIGH, "absolute path"),
     ("ext_nested_traversal/model.onnx", "ONX602", Severity.HIGH, "CVE-2024-27318"),
@@ -164,6 +169,38 @@ def test_malicious_fixture(name: str, rule: str, severity: Severity, text: str) 
 
 
 # ---- the same shapes built from bytes --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("domain", ["", "ai.onnx", "ai.onnx.contrib", "com.microsoft", "my.ops"])
+@pytest.mark.parametrize("op", ["PyOp", "PythonOp"])
+def test_python_ops_are_high_in_any_domain_with_node_and_attributes(tmp_path: Path, domain: str, op: str) -> None:
+    """onnxruntime-extensions PyOp / ORTModule PythonOp (ISSUE-9): high wherever they are, even in a branch."""
+    attr = fl(1, "op_type_name") + fl(4, "subprocess.run") + fv(20, 3)  # AttributeProto STRING
+    then_g = graph(node("Relu", inputs=("X",), outputs=("T",)))
+    else_g = graph(node(op, domain, inputs=("X",), outputs=("E",), attrs=(attr,)))
+    if_node = node("If", inputs=("C",), attrs=(fl(1, "then_branch") + fl(6, then_g) + fv(20, 5),
+                                                fl(1, "else_branch") + fl(6, else_g) + fv(20, 5)))
+    opsets = (("", 17),) + (((domain, 1),) if domain not in ("", "ai.onnx") else ())
+    res = scan_path(write(tmp_path, "m.onnx", model(graph(if_node), opsets=opsets)))
+    hits = [f for f in res.findings if f.rule_id == "ONX601" and f.severity is Severity.HIGH]
+    assert len(hits) == 1, [(f.rule_id, f.severity, f.message) for f in res.findings]
+    assert "op_type_name='subprocess.run'" in hits[0].evidence and f"::{op}" in hits[0].evidence
+    assert "else_branch" in hits[0].message  # where the node is
+
+
+def test_multi_line_producer_version_is_still_onnx(tmp_path: Path) -> None:
+    """CatBoost's ONNX export puts its git info (several lines) in producer_version."""
+    git_info = "Git info:\n    Commit: b1bd2a6\n    Branch: tags/v1.2.10\n\nOther info:\n    Build by: Unknown user\n"
+    data = fv(1, 3) + fl(2, "CatBoost") + fl(3, git_info) + fl(7, graph(node("Relu"))) + fl(8, fl(1, "") + fv(2, 9))
+    res = scan_path(write(tmp_path, "classifier.onnx", data))
+    assert res.format == "onnx" and res.status is Status.SCANNED, res.errors
+
+
+def test_ordinary_contrib_and_extensions_ops_stay_low() -> None:
+    for name in ("contrib_op.onnx", "extensions_strings.onnx"):
+        res = scan_path(ASSETS / name)
+        assert res.severity is Severity.LOW, [(f.rule_id, f.message) for f in res.findings]
+
 
 
 @pytest.mark.parametrize(("location", "cve"), [

@@ -148,6 +148,10 @@ def _skops() -> None:
     from mlvet.formats import skops  # noqa: F401
 
 
+def _yaml_tags() -> None:
+    from mlvet.formats import yaml_tags  # noqa: F401
+
+
 #: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
 _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("gguf", _gguf, lambda p: p.head[:4] in (b"GGUF", b"FUGG")),
@@ -158,6 +162,7 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("mlflow", _mlflow, lambda p: b"flavors" in p.head),
     ("pmml", _pmml, lambda p: b"<" in p.head[:256]),
     ("onnx", _onnx, _onnx_prefilter),
+    ("yaml-python", _yaml_tags, _text_head),
     (
         "tensorflow",
         _tensorflow,

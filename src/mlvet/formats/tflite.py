@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 from mlvet.errors import AnalysisError
 from mlvet.formats.base import Probe, ScanContext, register
-from mlvet.formats.tensorflow import TFG500, TFG502, TFG503, TFG504, classify_op, standard_ops
+from mlvet.formats.tf_ops import TFG500, TFG502, TFG503, TFG504, classify_op, standard_ops
 from mlvet.model import Severity
 from mlvet.rules import Rule, define_rule
 
