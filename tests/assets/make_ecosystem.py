@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -79,7 +80,8 @@ def main(argv: list[str]) -> int:
         if wanted:
             for rel in [r for r in corpus.entries if r.split("/", 1)[0] in prefixes]:
                 del corpus.entries[rel]
-                (OUT / rel).unlink(missing_ok=True)
+            for prefix in prefixes:
+                shutil.rmtree(OUT / prefix, ignore_errors=True)
         seed_everything(0)
         start = time.monotonic()
         before = len(corpus.entries)

@@ -124,6 +124,12 @@ def _save_pretrained(corpus: Corpus) -> None:
     rel = "transformers/tokenizer_bert"
     slow.save_pretrained(str(corpus.dir(rel)))
     corpus.record_tree(rel, "transformers", "BertTokenizer.save_pretrained()")
+    rel = "transformers/image_processor"
+    tf.ViTImageProcessor(size={"height": 8, "width": 8}).save_pretrained(str(corpus.dir(rel)))
+    corpus.record_tree(rel, "transformers", "ViTImageProcessor.save_pretrained()")
+    rel = "transformers/feature_extractor"
+    tf.Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(str(corpus.dir(rel)))
+    corpus.record_tree(rel, "transformers", "Wav2Vec2FeatureExtractor.save_pretrained()")
     rel = "tokenizers/wordlevel.json"
     fast.backend_tokenizer.save(str(corpus.path(rel)))
     corpus.record(rel, "tokenizers", "tokenizers.Tokenizer.save()")

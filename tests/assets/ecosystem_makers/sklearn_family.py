@@ -18,6 +18,9 @@ from ._common import Corpus
 
 FOLDERS = ("sklearn", "joblib", "skops", "skl2onnx", "mlflow", "statsmodels", "scipy", "optuna", "crfsuite")
 
+#: Given to MLflow so it does not infer requirements by re-loading each model in a subprocess (slow).
+REQS = ["scikit-learn"]
+
 CODE_PICKLE_RULES = ["PKL100", "PKL101", "PKL102", "PKL110", "PKL204"]
 
 
@@ -196,17 +199,29 @@ def _mlflow(corpus: Corpus, fitted, X) -> None:  # type: ignore[no-untyped-def]
     for name in ("logistic_regression", "pipeline_scaler_logreg"):
         rel = f"mlflow/sklearn_{name}"
         target = corpus.root / rel
-        mlflow.sklearn.save_model(fitted[name], str(target), serialization_format="cloudpickle")
+        mlflow.sklearn.save_model(fitted[name], str(target), serialization_format="cloudpickle",
+                                  pip_requirements=REQS)
         corpus.record_tree(rel, "mlflow", "mlflow.sklearn.save_model()")
     rel = "mlflow/sklearn_skops"
-    mlflow.sklearn.save_model(fitted["pipeline_pca_svc"], str(corpus.root / rel), serialization_format="skops")
+    mlflow.sklearn.save_model(fitted["pipeline_pca_svc"], str(corpus.root / rel), serialization_format="skops",
+                              pip_requirements=REQS)
     corpus.record_tree(rel, "mlflow", "mlflow.sklearn.save_model(serialization_format='skops')")
+    import mlflow.pytorch
+    import torch  # noqa: TID251 - fixture generator, never part of the scanner
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    for fmt in ("pt2", "pickle"):
+        rel = f"mlflow/pytorch_{fmt}"
+        mlflow.pytorch.save_model(net, str(corpus.root / rel), serialization_format=fmt,
+                                  input_example=np.zeros((1, 4), dtype=np.float32), pip_requirements=["torch"])
+        corpus.record_tree(rel, "mlflow", f"mlflow.pytorch.save_model(serialization_format={fmt!r})")
     cls = type("Scaler", (mlflow.pyfunc.PythonModel,), {k: v for k, v in vars(_Scaler).items()
                                                          if k in ("load_context", "predict", "__doc__")})
     cls.__module__ = "__main__"
     setattr(sys.modules["__main__"], "Scaler", cls)
     rel = "mlflow/pyfunc_python_model"
-    mlflow.pyfunc.save_model(str(corpus.root / rel), python_model=cls())
+    mlflow.pyfunc.save_model(str(corpus.root / rel), python_model=cls(), pip_requirements=["mlflow"])
     corpus.record_tree(rel, "mlflow", "mlflow.pyfunc.save_model(python_model=PythonModel from __main__)",
                        what="cloudpickle stores the __main__ class by value: its methods' bytecode is in the file",
                        code={"python_model.pkl": ("high", CODE_PICKLE_RULES)})

@@ -326,6 +326,21 @@ def _save_fx(corpus: Corpus) -> None:
                       min_severity="high", code_rules=["PKL100", "PKL102", "PKL204"])
 
 
+def _save_package(corpus: Corpus) -> None:
+    """torch.package copies the model's module source into the archive; importing the package runs it."""
+    from .packaged_net import PackagedNet
+
+    torch.manual_seed(7)
+    rel = "torch/package/packaged_net.pt"
+    with torch.package.PackageExporter(str(corpus.path(rel))) as exp:
+        exp.intern(PackagedNet.__module__)
+        exp.extern("torch.**")
+        exp.save_pickle("model", "model.pkl", PackagedNet())
+    corpus.record(rel, LIB, "torch.package.PackageExporter.save_pickle()", kind="code",
+                  what="the interned module's Python source runs when PackageImporter loads the model",
+                  min_severity="medium", code_rules=["ARC310", "PKL100", "PKL102"])
+
+
 def make(corpus: Corpus) -> None:
     warnings.filterwarnings("ignore")
     torch.manual_seed(0)
@@ -338,3 +353,4 @@ def make(corpus: Corpus) -> None:
     _save_scripted(corpus)
     _save_exported(corpus)
     _save_dcp(corpus)
+    _save_package(corpus)
