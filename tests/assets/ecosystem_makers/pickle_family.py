@@ -72,18 +72,29 @@ def _dill(corpus: Corpus) -> None:
     rel = "dill/data/dict_of_arrays_recurse.dill"
     corpus.path(rel).write_bytes(dill.dumps(values["dict_of_arrays"], recurse=True, byref=True))
     corpus.record(rel, "dill", "dill.dumps(data, recurse=True, byref=True)")
-    # Code by value: a lambda, a closure, and a class defined in __main__.
+    # Code by value: a lambda, a closure, a function, and an instance of a class defined in __main__.
     scale = 3.0
     code = {
         "lambda": lambda v: v * 2,
         "closure": _make_closure(scale),
         "function_with_defaults": _make_function(),
+        "main_class_instance": _main_instance("Normaliser"),
     }
     for name, fn in code.items():
         rel = f"dill/code/{name}.dill"
         corpus.path(rel).write_bytes(dill.dumps(fn))
         corpus.record(rel, "dill", "dill.dumps(function)", kind="code", what="function bytecode rebuilt at load",
                       min_severity="high", code_rules=CODE_PICKLE_RULES)
+
+
+def _main_instance(name: str) -> object:
+    """An instance of a class defined in ``__main__`` (notebook style): dill and cloudpickle store the class
+    by value, methods' bytecode included."""
+    import sys
+
+    cls = type(name, (), {"__module__": "__main__", "offset": 1.0, "__call__": lambda self, v: v + self.offset})
+    setattr(sys.modules["__main__"], name, cls)
+    return cls()
 
 
 def _make_closure(k: float):  # type: ignore[no-untyped-def]
@@ -98,7 +109,6 @@ def _make_function():  # type: ignore[no-untyped-def]
 
 
 def _cloudpickle(corpus: Corpus) -> None:
-    import sys
 
     import cloudpickle  # noqa: TID251
 
@@ -112,9 +122,8 @@ def _cloudpickle(corpus: Corpus) -> None:
     rel = "cloudpickle/data/numpy_ufunc_reference.pkl"
     corpus.path(rel).write_bytes(cloudpickle.dumps({"activation": np.tanh, "reduce": np.add.reduce}))
     corpus.record(rel, "cloudpickle", "cloudpickle.dumps(numpy functions by reference)")
-    main_cls = type("Featurizer", (), {"__module__": "__main__", "__call__": lambda self, v: v + 1})
-    setattr(sys.modules["__main__"], "Featurizer", main_cls)
-    code = {"lambda": lambda v: v ** 2, "function": _make_function(), "main_class_instance": main_cls()}
+    code = {"lambda": lambda v: v ** 2, "function": _make_function(),
+            "main_class_instance": _main_instance("Featurizer")}
     for name, value in code.items():
         rel = f"cloudpickle/code/{name}.pkl"
         corpus.path(rel).write_bytes(cloudpickle.dumps(value))

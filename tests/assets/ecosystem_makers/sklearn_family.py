@@ -225,6 +225,17 @@ def _mlflow(corpus: Corpus, fitted, X) -> None:  # type: ignore[no-untyped-def]
     corpus.record_tree(rel, "mlflow", "mlflow.pyfunc.save_model(python_model=PythonModel from __main__)",
                        what="cloudpickle stores the __main__ class by value: its methods' bytecode is in the file",
                        code={"python_model.pkl": ("high", CODE_PICKLE_RULES)})
+    from . import mlflow_code
+
+    rel = "mlflow/pyfunc_code_paths"
+    mlflow.pyfunc.save_model(str(corpus.root / rel), python_model=cls(), pip_requirements=["mlflow"],
+                             code_paths=[mlflow_code.__file__])
+    corpus.record_tree(rel, "mlflow", "mlflow.pyfunc.save_model(code_paths=[...])",
+                       what="code_paths: MLflow puts code/ on sys.path and imports from it when loading",
+                       code={"python_model.pkl": ("high", CODE_PICKLE_RULES),
+                             "MLmodel": ("medium", ["OTH020"]),
+                             "code/mlflow_code.py": ("medium", ["OTH020"])},
+                       via={"code/mlflow_code.py": "MLmodel"})
 
 
 def _statsmodels(corpus: Corpus) -> None:
