@@ -19,8 +19,15 @@ locally built tiny models. It never loads a file it wrote. Run it in the fixture
     /work/venvs/corpus/bin/python tests/assets/make_ecosystem.py torch keras   # only these families
 
 Determinism: seeds are fixed and the hash seed is pinned (the script re-executes itself with
-PYTHONHASHSEED=0), so weights are reproducible; files that embed wall-clock times (Trainer state, MLflow
-metadata, Keras metadata.json) differ between runs only in those fields.
+PYTHONHASHSEED=0), so weights and most files are byte-identical between runs. Known exceptions, each for a
+reason inside the library, never in what a scanner sees: legacy-format torch files key storages by memory
+address and record the class's source file path; DCP ``.metadata``, MLflow ``MLmodel`` (uuid, creation
+time), Keras ``.keras`` (save date), TensorFlow ``fingerprint.pb``, CatBoost, gensim, optuna, skops and
+compressed pandas pickles (gzip/zip/tar mtime) embed times, random ids or object addresses. Pickled
+functions carry the maker's line numbers, so editing a maker changes its gray-set files.
+
+Skipped on purpose: flax/JAX safetensors (JAX is a large extra install for one more safetensors writer).
+Every other library named in issue 9 installs next to torch==2.13.0.
 """
 
 from __future__ import annotations

@@ -162,6 +162,9 @@ def _peft(corpus: Corpus) -> None:
     rel = "peft/lora_gpt2"
     lora.save_pretrained(str(corpus.dir(rel)))
     corpus.record_tree(rel, "peft", "PeftModel.save_pretrained() (LoRA)")
+    rel = "peft/lora_gpt2_bin"
+    lora.save_pretrained(str(corpus.dir(rel)), safe_serialization=False)
+    corpus.record_tree(rel, "peft", "PeftModel.save_pretrained(safe_serialization=False) (adapter_model.bin)")
     base2 = tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=len(WORDS), n_embd=16, n_layer=1, n_head=2, n_positions=32))
     prefix = get_peft_model(base2, PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=2))
     rel = "peft/prefix_tuning_gpt2"
@@ -179,6 +182,9 @@ def _diffusers(corpus: Corpus) -> None:
     rel = "diffusers/unet2d"
     unet.save_pretrained(str(corpus.dir(rel)))
     corpus.record_tree(rel, "diffusers", "UNet2DModel.save_pretrained()")
+    rel = "diffusers/unet2d_bin"
+    unet.save_pretrained(str(corpus.dir(rel)), safe_serialization=False)
+    corpus.record_tree(rel, "diffusers", "UNet2DModel.save_pretrained(safe_serialization=False)")
     rel = "diffusers/ddpm_pipeline"
     DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=10)).save_pretrained(str(corpus.dir(rel)))
     corpus.record_tree(rel, "diffusers", "DDPMPipeline.save_pretrained()")
@@ -203,6 +209,9 @@ def _sentence_transformers(corpus: Corpus, tmp: Path) -> None:
     rel = "sentence_transformers/mean_pool_dense"
     st.save(str(corpus.dir(rel)))
     corpus.record_tree(rel, "sentence-transformers", "SentenceTransformer.save()")
+    rel = "sentence_transformers/mean_pool_dense_bin"
+    st.save(str(corpus.dir(rel)), safe_serialization=False)
+    corpus.record_tree(rel, "sentence-transformers", "SentenceTransformer.save(safe_serialization=False)")
 
 
 def _accelerate(corpus: Corpus) -> None:
@@ -221,6 +230,9 @@ def _accelerate(corpus: Corpus) -> None:
     rel = "accelerate/save_state"
     acc.save_state(str(corpus.dir(rel)))
     corpus.record_tree(rel, "accelerate", "Accelerator.save_state()")
+    rel = "accelerate/save_state_bin"
+    acc.save_state(str(corpus.dir(rel)), safe_serialization=False)
+    corpus.record_tree(rel, "accelerate", "Accelerator.save_state(safe_serialization=False)")
     rel = "accelerate/save_model"
     acc.save_model(model, str(corpus.dir(rel)))
     corpus.record_tree(rel, "accelerate", "Accelerator.save_model()")

@@ -112,6 +112,11 @@ def _tf_keras(corpus: Corpus) -> None:
     lam.save(str(corpus.path(rel)))
     corpus.record(rel, "tf-keras", "tf_keras.Model.save('.h5') with a Lambda layer", kind="code",
                   what="Lambda layer: marshalled Python bytecode", min_severity="medium", code_rules=["KER400"])
+    rel = "tf_keras/code/lambda_savedmodel"
+    lam.save(str(corpus.dir(rel)), save_format="tf")
+    corpus.record_tree(rel, "tf-keras", "tf_keras.Model.save(save_format='tf') with a Lambda layer",
+                       what="Lambda layer: marshalled Python bytecode in keras_metadata.pb",
+                       code={"keras_metadata.pb": ("medium", ["TFG507", "KER400"])})
 
 
 
