@@ -11,6 +11,8 @@ import collections
 import datetime as dt
 import decimal
 import fractions
+import functools
+import operator
 import pickle
 import uuid
 import warnings
@@ -192,6 +194,13 @@ def _stdlib(corpus: Corpus) -> None:
         with corpus.path(rel).open("wb") as fh:
             pickle.dump(values["stdlib_values"], fh, protocol=proto)
         corpus.record(rel, "python", f"pickle.dump(stdlib values, protocol={proto})")
+    # Stdlib callables kept in configs by reference (sort keys, partials): the pickle names them, calls none.
+    refs = {"sort_key": operator.itemgetter("score"), "field": operator.attrgetter("name"),
+            "add_one": functools.partial(operator.add, 1), "reducer": functools.reduce, "ops": [operator.getitem, max]}
+    rel = "stdlib/callable_references.pkl"
+    with corpus.path(rel).open("wb") as fh:
+        pickle.dump(refs, fh, protocol=4)
+    corpus.record(rel, "python", "pickle.dump(operator/functools callables by reference)")
 
 
 def make(corpus: Corpus) -> None:
