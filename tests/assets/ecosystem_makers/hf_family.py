@@ -102,6 +102,19 @@ def _save_pretrained(corpus: Corpus) -> None:
         rel = f"transformers/save_pretrained/{name}"
         model.save_pretrained(str(corpus.dir(rel)))
         corpus.record_tree(rel, "transformers", f"{type(model).__name__}.save_pretrained()")
+    # Whole Hugging Face models and tokenizers pickled, as many training scripts and notebooks do.
+    for legacy in (False, True):
+        rel = f"transformers/torch_save_full_model/bert_masked_lm{'_legacy' if legacy else ''}.pt"
+        torch.save(models["bert_masked_lm"], corpus.path(rel), _use_new_zipfile_serialization=not legacy)
+        corpus.record(rel, "transformers", "torch.save(BertForMaskedLM)" + (" legacy format" if legacy else ""))
+    rel = "transformers/torch_save_full_model/gpt2_causal_lm.pt"
+    torch.save(models["gpt2_causal_lm"], corpus.path(rel))
+    corpus.record(rel, "transformers", "torch.save(GPT2LMHeadModel)")
+    import pickle
+
+    rel = "transformers/pickled_tokenizer_fast.pkl"
+    corpus.path(rel).write_bytes(pickle.dumps(_fast_tokenizer(), protocol=4))
+    corpus.record(rel, "transformers", "pickle.dumps(PreTrainedTokenizerFast)")
     gen = tf.GenerationConfig(max_new_tokens=16, do_sample=True, temperature=0.7, top_p=0.9, bos_token_id=22,
                               eos_token_id=23, pad_token_id=0)
     rel = "transformers/generation_config"

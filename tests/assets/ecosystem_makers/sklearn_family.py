@@ -26,12 +26,22 @@ CODE_PICKLE_RULES = ["PKL100", "PKL101", "PKL102", "PKL110", "PKL204"]
 
 def _estimators():  # type: ignore[no-untyped-def]
     from sklearn import (
+        calibration,
         cluster,
+        compose,
         decomposition,
+        discriminant_analysis,
         ensemble,
         feature_extraction,
+        feature_selection,
+        gaussian_process,
         impute,
+        kernel_ridge,
         linear_model,
+        manifold,
+        mixture,
+        model_selection,
+        multiclass,
         naive_bayes,
         neighbors,
         neural_network,
@@ -79,6 +89,20 @@ def _estimators():  # type: ignore[no-untyped-def]
             ]),
             tree.DecisionTreeClassifier(max_depth=2, random_state=0)),
     }
+    clf.update({
+        "calibrated_classifier": calibration.CalibratedClassifierCV(linear_model.LogisticRegression(), cv=2),
+        "gaussian_process": gaussian_process.GaussianProcessClassifier(random_state=0),
+        "lda": discriminant_analysis.LinearDiscriminantAnalysis(),
+        "qda": discriminant_analysis.QuadraticDiscriminantAnalysis(reg_param=0.1),
+        "one_vs_rest": multiclass.OneVsRestClassifier(svm.LinearSVC(random_state=0)),
+        "grid_search": model_selection.GridSearchCV(tree.DecisionTreeClassifier(random_state=0),
+                                                    {"max_depth": [1, 2]}, cv=2),
+        "select_k_best_pipeline": make_pipeline(feature_selection.SelectKBest(k=3),
+                                                linear_model.LogisticRegression()),
+        "spline_pipeline": make_pipeline(preprocessing.SplineTransformer(n_knots=3), linear_model.RidgeClassifier()),
+        "target_encoder_pipeline": make_pipeline(preprocessing.TargetEncoder(random_state=0),
+                                                 linear_model.LogisticRegression()),
+    })
     reg = {
         "ridge": linear_model.Ridge(),
         "lasso": linear_model.Lasso(),
@@ -87,6 +111,11 @@ def _estimators():  # type: ignore[no-untyped-def]
         "svr": svm.SVR(),
         "kneighbors_regressor": neighbors.KNeighborsRegressor(n_neighbors=3),
         "isotonic_pipeline": make_pipeline(preprocessing.MinMaxScaler(), linear_model.BayesianRidge()),
+        "hist_gradient_boosting_regressor": ensemble.HistGradientBoostingRegressor(max_iter=3, random_state=0),
+        "transformed_target": compose.TransformedTargetRegressor(regressor=linear_model.Ridge(),
+                                                                 func=np.arcsinh, inverse_func=np.sinh),
+        "kernel_ridge": kernel_ridge.KernelRidge(kernel="rbf"),
+        "huber": linear_model.HuberRegressor(),
     }
     unsup = {
         "kmeans": cluster.KMeans(n_clusters=2, n_init=2, random_state=0),
@@ -97,6 +126,11 @@ def _estimators():  # type: ignore[no-untyped-def]
         "nearest_neighbors": neighbors.NearestNeighbors(n_neighbors=2),
         "one_hot_encoder": preprocessing.OneHotEncoder(),
         "quantile_transformer": preprocessing.QuantileTransformer(n_quantiles=10),
+        "nmf": decomposition.NMF(n_components=2, random_state=0, max_iter=50),
+        "birch": cluster.Birch(n_clusters=2),
+        "gaussian_mixture": mixture.GaussianMixture(n_components=2, random_state=0),
+        "tsne_free_isomap": manifold.Isomap(n_components=2, n_neighbors=5),
+        "local_outlier_factor": neighbors.LocalOutlierFactor(novelty=True),
     }
     fitted = {}
     for name, est in clf.items():
@@ -104,7 +138,8 @@ def _estimators():  # type: ignore[no-untyped-def]
     for name, est in reg.items():
         fitted[name] = est.fit(Xr, yr)
     for name, est in unsup.items():
-        fitted[name] = est.fit(np.round(X) if name == "one_hot_encoder" else X)
+        data = np.round(X) if name == "one_hot_encoder" else X
+        fitted[name] = est.fit(np.abs(data) if name == "nmf" else data)
     texts = ["the model is safe", "scan the file", "bad weights load", "good data", "torch save model"]
     tfidf = make_pipeline(feature_extraction.text.TfidfVectorizer(), linear_model.LogisticRegression())
     fitted["tfidf_text_pipeline"] = tfidf.fit(texts, [1, 1, 0, 1, 0])
