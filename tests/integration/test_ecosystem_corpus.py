@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 import mlvet
+from mlvet.formats import import_all
 from mlvet.model import FileResult, ScanReport, Severity, Status
 from mlvet.rules import all_rules
 
@@ -84,6 +85,7 @@ def test_manifest_lists_exactly_the_files_on_disk() -> None:
 
 
 def test_manifest_entries_are_well_formed() -> None:
+    import_all()  # format modules register their rules on import
     known_rules = {r.id for r in all_rules()}
     for e in ENTRIES:
         assert e["kind"] in ("data", "code"), e
