@@ -22,7 +22,8 @@ from typing import Any
 from mlvet.errors import PolicyError
 from mlvet.model import Severity
 from mlvet.policy.core import Policy
-from mlvet.policy.tiers import Entry
+from mlvet.policy.derived import SINKS
+from mlvet.policy.tiers import USES, Entry
 
 if sys.version_info >= (3, 11):  # pragma: no cover - version switch
     import tomllib
@@ -57,10 +58,17 @@ def _entries(items: Any, tier: str, source: str) -> tuple[Entry, ...]:
         reason = item.get("reason", f"listed in {source}")
         if not isinstance(reason, str):
             raise PolicyError(f"{source}: {tier}[{i}].reason must be a string")
-        unknown_keys = set(item) - {"match", "reason"}
+        allowed = {"match", "reason", "use", "accept"} if tier == "safe" else {"match", "reason"}
+        unknown_keys = set(item) - allowed
         if unknown_keys:
             raise PolicyError(f"{source}: {tier}[{i}] has unknown keys {sorted(unknown_keys)}")
-        out.append(Entry(item["match"], reason, source))
+        use = item.get("use", "any")
+        if use not in USES:
+            raise PolicyError(f"{source}: {tier}[{i}].use must be one of {', '.join(USES)}")
+        accept = item.get("accept", [])
+        if not isinstance(accept, list) or not all(isinstance(a, str) and a in SINKS for a in accept):
+            raise PolicyError(f"{source}: {tier}[{i}].accept must be a list of sink kinds ({', '.join(SINKS)})")
+        out.append(Entry(item["match"], reason, source, use, tuple(accept)))
     for e in out:
         if source.startswith("builtin:"):
             break  # the shipped policy's patterns are checked by the test suite, not on every start

@@ -31,13 +31,25 @@ class Tier(str, Enum):
     UNKNOWN = "unknown"
 
 
+#: What a safe entry lets a pickle do with a name: anything (import, rebuild an object, call with the file's
+#: arguments), or only rebuild objects of a class (NEWOBJ / ``copyreg._reconstructor`` + BUILD), which runs
+#: the class's ``__new__``/``__setstate__`` but not ``__init__`` with the file's arguments.
+USES = ("any", "rebuild")
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One policy entry: a glob over ``module:qualname`` and the reason it sits in its tier."""
+    """One policy entry: a glob over ``module:qualname``, the reason it sits in its tier, and its limits.
+
+    ``use`` narrows a safe entry to rebuilding objects (``"rebuild"``); ``accept`` lists the sink kinds of
+    :data:`mlvet.policy.derived.SINKS` a reviewer accepted for it, which the policy audit then tolerates.
+    """
 
     pattern: str
     reason: str
     source: str
+    use: str = "any"
+    accept: tuple[str, ...] = ()
 
     def regex(self) -> str:
         """The entry's glob as a regular expression (see :func:`glob_to_regex`)."""
@@ -52,6 +64,8 @@ class Verdict:
     qualified: str
     reason: str
     entry: str | None = None
+    #: For a safe verdict: what the entry allows (``any`` or ``rebuild``; see :data:`USES`).
+    use: str = "any"
 
 
 def glob_to_regex(pattern: str) -> str:
@@ -177,5 +191,5 @@ def classify(
             return Verdict(Tier.DANGEROUS, qualified, hit.reason, hit.pattern)
     hit = safe.match(f"{canonical}:{name}")
     if hit is not None and ("." not in name or "." in hit.pattern.partition(":")[2]):
-        return Verdict(Tier.SAFE, qualified, hit.reason, hit.pattern)
+        return Verdict(Tier.SAFE, qualified, hit.reason, hit.pattern, hit.use)
     return Verdict(Tier.UNKNOWN, qualified, "not in the safe or dangerous tier of the policy")

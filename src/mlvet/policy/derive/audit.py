@@ -3,7 +3,9 @@
 Each safe entry is a glob over ``module:qualname``; it is expanded against the derived names, and a name
 counts only when the policy really classifies it safe (a dangerous entry wins over a safe one, so
 ``torch.hub.load`` under ``torch.*`` is not the safe tier's problem). A class is flagged when reconstructing
-*or* calling it reaches a sink (a safe entry lets a pickle do both), a function when calling it does.
+it reaches a sink, or calling it does and its entry lets a pickle call it (``use = "any"``; a
+``use = "rebuild"`` entry does not); a function when calling it does. Sink kinds a reviewer accepted for the
+entry (``accept``, with the reason saying why) are not flagged.
 """
 
 from __future__ import annotations
@@ -78,10 +80,13 @@ def audit(policy: Policy, table: Mapping[str, Any]) -> tuple[list[Flag], list[st
             found: LoadFacts | None = facts.get(mod, qual)
             if found is None:
                 continue
-            if found.reconstruct:
-                flags.append(Flag(entry.pattern, key, "reconstruct", found.reconstruct, found.reconstruct_path))
-            if found.call:
-                flags.append(Flag(entry.pattern, key, "call", found.call, found.path))
+            rebuild = tuple(s for s in found.reconstruct if s not in entry.accept)
+            if rebuild:
+                flags.append(Flag(entry.pattern, key, "reconstruct", rebuild, found.reconstruct_path))
+            call = tuple(s for s in found.call if s not in entry.accept)
+            if call and entry.use == "any":
+                # A rebuild-only entry does not let a pickle call the name: calls are judged without it.
+                flags.append(Flag(entry.pattern, key, "call", call, found.path))
         if not matched:
             uncovered.append(entry.pattern)
     return flags, uncovered
