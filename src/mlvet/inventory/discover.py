@@ -132,12 +132,19 @@ def _walk_error(sink: list[tuple[str, str]] | None) -> Callable[[OSError], None]
 
 
 def _unreadable_file(path: str) -> str | None:
-    """Why a file cannot be opened for reading (None when it can, or when it is not a regular file)."""
+    """Why a regular file cannot be opened for reading (None when it can, or when it is not a regular file:
+    FIFOs, sockets and devices hold no model and are never opened for real)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None  # dangling link or vanished file: nothing a loader could read either
+    except OSError as exc:
+        return f"cannot read file: {exc.strerror or exc}"
+    if not stat.S_ISREG(st.st_mode):
+        return None
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        if not os.path.exists(path):
-            return None  # dangling link or vanished file: nothing a loader could read either
         return f"cannot read file: {exc.strerror or exc}"
     os.close(fd)
     return None
