@@ -143,8 +143,8 @@ def test_scan_reports_unreadable_folder_and_file_as_errors(unprivileged: list[st
 
 def test_inventory_and_bom_surface_unreadable_parts(unprivileged: list[str], shared_tmp: Path) -> None:
     root = _tree_with_locked_parts(shared_tmp)
-    db = f"sqlite:///{shared_tmp / 'inv.db'}"
-    done = _run(unprivileged, "inventory", str(root), "--db", db, "--format", "json", cwd=shared_tmp)
+    # MLVET_DB=sqlite:// (in memory, see _env): nobody cannot write a database file in the shared folder.
+    done = _run(unprivileged, "inventory", str(root), "--format", "json", cwd=shared_tmp)
     assert done.returncode == 0, done.stderr  # inventory's contract: exit 1 only with --fail-on
     assets = {Path(a["path"]).name: a for a in json.loads(done.stdout)["assets"]}
     assert assets["locked"]["verdict"] == "incomplete"
