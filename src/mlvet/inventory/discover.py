@@ -19,6 +19,7 @@ content hash and mlvet version match the previous run keeps that run's scan resu
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -136,9 +137,9 @@ def _unreadable_file(path: str) -> str | None:
     FIFOs, sockets and devices hold no model and are never opened for real)."""
     try:
         st = os.stat(path)
-    except FileNotFoundError:
-        return None  # dangling link or vanished file: nothing a loader could read either
     except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+            return None  # dangling link, link loop or vanished file: nothing a loader could read either
         return f"cannot read file: {exc.strerror or exc}"
     if not stat.S_ISREG(st.st_mode):
         return None
