@@ -148,3 +148,32 @@ def test_ordinary_compressible_archives_are_not_bombs(tmp_path: Path) -> None:
                             b"(262144,), }" + b" " * 57 + b"\n" + b"\x00" * (2 * MiB))]))
     (result,) = mlvet.scan([path]).results
     assert not _ids(result, Severity.MEDIUM), result.findings
+
+
+def test_deflated_tensor_storage_declaring_a_bomb_is_found(tmp_path: Path) -> None:
+    """Storages are never inflated by mlvet, but torch.load allocates their declared size: checked on the header."""
+    path = tmp_path / "bomb.pt"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+        zf.writestr("archive/byteorder", b"little")
+        zf.writestr(zipfile.ZipInfo("archive/data/0"), b"\x00" * (80 * MiB), compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("archive/version", b"3\n")
+    path.write_bytes(buf.getvalue())
+    (result,) = mlvet.scan([path]).results
+    assert result.status.value == "error"
+    (bomb,) = [f for f in result.findings if f.rule_id == "ARC301"]
+    assert bomb.severity is Severity.HIGH and "allocates the declared size" in bomb.message
+
+
+def test_every_gzip_member_is_analysed(tmp_path: Path) -> None:
+    """nullifAI-style split: gzip.open (joblib, pandas) reads all members; the call sits in the second one."""
+    import gzip
+
+    payload = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R."
+    path = tmp_path / "model.joblib.gz"
+    path.write_bytes(gzip.compress(payload[:9]) + b"\x00" * 4 + gzip.compress(payload[9:]))
+    assert gzip.decompress(path.read_bytes().replace(b"\x00" * 4 + b"\x1f\x8b", b"\x1f\x8b", 1)) == payload
+    (result,) = mlvet.scan([path]).results
+    assert result.status.value == "scanned", result.errors
+    assert "PKL100" in _ids(result, Severity.CRITICAL)

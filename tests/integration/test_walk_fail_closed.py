@@ -143,8 +143,8 @@ def test_scan_reports_unreadable_folder_and_file_as_errors(unprivileged: list[st
 
 def test_inventory_and_bom_surface_unreadable_parts(unprivileged: list[str], shared_tmp: Path) -> None:
     root = _tree_with_locked_parts(shared_tmp)
-    db = f"sqlite:///{shared_tmp / 'inv.db'}"
-    done = _run(unprivileged, "inventory", str(root), "--db", db, "--format", "json", cwd=shared_tmp)
+    # MLVET_DB=sqlite:// (in memory, see _env): nobody cannot write a database file in the shared folder.
+    done = _run(unprivileged, "inventory", str(root), "--format", "json", cwd=shared_tmp)
     assert done.returncode == 0, done.stderr  # inventory's contract: exit 1 only with --fail-on
     assets = {Path(a["path"]).name: a for a in json.loads(done.stdout)["assets"]}
     assert assets["locked"]["verdict"] == "incomplete"
@@ -259,3 +259,22 @@ def test_hf_cache_snapshot_scanned_alone_stays_clean(tmp_path: Path) -> None:
     (res,) = mlvet.scan([local]).results
     assert res.status.value == "scanned" and not res.findings
 
+
+
+def test_inventory_leaves_fifos_alone_and_reports_links_out(tmp_path: Path) -> None:
+    from mlvet.inventory.discover import inventory
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "payload.pkl").write_bytes(EVIL)
+    root = tmp_path / "models"
+    root.mkdir()
+    (root / "ok.pkl").write_bytes(BENIGN)
+    os.mkfifo(root / "pipe.pkl")
+    os.symlink("../elsewhere/payload.pkl", root / "linked.pkl")
+    _run, assets = inventory([str(root)])
+    by_name = {Path(a.path).name: a for a in assets}
+    assert "pipe.pkl" not in by_name  # a FIFO holds no model: neither an asset nor "incomplete"
+    assert by_name["ok.pkl"].verdict == "clean"
+    linked = by_name["linked.pkl"]
+    assert linked.verdict == "incomplete" and not linked.files  # not read: the target is outside the root

@@ -103,16 +103,46 @@ def _outputs(d: Any, data: bytes) -> Any:
             yield d.decompress(b"", step)
 
 
+#: Formats whose standard readers (gzip.GzipFile, bz2.BZ2File, lzma.LZMAFile, lz4.frame) read several streams
+#: back to back as one: joblib and pandas see the concatenation, so it is what must be analysed (a payload
+#: split across gzip members hid from scanners that stop at the first one: the nullifAI technique).
+_MULTI_STREAM = {"gzip": b"\x1f\x8b", "bzip2": b"BZh", "xz": b"\xfd7zXZ\x00", "lz4": b"\x04\x22\x4d\x18"}
+
+
+def _next_stream(d: Any, src: BinaryIO, kind: str) -> bytes | None:
+    """The input that starts the next stream of a multi-stream file, or None when the file ends here.
+
+    Like gzip's reader, zero padding between gzip members is skipped; other trailing bytes end the data (the
+    standard readers either ignore them or fail, neither of which loads more content).
+    """
+    magic = _MULTI_STREAM.get(kind)
+    if magic is None:
+        return None
+    rest = bytes(d.unused_data)
+    while True:
+        if kind == "gzip":
+            rest = rest.lstrip(b"\x00")
+        if len(rest) >= len(magic):
+            return rest if rest.startswith(magic) else None
+        more = src.read(1 << 20)
+        if not more:
+            return None
+        rest += more
+
+
 def _inflate(
     src: BinaryIO, dst: Any, factory: Callable[[], Any], limit: int, size: int, ctx: ScanContext, kind: str
 ) -> int:
-    """Decompress the first stream of ``src`` into ``dst`` with size and ratio limits."""
+    """Decompress every stream of ``src`` (back to back, as the standard readers do) into ``dst``, with size
+    and ratio limits over the whole output."""
     d = factory()
     total = 0
     lim = ctx.limits
+    pending = b""
     try:
-        while not d.eof:
-            chunk = src.read(1 << 20)
+        while True:
+            chunk = pending or src.read(1 << 20)
+            pending = b""
             if not chunk:
                 break
             for out in _outputs(d, chunk):
@@ -126,6 +156,12 @@ def _inflate(
                         "possible decompression bomb",
                     )
                 dst.write(out)
+            if d.eof:
+                nxt = _next_stream(d, src, kind)
+                if nxt is None:
+                    break
+                d = factory()
+                pending = nxt
     except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
         raise AnalysisError(f"corrupt {kind} stream after {total} decompressed bytes: {exc}") from None
     if not d.eof:

@@ -155,6 +155,8 @@ class ZipHandler:
             if is_zip_symlink(member.external_attr):
                 _report_symlink(archive, member, ctx)
                 continue
+            if _declared_bomb(member, ctx):
+                continue
             if kind in _MODEL_LAYOUTS and _STORAGE_RE.search(member.name):
                 continue
             if member.name in handled:
@@ -235,6 +237,26 @@ def _classify(archive: ZipArchive, names: list[str]) -> str:
     if names and all(n.endswith(".npy") for n in names):
         return "numpy-npz"
     return "zip"
+
+
+def _declared_bomb(member: ZipMember, ctx: ScanContext) -> bool:
+    """ARC301 for a deflated member whose *declared* size is a bomb: torch.load (miniz) allocates the declared
+    uncompressed size before inflating, even for tensor storages that mlvet never inflates itself."""
+    if member.method != 8 or not member.sizes_known:
+        return False
+    declared, packed, lim = member.uncompressed_size, member.compressed_size, ctx.limits
+    if declared > lim.max_member_bytes:
+        why = f"more than the limit of {lim.max_member_bytes}"
+    elif declared > lim.ratio_floor_bytes and declared > lim.max_ratio * max(packed, 1):
+        why = f"{declared // max(packed, 1)}x its {packed} compressed bytes (limit {lim.max_ratio}x)"
+    else:
+        return False
+    sub = ctx.child(member.name)
+    sub.report(ARC301, f"member {member.name!r} declares {declared} uncompressed bytes, {why}: torch.load allocates "
+               "the declared size before inflating and other readers inflate it to disk (decompression bomb)",
+               evidence=f"declared {declared}, compressed {packed}")
+    sub.error("member not inflated: declared size over the limits")
+    return True
 
 
 def _report_overlaps(archive: ZipArchive, ctx: ScanContext) -> set[str]:

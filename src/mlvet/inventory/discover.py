@@ -19,6 +19,7 @@ content hash and mlvet version match the previous run keeps that run's scan resu
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -132,12 +133,19 @@ def _walk_error(sink: list[tuple[str, str]] | None) -> Callable[[OSError], None]
 
 
 def _unreadable_file(path: str) -> str | None:
-    """Why a file cannot be opened for reading (None when it can, or when it is not a regular file)."""
+    """Why a regular file cannot be opened for reading (None when it can, or when it is not a regular file:
+    FIFOs, sockets and devices hold no model and are never opened for real)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+            return None  # dangling link, link loop or vanished file: nothing a loader could read either
+        return f"cannot read file: {exc.strerror or exc}"
+    if not stat.S_ISREG(st.st_mode):
+        return None
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        if not os.path.exists(path):
-            return None  # dangling link or vanished file: nothing a loader could read either
         return f"cannot read file: {exc.strerror or exc}"
     os.close(fd)
     return None
