@@ -74,8 +74,12 @@ def audit(policy: Policy, table: Mapping[str, Any]) -> tuple[list[Flag], list[st
         matched = False
         for key in _expand(entry.pattern, entry.regex(), modules, index):
             mod, _, qual = key.partition(":")
-            if policy.classify(mod, qual).tier is not Tier.SAFE:
+            verdict = policy.classify(mod, qual)
+            if verdict.tier is not Tier.SAFE:
                 continue
+            if verdict.entry != entry.pattern:
+                matched = True
+                continue  # decided by a more specific entry, audited (with its own use and accept) there
             matched = True
             found: LoadFacts | None = facts.get(mod, qual)
             if found is None:

@@ -1,0 +1,47 @@
+"""Reviewed state checks: SciPy distributions exec a template from their pickled state.
+
+The derivation found it (``rv_generic.__setstate__ -> _attach_argparser_methods -> exec``); the check must
+accept exactly what SciPy itself writes for every distribution it ships, and nothing with extra code.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from mlvet.policy.state_checks import check_for, state_checks
+
+st = pytest.importorskip("scipy.stats")
+
+DISTRIBUTIONS = sorted(n for n in dir(st) if isinstance(getattr(st, n), (st.rv_continuous, st.rv_discrete)))
+
+
+def test_every_scipy_distribution_template_has_the_shipped_shape() -> None:
+    assert len(DISTRIBUTIONS) > 100
+    (check,) = check_for("scipy.stats._continuous_distns", "norm_gen")
+    for name in DISTRIBUTIONS:
+        template = getattr(st, name).__getstate__()["_parse_arg_template"]
+        assert check.accepts(template), name
+
+
+@pytest.mark.parametrize("extra", [
+    "\n__import__('os').system('id')\n",
+    "import os\n",
+])
+def test_a_template_with_anything_else_is_refused(extra: str) -> None:
+    (check,) = state_checks()
+    good = st.norm.__getstate__()["_parse_arg_template"]
+    assert not check.accepts(good + extra)
+    assert not check.accepts(extra + good)
+    assert not check.accepts(good.replace("loc=0, scale=1", "loc=__import__('os').system('id'), scale=1"))
+
+
+def test_non_strings_are_never_executed_and_pass() -> None:
+    (check,) = state_checks()
+    assert check.accepts(None) and check.accepts(3)
+
+
+def test_real_pickles_carry_the_template() -> None:
+    # Guards the premise: if SciPy stopped pickling the template, the check would be checking nothing.
+    assert b"_parse_arg_template" in pickle.dumps(st.gamma, protocol=4)
