@@ -140,6 +140,7 @@ def test_filter_only_obfuscations_are_escalated(source: str, severity: Severity,
         "{% set sep = ['<', '|', 'im_end', '|', '>']|join %}{{ sep }}",
         "{{ message['role'] if message['role'] in ['user', 'assistant'] else 'system' }}",
         "{{ ('system' if loop.first else 'user')|upper }}{{ message.get('name', '') }}",
+        "{{ roles['System'|lower] }}{% set k = 'OS'|lower %}{{ platforms[k] }}",
     ],
 )
 def test_benign_string_building_stays_below_medium(source: str) -> None:

@@ -175,7 +175,7 @@ class Analyser(Folder):
             self._check_built_string(node)
 
     def _check_attr_name(
-        self, name: str, node: nodes.Node, *, via: str, dotted: bool = False, built: str | None = None,
+        self, name: str, node: nodes.Node, *, via: str, dotted: bool = False, built: nodes.Node | None = None,
         private: bool = True,
     ) -> None:
         """Check a name used as an attribute or key. ``built``: the expression that assembled it at render time.
@@ -189,14 +189,14 @@ class Analyser(Folder):
         # ``x.system`` is an ordinary name (``ns.system`` holds a system prompt); ``x.system('id')`` is not.
         called = isinstance(parent, nodes.Call) and parent.node is node
         used_as_object = _chain_next(parent) is node
-        origin = f" (assembled at render time from {built})" if built is not None else ""
+        origin = f" (assembled at render time from {shorten(unparse(built), 120)})" if built is not None else ""
         for part in parts:
             sev = internal_severity(part)
             if sev is not None and (private or sev is Severity.CRITICAL):
                 self._issue(GGF700, f"{via} {part!r}{origin}", node, sev)
             elif built is not None and (
                 part in EXEC_ATTRS or EXEC_ATTR_RE.match(part) or part in MODULE_NAMES or part in DANGEROUS_CALLABLES
-            ):
+            ) and not self._spelled_out_deep(part, built, 0):
                 self._issue(GGF701, f"{via} {part!r}{origin}", node, Severity.CRITICAL)
             elif called and (part in EXEC_ATTRS or EXEC_ATTR_RE.match(part)):
                 self._issue(GGF701, f"{via} {part!r} called", node)
@@ -274,9 +274,31 @@ class Analyser(Folder):
         for key in keys:
             self._check_attr_name(key, node, via=via, built=built, private=private)
 
-    def _built(self, arg: nodes.Node) -> str | None:
-        """The source of ``arg`` when it assembles a string at render time (None for a literal or a plain name)."""
-        return shorten(unparse(arg), 120) if self._assembled(arg, 0) else None
+    def _built(self, arg: nodes.Node) -> nodes.Node | None:
+        """``arg`` when it assembles a string at render time (None for a literal or a plain name)."""
+        return arg if self._assembled(arg, 0) else None
+
+    def _spelled_out_deep(self, name: str, node: nodes.Node, depth: int) -> bool:
+        """A literal equal to ``name`` (any case) in ``node`` or the ``{% set %}`` values it reads.
+
+        ``roles['System'|lower]`` only changes the case of a name written out; ``'xxpopenxx'[2:7]`` and
+        ``'po' ~ 'pen'`` hide it.
+        """
+        low = name.lower()
+        for c in (node, *node.find_all((nodes.Const, nodes.TemplateData, nodes.Keyword))):
+            text: object = (
+                c.data if isinstance(c, nodes.TemplateData) else c.key if isinstance(c, nodes.Keyword)
+                else getattr(c, "value", None)
+            )
+            if isinstance(text, str) and text.strip().lower() == low:
+                return True
+        if depth > 8:
+            return False
+        return any(
+            v is not None and self._spelled_out_deep(name, v, depth + 1)
+            for sub in (node, *node.find_all(nodes.Name)) if isinstance(sub, nodes.Name)
+            for v in self.assigned.get(sub.name, ())
+        )
 
     def _assembled(self, node: nodes.Node, depth: int) -> bool:
         for sub in (node, *node.find_all(nodes.Node)):
