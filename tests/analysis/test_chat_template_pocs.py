@@ -113,6 +113,9 @@ def test_real_templates_have_nothing_at_medium_or_above(path: Path) -> None:
         ("{{ x|attr('xx-_globals_-xx'.strip('x-').replace('_', '__')) }}", Severity.CRITICAL, "'__globals__'"),
         # A method reached through |attr with a known name folds like a method call.
         ("{{ x|attr(('{}{}class{}{}'|attr('format'))('_', '_', '_', '_')) }}", Severity.CRITICAL, "'__class__'"),
+        # The format method as a value (the CVE-2024-56326 / CVE-2025-27516 sandbox escapes), any format string.
+        ("{% set f = '{} {}'.format %}{{ f(a, b) }}", Severity.HIGH, ".format taken as a value"),
+        ("{{ (fmt|attr('format'))(x) }}", Severity.HIGH, ".format taken as a value"),
         # Characters of an object mlvet cannot spell out: not fully known, still an escape technique.
         ("{% set c = messages|string|list %}{{ x|attr(c.pop(3) ~ 'class') }}", Severity.HIGH,
          "extracted from an object's string form"),
@@ -137,6 +140,7 @@ def test_filter_only_obfuscations_are_escalated(source: str, severity: Severity,
         "{% set sep = ['<', '|', 'im_end', '|', '>']|join %}{{ sep }}",
         "{{ message['role'] if message['role'] in ['user', 'assistant'] else 'system' }}",
         "{{ ('system' if loop.first else 'user')|upper }}{{ message.get('name', '') }}",
+        "{{ roles['System'|lower] }}{% set k = 'OS'|lower %}{{ platforms[k] }}",
     ],
 )
 def test_benign_string_building_stays_below_medium(source: str) -> None:

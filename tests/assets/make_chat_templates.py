@@ -319,6 +319,17 @@ POCS: dict[str, tuple[str, str]] = {
         ".popen(" + CMD + ").read() }}",
         "critical",
     ),
+    # Jinja sandbox escapes through the format method taken as a value: CVE-2024-56326 (a stored reference,
+    # fixed in Jinja 3.1.5) and CVE-2025-27516 (|attr('format'), fixed in 3.1.6). Format fields then walk
+    # to os unchecked, inside the sandbox of the affected versions too.
+    "cve-2024-56326-format-reference": (
+        "{% set f = '{0.__init__.__globals__[os]}'.format %}{{ f(cycler) }}",
+        "critical",
+    ),
+    "cve-2025-27516-attr-format": (
+        "{{ ('{0.__init__.__globals__[os]}'|attr('format'))(joiner) }}",
+        "critical",
+    ),
     # The issue-9 combination: '_' popped from a generator's repr, names from dict(...)|join.
     "pop-select-dict-join": (
         "{% set u = " + _U + " %}"
@@ -398,6 +409,8 @@ NEEDLES: dict[str, str] = {
     "template-reference-context": "attribute '_TemplateReference__context'",
     "attr-format-dunders": "name '__getitem__' assembled at render time",
     "format-field-globals": "format field {0.__init__.__globals__[os]}",
+    "cve-2024-56326-format-reference": "format field {0.__init__.__globals__[os]}",
+    "cve-2025-27516-attr-format": "format field {0.__init__.__globals__[os]}",
     "hex-escaped-attr-names": "|attr '__globals__'",
     "map-attribute-walk": "|map(attribute=) '__globals__'",
     "pop-select-dict-join": ".get() '__builtins__' (assembled at render time from b)",

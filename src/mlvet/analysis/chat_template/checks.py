@@ -139,6 +139,8 @@ class Analyser(Folder):
     def _check(self, node: nodes.Node) -> None:
         if isinstance(node, nodes.Getattr):
             self._check_attr_name(node.attr, node, via="attribute")
+            if node.attr in ("format", "format_map"):
+                self._check_format_method(node, node.node, node.attr)
             self._check_chain(node)
         elif isinstance(node, nodes.Getitem):
             if not isinstance(node.arg, nodes.Slice):
@@ -173,7 +175,7 @@ class Analyser(Folder):
             self._check_built_string(node)
 
     def _check_attr_name(
-        self, name: str, node: nodes.Node, *, via: str, dotted: bool = False, built: str | None = None,
+        self, name: str, node: nodes.Node, *, via: str, dotted: bool = False, built: nodes.Node | None = None,
         private: bool = True,
     ) -> None:
         """Check a name used as an attribute or key. ``built``: the expression that assembled it at render time.
@@ -187,14 +189,14 @@ class Analyser(Folder):
         # ``x.system`` is an ordinary name (``ns.system`` holds a system prompt); ``x.system('id')`` is not.
         called = isinstance(parent, nodes.Call) and parent.node is node
         used_as_object = _chain_next(parent) is node
-        origin = f" (assembled at render time from {built})" if built is not None else ""
+        origin = f" (assembled at render time from {shorten(unparse(built), 120)})" if built is not None else ""
         for part in parts:
             sev = internal_severity(part)
             if sev is not None and (private or sev is Severity.CRITICAL):
                 self._issue(GGF700, f"{via} {part!r}{origin}", node, sev)
             elif built is not None and (
                 part in EXEC_ATTRS or EXEC_ATTR_RE.match(part) or part in MODULE_NAMES or part in DANGEROUS_CALLABLES
-            ):
+            ) and not self._spelled_out_deep(part, built, 0):
                 self._issue(GGF701, f"{via} {part!r}{origin}", node, Severity.CRITICAL)
             elif called and (part in EXEC_ATTRS or EXEC_ATTR_RE.match(part)):
                 self._issue(GGF701, f"{via} {part!r} called", node)
@@ -227,6 +229,10 @@ class Analyser(Folder):
         if node.name == "attr":
             if node.args:
                 self._attr_argument(node.args[0], node, via="|attr", dotted=False)
+                methods = self._fold_or_none(node.args[0]) or frozenset()
+                for method in sorted(methods & {"format", "format_map"}):
+                    assert node.node is not None
+                    self._check_format_method(node, node.node, method)
         elif node.name == "map" and node.args:
             names = self._fold_or_none(node.args[0])
             if names is None or "attr" in names:
@@ -268,9 +274,31 @@ class Analyser(Folder):
         for key in keys:
             self._check_attr_name(key, node, via=via, built=built, private=private)
 
-    def _built(self, arg: nodes.Node) -> str | None:
-        """The source of ``arg`` when it assembles a string at render time (None for a literal or a plain name)."""
-        return shorten(unparse(arg), 120) if self._assembled(arg, 0) else None
+    def _built(self, arg: nodes.Node) -> nodes.Node | None:
+        """``arg`` when it assembles a string at render time (None for a literal or a plain name)."""
+        return arg if self._assembled(arg, 0) else None
+
+    def _spelled_out_deep(self, name: str, node: nodes.Node, depth: int) -> bool:
+        """A literal equal to ``name`` (any case) in ``node`` or the ``{% set %}`` values it reads.
+
+        ``roles['System'|lower]`` only changes the case of a name written out; ``'xxpopenxx'[2:7]`` and
+        ``'po' ~ 'pen'`` hide it.
+        """
+        low = name.lower()
+        for c in (node, *node.find_all((nodes.Const, nodes.TemplateData, nodes.Keyword))):
+            text: object = (
+                c.data if isinstance(c, nodes.TemplateData) else c.key if isinstance(c, nodes.Keyword)
+                else getattr(c, "value", None)
+            )
+            if isinstance(text, str) and text.strip().lower() == low:
+                return True
+        if depth > 8:
+            return False
+        return any(
+            v is not None and self._spelled_out_deep(name, v, depth + 1)
+            for sub in (node, *node.find_all(nodes.Name)) if isinstance(sub, nodes.Name)
+            for v in self.assigned.get(sub.name, ())
+        )
 
     def _assembled(self, node: nodes.Node, depth: int) -> bool:
         for sub in (node, *node.find_all(nodes.Node)):
@@ -299,21 +327,36 @@ class Analyser(Folder):
         shown = ", ".join(repr(shorten(v.replace(UNKNOWN_CHAR, "?"), 60)) for v in sorted(values))
         return f" ({shown})"
 
+    def _check_format_method(self, node: nodes.Getattr | nodes.Filter, obj: nodes.Node, method: str) -> None:
+        """``s.format(...)``, and the format method taken as a value (``s.format`` stored, ``s|attr('format')``).
+
+        Taking the method as a value is how Jinja's own sandbox was escaped (CVE-2024-56326, fixed in
+        3.1.5; CVE-2025-27516 through ``|attr``, fixed in 3.1.6): the sandbox checked ``.format()`` calls
+        only, so the field lookups of the format string (``{0.__init__.__globals__}``) went unchecked.
+        """
+        parent = self.parent.get(id(node))
+        called = isinstance(node, nodes.Getattr) and isinstance(parent, nodes.Call) and parent.node is node
+        at: nodes.Node = parent if called and parent is not None else node
+        formats = self._fold_or_none(obj)
+        if not called:
+            self._issue(GGF703, f"the string method .{method} taken as a value (how CVE-2024-56326 and "
+                        "CVE-2025-27516 escape Jinja's sandbox)", at, Severity.HIGH)
+        if formats is None:
+            if not called:
+                return
+            if method == "format_map" or not self._is_plain_data(obj):
+                self._issue(GGF703, f".{method}() on a string computed at render time", at)
+            else:
+                self._issue(GGF703, f".{method}() on template data (field names come from data)", at)
+            return
+        if method == "format_map":
+            self._issue(GGF703, ".format_map()", at)
+        for fmt in formats:
+            self._check_format_string(fmt, at)
+
     def _check_call(self, node: nodes.Call) -> None:
         fn = node.node
-        if isinstance(fn, nodes.Getattr) and fn.attr in ("format", "format_map"):
-            formats = self._fold_or_none(fn.node)
-            if formats is None:
-                if fn.attr == "format_map" or not self._is_plain_data(fn.node):
-                    self._issue(GGF703, f".{fn.attr}() on a string computed at render time", node)
-                else:
-                    self._issue(GGF703, f".{fn.attr}() on template data (field names come from data)", node)
-                return
-            if fn.attr == "format_map":
-                self._issue(GGF703, ".format_map()", node)
-            for fmt in formats:
-                self._check_format_string(fmt, node)
-        elif isinstance(fn, nodes.Getattr) and fn.attr in ("get", "pop", "setdefault") and node.args and not (
+        if isinstance(fn, nodes.Getattr) and fn.attr in ("get", "pop", "setdefault") and node.args and not (
             isinstance(node.args[0], nodes.Const) and isinstance(node.args[0].value, int)
         ):
             self._check_key(node.args[0], node, via=f".{fn.attr}()", private=False)
