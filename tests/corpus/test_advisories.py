@@ -63,6 +63,17 @@ KNOWN_MISSES: dict[str, str] = {
     "onnx_pyop_default": _KO + "PyOp in the default domain is ONX600 info",
     "onnx_pyop_contrib": _KO + "PyOp in ai.onnx.contrib is ONX601 low",
     "unit42_hf_config_hydra_target": _TPL + "config.json with a Hydra _target_ is skipped as text",
+    "cve_2026_1669_h5_external_storage": _KO + "HDF5 external storage in model.weights.h5 has no finding",
+    "keras_h5_external_link": _KO + "legacy .h5 whose model_weights is an ExternalLink has no finding",
+    "keras_h5_virtual_dataset": _KO + "HDF5 virtual dataset in model.weights.h5 has no finding",
+    "keras_h5_shape_bomb": _KO + "64 GiB declared HDF5 dataset has no finding",
+    "keras_npz_shape_bomb": _FS + "npz member declaring 64 GiB: error without a finding",
+    "keras_zip_decompression_bomb": _FS + "1000x deflate member in a .keras archive has no finding",
+    "issue9_memo_index_bomb": _PICKLE + "LONG_BINPUT 0x7fffffff memo bomb is clean",
+    "issue9_list_range_bomb": _PICKLE + "list(range(10**10)) from safe builtins is clean",
+    "hs_pandas_read_pickle_zst": _FS + "Zstandard-compressed pickle: error without a finding",
+    "torch_hub_hubconf_py": _TPL + "hubconf.py is skipped as text",
+    "hf_custom_generate_py": _TPL + "custom_generate/generate.py is skipped as text",
 }
 
 
@@ -157,6 +168,23 @@ SECTION_EXAMPLES: dict[str, tuple[str, str]] = {
     "gensim*:*.load": ("gensim.models.word2vec", "Word2Vec.load"),
     "statsmodels*:*.load": ("statsmodels.regression.linear_model", "RegressionResults.load"),
     "statsmodels.iolib.smpickle": ("statsmodels.iolib.smpickle", "load_pickle"),
+    "invoke": ("invoke", "run"),
+    "nltk.data:load": ("nltk.data", "load"),
+    "nltk.downloader": ("nltk.downloader", "Downloader.download"),
+    "smolagents.local_python_executor": ("smolagents.local_python_executor", "evaluate_python_code"),
+    "Cython": ("Cython.Build.Inline", "cython_inline"),
+    "_cffi_backend": ("_cffi_backend", "load_library"),
+    "typing:get_type_hints": ("typing", "get_type_hints"),
+    "typing:ForwardRef.*": ("typing", "ForwardRef._evaluate"),
+    "typing:_eval_type": ("typing", "_eval_type"),
+    "annotationlib": ("annotationlib", "get_annotations"),
+    "builtins:exit": ("builtins", "exit"),
+    "builtins:quit": ("__builtin__", "quit"),
+    "_sitebuiltins": ("_sitebuiltins", "Quitter"),
+    "fastai*:load_learner": ("fastai.learner", "load_learner"),
+    "fastai*:*.load": ("fastai.learner", "Learner.load"),
+    "transformers*:*.save_pretrained": ("transformers.models.bert.configuration_bert", "BertConfig.save_pretrained"),
+    "transformers*:*.push_to_hub": ("transformers", "BertModel.push_to_hub"),
 }
 
 #: Names ordinary pickles reconstruct next to the new entries: they must not become dangerous.
@@ -177,6 +205,12 @@ BENIGN_NEIGHBOURS = [
     ("numpy", "dtype"),
     ("collections", "OrderedDict"),
     ("omegaconf.dictconfig", "DictConfig"),
+    ("typing", "ForwardRef"),
+    ("typing", "Any"),
+    ("nltk.tokenize.punkt", "PunktSentenceTokenizer"),
+    ("fastai.learner", "Learner"),
+    ("transformers.models.bert.configuration_bert", "BertConfig"),
+    ("builtins", "set"),
 ]
 
 
