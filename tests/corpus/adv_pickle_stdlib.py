@@ -677,3 +677,127 @@ def cffi_backend_load_library() -> list[Advisory]:
         "_cffi_backend",
         "Private cffi module: loads a shared library.",
     )
+
+
+@advisory
+def fk_private_bootsubprocess() -> list[Advisory]:
+    # fickling PR #302 "block private stdlib imports" (2026-07) class: CPython's build-time helper
+    # _bootsubprocess.Popen(cmd).wait() forks and execv()s cmd without the subprocess module.
+    a = Asm(4)
+    a.glob("_bootsubprocess", "Popen.wait").mark()
+    a.glob("_bootsubprocess", "Popen").val(["/bin/sh", "-c", SHELL_CMD]).tuple1().reduce()
+    a.tuple_().reduce()
+    return adv(
+        "fk_private_bootsubprocess",
+        "fickling PR #302 (private stdlib modules)",
+        "2026-07",
+        a.done(),
+        "_bootsubprocess",
+        "Private stdlib Popen: fork + execv of an argv.",
+        live="pickle",
+    )
+
+
+@advisory
+def fk_private_testcapi_subinterp() -> list[Advisory]:
+    # Same class: _testcapi.run_in_subinterp(src) executes source in a sub-interpreter (present in most
+    # CPython builds, e.g. pyenv and the official images).
+    return adv(
+        "fk_private_testcapi_subinterp",
+        "fickling PR #302 (private stdlib modules)",
+        "2026-07",
+        call_pickle("_testcapi", "run_in_subinterp", PY_SRC),
+        "_testcapi",
+        "CPython test module that runs source code.",
+        live="pickle",
+    )
+
+
+@advisory
+def fk_private_dbm_shm() -> list[Advisory]:
+    # Same class: private dbm backends and POSIX shared memory create files outside the public modules.
+    out = adv(
+        "fk_private_gdbm_open",
+        "fickling PR #302 (private stdlib modules)",
+        "2026-07",
+        call_pickle("_gdbm", "open", REL_MARKER, "c"),
+        "_gdbm",
+        "_gdbm.open(path, 'c') creates a database file.",
+    )
+    out += adv(
+        "fk_private_posixshmem_open",
+        "fickling PR #302 (private stdlib modules)",
+        "2026-07",
+        call_pickle("_posixshmem", "shm_open", "/mlvet_marker", 0o102, 0o600),
+        "_posixshmem",
+        "shm_open(name, O_CREAT|O_RDWR) creates a shared-memory file.",
+    )
+    return out
+
+
+@advisory
+def hs_antigravity_import_side_effect() -> list[Advisory]:
+    # arXiv:2508.19774 (2025-08) "import-time side effects": a GLOBAL alone imports its module; importing
+    # `antigravity` calls webbrowser.open (a browser process and a network request) with nothing called.
+    a = Asm(2).glob("antigravity", "geohash").pop().val({"w": 1})
+    return adv(
+        "hs_antigravity_import_only",
+        "arXiv:2508.19774 import side effects",
+        "2025-08",
+        a.done(),
+        "antigravity",
+        "Import-only reference whose import launches a browser.",
+    )
+
+
+@advisory
+def hs_stdlib_file_writers() -> list[Advisory]:
+    # arXiv:2508.19774 file-write gadgets (2025-08), less common stdlib writers that deny-lists skip.
+    out = adv(
+        "hs_wave_open_write",
+        "arXiv:2508.19774 file-write gadgets",
+        "2025-08",
+        call_pickle("wave", "open", REL_MARKER, "wb"),
+        "wave.open",
+        "wave.open(path, 'wb') creates or truncates a file.",
+        live="pickle",
+    )
+    a = Asm(4)
+    a.glob("xml.etree.ElementTree", "ElementTree.write").mark()
+    a.glob("xml.etree.ElementTree", "ElementTree").mark()
+    a.glob("xml.etree.ElementTree", "Element").val("x").tuple1().reduce().tuple_().reduce()
+    a.val(REL_MARKER).tuple_().reduce()
+    out += adv(
+        "hs_elementtree_write",
+        "arXiv:2508.19774 file-write gadgets",
+        "2025-08",
+        a.done(),
+        "ElementTree.write",
+        "ElementTree(Element('x')).write(path) writes a file.",
+        live="pickle",
+    )
+    out += adv(
+        "hs_zipapp_create_archive",
+        "arXiv:2508.19774 file-write gadgets",
+        "2025-08",
+        call_pickle("zipapp", "create_archive", "/tmp", REL_MARKER),
+        "zipapp",
+        "zipapp.create_archive(source, target) writes a zip at target.",
+    )
+    out += adv(
+        "hs_readline_write_history",
+        "arXiv:2508.19774 file-write gadgets",
+        "2025-08",
+        call_pickle("readline", "write_history_file", REL_MARKER),
+        "readline",
+        "readline.write_history_file(path) writes a file.",
+    )
+    out += adv(
+        "hs_smtpd_listener",
+        "arXiv:2508.19774 network gadgets",
+        "2025-08",
+        call_pickle("smtpd", "DebuggingServer", ("127.0.0.1", 0), None),
+        "smtpd",
+        "Binds a listening socket in the loader (Python <= 3.11).",
+    )
+    return out

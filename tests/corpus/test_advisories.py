@@ -185,6 +185,22 @@ SECTION_EXAMPLES: dict[str, tuple[str, str]] = {
     "fastai*:*.load": ("fastai.learner", "Learner.load"),
     "transformers*:*.save_pretrained": ("transformers.models.bert.configuration_bert", "BertConfig.save_pretrained"),
     "transformers*:*.push_to_hub": ("transformers", "BertModel.push_to_hub"),
+    "_bootsubprocess": ("_bootsubprocess", "Popen.wait"),
+    "_testcapi": ("_testcapi", "run_in_subinterp"),
+    "_testinternalcapi": ("_testinternalcapi", "get_configs"),
+    "_gdbm": ("_gdbm", "open"),
+    "_dbm": ("_dbm", "open"),
+    "_posixshmem": ("_posixshmem", "shm_open"),
+    "antigravity": ("antigravity", "geohash"),
+    "zipapp": ("zipapp", "create_archive"),
+    "wave:open": ("wave", "open"),
+    "aifc:open": ("aifc", "open"),
+    "sunau:open": ("sunau", "open"),
+    "readline": ("readline", "write_history_file"),
+    "xml.etree*:*.write": ("xml.etree.ElementTree", "ElementTree.write"),
+    "smtpd": ("smtpd", "DebuggingServer"),
+    "winreg": ("winreg", "SetValueEx"),
+    "_winreg": ("_winreg", "SetValueEx"),
 }
 
 #: Names ordinary pickles reconstruct next to the new entries: they must not become dangerous.
@@ -211,6 +227,8 @@ BENIGN_NEIGHBOURS = [
     ("fastai.learner", "Learner"),
     ("transformers.models.bert.configuration_bert", "BertConfig"),
     ("builtins", "set"),
+    ("xml.etree.ElementTree", "Element"),
+    ("wave", "Wave_read"),
 ]
 
 
