@@ -319,3 +319,20 @@ def paddle_pdparams() -> list[Advisory]:
         "A Paddle parameter file is a protocol-2 pickle.",
         filename="model.pdparams",
     )
+
+
+@advisory
+def hs_pandas_read_pickle_tar() -> list[Advisory]:
+    # arXiv:2508.19774 loading paths (2025-08): pandas.read_pickle('x.pkl.tar') unpickles the single member of
+    # a tar archive whatever its name.
+    data = tar_bytes([tar_info("data")], [call_pickle("os", "system", SHELL_CMD)])
+    return adv(
+        "hs_pandas_read_pickle_tar",
+        "arXiv:2508.19774 loading paths (pandas .tar)",
+        "2025-08",
+        data,
+        "os.system",
+        "Pickle as the only member of a tar, without an extension.",
+        component="fs",
+        filename="model.pkl.tar",
+    )

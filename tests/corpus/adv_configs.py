@@ -140,3 +140,47 @@ def hf_auto_map_cross_repo() -> list[Advisory]:
         component="templates",
         filename="config.json",
     )
+
+
+@advisory
+def mlflow_loader_module_code_path() -> list[Advisory]:
+    # MLflow CVE-2024-37052..37060 family (HiddenLayer 2024-06): the MLmodel pyfunc flavor names a
+    # `loader_module` that mlflow imports, with `code` directories put on sys.path; the module is shipped
+    # in the model folder. Written as a tar of the model folder.
+    mlmodel = (
+        "artifact_path: model\nflavors:\n  python_function:\n    loader_module: mlvet_loader\n"
+        "    code: code\n    data: data\n    env: conda.yaml\n    python_version: 3.11.7\n"
+        "mlflow_version: 2.14.0\nmodel_uuid: 0123456789abcdef0123456789abcdef\n"
+    )
+    loader = b"import os\nos.system('" + SHELL_CMD.encode() + b"')\ndef _load_pyfunc(path):\n    return None\n"
+    data = tar_bytes(
+        [tar_info("model/MLmodel"), tar_info("model/code/mlvet_loader.py"), tar_info("model/conda.yaml")],
+        [mlmodel.encode(), loader, b"name: m\ndependencies: []\n"],
+    )
+    return adv(
+        "mlflow_loader_module_code",
+        "MLflow CVE-2024-37052..37060 family (HiddenLayer)",
+        "2024-06",
+        data,
+        None,
+        "pyfunc loader_module imported from the model's own code/ directory.",
+        component="templates",
+        filename="mlflow_model.tar",
+    )
+
+
+@advisory
+def diffusers_custom_pipeline() -> list[Advisory]:
+    # diffusers custom pipelines / components (trust_remote_code class, 2024): model_index.json names a
+    # component as [module, class] where the module is a .py file in the repository.
+    idx = {"_class_name": ["pipeline", "EvilPipeline"], "_diffusers_version": "0.30.0", "unet": ["unet", "Evil"]}
+    return adv(
+        "diffusers_custom_pipeline_index",
+        "diffusers custom pipeline (trust_remote_code)",
+        "2024-09",
+        json.dumps(idx).encode(),
+        None,
+        "model_index.json naming repository Python modules as pipeline components.",
+        component="templates",
+        filename="model_index.json",
+    )

@@ -326,3 +326,85 @@ def keras_h5_shape_bomb() -> list[Advisory]:
         component="keras-onnx",
         filename="model.keras",
     )
+
+
+@advisory
+def keras_lambda_without_module_key() -> list[Advisory]:
+    # keras-team/keras PR #23048 (2026-06, huntr "Lambda.from_config fail-open safe_mode"): a Lambda layer
+    # config without the "module" key goes through the legacy deserializer where safe_mode is unset, and the
+    # marshalled bytecode is loaded.
+    code = base64.b64encode(b"\xe3" + b"\x00" * 40).decode()
+    lam = {
+        "class_name": "Lambda",
+        "config": {"name": "l", "function": [code, None, None], "function_type": "lambda", "arguments": {}},
+    }
+    return adv(
+        "keras_lambda_without_module_key",
+        "keras PR #23048 (huntr, Lambda fail-open)",
+        "2026-06",
+        keras_zip(sequential(lam)),
+        None,
+        "Legacy-style Lambda (no 'module' key) with marshalled bytecode.",
+        component="keras-onnx",
+        filename="model.keras",
+    )
+
+
+@advisory
+def tfkeras_lambda_function_gadget() -> list[Advisory]:
+    # keras-team/tf-keras PR #910 (2026-06): a Lambda whose function_type is "function" names a module and a
+    # symbol; tf-keras imports the module and uses the symbol (os.system) as the layer function, even in
+    # safe mode. Legacy .h5 model_config, written by h5py.
+    lam = {
+        "class_name": "Lambda",
+        "config": {"name": "l", "function": "system", "module": "os", "function_type": "function", "arguments": {}},
+    }
+    cfg = {"class_name": "Sequential", "config": {"name": "s", "layers": [lam]}}
+
+    def build(f: object) -> None:
+        f.attrs["model_config"] = json.dumps(cfg)  # type: ignore[attr-defined]
+        f.attrs["keras_version"] = "2.15.0"  # type: ignore[attr-defined]
+        f.attrs["backend"] = "tensorflow"  # type: ignore[attr-defined]
+        f.create_group("model_weights")  # type: ignore[attr-defined]
+
+    return adv(
+        "tfkeras_lambda_function_gadget",
+        "tf-keras PR #910 (Lambda function gadget)",
+        "2026-06",
+        _h5(build),
+        None,
+        "Lambda function_type 'function' resolving os.system from the config.",
+        component="keras-onnx",
+        filename="model.h5",
+    )
+
+
+@advisory
+def pytables_object_atom() -> list[Advisory]:
+    # arXiv:2508.19774 loading paths (2025-08): PyTables (pandas.read_hdf / tables.open_file) stores
+    # ObjectAtom rows of a VLArray as pickles and unpickles them on read. HDF5 written by h5py.
+    import h5py
+    import numpy as np
+
+    payload = np.frombuffer(call_pickle("os", "system", SHELL_CMD, proto=2), dtype="u1")
+
+    def build(f: object) -> None:
+        f.attrs["CLASS"] = np.bytes_(b"GROUP")  # type: ignore[attr-defined]
+        f.attrs["PYTABLES_FORMAT_VERSION"] = np.bytes_(b"2.1")  # type: ignore[attr-defined]
+        ds = f.create_dataset(  # type: ignore[attr-defined]
+            "obj", shape=(1,), dtype=h5py.vlen_dtype(np.dtype("u1")), track_times=False
+        )
+        ds[0] = payload
+        for k, v in (("CLASS", b"VLARRAY"), ("VERSION", b"1.4"), ("TITLE", b""), ("PSEUDOATOM", b"object")):
+            ds.attrs[k] = np.bytes_(v)
+
+    return adv(
+        "hs_pytables_object_atom",
+        "arXiv:2508.19774 loading paths (PyTables ObjectAtom)",
+        "2025-08",
+        _h5(build),
+        None,
+        "A pickle stored as a PyTables object-atom VLArray row (unpickled on read).",
+        component="keras-onnx",
+        filename="store.h5",
+    )

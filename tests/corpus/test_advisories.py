@@ -74,6 +74,9 @@ KNOWN_MISSES: dict[str, str] = {
     "hs_pandas_read_pickle_zst": _FS + "Zstandard-compressed pickle: error without a finding",
     "torch_hub_hubconf_py": _TPL + "hubconf.py is skipped as text",
     "hf_custom_generate_py": _TPL + "custom_generate/generate.py is skipped as text",
+    "mlflow_loader_module_code": _FS + "the loader module's .py inside the tar is not analysed (OTH020 medium only)",
+    "diffusers_custom_pipeline_index": _TPL + "model_index.json naming repository modules is skipped",
+    "hs_pytables_object_atom": _KO + "PyTables object-atom VLArray holding a pickle has no finding",
 }
 
 
