@@ -586,3 +586,37 @@ def torch_rebuild_from_type_forwarder() -> list[Advisory]:
         "invoke.run",
         "A safe-tier rebuild helper calls an argument: invoke.run(cmd) runs a shell command.",
     )
+
+
+@advisory
+def defence_tampering() -> list[Advisory]:
+    # fickling ScannerDeactivation analysis (2026-06, fickling #249) and ISSUE-9: a model pickle that switches
+    # off the load-time defence of the process it is loaded into, so that the *next* model runs code.
+    out = adv(
+        "fk_scanner_deactivation_remove_hook",
+        "fickling #249 ScannerDeactivation",
+        "2026-06",
+        call_pickle("fickling.hook", "remove_hook"),
+        "fickling.hook",
+        "Removes fickling's pickle.load hook.",
+    )
+    a = Asm(4)
+    a.glob("torch.serialization", "add_safe_globals").mark().mark().glob("argparse", "Namespace").list_()
+    a.tuple_().reduce()
+    out += adv(
+        "torch_add_safe_globals_tamper",
+        "ISSUE-9 defence tampering (weights_only allowlist)",
+        "2026-11",
+        a.done(),
+        "torch.serialization.add_safe_globals",
+        "Extends torch.load(weights_only=True)'s allowlist for later loads in the process.",
+    )
+    out += adv(
+        "cve_2025_9906_enable_unsafe_deserialization",
+        "CVE-2025-9906 (as a pickle call)",
+        "2025-09",
+        call_pickle("keras.config", "enable_unsafe_deserialization"),
+        "keras.config",
+        "Turns Keras safe_mode off process-wide: the next .keras Lambda runs.",
+    )
+    return out
