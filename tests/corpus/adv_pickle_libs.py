@@ -484,7 +484,7 @@ def torch_optim_lambda_lr() -> list[Advisory]:
     # argument. LambdaLR(optimizer, lr_lambda) calls lr_lambda(0) at construction.
     a = Asm(4)
     a.glob("torch.optim.lr_scheduler", "LambdaLR").mark()
-    a.glob("torch.optim.sgd", "SGD").mark().val([]).tuple_().reduce()
+    a.glob("torch.optim.sgd", "SGD").mark().val([{"params": []}]).tuple_().reduce()
     a.glob("builtins", "print").tuple_().reduce()
     return adv(
         "hs_torch_lambdalr_calls_argument",

