@@ -10,7 +10,6 @@ import tarfile
 import zlib
 
 from advisory_core import (
-    PS,
     Advisory,
     adv,
     advisory,
@@ -174,26 +173,7 @@ def zip_nested_dotdot_torch() -> list[Advisory]:
         "Torch checkpoint whose record directory is '..'.",
         component="fs",
         filename="model.pt",
-    )
-
-
-@advisory
-def zip_central_only_member() -> list[Advisory]:
-    # picklescan GHSA-mjqp-26hc-grxg class (2025-09, zip parsing differentials): data.pkl present only in
-    # local headers (the central directory lists a decoy), which torch's reader never sees but stream
-    # readers do; the inverse (central lists the payload, local name differs) is in build_malicious.
-    payload = call_pickle("os", "system", SHELL_CMD)
-    ents = torch_entries(Asm(2).val({}).done())
-    ents.insert(0, ZEntry("archive/data.pkl", payload, in_central=False))
-    return adv(
-        "zip_local_only_payload",
-        PS + "mjqp-26hc-grxg",
-        "2025-09",
-        build_zip(ents),
-        "os.system",
-        "A second data.pkl only in the local headers (stream readers see it first).",
-        component="fs",
-        filename="model.pt",
+        live="torch",
     )
 
 

@@ -317,6 +317,7 @@ LIVE_REQUIRES = {
     "fk_subinterpreter_interpreters": "_interpreters",
     "fk_subinterpreter_xxsubinterpreters": "_xxsubinterpreters",
     "ps_torch_magic_number_reduce": "torch",
+    "zip_torch_archive_dir_dotdot": "torch",
 }
 
 
