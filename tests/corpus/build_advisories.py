@@ -14,8 +14,8 @@ high or critical (``pickle-sem`` = pickle engine and policy, ``fs`` = archives a
 ``keras-onnx`` = Keras / TensorFlow / ONNX / HDF5, ``templates`` = configs, chat templates and repository
 Python).
 
-The builders live in ``adv_pickle_stdlib``, ``adv_pickle_libs``, ``adv_archives``, ``adv_formats`` and
-``adv_configs`` and register themselves with ``advisory_core.advisory`` when imported here.
+The builders live in ``adv_pickle_stdlib``, ``adv_pickle_private``, ``adv_pickle_libs``, ``adv_archives``,
+``adv_formats`` and ``adv_configs`` and register themselves with ``advisory_core.advisory`` when imported here.
 
 Safety and determinism are as in ``build_malicious``: pickles and containers are written byte by byte
 (the ONNX protobufs and HDF5 files by the real ``onnx`` / ``h5py`` writers, without timestamps), building
@@ -37,6 +37,7 @@ import adv_archives  # noqa: E402, F401
 import adv_configs  # noqa: E402, F401
 import adv_formats  # noqa: E402, F401
 import adv_pickle_libs  # noqa: E402, F401
+import adv_pickle_private  # noqa: E402, F401
 import adv_pickle_stdlib  # noqa: E402, F401
 from advisory_core import REGISTRY, Advisory  # noqa: E402
 
