@@ -26,10 +26,10 @@ REGISTRY: list[Callable[[], list[Advisory]]] = []
 class Advisory:
     """One rebuilt published technique.
 
-    ``expect`` is a dotted callable (or rule id prefixed with ``rule:``) that a high or critical finding
-    must name; ``None`` means the severity alone is checked (container and config attacks whose
-    finding names no callable).  ``live`` names the real loader that executes the payload
-    (``pickle``) when the sample is safe and cheap to run in a subprocess, else ``None``.
+    ``expect`` is a dotted name (callable or module) that a high or critical finding must name; ``None``
+    means the severity alone is checked (container and config attacks whose finding names no callable).
+    ``live`` names the real loader that executes the payload (``pickle`` or ``torch``) when the sample is
+    safe and cheap to run in a subprocess, else ``None``.
     """
 
     name: str

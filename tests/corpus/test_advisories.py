@@ -3,8 +3,9 @@
 Why a separate suite from ``test_malicious_corpus``: these samples are the advisories themselves
 (picklescan / fickling GHSAs, loader CVEs, vendor write-ups), one test id per advisory sample, so a
 regression names the advisory that came back.  Samples that need an engine change owned by another part
-of mlvet are strict xfails naming the owner (see ``MISSES.md`` of the ``advisories`` branch): when the
-owner's fix lands the xfail turns into a failure and the marker must be dropped.
+of mlvet are strict xfails naming the owner (``KNOWN_MISSES``; details in ``MISSES.md`` of the ``advisories``
+branch): when the owner's fix lands the xfail turns into a failure and the marker must be dropped.  Misses
+already fixed on another branch that is not merged yet are non-strict (``PENDING_MERGE``).
 
 The policy section "Gadgets from published scanner bypasses (advisories)" of ``default.toml`` is tested
 both ways: each entry classifies its advisory's callable as dangerous, and the benign neighbours of those
