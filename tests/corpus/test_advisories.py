@@ -35,31 +35,19 @@ from mlvet.policy import Tier, default_policy
 ADVISORIES = build_advisories.build_all()
 BY_NAME = {a.name: a for a in ADVISORIES}
 
-_PICKLE = "pickle engine (branch pickle-sem): "
 _FS = "archives (branch fs): "
-_KO = "Keras/ONNX (branch keras-onnx): "
 _TPL = "configs/templates (branch templates): "
 
 #: Samples whose fix belongs to another component (strict xfail; see MISSES.md for the exact change).
 KNOWN_MISSES: dict[str, str] = {
-    "st_sentence_transformer_ctor": _PICKLE + "REDUCE call of SentenceTransformer(path) is only PKL110 medium",
-    "hs_torch_lambdalr_calls_argument": _PICKLE + "constructor that calls its callable argument: PKL110 medium",
-    "nullifai_gzip_multimember": _FS + "only the first gzip member is decompressed (PKL200 medium)",
     "cve_2025_23304_nemo_hydra_target": _FS + "a tar holding a zip member is identified as a prefixed zip; "
     "the .nemo config is never read",
-    "cve_2021_37678_keras_yaml": _KO + "YAML model config with python/object tags is skipped as text",
-    "cve_2026_1669_h5_external_storage": _KO + "HDF5 external storage in model.weights.h5 has no finding",
-    "keras_h5_virtual_dataset": _KO + "HDF5 virtual dataset in model.weights.h5 has no finding",
-    "keras_h5_shape_bomb": _KO + "64 GiB declared HDF5 dataset has no finding",
     "keras_npz_shape_bomb": _FS + "npz member declaring 64 GiB: error without a finding",
-    "issue9_memo_index_bomb": _PICKLE + "LONG_BINPUT 0x7fffffff memo bomb is clean",
-    "issue9_list_range_bomb": _PICKLE + "list(range(10**10)) from safe builtins is clean",
     "hs_pandas_read_pickle_zst": _FS + "Zstandard-compressed pickle: error without a finding",
     "torch_hub_hubconf_py": _TPL + "hubconf.py is skipped as text",
     "hf_custom_generate_py": _TPL + "custom_generate/generate.py is skipped as text",
     "mlflow_loader_module_code": _FS + "the loader module's .py inside the tar is not analysed (OTH020 medium only)",
     "diffusers_custom_pipeline_index": _TPL + "model_index.json naming repository modules is skipped",
-    "hs_pytables_object_atom": _KO + "PyTables object-atom VLArray holding a pickle has no finding",
 }
 
 
@@ -89,6 +77,16 @@ PENDING_MERGE: dict[str, str] = {
     "onnx_pyop_contrib": "keras-onnx@e05eb0c",
     "keras_h5_external_link": "keras-onnx@e05eb0c",
     "unit42_hf_config_hydra_target": "templates@9b80cbf",
+    "st_sentence_transformer_ctor": "pickle-sem@473be5c",
+    "hs_torch_lambdalr_calls_argument": "pickle-sem@473be5c",
+    "issue9_memo_index_bomb": "pickle-sem@473be5c",
+    "issue9_list_range_bomb": "pickle-sem@473be5c",
+    "nullifai_gzip_multimember": "fs@61df60d",
+    "cve_2021_37678_keras_yaml": "keras-onnx@bb7ab17",
+    "cve_2026_1669_h5_external_storage": "keras-onnx@bb7ab17",
+    "keras_h5_virtual_dataset": "keras-onnx@bb7ab17",
+    "keras_h5_shape_bomb": "keras-onnx@bb7ab17",
+    "hs_pytables_object_atom": "keras-onnx@bb7ab17",
 }
 
 
