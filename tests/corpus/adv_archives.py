@@ -125,11 +125,12 @@ def zip_slip_dotdot() -> list[Advisory]:
 
 @advisory
 def zip_symlink_member() -> list[Advisory]:
-    # ISSUE-9 / CVE-2024-0520 class (mlflow zip extraction, 2024-06): zip entry whose Unix mode is a symlink.
+    # ISSUE-9 and the symlink variant of Snyk's Zip Slip (2018-06): a zip entry whose Unix mode is a symlink;
+    # extractors that honour the mode (Keras asset unpacking, unzip) create a link out of the tree.
     return adv(
         "zip_unix_symlink_member",
-        "CVE-2024-0520 class (zip symlink)",
-        "2024-06",
+        "Snyk Zip Slip, symlink variant (ISSUE-9)",
+        "2018-06",
         _zip_symlink("assets/vocab.txt", "/etc/passwd"),
         None,
         "ZIP entry flagged as a Unix symlink pointing at /etc/passwd.",
@@ -289,10 +290,11 @@ def hs_pandas_read_pickle_zip() -> list[Advisory]:
 
 @advisory
 def paddle_pdparams() -> list[Advisory]:
-    # CVE-2024-0521 (2024-01, PaddlePaddle) class: paddle.load of .pdparams / .pdopt is pickle.load.
+    # PaddlePaddle paddle.load (documented, 2024-01 huntr reports on paddle deserialisation): .pdparams / .pdopt
+    # files are protocol-2 pickles.
     return adv(
-        "cve_2024_0521_paddle_pdparams",
-        "CVE-2024-0521 class (paddle.load)",
+        "paddle_pdparams_pickle",
+        "PaddlePaddle paddle.load (pickle) reports",
         "2024-01",
         call_pickle("os", "system", SHELL_CMD, proto=2),
         "os.system",

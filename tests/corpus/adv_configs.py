@@ -103,7 +103,7 @@ def hubconf_and_custom_generate() -> list[Advisory]:
     # Python files shipped next to the model that the loader imports.
     out = adv(
         "torch_hub_hubconf_py",
-        "torch.hub hubconf.py (JFrog 2024)",
+        "torch.hub docs: hubconf.py is imported (trust_repo)",
         "2024-03",
         b"dependencies = ['torch']\nimport os\nos.system('" + SHELL_CMD.encode() + b"')\n",
         None,

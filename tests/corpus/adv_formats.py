@@ -1,5 +1,5 @@
 """Published Keras / TensorFlow / ONNX / HDF5 advisories (CVE-2025-12058, CVE-2025-49655, CVE-2024-3660,
-CVE-2021-37678, CVE-2024-27319, CVE-2026-1669 family, PyOp). The ONNX and HDF5 samples are written by
+CVE-2021-37678, CVE-2024-27318 class, CVE-2026-1669 family, PyOp). The ONNX and HDF5 samples are written by
 the real libraries (onnx, h5py). Registered on import; see ``build_advisories``."""
 
 from __future__ import annotations
@@ -140,8 +140,8 @@ def cve_2021_37678_keras_yaml() -> list[Advisory]:
 
 @advisory
 def onnx_external_data_traversal_variants() -> list[Advisory]:
-    # CVE-2024-27319 / CVE-2024-27318 (2024-02, ONNX): external_data location escaping the model folder;
-    # 27318 (covered elsewhere) used '..'; this rebuilds the absolute-path and symlink-free variants.
+    # CVE-2022-25882 / CVE-2024-27318 (2024-02, ONNX) class: external_data location escaping the model folder;
+    # the project's own tests cover the '..' form, this rebuilds the absolute-path and backslash variants.
     import onnx
     from onnx import TensorProto, helper
 
@@ -164,8 +164,8 @@ def onnx_external_data_traversal_variants() -> list[Advisory]:
         )
         m = helper.make_model(g, producer_name="mlvet-advisory", opset_imports=[helper.make_opsetid("", 13)])
         out += adv(
-            f"cve_2024_27319_external_{tag}",
-            "CVE-2024-27319",
+            f"onnx_external_data_{tag}",
+            "CVE-2024-27318 class (ONNX external data)",
             "2024-02",
             m.SerializeToString(),
             None,

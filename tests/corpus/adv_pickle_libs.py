@@ -90,7 +90,7 @@ def jfrog_joblib_memory_cache() -> list[Advisory]:
 
 
 @advisory
-def checkmarx_torch_jit_annotations_eval() -> list[Advisory]:
+def cve_2022_45907_torch_jit_annotations_eval() -> list[Advisory]:
     # CVE-2022-45907 (2022-11, PyTorch): torch.jit.annotations.parse_type_line evals a type comment.
     data = call_pickle("torch.jit.annotations", "parse_type_line", "# type: (" + PY_SRC + ") -> None", None, 1)
     return adv(
@@ -155,7 +155,7 @@ def cve_2024_9880_pandas_query() -> list[Advisory]:
 
 @advisory
 def huntr_transformers_autotokenizer_remote_code() -> list[Advisory]:
-    # Hugging Face trust_remote_code (huntr reports 2024, CVE-2024-11392 class): from_pretrained on a local
+    # Hugging Face trust_remote_code / from_pretrained (documented remote-code loading; huntr reports 2024): on a local
     # folder with trust_remote_code=True imports the folder's Python. Spelled Auto*Tokenizer*, which the
     # from_pretrained deny-pattern (AutoModel*) does not name.
     a = Asm(4)
@@ -164,7 +164,7 @@ def huntr_transformers_autotokenizer_remote_code() -> list[Advisory]:
     a.empty_tuple().reduce()
     out = adv(
         "hf_autotokenizer_partial_remote_code",
-        "CVE-2024-11392 class (trust_remote_code)",
+        "HF from_pretrained / trust_remote_code (huntr 2024)",
         "2024-11",
         a.done(),
         "transformers",
@@ -174,7 +174,7 @@ def huntr_transformers_autotokenizer_remote_code() -> list[Advisory]:
     b.glob("transformers", "AutoTokenizer.from_pretrained").val("/tmp/mlvet_repo").tuple1().reduce()
     out += adv(
         "hf_autotokenizer_from_pretrained",
-        "CVE-2024-11392 class (trust_remote_code)",
+        "HF from_pretrained / trust_remote_code (huntr 2024)",
         "2024-11",
         b.done(),
         "transformers.AutoTokenizer.from_pretrained",
@@ -184,7 +184,7 @@ def huntr_transformers_autotokenizer_remote_code() -> list[Advisory]:
     c.glob("transformers", "AutoConfig.from_pretrained").val("/tmp/mlvet_repo").tuple1().reduce()
     out += adv(
         "hf_autoconfig_from_pretrained",
-        "CVE-2024-11392 class (trust_remote_code)",
+        "HF from_pretrained / trust_remote_code (huntr 2024)",
         "2024-11",
         c.done(),
         "transformers.AutoConfig.from_pretrained",
@@ -210,14 +210,14 @@ def sentence_transformers_remote_code() -> list[Advisory]:
 
 @advisory
 def lightning_load_from_checkpoint() -> list[Advisory]:
-    # PyTorch Lightning CVE-2024-5980 family (2024-06) / load_from_checkpoint: torch.load of a second
+    # PyTorch Lightning load_from_checkpoint (documented: torch.load with weights_only=False): torch.load of a second
     # file with weights_only=False, reached as Class.method under the lightning allow-glob.
     a = Asm(4)
     a.glob("pytorch_lightning.core.module", "LightningModule.load_from_checkpoint")
     a.val("/tmp/mlvet_marker.ckpt").tuple1().reduce()
     return adv(
         "lightning_load_from_checkpoint",
-        "Lightning load_from_checkpoint (CVE-2024-5980 family)",
+        "Lightning load_from_checkpoint (documented)",
         "2024-06",
         a.done(),
         "pytorch_lightning.core.module.LightningModule.load_from_checkpoint",
@@ -227,12 +227,12 @@ def lightning_load_from_checkpoint() -> list[Advisory]:
 
 @advisory
 def gensim_saveload_load() -> list[Advisory]:
-    # Gensim SaveLoad.load == pickle.load of a path (documented as unsafe; JFrog model-format survey 2024).
+    # Gensim SaveLoad.load == pickle.load of a path (documented as unsafe).
     a = Asm(4)
     a.glob("gensim.models.word2vec", "Word2Vec.load").val("/tmp/mlvet_marker.model").tuple1().reduce()
     return adv(
         "gensim_word2vec_load",
-        "JFrog ML model formats survey (gensim)",
+        "gensim docs: SaveLoad.load is pickle.load",
         "2024-03",
         a.done(),
         "gensim.models.word2vec.Word2Vec.load",
@@ -389,11 +389,11 @@ def pandas_hdfstore_write() -> list[Advisory]:
 
 @advisory
 def tf_gfile_write() -> list[Advisory]:
-    # Checkmarx "Free Hugs" part 3 (2024-10) TensorFlow file primitives, reached as a pickle class:
+    # Checkmarx "Free Hugs" series (2024) TensorFlow file primitives, reached as a pickle class:
     # tensorflow.python.platform.gfile.GFile(path, 'w') (class name matches the TF allow-glob).
     out = adv(
         "tf_gfile_write",
-        "Checkmarx Free Hugs pt.3 (tf file ops)",
+        "Checkmarx Free Hugs series (TF file ops)",
         "2024-10",
         call_pickle("tensorflow.python.platform.gfile", "GFile", REL_MARKER, "w"),
         "tensorflow.python.platform.gfile.GFile",
@@ -401,7 +401,7 @@ def tf_gfile_write() -> list[Advisory]:
     )
     out += adv(
         "tf_file_io_write",
-        "Checkmarx Free Hugs pt.3 (tf file ops)",
+        "Checkmarx Free Hugs series (TF file ops)",
         "2024-10",
         call_pickle("tensorflow.python.lib.io.file_io", "FileIO", REL_MARKER, "w"),
         "tensorflow.python.lib.io.file_io.FileIO",
@@ -539,10 +539,10 @@ def cve_2025_9959_smolagents_executor() -> list[Advisory]:
 
 @advisory
 def fastai_load_learner() -> list[Advisory]:
-    # fastai load_learner (documented: "uses pickle"; JFrog ML formats survey 2024): torch.load of a file.
+    # fastai load_learner (documented: "uses pickle"): torch.load(weights_only=False) of a file.
     return adv(
         "fastai_load_learner",
-        "JFrog ML formats survey (fastai)",
+        "fastai docs: load_learner uses pickle",
         "2024-03",
         call_pickle("fastai.learner", "load_learner", "/tmp/mlvet_marker.pkl"),
         "fastai",

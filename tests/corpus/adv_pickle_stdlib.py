@@ -201,13 +201,13 @@ def ps_pyrepl_pipe_pager() -> list[Advisory]:
 
 @advisory
 def ps_inductor_compile_file() -> list[Advisory]:
-    # picklescan advisory fixed in 0.0.26 (2025-06; test sample malicious17): torch._inductor.codecache
+    # picklescan fix of 2025-03-02 (commit 93764d6, test sample malicious17): torch._inductor.codecache
     # .compile_file(input, output, cmd) runs cmd (a list) with subprocess.
     data = call_pickle("torch._inductor.codecache", "compile_file", "", "", ["sh", "-c", SHELL_CMD])
     return adv(
         "ps_inductor_compile_file",
-        "picklescan 0.0.26 fix (malicious17)",
-        "2025-06",
+        "picklescan fix 93764d6 (sample malicious17)",
+        "2025-03",
         data,
         "torch._inductor",
         "Inductor helper that runs a compiler command line.",

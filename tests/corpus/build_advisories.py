@@ -7,7 +7,9 @@ half: one builder per *published* advisory or write-up (picklescan / fickling GH
 loaders themselves, vendor research from JFrog, ReversingLabs, Checkmarx, HiddenLayer, Unit 42, huntr
 reports, and the 2025 papers PickleBall and "The Art of Hide and Seek"), each rebuilt from its
 description, never copied.  Every builder says which advisory it reproduces and when it was published,
-so a regression names the advisory that came back.
+so a regression names the advisory that came back.  Where a write-up describes a *class* of gadget
+(the papers, the scanners' deny-lists), the label names that source and the exact callable may be ours;
+dates are those of the advisory or write-up (month precision).
 
 Each sample records ``component``: the part of mlvet that must change when the sample is not ranked
 high or critical (``pickle-sem`` = pickle engine and policy, ``fs`` = archives and folders,
