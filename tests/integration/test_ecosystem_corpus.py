@@ -6,6 +6,8 @@ holds 400+ files written by the save functions of 40 ML libraries (``tests/asset
 
 * kind ``data``: the file carries no code. mlvet must analyse it (status not ``error``) and report nothing
   at medium or above. Every medium+ finding here is a false alarm a user would meet on an ordinary model.
+* ``not_parsed``: a format mlvet does not parse yet (issue 12, the long tail of formats); it must fail
+  closed (status ``error``) and, for data, still have nothing at medium or above.
 * kind ``code``: the file really carries code (a Keras Lambda, a cloudpickled function, a torch.fx
   GraphModule that torch rebuilds with ``exec``, an ``auto_map`` repo ...). mlvet must say so with one of
   the entry's ``code_rules`` at ``min_severity`` or above (on ``flagged_via`` when the loader reaches the
@@ -61,6 +63,13 @@ def test_verdict(entry: dict[str, Any], results: dict[str, FileResult]) -> None:
     origin = f"{path} ({entry['library']} {entry['version']}: {entry['function']})"
     result = results.get(path)
     assert result is not None, f"{origin}: the folder scan did not report this file"
+    if entry.get("not_parsed"):
+        # A format mlvet does not parse yet (issue 12) must fail closed: an error, never a clean verdict.
+        # When its format module lands this fails, and the manifest entry loses its ``not_parsed``.
+        assert result.status is Status.ERROR, f"{origin}: {entry['not_parsed']}, yet status {result.status.value}"
+        loud = _describe(result, Severity.MEDIUM) if entry["kind"] == "data" else []
+        assert not loud, f"{origin}: false alarm(s) on a file that carries no code: {loud}"
+        return
     if entry["kind"] == "data":
         assert result.status is not Status.ERROR, f"{origin}: status error {result.errors}"
         loud = _describe(result, Severity.MEDIUM)
