@@ -93,6 +93,23 @@ PKL111 = _rule(
     "Review the module; add it to the safe tier if it is trusted.",
     502,
 )
+PKL112 = _rule(
+    "PKL112", "unknown-reconstruct", Severity.LOW,
+    "The pickle rebuilds an object of a class the policy does not know, without calling it with arguments.",
+    "Reconstruction (NEWOBJ, copyreg._reconstructor, __new__ + BUILD, an enum looked up by value) runs only "
+    "the class's own __new__/__setstate__ after importing its module; no callable of the file's choosing "
+    "receives the file's data. The class must still be importable, so the file depends on that code.",
+    "Check that the class comes from code you trust (your own project or a known library).",
+    502,
+)
+PKL113 = _rule(
+    "PKL113", "argument-effect", Severity.HIGH,
+    "A call's arguments give it an effect beyond building an object: a file opened for writing, a download, "
+    "a command line or code handed to it.",
+    "A callable that is harmless with ordinary arguments (numpy.memmap, scipy.io.FortranFile, a dataset "
+    "class) creates, truncates or downloads files when the pickle chooses its mode or flags.",
+    _NO_LOAD, 73,
+)
 PKL200 = _rule(
     "PKL200", "malformed-pickle", Severity.MEDIUM,
     "The pickle stream is malformed or truncated; analysis covers everything up to the fault.",
@@ -151,6 +168,14 @@ PKL208 = _rule(
     "pickle.load(file) and pickle.loads(bytes) then read different opcodes from the same bytes, so a "
     "payload can hide inside what one reader sees as data. mlvet analyses both readings.",
     _NO_LOAD, 20,
+)
+PKL209 = _rule(
+    "PKL209", "memo-expansion", Severity.HIGH,
+    "Memo references (GET/DUP) nest shared containers so that the loaded value expands exponentially.",
+    "The stream is small, but hashing the value while loading (a dict key or set member) or any traversal "
+    "afterwards (printing, comparing, copying, converting to JSON or lists) walks every expanded item: a "
+    "denial of service built from data alone, with no callable that a denylist could catch.",
+    _NO_LOAD, 776,
 )
 PKL210 = _rule(
     "PKL210", "trailing-pickle", Severity.INFO,

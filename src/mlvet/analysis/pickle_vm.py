@@ -108,8 +108,12 @@ class Machine:
         extensions: dict[int, tuple[str, str]] | None = None,
         build_hook: BuildHook | None = None,
         seekable: bool = True,
+        persistent: str | None = None,
     ) -> None:
         self.f = f
+        #: How persistent ids resolve: None (an opaque object), or "torch-legacy": the legacy torch.load
+        #: returns the class in ``('module', cls, source_file, source)`` ids (a full-model save's classes).
+        self.persistent = persistent
         self.limits = limits
         self.extensions = extensions or {}
         self.build_hook = build_hook
@@ -701,7 +705,13 @@ class Machine:
                     stack.append(make_global(target[0], target[1], "EXT", at))
             elif op == 0x51:  # BINPERSID
                 pid = pop()
-                stack.append(Opaque(f"persistent_load({_pid_text(pid)})"))
+                if (self.persistent == "torch-legacy" and type(pid) is tuple and len(pid) >= 2
+                        and pid[0] == "module" and type(pid[1]) is Global):
+                    # Legacy torch.load's persistent_load returns the class itself (after comparing the
+                    # saved source with the current one): what follows calls or rebuilds that class.
+                    stack.append(pid[1])
+                else:
+                    stack.append(Opaque(f"persistent_load({_pid_text(pid)})"))
             elif op == 0x50:  # PERSID
                 pid = self.readline()
                 stack.append(Opaque(f"persistent_load({pid[:40]!r})"))

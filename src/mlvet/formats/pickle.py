@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from mlvet.analysis.pickle_semantics import judge
 from mlvet.analysis.pickle_vm import Machine, PickleFault, StreamAnalysis, skim
 from mlvet.analysis.values import Blob, Call, Global, PDict, iter_symbols, render
 from mlvet.formats.base import Probe, ScanContext, Sink, Window, register
@@ -176,7 +177,8 @@ class PickleHandler:
         legacy = head == TORCH_LEGACY_MAGIC
         if legacy:
             ctx.saw_format("pytorch-legacy")
-        analyse_pickle_stream(stream, ctx, expected_streams=5 if legacy else None)
+        analyse_pickle_stream(stream, ctx, expected_streams=5 if legacy else None,
+                              persistent="torch-legacy" if legacy else None)
 
 
 def analyse_pickle_stream(
@@ -186,30 +188,33 @@ def analyse_pickle_stream(
     expected_streams: int | None = None,
     start: int = 0,
     trailing_ok: bool = False,
+    persistent: str | None = None,
 ) -> int:
     """Analyse every pickle stream in ``stream`` from ``start``; return the offset where analysis ended.
 
     ``expected_streams``: a container that knows how many pickles it holds (legacy torch: 5) stops there
-    and treats the rest as payload data.
+    and treats the rest as payload data; its streams are the layout, not hidden extra pickles (PKL210).
+    ``persistent``: how the loader resolves persistent ids (see ``Machine``).
     """
     limits = ctx.limits
     stream.seek(start)
     hook = _JoblibHook()
-    m = Machine(stream, limits, extensions=dict(ctx.policy.extensions), build_hook=hook)
+    m = Machine(stream, limits, extensions=dict(ctx.policy.extensions), build_hook=hook, persistent=persistent)
     index = 0
     while True:
         stream_start = m.offset
         quick = skim(m)
         if quick.has_code:
             stream.seek(stream_start)
-            m = Machine(stream, limits, extensions=dict(ctx.policy.extensions), build_hook=hook)
+            m = Machine(stream, limits, extensions=dict(ctx.policy.extensions), build_hook=hook,
+                        persistent=persistent)
             res = m.run()
         else:
             res = StreamAnalysis(start=stream_start, end=m.offset, protocol=quick.protocol,
                                  stopped=quick.stopped and quick.fault is None, fault=quick.fault)
             res.nested.extend(quick.nested)
         sub = ctx if index == 0 else ctx.child(f"<pickle #{index + 1} @{stream_start}>")
-        if index > 0 and (res.globals or res.calls):
+        if index > 0 and (res.globals or res.calls) and (expected_streams is None or index >= expected_streams):
             ctx.report(PKL210, f"pickle stream #{index + 1} starts at offset {stream_start}", offset=stream_start)
         if index > 0 and res.fault is not None and not res.globals and not res.calls:
             # Not a pickle after all: trailing bytes.
@@ -291,72 +296,12 @@ def _report_fault(res: StreamAnalysis, ctx: ScanContext) -> None:
 
 def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> None:
     """Turn one stream's symbolic run into findings."""
-    policy = ctx.policy
-    # Safe reconstructors (copyreg._reconstructor, numpy's _reconstruct, torch's _rebuild_from_type_v2,
-    # sklearn's newObj ...) instantiate or call the class/function they are given as a direct argument:
-    # that argument is invoked too, so an unknown class handed to them is reported as called.
-    for call in res.calls:
-        func = call.func
-        if (
-            type(func) is Global
-            and type(call.args) is tuple
-            and call.kind == "call"
-            and policy.classify(func.module, func.name).tier is Tier.SAFE
-        ):
-            for arg in call.args[:2]:
-                if type(arg) is Global and arg is not func:
-                    arg.add_call(call)
-    by_name: dict[tuple[str, str], list[Global]] = {}
-    for g in res.globals:
-        by_name.setdefault((g.module, g.name), []).append(g)
-
-    dangerous_refs: set[int] = set()
-    unsafe_refs: set[int] = set()
-    for (module, name), refs in by_name.items():
-        if module in ("<extension>", "<unresolved>") or module.startswith("<"):
-            unsafe_refs.update(id(g) for g in refs)
-            continue
-        verdict = policy.classify(module, name)
-        if verdict.tier is Tier.SAFE:
-            continue
-        unsafe_refs.update(id(g) for g in refs)
-        calls = [c for g in refs for c in g.invocations if c.kind != "build" or g.opcode != "EXT"]
-        first = refs[0]
-        if verdict.tier is Tier.DANGEROUS:
-            dangerous_refs.update(id(g) for g in refs)
-            rule = PKL205 if verdict.entry == "reflective" else (PKL100 if calls else PKL101)
-            where = calls[0] if calls else None
-            evidence = render(where) if where is not None else f"import {verdict.qualified}"
-            n_calls = sum(g.calls_seen for g in refs)
-            extra = f" (called {n_calls} times)" if n_calls > 1 else ""
-            ctx.report(
-                rule,
-                f"{'calls' if calls else 'imports'} {verdict.qualified}: {verdict.reason}{extra}",
-                offset=where.offset if where is not None else first.offset,
-                opcode_index=where.opcode_index if where is not None else first.opcode_index,
-                evidence=evidence,
-            )
-        else:
-            real_calls = [c for c in calls if c.kind in ("call", "new") or c.kind.startswith("method:")]
-            if real_calls or calls:
-                c0 = (real_calls or calls)[0]
-                ctx.report(
-                    PKL110,
-                    f"{'calls' if real_calls else 'restores state of'} {verdict.qualified}, which the policy "
-                    "does not know",
-                    offset=c0.offset,
-                    opcode_index=c0.opcode_index,
-                    evidence=render(c0),
-                    severity=None if real_calls else get_rule("PKL111").severity,
-                )
-            else:
-                ctx.report(
-                    PKL111,
-                    f"imports {verdict.qualified}, which the policy does not know",
-                    offset=first.offset,
-                    opcode_index=first.opcode_index,
-                    evidence=f"import {verdict.qualified}",
-                )
+    judged = judge(res, ctx.policy)
+    for j in judged.findings:
+        ctx.report(get_rule(j.rule_id), j.message, offset=j.offset, opcode_index=j.opcode_index,
+                   evidence=j.evidence, severity=j.severity)
+    dangerous_refs = judged.dangerous_refs
+    unsafe_refs = judged.unsafe_refs
 
     # Dangerous callables passed as arguments to calls (map, partial, apply...).
     seen_pairs: set[tuple[str, str]] = set()

@@ -1,0 +1,419 @@
+"""Rank each name a pickle references by what the loader will do with it.
+
+Why not the tier list alone: most names in real files are in neither tier, and the same unknown name can be
+harmless or an attack depending on how the stream uses it. The symbolic machine records every use, so the
+rank follows load semantics:
+
+* **import** - the name is stored as a value and never called: loading only imports its module;
+* **reconstruct** - ``NEWOBJ``/``NEWOBJ_EX``, ``copyreg._reconstructor``/``__newobj__``, ``__new__`` +
+  ``BUILD``, the instance's own ``append``/``__setitem__``, an enum looked up by value: the loader runs the
+  class's own ``__new__``/``__setstate__``, never a callable of the file's choosing with the file's data;
+* **call** - ``REDUCE``/``INST``/``OBJ``: the callable runs with arguments chosen by the file.
+
+Combined with where the name lives and what the arguments look like (``mlvet.policy.semantics``), and with
+facts derived from the libraries' own source when they exist (``mlvet.policy.derived``). The result is data
+(:class:`Judgement`); ``mlvet.formats.pickle`` reports it. Work is per distinct name, never per opcode.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from mlvet.analysis.pickle_vm import StreamAnalysis
+from mlvet.analysis.values import NUMBER, Blob, Call, Global, Opaque, PDict, PList, PSet, render
+from mlvet.model import Severity
+from mlvet.policy import Policy, Tier, Verdict, normalise_module
+from mlvet.policy import derived as derived_facts
+from mlvet.policy.semantics import Location, Semantics, Shape, default_semantics
+
+#: Invocations examined per name for argument shapes (the machine keeps at most Global.MAX_KEPT per reference).
+_MAX_EXAMINED = 16
+#: Leaves of one argument tree examined for shapes.
+_MAX_LEAVES = 96
+_DOTTED = re.compile(r"^[A-Za-z_]\w*(?:[.:][A-Za-z_]\w*)+$")
+#: Sinks that make a reachable call critical rather than high.
+_GRAVE_SINKS = frozenset({"exec", "process", "deserialize", "native"})
+
+
+class Usage(IntEnum):
+    IMPORT = 0
+    RECONSTRUCT = 1
+    CALL = 2
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One finding the format layer should report (``severity`` None: the rule's own severity)."""
+
+    rule_id: str
+    message: str
+    offset: int
+    opcode_index: int
+    evidence: str
+    severity: Severity | None = None
+
+
+@dataclass
+class Judged:
+    """Everything the format layer needs from the ranking of one stream."""
+
+    findings: list[Judgement] = field(default_factory=list)
+    #: ids of Global references in the dangerous tier that stay dangerous (for PKL102 argument checks).
+    dangerous_refs: set[int] = field(default_factory=set)
+    #: ids of Global references outside the safe tier (bytes handed to them are followed as pickles).
+    unsafe_refs: set[int] = field(default_factory=set)
+
+
+@dataclass
+class _Use:
+    """How one distinct name is used in the stream."""
+
+    refs: list[Global]
+    calls: list[Call] = field(default_factory=list)
+    reconstructions: list[Call] = field(default_factory=list)
+    how: str = ""
+
+
+def judge(res: StreamAnalysis, policy: Policy, sem: Semantics | None = None) -> Judged:
+    """Rank every distinct name the stream references."""
+    sem = sem or default_semantics()
+    out = Judged()
+    uses: dict[tuple[str, str], _Use] = {}
+    for g in res.globals:
+        use = uses.get((g.module, g.name))
+        if use is None:
+            uses[(g.module, g.name)] = use = _Use([])
+        use.refs.append(g)
+    by_id = {id(g): uses[(g.module, g.name)] for g in res.globals}
+    _helper_uses(res, policy, sem, by_id)
+    for (module, name), use in uses.items():
+        if module.startswith("<"):
+            out.unsafe_refs.update(id(g) for g in use.refs)
+            continue
+        verdict = policy.classify(module, name)
+        _classify_use(use, sem, enum_ok=verdict.tier is not Tier.DANGEROUS)
+        canonical = normalise_module(module, policy.aliases)
+        qualified = f"{canonical}:{name}"
+        if verdict.tier is Tier.SAFE:
+            _judge_safe(use, verdict, qualified, sem, out)
+            continue
+        out.unsafe_refs.update(id(g) for g in use.refs)
+        if verdict.tier is Tier.DANGEROUS:
+            _judge_dangerous(use, verdict, qualified, policy, sem, out)
+        else:
+            _judge_unknown(use, verdict, canonical, name, policy, sem, out)
+    return out
+
+
+# ---- usage ------------------------------------------------------------------------------------------------
+
+
+def _helper_uses(res: StreamAnalysis, policy: Policy, sem: Semantics, by_id: dict[int, _Use]) -> None:
+    """Classes and callables handed to safe helpers are reconstructed or called by them."""
+    for call in res.calls:
+        func = call.func
+        if type(func) is not Global or call.kind != "call" or type(call.args) is not tuple:
+            continue
+        verdict = policy.classify(func.module, func.name)
+        recon = sem.reconstructor(f"{normalise_module(func.module, policy.aliases)}:{func.name}")
+        if verdict.tier is not Tier.SAFE and recon is None:
+            continue
+        positions = range(min(2, len(call.args))) if recon is None else range(len(call.args))
+        for i in positions:
+            arg = call.args[i]
+            if type(arg) is not Global or arg is func:
+                continue
+            use = by_id.get(id(arg))
+            if use is None:
+                continue
+            if recon is not None and i in recon.reconstruct:
+                use.reconstructions.append(call)
+                use.how = use.how or f"{func.dotted} ({recon.reason})"
+            elif recon is None or i in recon.call:
+                use.calls.append(call)
+
+
+_SCALARS = (int, float, bool, type(None))
+
+
+def _enum_like(g: Global, call: Call, sem: Semantics) -> bool:
+    """``Cls(value)`` with one plain scalar: how enums (and value types) pickle; a lookup, not a call."""
+    last = g.name.rpartition(".")[2].lstrip("_")
+    args = call.args
+    if not last[:1].isupper() or call.kwargs is not None or type(args) is not tuple or len(args) != 1:
+        return False
+    value = args[0]
+    if type(value) in _SCALARS or value is NUMBER:
+        return True
+    return type(value) is str and len(value) <= 64 and sem.text_shape(value) is Shape.PLAIN
+
+
+def _classify_use(use: _Use, sem: Semantics, *, enum_ok: bool) -> None:
+    for g in use.refs:
+        for c in g.invocations:
+            if c.kind == "build" and g.opcode == "EXT":
+                continue
+            if c.kind == "call" and c.func is g and not (enum_ok and _enum_like(g, c, sem)):
+                use.calls.append(c)
+            else:
+                use.reconstructions.append(c)
+
+
+def _usage(use: _Use) -> Usage:
+    if use.calls:
+        return Usage.CALL
+    return Usage.RECONSTRUCT if use.reconstructions else Usage.IMPORT
+
+
+def _first(use: _Use) -> tuple[int, int, str]:
+    c = (use.calls or use.reconstructions or [None])[0]
+    if c is None:
+        g = use.refs[0]
+        return g.offset, g.opcode_index, f"import {g.dotted}"
+    return c.offset, c.opcode_index, render(c)
+
+
+def _times(use: _Use) -> str:
+    """How many objects or calls (a BUILD of the same object is not counted again)."""
+    n = sum(1 for c in use.calls + use.reconstructions if c.kind != "build")
+    more = "+" if any(g.calls_seen > Global.MAX_KEPT for g in use.refs) else ""
+    return f" ({n}{more} times)" if n > 1 or more else ""
+
+
+# ---- argument shapes --------------------------------------------------------------------------------------
+
+
+def _leaves(value: Any) -> list[Any]:
+    """Strings, blobs, bytes and code objects inside an argument tree (bounded; calls are not entered)."""
+    out: list[Any] = []
+    todo = [(value, 0)]
+    while todo and len(out) < _MAX_LEAVES:
+        v, depth = todo.pop()
+        t = type(v)
+        if t is str or t is Blob or t is bytes or t is bytearray or t is Global or t is Call:
+            out.append(v)
+        elif depth < 4 and (t is tuple or t is PList or t is PSet):
+            todo.extend((item, depth + 1) for item in v)
+        elif depth < 4 and t is PDict:
+            for k, item in v:
+                todo.append((k, depth + 1))
+                todo.append((item, depth + 1))
+    return out
+
+
+def _names_dangerous(text: str, policy: Policy) -> bool:
+    """``"os.system"`` / ``"builtins:eval"``: a string a resolver (hydra, jsonargparse ...) would import."""
+    if len(text) > 200 or not _DOTTED.match(text):
+        return False
+    if ":" in text:
+        module, _, name = text.partition(":")
+        return policy.classify(module, name).tier is Tier.DANGEROUS
+    parts = text.split(".")
+    return any(policy.classify(".".join(parts[:i]), ".".join(parts[i:])).tier is Tier.DANGEROUS
+               for i in range(1, len(parts)))
+
+
+def shape_of(calls: list[Call], policy: Policy, sem: Semantics) -> tuple[Shape, str]:
+    """The worst argument shape over a name's calls, with the call that shows it."""
+    worst, where = Shape.PLAIN, ""
+    for call in calls[:_MAX_EXAMINED]:
+        leaves = _leaves((call.args, call.kwargs))
+        texts = [v for v in leaves if type(v) is str]
+        texts += [v.head.decode("utf-8", "replace") for v in leaves if type(v) is Blob and v.kind == "str"]
+        shape = Shape.PLAIN
+        for v in leaves:
+            t = type(v)
+            if t is Global or t is Call:
+                shape = max(shape, Shape.CALLABLE)
+            elif (t is bytes or t is bytearray or (t is Blob and v.kind != "str")) and _pickle_head(v):
+                shape = Shape.PAYLOAD
+        for text in texts:
+            s = sem.text_shape(text)
+            if s is Shape.PLAIN and _names_dangerous(text, policy):
+                s = Shape.DANGEROUS_NAME
+            shape = max(shape, s)
+        if shape in (Shape.PATH, Shape.URL) and any(sem.is_write_mode(t) for t in texts):
+            shape = Shape.WRITE
+        if shape > worst or not where:
+            worst, where = max(worst, shape), render(call)
+    return worst, where
+
+
+def _pickle_head(v: Any) -> bool:
+    head = v.head if type(v) is Blob else bytes(v[:2])
+    return len(head) >= 2 and head[0] == 0x80 and 1 <= head[1] <= 5
+
+
+def _all_plain(calls: list[Call]) -> bool:
+    for call in calls[:_MAX_EXAMINED]:
+        for v in _leaves((call.args, call.kwargs)):
+            if type(v) in (Global, Call) or (type(v) is Opaque and v.what.startswith("persistent_load")):
+                return False
+    return len(calls) <= _MAX_EXAMINED
+
+
+# ---- the three tiers ---------------------------------------------------------------------------------------
+
+
+def _mode_and_effect(use: _Use, qualified: str, sem: Semantics, out: Judged) -> bool:
+    """Argument-aware rules that apply to a call whatever its tier; True when one reported."""
+    if not use.calls:
+        return False
+    rule = sem.mode_rule(qualified)
+    if rule is not None:
+        for call in use.calls[:_MAX_EXAMINED]:
+            mode = _argument(call, rule.arg, rule.keyword)
+            mode = rule.default if mode is None else mode
+            writes = type(mode) is not str or mode in rule.write
+            sev = rule.severity if writes else rule.otherwise
+            effect = "opens a file for writing" if writes else "opens a file read-only"
+            out.findings.append(Judgement(
+                "PKL113",
+                f"calls {qualified.replace(':', '.')} with mode {render(mode, 20)}: the loader {effect} at the "
+                f"path the file chose ({rule.reason}); ranked {sev.label}",
+                call.offset, call.opcode_index, render(call), sev))
+            if writes:
+                return True
+        return True
+    effect_rule = sem.call_effect(qualified)
+    if effect_rule is not None:
+        c = use.calls[0]
+        out.findings.append(Judgement(
+            "PKL113",
+            f"calls {qualified.replace(':', '.')}: {effect_rule.reason}; reconstruction alone would not, so the "
+            f"call is ranked {effect_rule.severity.label}",
+            c.offset, c.opcode_index, render(c), effect_rule.severity))
+        return True
+    return False
+
+
+def _argument(call: Call, index: int, keyword: str) -> Any:
+    if call.kwargs is not None and type(call.kwargs) is PDict:
+        for k, v in call.kwargs:
+            if k == keyword:
+                return v
+    args = call.args
+    if type(args) is tuple and len(args) > index:
+        return args[index]
+    return None
+
+
+def _judge_safe(use: _Use, verdict: Verdict, qualified: str, sem: Semantics, out: Judged) -> None:
+    _mode_and_effect(use, qualified, sem, out)
+
+
+def _judge_dangerous(
+    use: _Use, verdict: Verdict, qualified: str, policy: Policy, sem: Semantics, out: Judged
+) -> None:
+    usage = _usage(use)
+    invoked = use.calls + use.reconstructions
+    if usage is Usage.CALL and not use.reconstructions:
+        pure = sem.pure_reason(qualified)
+        if pure is not None and _all_plain(use.calls):
+            c = use.calls[0]
+            out.findings.append(Judgement(
+                "PKL110",
+                f"calls {verdict.qualified}{_times(use)} on plain data only: {pure}. The policy lists it as "
+                f"dangerous because chained with objects built while loading it is a gadget step; used alone "
+                f"it runs no code, so it is ranked low",
+                c.offset, c.opcode_index, render(c), Severity.LOW))
+            return
+        handed = sem.handed_rule(qualified)
+        if handed is not None and _handed_ok(use.calls, handed.arg, handed.accept, policy):
+            return  # the callable it is handed is judged on its own (a safe-tier reconstructor)
+    out.dangerous_refs.update(id(g) for g in use.refs)
+    offset, index, evidence = _first(use)
+    if verdict.entry == "reflective":
+        rule = "PKL205"
+    else:
+        rule = "PKL100" if invoked else "PKL101"
+    verb = "calls" if use.calls else ("rebuilds an object of" if use.reconstructions else "imports")
+    out.findings.append(Judgement(rule, f"{verb} {verdict.qualified}: {verdict.reason}{_times(use)}",
+                                  offset, index, evidence))
+
+
+def _handed_ok(calls: list[Call], arg: int, accept: frozenset[str], policy: Policy) -> bool:
+    for call in calls[:_MAX_EXAMINED]:
+        args = call.args
+        if type(args) is not tuple or len(args) <= arg or type(args[arg]) is not Global:
+            return False
+        f = args[arg]
+        if f"{normalise_module(f.module, policy.aliases)}:{f.name}" not in accept:
+            return False
+    return len(calls) <= _MAX_EXAMINED
+
+
+def _judge_unknown(
+    use: _Use, verdict: Verdict, module: str, name: str, policy: Policy, sem: Semantics, out: Judged
+) -> None:
+    qualified = f"{module}:{name}"
+    if _mode_and_effect(use, qualified, sem, out):
+        return
+    usage = _usage(use)
+    offset, index, evidence = _first(use)
+    location = sem.locate(module)
+    where = location.label
+    if usage is Usage.IMPORT:
+        out.findings.append(Judgement(
+            "PKL111",
+            f"imports {verdict.qualified} without calling it: loading imports its module from {where} and "
+            "stores the object; nothing of the file's choosing runs, so it is ranked low",
+            offset, index, evidence))
+        return
+    facts = derived_facts.lookup(module, name)
+    if usage is Usage.RECONSTRUCT:
+        how = f" through {use.how}" if use.how else ""
+        if facts is not None and facts.reconstruct:
+            out.findings.append(Judgement(
+                "PKL112",
+                f"rebuilds an object of {verdict.qualified}{how}: its reconstruction reaches "
+                f"{', '.join(facts.reconstruct)} according to {facts.library}'s source ({facts.path})",
+                offset, index, facts.path or evidence, Severity.HIGH))
+            return
+        basis = (f"{facts.library}'s source shows its reconstruction reaches no sink" if facts is not None
+                 else f"it lives in {where}")
+        out.findings.append(Judgement(
+            "PKL112",
+            f"rebuilds an object of {verdict.qualified}{_times(use)}{how}: the loader runs only the class's own "
+            f"__new__/__setstate__ (no call with the file's arguments); {basis}, so it is ranked low",
+            offset, index, evidence))
+        return
+    c = use.calls[0]
+    if facts is not None:
+        if facts.call:
+            sev = Severity.CRITICAL if _GRAVE_SINKS & set(facts.call) else Severity.HIGH
+            out.findings.append(Judgement(
+                "PKL110",
+                f"calls {verdict.qualified}{_times(use)} with arguments from the file: according to "
+                f"{facts.library}'s source the call reaches {', '.join(facts.call)} ({facts.path}); ranked "
+                f"{sev.label}",
+                c.offset, c.opcode_index, facts.path or render(c), sev))
+        else:
+            out.findings.append(Judgement(
+                "PKL110",
+                f"calls {verdict.qualified}{_times(use)}: {facts.library}'s source shows the call reaches no "
+                "code execution, process, file, network or deserialiser sink, so it is ranked low",
+                c.offset, c.opcode_index, render(c), Severity.LOW))
+        return
+    shape, shown = shape_of(use.calls, policy, sem)
+    sev = sem.severity(location, shape)
+    out.findings.append(Judgement(
+        "PKL110",
+        f"calls {verdict.qualified}{_times(use)}, which the policy does not know: the loader runs it with "
+        f"arguments chosen by the file; it lives in {where} and is given {shape.label}, so it is ranked "
+        f"{sev.label}{_advice(location, shape)}",
+        c.offset, c.opcode_index, shown or render(c), sev))
+
+
+def _advice(location: Location, shape: Shape) -> str:
+    if shape >= Shape.DANGEROUS_NAME:
+        return " (an unknown callable handed code, a command line or a pickle is how published gadgets work)"
+    if location is Location.MAIN:
+        return " (user code: the file only loads where that script's classes exist)"
+    return ""
+
+
+__all__ = ["Judged", "Judgement", "Usage", "judge", "shape_of"]
