@@ -366,12 +366,6 @@ DEEP_INVALID = {
     "marks_then_stop": b"\x80\x04N" + b"(" * N + b".",
     "code_then_marks_then_reduce": b"\x80\x04" + _SU_LIST + b"(" * N + b")R.",
 }
-_LIMIT_MARK_FENCE = (
-    "KNOWN LIMITATION (documented in the README's security model): the fast skim of streams that import no "
-    "callable does not track the MARK fence. Such a stream cannot execute anything, so a fence violation in "
-    "it only makes an unloadable data pickle look clean; streams with callables run the full machine, which "
-    "enforces the fence (the code_then_marks_then_reduce case)."
-)
 
 _MEASURE = textwrap.dedent(
     """
@@ -438,11 +432,7 @@ def test_deeply_nested_invalid_pickle_is_bounded(name: str, deep_invalid_outcome
     assert out["seconds"] < TIME_LIMIT and out["rss_growth_kib"] * 1024 < MEMORY_LIMIT, out
 
 
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=[pytest.mark.xfail(strict=True, reason=_LIMIT_MARK_FENCE)] if n == "marks_then_stop" else [])
-     for n in sorted(DEEP_INVALID)],
-)
+@pytest.mark.parametrize("name", sorted(DEEP_INVALID))
 def test_deeply_nested_invalid_pickle_fails_closed(name: str, deep_invalid_outcomes: dict[str, dict[str, Any]]) -> None:
     out = deep_invalid_outcomes[name]
     assert not (out["status"] == "scanned" and out["severity"] == "none"), out

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from mlvet.analysis.pickle_semantics import judge
-from mlvet.analysis.pickle_vm import Machine, PickleFault, StreamAnalysis, skim
-from mlvet.analysis.values import Blob, Call, Global, PDict, iter_symbols, render
+from mlvet.analysis.pickle_skim import skim
+from mlvet.analysis.pickle_vm import Machine, PickleFault, StreamAnalysis
+from mlvet.analysis.values import Blob, Call, Global, PDict, expanded_size, iter_symbols, render
 from mlvet.formats.base import Probe, ScanContext, Sink, Window, register
 from mlvet.policy import Tier
 from mlvet.rules import (
@@ -33,6 +34,7 @@ from mlvet.rules import (
     PKL206,
     PKL207,
     PKL208,
+    PKL209,
     PKL210,
     PKL211,
     get_rule,
@@ -49,6 +51,11 @@ _JOBLIB_WRAPPERS = frozenset(
 #: Opcodes a pickle may start with (protocol 0/1 streams have no PROTO).
 _START_OPCODES = frozenset(b"(]}).NIJKLMFGSTUVXcdlt\x80\x8c")
 
+
+#: Shared container references (GET/DUP) above which the expanded size of the value is computed, and
+#: the expanded size (items) reported as a memo-expansion bomb.
+_SHARED_CONTAINERS = 32
+_EXPANSION_LIMIT = 1 << 30
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
 
@@ -302,6 +309,13 @@ def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
                    evidence=j.evidence, severity=j.severity)
     dangerous_refs = judged.dangerous_refs
     unsafe_refs = judged.unsafe_refs
+    if res.shared > _SHARED_CONTAINERS and res.stopped:
+        size, nodes = expanded_size(res.result)
+        if size >= _EXPANSION_LIMIT:
+            ctx.report(PKL209, f"the loaded value shares containers through the memo so that it expands to about "
+                       f"2^{size.bit_length() - 1} items from {nodes} distinct containers ({res.shared} shared "
+                       "references): hashing it while loading, or any traversal afterwards, does that much work",
+                       offset=res.start, evidence=f"{res.shared} GET/DUP of containers; expanded size {size}")
 
     # Dangerous callables passed as arguments to calls (map, partial, apply...).
     seen_pairs: set[tuple[str, str]] = set()
