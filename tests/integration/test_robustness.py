@@ -358,12 +358,15 @@ DEEP_VALID = {
     # Valid pickles (pickle.loads accepts them): may be scanned clean.
     "empty_lists_appended": b"\x80\x04" + b"]" * N + b"a" * (N - 1) + b".",
     "marks_then_lists": b"\x80\x04" + b"(" * N + b"l" * N + b".",
-    "mark_emptylist_appends": b"\x80\x04" + b"(]" * N + b"e" * N + b".",
+    "mark_emptylist_appends": b"\x80\x04" + b"(]" * N + b"e" * (N - 1) + b".",
     "code_then_nested_lists": b"\x80\x04" + _SU_LIST + b"0" + b"]" * N + b"a" * (N - 1) + b".",
 }
 DEEP_INVALID = {
     # Rejected by pickle.loads ('unexpected MARK found'): must not be scanned clean.
     "marks_then_stop": b"\x80\x04N" + b"(" * N + b".",
+    # The outermost APPENDS has no list below its MARK ('unpickling stack underflow'); the fast skim used to
+    # accept it because it did not track the MARK fence.
+    "mark_emptylist_appends_one_too_many": b"\x80\x04" + b"(]" * N + b"e" * N + b".",
     "code_then_marks_then_reduce": b"\x80\x04" + _SU_LIST + b"(" * N + b")R.",
 }
 

@@ -30,9 +30,8 @@ _MARK_CONTAINER = frozenset(b"tld\x91")
 _TUPLE_N = {0x85: 1, 0x86: 2, 0x87: 3}
 #: cmap grows by this much at a time (memo keys are dense, so it stays the size of the memo).
 _PAD = bytes(1 << 16)
-#: Opcodes the hot loop models; reaching the slow path means a check failed (or, for POP_MARK, an opcode
-#: it leaves to the full machine).
-_HANDED_OVER = _MAKES_CONTAINER | frozenset(b"\x94(eu\x90as1hjqr")
+#: Opcodes the hot loop models: reaching the slow path means a check failed.
+_HANDED_OVER = _MAKES_CONTAINER | frozenset(b"\x94eu\x90ashjqr")
 #: Opcodes that import a callable or call one: the full machine decides.
 _CODE_OPS = frozenset(b"ci\x93\x82\x83\x84Rbo\x81\x92")
 #: Protocol-0 argument lines that push one value.
@@ -84,7 +83,7 @@ def skim(m: Machine) -> SkimResult:
             buf = m.buf
             pos = m.pos
             if depth <= floor and buf[pos : pos + 1] == b"\x94":
-                return bail("MEMOIZE with nothing above the MARK")
+                raise PickleFault("unpickling stack underflow (MEMOIZE with nothing above the MARK)", m.base + pos)
             try:
                 # Hot loop: scalar pushes, one table lookup each; then the most
                 # frequent structural opcodes. Every check is made before the state changes, so a ``break``
@@ -190,11 +189,12 @@ def skim(m: Machine) -> SkimResult:
                         pos = nxt
                         continue
                     elif op == 0x74 or op == 0x6C or op == 0x64 or op == 0x91:  # TUPLE, LIST, DICT, FROZENSET
+                        memoised = buf[pos + 1] == 0x94
                         if not marks or (op == 0x64 and (depth - floor) & 1):
                             break
                         depth = floor
                         floor = marks.pop()
-                        if buf[pos + 1] == 0x94:
+                        if memoised:
                             key = memo_hi
                             if key >= len(cmap):
                                 cmap.extend(_PAD)
@@ -245,7 +245,7 @@ def skim(m: Machine) -> SkimResult:
                 return bail("imports or calls a callable")
             if op == 0x2E:  # STOP
                 if depth <= floor:
-                    return bail("STOP with nothing above the MARK")
+                    raise PickleFault("unpickling stack underflow (STOP with nothing above the MARK)", at)
                 res.stopped = True
                 return res
             if op == 0x8C:  # SHORT_BINUNICODE (straddling the chunk or the frame)
@@ -307,10 +307,10 @@ def skim(m: Machine) -> SkimResult:
                 elif marks:
                     floor = marks.pop()
                 else:
-                    return bail("stack underflow")
+                    raise PickleFault("unpickling stack underflow (POP on an empty stack)", at)
             elif op in (0x51, 0x98):  # BINPERSID, READONLY_BUFFER: replace the top
                 if depth <= floor:
-                    return bail("stack underflow")
+                    raise PickleFault("unpickling stack underflow (below the current MARK)", at)
             elif op == 0x70 or op == 0x67:  # protocol-0 PUT / GET: a decimal key on its own line
                 line = m.readline()
                 if not line.isdigit() or len(line) > 12:
@@ -332,10 +332,20 @@ def skim(m: Machine) -> SkimResult:
                     cmap[key] = after_container
                     if key == memo_hi:
                         memo_hi += 1
+            elif op == 0x28:  # MARK (the hot loop leaves it here when a MEMOIZE follows: checked next round)
+                marks.append(floor)
+                floor = depth
+            elif op == 0x31:  # POP_MARK
+                if not marks:
+                    raise PickleFault("could not find MARK", at)
+                depth = floor
+                floor = marks.pop()
             elif op in _HANDED_OVER:
-                # The hot loop stopped here: a MARK/stack/memo check failed, a memo key is sparse or shared
-                # containers add up, or (POP_MARK, protocol-0 GET/PUT) an opcode it does not model.
-                return bail(f"structure check at opcode 0x{op:02x}")
+                # The hot loop stopped here: a check failed (the loader rejects the stream at this opcode:
+                # nothing before it could call anything, so the fault is final), or a memo key is sparse or
+                # shared containers add up (the full machine measures that).
+                _structure_fault(op, at, depth, floor, marks, buf, pos, memo_hi)
+                return bail(f"memo sharing or a sparse key at opcode 0x{op:02x}")
             elif op == 0x32:  # DUP: never written by Python's pickler; the full machine measures sharing
                 return bail("DUP")
             else:
@@ -343,6 +353,31 @@ def skim(m: Machine) -> SkimResult:
     except PickleFault as fault:
         res.fault = fault
     return res
+
+
+def _structure_fault(
+    op: int, at: int, depth: int, floor: int, marks: list[int], buf: bytes, pos: int, memo_hi: int
+) -> None:
+    """Raise the fault the unpickler raises for ``op`` in this state, if it does (else return)."""
+    underflow = PickleFault("unpickling stack underflow (below the current MARK)", at)
+    if op in _MARK_CONTAINER or op in (0x65, 0x75, 0x90):
+        if not marks:
+            raise PickleFault("could not find MARK", at)
+        if op in (0x64, 0x75) and (depth - floor) & 1:
+            raise PickleFault(f"odd number of items for {'DICT' if op == 0x64 else 'SETITEMS'}", at)
+        if op in (0x65, 0x75, 0x90) and floor <= marks[-1]:
+            raise underflow
+    elif op in (0x85, 0x86, 0x87, 0x61, 0x73, 0x94):
+        need = {0x85: 1, 0x86: 2, 0x87: 3, 0x61: 2, 0x73: 3, 0x94: 1}[op]
+        if depth - need < floor:
+            raise underflow
+    elif op in (0x71, 0x72):
+        if depth <= floor:
+            raise underflow
+    elif op in (0x68, 0x6A):
+        key = buf[pos + 1] if op == 0x68 else int.from_bytes(buf[pos + 1 : pos + 5], "little")
+        if key >= memo_hi:
+            raise PickleFault(f"memo value not found at index {key}", at)
 
 
 __all__ = ["SkimResult", "skim"]

@@ -52,6 +52,8 @@ VALID_OPCODES = frozenset(b"(.012FIJKLMNPQRSTUVXabcdeghijlmopqrstuG}])\x80\x81\x
                           b"\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98BC")
 
 
+#: Legacy torch storages remembered per stream (their raw data follows the pickles; see formats.pickle).
+_MAX_STORAGES = 1 << 20
 #: Symbolic values whose sharing multiplies the size of the loaded value.
 _SHAREABLE = frozenset({tuple, PList, PDict, PSet, Call})
 
@@ -88,6 +90,8 @@ class StreamAnalysis:
     #: Containers pushed again through the memo (GET) or DUP: how much of the value is shared. Shared
     #: containers are what an exponential expansion is built from (see ``values.expanded_size``).
     shared: int = 0
+    #: Legacy torch storages named by persistent ids: root key -> (storage type name, element count).
+    storages: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -727,6 +731,10 @@ class Machine:
                     # saved source with the current one): what follows calls or rebuilds that class.
                     stack.append(pid[1])
                 else:
+                    if (self.persistent == "torch-legacy" and type(pid) is tuple and len(pid) >= 5
+                            and pid[0] == "storage" and type(pid[1]) is Global and type(pid[2]) is str
+                            and type(pid[4]) is int and len(res.storages) < _MAX_STORAGES):
+                        res.storages[pid[2]] = (pid[1].name, pid[4])
                     stack.append(Opaque(f"persistent_load({_pid_text(pid)})"))
             elif op == 0x50:  # PERSID
                 pid = self.readline()

@@ -184,8 +184,13 @@ class PickleHandler:
         legacy = head == TORCH_LEGACY_MAGIC
         if legacy:
             ctx.saw_format("pytorch-legacy")
-        analyse_pickle_stream(stream, ctx, expected_streams=5 if legacy else None,
-                              persistent="torch-legacy" if legacy else None)
+        if not legacy:
+            analyse_pickle_stream(stream, ctx)
+            return
+        storages: dict[str, tuple[str, int]] = {}
+        end = analyse_pickle_stream(stream, ctx, expected_streams=5, persistent="torch-legacy", storages=storages)
+        if not ctx.sink.errors:
+            _check_legacy_storages(stream, end, size, storages, ctx)
 
 
 def analyse_pickle_stream(
@@ -196,12 +201,14 @@ def analyse_pickle_stream(
     start: int = 0,
     trailing_ok: bool = False,
     persistent: str | None = None,
+    storages: dict[str, tuple[str, int]] | None = None,
 ) -> int:
     """Analyse every pickle stream in ``stream`` from ``start``; return the offset where analysis ended.
 
     ``expected_streams``: a container that knows how many pickles it holds (legacy torch: 5) stops there
     and treats the rest as payload data; its streams are the layout, not hidden extra pickles (PKL210).
-    ``persistent``: how the loader resolves persistent ids (see ``Machine``).
+    ``persistent``: how the loader resolves persistent ids (see ``Machine``); ``storages`` collects the
+    legacy torch storages they name.
     """
     limits = ctx.limits
     stream.seek(start)
@@ -220,6 +227,8 @@ def analyse_pickle_stream(
             res = StreamAnalysis(start=stream_start, end=m.offset, protocol=quick.protocol,
                                  stopped=quick.stopped and quick.fault is None, fault=quick.fault)
             res.nested.extend(quick.nested)
+        if storages is not None:
+            storages.update(res.storages)
         sub = ctx if index == 0 else ctx.child(f"<pickle #{index + 1} @{stream_start}>")
         if index > 0 and (res.globals or res.calls) and (expected_streams is None or index >= expected_streams):
             ctx.report(PKL210, f"pickle stream #{index + 1} starts at offset {stream_start}", offset=stream_start)
@@ -252,6 +261,50 @@ def analyse_pickle_stream(
                            "pickle stream", offset=m.offset)
                 _search_trailing(stream, m.offset, ctx)
             return m.offset
+
+
+#: Bytes per element of the storage types legacy torch.save writes (``torch._utils._element_size``).
+_ELEMENT_SIZE = {
+    "DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2, "LongStorage": 8,
+    "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1, "BoolStorage": 1,
+    "ComplexDoubleStorage": 16, "ComplexFloatStorage": 8, "QUInt8Storage": 1, "QInt8Storage": 1,
+    "QInt32Storage": 4, "QUInt4x2Storage": 1, "QUInt2x4Storage": 1, "UntypedStorage": 1,
+    "Float8_e4m3fnStorage": 1, "Float8_e5m2Storage": 1, "Float8_e4m3fnuzStorage": 1, "Float8_e5m2fnuzStorage": 1,
+    "UInt16Storage": 2, "UInt32Storage": 4, "UInt64Storage": 8,
+}
+
+
+def _check_legacy_storages(
+    stream: BinaryIO, start: int, size: int, storages: dict[str, tuple[str, int]], ctx: ScanContext
+) -> None:
+    """Walk the raw storage records that follow a legacy torch.save's five pickles.
+
+    torch.load reads, for each storage key in sorted order, an 8-byte element count and that many
+    elements. A file cut inside them cannot be loaded (an error, never clean); bytes after the last record
+    are not part of the layout (PKL211).
+    """
+    pos = start
+    for key in sorted(storages):
+        type_name, numel = storages[key]
+        elsize = _ELEMENT_SIZE.get(type_name)
+        stream.seek(pos)
+        head = stream.read(8)
+        if len(head) < 8:
+            ctx.error(f"legacy torch file is truncated: storage {key!r} is missing at offset {pos}")
+            return
+        count = int.from_bytes(head, "little", signed=True)
+        if elsize is None or count != numel:
+            ctx.error(f"legacy torch storage {key!r} at offset {pos} does not match its pickle "
+                      f"({type_name}, {numel} elements; the record says {count})")
+            return
+        pos += 8 + count * elsize
+        if pos > size:
+            ctx.error(f"legacy torch file is truncated: storage {key!r} runs past the end of the file "
+                      f"({pos} > {size} bytes)")
+            return
+    if pos < size:
+        ctx.report(PKL211, f"{size - pos} bytes follow the last storage record of the legacy torch file",
+                   offset=pos)
 
 
 _TRAILING_CANDIDATES = 256
