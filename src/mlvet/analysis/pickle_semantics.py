@@ -169,10 +169,11 @@ def _usage(use: _Use) -> Usage:
 
 
 def _first(use: _Use) -> tuple[int, int, str]:
-    c = (use.calls or use.reconstructions or [None])[0]
-    if c is None:
+    invoked = use.calls or use.reconstructions
+    if not invoked:
         g = use.refs[0]
         return g.offset, g.opcode_index, f"import {g.dotted}"
+    c = invoked[0]
     return c.offset, c.opcode_index, render(c)
 
 
@@ -326,10 +327,7 @@ def _judge_dangerous(
             return  # the callable it is handed is judged on its own (a safe-tier reconstructor)
     out.dangerous_refs.update(id(g) for g in use.refs)
     offset, index, evidence = _first(use)
-    if verdict.entry == "reflective":
-        rule = "PKL205"
-    else:
-        rule = "PKL100" if invoked else "PKL101"
+    rule = "PKL205" if verdict.entry == "reflective" else ("PKL100" if invoked else "PKL101")
     verb = "calls" if use.calls else ("rebuilds an object of" if use.reconstructions else "imports")
     out.findings.append(Judgement(rule, f"{verb} {verdict.qualified}: {verdict.reason}{_times(use)}",
                                   offset, index, evidence))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlvet.analysis.pickle_vm import _CHUNK, Machine, PickleFault, _looks_like_pickle, _unpack_i4, _unpack_I4, _unpack_Q
+from mlvet.analysis.pickle_vm import _CHUNK, Machine, PickleFault, _looks_like_pickle, _unpack_I4, _unpack_i4, _unpack_Q
 
 #: Hot-loop opcodes and their lengths: the fixed-size scalar pushes NONE, NEWTRUE, NEWFALSE, NEXT_BUFFER,
 #: BINFLOAT, BININT, BININT1, BININT2.

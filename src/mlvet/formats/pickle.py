@@ -18,19 +18,13 @@ from mlvet.analysis.pickle_skim import skim
 from mlvet.analysis.pickle_vm import Machine, PickleFault, StreamAnalysis
 from mlvet.analysis.values import Blob, Call, Global, PDict, expanded_size, iter_symbols, render
 from mlvet.formats.base import Probe, ScanContext, Sink, Window, register
-from mlvet.policy import Tier
 from mlvet.rules import (
-    PKL100,
-    PKL101,
     PKL102,
-    PKL110,
-    PKL111,
     PKL200,
     PKL201,
     PKL202,
     PKL203,
     PKL204,
-    PKL205,
     PKL206,
     PKL207,
     PKL208,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from mlvet.errors import PolicyError
 from mlvet.model import Severity
@@ -186,7 +186,10 @@ class Semantics:
         return _first(self.reconstructors, qualified)
 
 
-def _first(table: Sequence[tuple[re.Pattern[str], Any]], qualified: str) -> Any:
+_T = TypeVar("_T")
+
+
+def _first(table: Sequence[tuple[re.Pattern[str], _T]], qualified: str) -> _T | None:
     for rx, value in table:
         if rx.match(qualified):
             return value
