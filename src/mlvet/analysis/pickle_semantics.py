@@ -33,6 +33,8 @@ from mlvet.policy.semantics import Location, Semantics, Shape, default_semantics
 _MAX_EXAMINED = 16
 #: Leaves of one argument tree examined for shapes.
 _MAX_LEAVES = 96
+_FILENAME = re.compile(r"^[\w.-]{1,200}\.[A-Za-z0-9]{1,8}$")
+_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(?:[.:][A-Za-z_]\w*)+$")
 #: Sinks that make a reachable call critical rather than high.
 _GRAVE_SINKS = frozenset({"exec", "process", "deserialize", "native"})
@@ -65,6 +67,9 @@ class Judged:
     dangerous_refs: set[int] = field(default_factory=set)
     #: ids of Global references outside the safe tier (bytes handed to them are followed as pickles).
     unsafe_refs: set[int] = field(default_factory=set)
+    #: ids of Calls whose result is a plain type or class (dill's _load_type('list') ...): calling that
+    #: result is not a dynamic call of unknown code.
+    benign_calls: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -98,7 +103,7 @@ def judge(res: StreamAnalysis, policy: Policy, sem: Semantics | None = None) -> 
         canonical = normalise_module(module, policy.aliases)
         qualified = f"{canonical}:{name}"
         if verdict.tier is Tier.SAFE:
-            _judge_safe(use, verdict, qualified, sem, out)
+            _judge_safe(use, verdict, qualified, policy, sem, out)
             continue
         out.unsafe_refs.update(id(g) for g in use.refs)
         if verdict.tier is Tier.DANGEROUS:
@@ -236,7 +241,11 @@ def shape_of(calls: list[Call], policy: Policy, sem: Semantics) -> tuple[Shape, 
             if s is Shape.PLAIN and _names_dangerous(text, policy):
                 s = Shape.DANGEROUS_NAME
             shape = max(shape, s)
-        if shape in (Shape.PATH, Shape.URL) and any(sem.is_write_mode(t) for t in texts):
+        if len(texts) > 1:
+            shape = max(shape, sem.argv_shape(texts))
+        if shape <= Shape.URL and any(sem.is_write_mode(t) for t in texts) and (
+            shape >= Shape.PATH or any(_FILENAME.match(t) for t in texts)
+        ):
             shape = Shape.WRITE
         if shape > worst or not where:
             worst, where = max(worst, shape), render(call)
@@ -302,8 +311,69 @@ def _argument(call: Call, index: int, keyword: str) -> Any:
     return None
 
 
-def _judge_safe(use: _Use, verdict: Verdict, qualified: str, sem: Semantics, out: Judged) -> None:
-    _mode_and_effect(use, qualified, sem, out)
+def _judge_safe(use: _Use, verdict: Verdict, qualified: str, policy: Policy, sem: Semantics, out: Judged) -> None:
+    if not use.calls or _mode_and_effect(use, qualified, sem, out) or _memory(use, qualified, policy, sem, out):
+        return
+    if not verdict.entry or not set(verdict.entry) & set("*?["):
+        return  # an exact entry vouches for calls too (tensor rebuilds, numpy reconstruction ...)
+    # A glob over a library's classes vouches for rebuilding them; a call with arguments from the file is
+    # another matter when those arguments are paths, URLs, commands, code, or callables it may invoke.
+    shape, shown = shape_of(use.calls, policy, sem)
+    location = sem.locate(qualified.partition(":")[0])
+    if shape >= Shape.PATH:
+        sev = sem.severity(location, shape)
+        c = use.calls[0]
+        out.findings.append(Judgement(
+            "PKL113",
+            f"calls {verdict.qualified}{_times(use)} with {shape.label}: the policy trusts this class to be "
+            f"rebuilt ({verdict.entry}), not to be called with such arguments, which can make it read, write, "
+            f"download or run what they name; ranked {sev.label}",
+            c.offset, c.opcode_index, shown or render(c), sev))
+        return
+    handed = _unknown_callables(use.calls, policy)
+    if handed:
+        c = use.calls[0]
+        out.findings.append(Judgement(
+            "PKL113",
+            f"calls {verdict.qualified} with {handed}, a callable the policy does not know: constructors "
+            "such as LambdaLR call what they are given, so the file chooses code to run; ranked high",
+            c.offset, c.opcode_index, render(c), Severity.HIGH))
+
+
+def _unknown_callables(calls: list[Call], policy: Policy) -> str:
+    for call in calls[:_MAX_EXAMINED]:
+        for v in _leaves((call.args, call.kwargs)):
+            if type(v) is Global and policy.classify(v.module, v.name).tier is Tier.UNKNOWN:
+                return v.dotted
+    return ""
+
+
+def _memory(use: _Use, qualified: str, policy: Policy, sem: Semantics, out: Judged) -> bool:
+    """bytes(n), list(range(n)) ... with a huge n: the loader allocates what the file asks for."""
+    if qualified not in sem.memory_materialise and qualified not in sem.memory_sized:
+        return False
+    for call in use.calls[:_MAX_EXAMINED]:
+        args = call.args
+        if type(args) is not tuple or not args:
+            continue
+        first = args[0]
+        n = None
+        if qualified in sem.memory_sized and (first is NUMBER or (type(first) is int and first > sem.memory_limit)):
+            n = first
+        elif type(first) is Call and type(first.func) is Global and type(first.args) is tuple and (
+            f"{normalise_module(first.func.module, policy.aliases)}:{first.func.name}" in sem.memory_ranges
+        ):
+            big = [a for a in first.args if a is NUMBER or (type(a) is int and abs(a) > sem.memory_limit)]
+            n = big[0] if big else None
+        if n is not None:
+            size = "a number too large for a 4-byte integer" if n is NUMBER else f"{n:,} items"
+            out.findings.append(Judgement(
+                "PKL209",
+                f"calls {qualified.replace(':', '.')} to build a value of {size}: the loader allocates it while "
+                "loading (a memory denial of service built from trusted callables)",
+                call.offset, call.opcode_index, render(call), Severity.HIGH))
+            return True
+    return False
 
 
 def _judge_dangerous(
@@ -325,12 +395,52 @@ def _judge_dangerous(
         handed = sem.handed_rule(qualified)
         if handed is not None and _handed_ok(use.calls, handed.arg, handed.accept, policy):
             return  # the callable it is handed is judged on its own (a safe-tier reconstructor)
+        loader = sem.type_loader(qualified)
+        if loader is not None and _all_chosen(use.calls, loader.arg, loader.accept):
+            out.benign_calls.update(id(c) for c in use.calls)
+            return
+        if sem.factory_reason(qualified) is not None and _all_plain(use.calls):
+            out.benign_calls.update(id(c) for c in use.calls)
+            return
+        attribute = sem.attribute_reason(qualified)
+        if attribute is not None and _library_attributes(use.calls, policy, sem):
+            c = use.calls[0]
+            out.findings.append(Judgement(
+                "PKL110",
+                f"calls {verdict.qualified}{_times(use)} on a library object with a public attribute name: "
+                f"{attribute}. Ranked low: the lookup runs no code of the file's choosing (a call of its "
+                "result would be reported as a dynamic call)",
+                c.offset, c.opcode_index, render(c), Severity.LOW))
+            return
     out.dangerous_refs.update(id(g) for g in use.refs)
     offset, index, evidence = _first(use)
     rule = "PKL205" if verdict.entry == "reflective" else ("PKL100" if invoked else "PKL101")
     verb = "calls" if use.calls else ("rebuilds an object of" if use.reconstructions else "imports")
     out.findings.append(Judgement(rule, f"{verb} {verdict.qualified}: {verdict.reason}{_times(use)}",
                                   offset, index, evidence))
+
+
+def _all_chosen(calls: list[Call], arg: int, accept: frozenset[str]) -> bool:
+    for call in calls[:_MAX_EXAMINED]:
+        args = call.args
+        if type(args) is not tuple or len(args) <= arg or type(args[arg]) is not str or args[arg] not in accept:
+            return False
+    return len(calls) <= _MAX_EXAMINED
+
+
+def _library_attributes(calls: list[Call], policy: Policy, sem: Semantics) -> bool:
+    """getattr(owner, 'name') with a safe-tier or ML-library owner and a public identifier."""
+    for call in calls[:_MAX_EXAMINED]:
+        args = call.args
+        if type(args) is not tuple or len(args) != 2 or type(args[0]) is not Global or type(args[1]) is not str:
+            return False
+        owner, name = args
+        if not _IDENT.match(name) or policy.classify(owner.module, owner.name).tier is Tier.DANGEROUS:
+            return False
+        if (policy.classify(owner.module, owner.name).tier is not Tier.SAFE
+                and sem.locate(normalise_module(owner.module, policy.aliases)) is not Location.ML):
+            return False
+    return len(calls) <= _MAX_EXAMINED
 
 
 def _handed_ok(calls: list[Call], arg: int, accept: frozenset[str], policy: Policy) -> bool:

@@ -52,6 +52,8 @@ VALID_OPCODES = frozenset(b"(.012FIJKLMNPQRSTUVXabcdeghijlmopqrstuG}])\x80\x81\x
                           b"\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98BC")
 
 
+#: Memo keys from which a PUT far beyond the stored entries is reported (CPython allocates 2*key slots).
+_SPARSE_MEMO = 1 << 24
 #: Legacy torch storages remembered per stream (their raw data follows the pickles; see formats.pickle).
 _MAX_STORAGES = 1 << 20
 #: Symbolic values whose sharing multiplies the size of the loaded value.
@@ -317,6 +319,12 @@ class Machine:
             nonlocal memo_used
             if key < 0:
                 raise PickleFault("negative PUT argument", self.offset)
+            if key >= _SPARSE_MEMO and key > 4 * len(memo) + 1024:
+                # CPython's unpickler sizes its memo table to twice the largest key: one PUT of a huge key
+                # makes it allocate gigabytes (a memory bomb in a dozen bytes).
+                events.append(("PKL209", f"PUT to memo key {key} with {len(memo)} entries stored: the loader "
+                               f"allocates a memo table of {2 * key:,} slots ({16 * key / 2**30:.1f} GiB)",
+                               self.offset, f"PUT {key}"))
             if memo_used >= memo_budget and type(value) is not Global:
                 memo[key] = EVICTED
                 return

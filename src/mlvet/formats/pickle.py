@@ -382,9 +382,10 @@ def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
                     evidence=render(call),
                 )
 
-    if res.dynamic_calls:
-        c0 = res.dynamic_calls[0]
-        extra = f" ({len(res.dynamic_calls)} such calls)" if len(res.dynamic_calls) > 1 else ""
+    dynamic = [c for c in res.dynamic_calls if id(c.func) not in judged.benign_calls]
+    if dynamic:
+        c0 = dynamic[0]
+        extra = f" ({len(dynamic)} such calls)" if len(dynamic) > 1 else ""
         ctx.report(PKL204, f"calls the result of another call{extra}", offset=c0.offset,
                    opcode_index=c0.opcode_index, evidence=render(c0))
 
@@ -400,7 +401,8 @@ def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
                                   "bytes after the frame end", speculative=True):
                         break
             continue
-        event_rule = {"PKL201": PKL201, "PKL202": PKL202, "PKL203": PKL203, "PKL207": PKL207}.get(rule_id)
+        event_rule = {"PKL201": PKL201, "PKL202": PKL202, "PKL203": PKL203, "PKL207": PKL207,
+                      "PKL209": PKL209}.get(rule_id)
         if event_rule is not None:
             ctx.report(event_rule, message, offset=offset, evidence=evidence)
 

@@ -117,6 +117,15 @@ class Reconstructor:
 
 
 @dataclass(frozen=True)
+class TypeLoader:
+    """A helper that returns a type by name from a fixed table (``dill._load_type('list')``)."""
+
+    arg: int
+    accept: frozenset[str]
+    reason: str
+
+
+@dataclass(frozen=True)
 class Effect:
     """A class whose call (not its reconstruction) reaches disk or network."""
 
@@ -141,6 +150,13 @@ class Semantics:
     modes: tuple[tuple[re.Pattern[str], ModeRule], ...]
     effects: tuple[tuple[re.Pattern[str], Effect], ...]
     reconstructors: tuple[tuple[re.Pattern[str], Reconstructor], ...]
+    memory_sized: frozenset[str] = frozenset()
+    memory_materialise: frozenset[str] = frozenset()
+    memory_ranges: frozenset[str] = frozenset()
+    memory_limit: int = 1 << 62
+    type_loaders: tuple[tuple[re.Pattern[str], TypeLoader], ...] = ()
+    factories: tuple[tuple[re.Pattern[str], str], ...] = ()
+    attributes: tuple[tuple[re.Pattern[str], str], ...] = ()
 
     # ---- location and argument shapes -----------------------------------------------------------
 
@@ -163,6 +179,11 @@ class Semantics:
     def is_write_mode(self, text: str) -> bool:
         return text in self.write_modes
 
+    def argv_shape(self, texts: Sequence[str]) -> Shape:
+        """Strings read together, as a program reads its argv (``['sh', '-c', 'touch x']``)."""
+        joined = " ".join(t for t in texts if len(t) < 4096)
+        return Shape.COMMAND if any(rx.search(joined) for rx in self.command) else Shape.PLAIN
+
     def severity(self, location: Location, shape: Shape) -> Severity:
         """The rank of a call of an undecided name from ``location`` given arguments of ``shape``."""
         table = self.rank[location.value]
@@ -184,6 +205,15 @@ class Semantics:
 
     def reconstructor(self, qualified: str) -> Reconstructor | None:
         return _first(self.reconstructors, qualified)
+
+    def type_loader(self, qualified: str) -> TypeLoader | None:
+        return _first(self.type_loaders, qualified)
+
+    def factory_reason(self, qualified: str) -> str | None:
+        return _first(self.factories, qualified)
+
+    def attribute_reason(self, qualified: str) -> str | None:
+        return _first(self.attributes, qualified)
 
 
 _T = TypeVar("_T")
@@ -261,7 +291,24 @@ def parse(data: Mapping[str, Any]) -> Semantics:
     recon: list[tuple[re.Pattern[str], Reconstructor]] = []
     for item in data.get("reconstructor", []):
         recon += _matches(item, Reconstructor(tuple(item["reconstruct"]), tuple(item["call"]), item["reason"]))
+    loaders: list[tuple[re.Pattern[str], TypeLoader]] = []
+    for item in data.get("type_loader", []):
+        loaders += _matches(item, TypeLoader(int(item["arg"]), frozenset(item["accept"]), item["reason"]))
+    factories: list[tuple[re.Pattern[str], str]] = []
+    for item in data.get("factory", []):
+        factories += _matches(item, item["reason"])
+    attributes: list[tuple[re.Pattern[str], str]] = []
+    for item in data.get("attribute", []):
+        attributes += _matches(item, item["reason"])
+    memory = data.get("memory", {})
     return Semantics(
+        memory_sized=frozenset(memory.get("sized", ())),
+        memory_materialise=frozenset(memory.get("materialise", ())),
+        memory_ranges=frozenset(memory.get("ranges", ())),
+        memory_limit=int(memory.get("limit", 1 << 62)),
+        type_loaders=tuple(loaders),
+        factories=tuple(factories),
+        attributes=tuple(attributes),
         ml=frozenset(eco.get("ml", ())),
         main=frozenset(eco.get("main", ())),
         command=_patterns(args.get("command", []), "arguments.command"),
@@ -290,5 +337,5 @@ def default_semantics() -> Semantics:
     return parse(semantics_data())
 
 
-__all__ = ["Effect", "Handed", "Location", "ModeRule", "Reconstructor", "Semantics", "Shape",
+__all__ = ["Effect", "Handed", "Location", "ModeRule", "Reconstructor", "Semantics", "Shape", "TypeLoader",
            "default_semantics", "parse", "semantics_data"]
