@@ -233,3 +233,95 @@ def test_derived_facts_rank(tmp_path: Path, facts: None, data: bytes, expected: 
     assert _pairs(result) == [expected]
     assert evidence in result.findings[0].evidence
     assert "source" in result.findings[0].message
+
+
+# ---- published bypasses rebuilt (advisories MISSES.md) -----------------------------------------------------
+
+
+class _Ref:
+    """A global written by name (never imported): ``_Ref('os', 'system')``."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def __call__(self, *args: Any) -> None:  # pickle's save_reduce only checks callability
+        raise AssertionError("never called")
+
+
+class _R:
+    """Pickles as ``func(*args)`` (itself callable, so a call's result can be called again)."""
+
+    def __init__(self, func: Any, *args: Any) -> None:
+        self.func, self.args = func, args
+
+    def __call__(self, *args: Any) -> None:
+        raise AssertionError("never called")
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return self.func, self.args
+
+
+class _RefPickler(pickle._Pickler):  # type: ignore[name-defined,misc]
+    dispatch = dict(pickle._Pickler.dispatch)  # type: ignore[attr-defined]
+
+    def save_ref(self, obj: _Ref) -> None:
+        self.save(obj.module)
+        self.save(obj.name)
+        self.write(pickle.STACK_GLOBAL)
+        self.memoize(obj)
+
+    dispatch[_Ref] = save_ref
+
+
+def _dumps(obj: Any) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    _RefPickler(buf, protocol=4).dump(obj)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        # a trust_remote_code-style class called with a repository path
+        (_R(_Ref("sentence_transformers", "SentenceTransformer"), "/tmp/mlvet_repo"), ("PKL110", Severity.HIGH)),
+        (_R(_Ref("sentence_transformers.SentenceTransformer", "SentenceTransformer"), "/tmp/repo"),
+         ("PKL113", Severity.HIGH)),
+        # argv lists and files opened for writing by non-ML callables
+        (_R(_Ref("pexpect.popen_spawn", "PopenSpawn"), ["sh", "-c", "touch /tmp/x"]), ("PKL110", Severity.HIGH)),
+        (_R(_Ref("gzip", "open"), "mlvet_marker.out", "wb"), ("PKL110", Severity.HIGH)),
+        # Keras' process-wide safe_mode switch, and exit() at load time
+        (_R(_Ref("keras.config", "enable_unsafe_deserialization")), ("PKL100", Severity.CRITICAL)),
+        (_R(_Ref("builtins", "exit")), ("PKL100", Severity.CRITICAL)),
+        # allocation bombs built from trusted callables
+        (_R(_Ref("builtins", "bytearray"), 2**31 - 1), ("PKL209", Severity.HIGH)),
+        (_R(_Ref("builtins", "list"), _R(_Ref("builtins", "range"), 10**10)), ("PKL209", Severity.HIGH)),
+        # dill's type table: plain types are data, CodeType is code
+        (_R(_R(_Ref("dill._dill", "_load_type"), "complex"), 1.0, 2.0), None),
+        (_R(_Ref("dill._dill", "_load_type"), "CodeType"), ("PKL100", Severity.CRITICAL)),
+        # pickle's own spelling of a method reference
+        (_R(_Ref("builtins", "getattr"), _Ref("numpy", "add"), "reduce"), ("PKL110", Severity.LOW)),
+        (_R(_Ref("builtins", "getattr"), _Ref("somepkg", "thing"), "run"), ("PKL100", Severity.CRITICAL)),
+    ],
+)
+def test_published_bypass(tmp_path: Path, obj: Any, expected: tuple[str, Severity] | None) -> None:
+    result = _scan_bytes(tmp_path, _dumps(obj))
+    pairs = _pairs(result)
+    if expected is None:
+        assert not [p for p in pairs if p[1] >= Severity.MEDIUM], pairs
+    else:
+        assert expected in pairs, [(f.rule_id, f.severity.label, f.message) for f in result.findings]
+
+
+def test_trusted_constructor_handed_an_unknown_callable(tmp_path: Path) -> None:
+    """LambdaLR(optimizer, fn) calls fn(0) while it is constructed: any callable becomes reachable."""
+    sgd = _R(_Ref("torch.optim.sgd", "SGD"), [])
+    data = _dumps(_R(_Ref("torch.optim.lr_scheduler", "LambdaLR"), sgd, _Ref("somepkg.hooks", "on_load")))
+    assert ("PKL113", Severity.HIGH) in _pairs(_scan_bytes(tmp_path, data))
+
+
+def test_memo_index_bomb(tmp_path: Path) -> None:
+    """PROTO 2, NONE, LONG_BINPUT 0x7fffffff, STOP: CPython sizes its memo table to 2**32 slots."""
+    result = _scan_bytes(tmp_path, b"\x80\x02Nr\xff\xff\xff\x7f.")
+    assert ("PKL209", Severity.HIGH) in _pairs(result)

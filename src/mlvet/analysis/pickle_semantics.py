@@ -202,11 +202,11 @@ def _leaves(value: Any) -> list[Any]:
         if t is str or t is Blob or t is bytes or t is bytearray or t is Global or t is Call:
             out.append(v)
         elif depth < 4 and (t is tuple or t is PList or t is PSet):
-            todo.extend((item, depth + 1) for item in v)
+            todo.extend((item, depth + 1) for item in reversed(v))  # reversed: visited in argv order
         elif depth < 4 and t is PDict:
-            for k, item in v:
-                todo.append((k, depth + 1))
+            for k, item in reversed(v):
                 todo.append((item, depth + 1))
+                todo.append((k, depth + 1))
     return out
 
 
