@@ -81,8 +81,11 @@ PKL102 = _rule(
 )
 PKL110 = _rule(
     "PKL110", "unknown-call", Severity.MEDIUM,
-    "The pickle calls or instantiates a callable that is in neither the safe nor the dangerous policy tier.",
-    "Unknown code runs at load time. It may be a benign custom class, or a gadget that no denylist knows yet.",
+    "The pickle calls a callable that is in neither policy tier, with arguments chosen by the file (ranked by "
+    "where it lives and what it is given).",
+    "Unknown code runs at load time. It may be a benign library function, or a gadget that no denylist knows "
+    "yet: an ML library's callable given plain data ranks low, the standard library, user code and other "
+    "packages medium, and any callable handed a path, URL, command line, code or a nested pickle high.",
     "Review the callable. If it is trusted, add it to the safe tier in [tool.mlvet] or a --policy file.",
     502,
 )
@@ -170,11 +173,11 @@ PKL208 = _rule(
     _NO_LOAD, 20,
 )
 PKL209 = _rule(
-    "PKL209", "memo-expansion", Severity.HIGH,
-    "Memo references (GET/DUP) nest shared containers so that the loaded value expands exponentially.",
-    "The stream is small, but hashing the value while loading (a dict key or set member) or any traversal "
-    "afterwards (printing, comparing, copying, converting to JSON or lists) walks every expanded item: a "
-    "denial of service built from data alone, with no callable that a denylist could catch.",
+    "PKL209", "memory-bomb", Severity.HIGH,
+    "Loading makes the unpickler allocate or walk far more than the file holds: shared containers nested "
+    "through the memo (GET/DUP), a huge memo key, or bytes(n) / list(range(n)) with a huge n.",
+    "The stream is small and calls nothing a denylist would catch, yet the loader (or anything that hashes, "
+    "prints, compares or copies the value) runs out of memory or time: a denial of service from data alone.",
     _NO_LOAD, 776,
 )
 PKL210 = _rule(
