@@ -13,6 +13,7 @@ would do. Soundness therefore never depends on the skim: it only proves "plain, 
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 from mlvet.analysis.pickle_vm import _CHUNK, Machine, PickleFault, _looks_like_pickle, _unpack_I4, _unpack_i4, _unpack_Q
@@ -61,6 +62,7 @@ def skim(m: Machine) -> SkimResult:
     """Walk one stream quickly; stop early (``has_code``) at anything the full machine must judge."""
     res = SkimResult(has_code=False)
     fixed = _FIXED
+    unpack_i4 = _unpack_I4
     frame_end = -1
     # Python's picklers use dense memo keys (MEMOIZE takes len(memo), PUT the next number), so "keys below
     # memo_hi" is the whole memo; a sparse key hands the stream over to the full machine.
@@ -69,7 +71,7 @@ def skim(m: Machine) -> SkimResult:
     floor = 0  # stack depth at the innermost MARK (items at or below it are fenced off)
     marks: list[int] = []
     #: cmap[key] == 1: the key holds a container (memoised right after it was made); sharing it is counted.
-    cmap = bytearray(256)
+    cmap = bytearray(_PAD)  # always longer than memo_hi (extended as the memo grows)
     shared = 0
     cpos = -1  # buffer position right after the last container-making opcode not memoised at once
 
@@ -97,6 +99,8 @@ def skim(m: Machine) -> SkimResult:
                         if depth <= floor:
                             break
                         memo_hi += 1
+                        if not memo_hi & 0xFFFF:
+                            cmap.extend(_PAD)
                         pos += 1
                         continue
                     if op == 0x68:  # BINGET: the key must exist; sharing a container is counted
@@ -111,10 +115,10 @@ def skim(m: Machine) -> SkimResult:
                         pos += 2
                         continue
                     if op == 0x6A:  # LONG_BINGET
-                        key = buf[pos + 1] | buf[pos + 2] << 8 | buf[pos + 3] << 16 | buf[pos + 4] << 24
+                        key = unpack_i4(buf, pos + 1)[0]
                         if key >= memo_hi:
                             break
-                        if key < len(cmap) and cmap[key]:
+                        if cmap[key]:
                             shared += 1
                             if shared > _SHARED_LIMIT:
                                 break
@@ -132,11 +136,10 @@ def skim(m: Machine) -> SkimResult:
                         end = pos + 2 + buf[pos + 1]
                     elif op == 0x7D or op == 0x5D or op == 0x29 or op == 0x8F:  # empty dict, list, tuple, set
                         if buf[pos + 1] == 0x94:  # memoised: remember the key holds a container
-                            key = memo_hi
-                            if key >= len(cmap):
-                                cmap.extend(_PAD)
-                            cmap[key] = 1
+                            cmap[memo_hi] = 1
                             memo_hi += 1
+                            if not memo_hi & 0xFFFF:
+                                cmap.extend(_PAD)
                             depth += 1
                             pos += 2
                             continue
@@ -153,11 +156,10 @@ def skim(m: Machine) -> SkimResult:
                         if depth - n <= floor:
                             break
                         if buf[pos + 1] == 0x94:
-                            key = memo_hi
-                            if key >= len(cmap):
-                                cmap.extend(_PAD)
-                            cmap[key] = 1
+                            cmap[memo_hi] = 1
                             memo_hi += 1
+                            if not memo_hi & 0xFFFF:
+                                cmap.extend(_PAD)
                             depth -= n
                             pos += 2
                             continue
@@ -179,13 +181,11 @@ def skim(m: Machine) -> SkimResult:
                             nxt = pos + 5
                         if depth <= floor or key > memo_hi:
                             break  # PUT on an empty stack, or a sparse key
-                        if key >= len(cmap):
-                            cmap.extend(_PAD)
-                            if key >= len(cmap):
-                                break
                         cmap[key] = cpos == pos
                         if key == memo_hi:
                             memo_hi += 1
+                            if not memo_hi & 0xFFFF:
+                                cmap.extend(_PAD)
                         pos = nxt
                         continue
                     elif op == 0x74 or op == 0x6C or op == 0x64 or op == 0x91:  # TUPLE, LIST, DICT, FROZENSET
@@ -195,11 +195,10 @@ def skim(m: Machine) -> SkimResult:
                         depth = floor
                         floor = marks.pop()
                         if memoised:
-                            key = memo_hi
-                            if key >= len(cmap):
-                                cmap.extend(_PAD)
-                            cmap[key] = 1
+                            cmap[memo_hi] = 1
                             memo_hi += 1
+                            if not memo_hi & 0xFFFF:
+                                cmap.extend(_PAD)
                             depth += 1
                             pos += 2
                             continue
@@ -218,7 +217,7 @@ def skim(m: Machine) -> SkimResult:
                         break
                     pos = end
                     depth += 1
-            except IndexError:
+            except (IndexError, struct.error):
                 if m.eof:
                     m.pos = len(buf)
                     raise PickleFault("pickle data was truncated (no STOP opcode)", m.offset) from None
@@ -319,7 +318,7 @@ def skim(m: Machine) -> SkimResult:
                 if op == 0x67:
                     if key >= memo_hi:
                         return bail("GET of a key that was never stored")
-                    if key < len(cmap) and cmap[key]:
+                    if cmap[key]:
                         shared += 1
                         if shared > _SHARED_LIMIT:
                             return bail("containers shared through the memo")
@@ -327,11 +326,11 @@ def skim(m: Machine) -> SkimResult:
                 else:
                     if depth <= floor or key > memo_hi:
                         return bail("PUT on an empty stack or a sparse key")
-                    if key >= len(cmap):
-                        cmap.extend(_PAD)
                     cmap[key] = after_container
                     if key == memo_hi:
                         memo_hi += 1
+                        if not memo_hi & 0xFFFF:
+                            cmap.extend(_PAD)
             elif op == 0x28:  # MARK (the hot loop leaves it here when a MEMOIZE follows: checked next round)
                 marks.append(floor)
                 floor = depth
