@@ -118,13 +118,18 @@ def judge(res: StreamAnalysis, policy: Policy, sem: Semantics | None = None) -> 
 
 def _helper_uses(res: StreamAnalysis, policy: Policy, sem: Semantics, by_id: dict[int, _Use]) -> None:
     """Classes and callables handed to safe helpers are reconstructed or called by them."""
+    helpers: dict[tuple[str, str], tuple[bool, Any]] = {}  # per distinct callee, not per call
     for call in res.calls:
         func = call.func
         if type(func) is not Global or call.kind != "call" or type(call.args) is not tuple:
             continue
-        verdict = policy.classify(func.module, func.name)
-        recon = sem.reconstructor(f"{normalise_module(func.module, policy.aliases)}:{func.name}")
-        if verdict.tier is not Tier.SAFE and recon is None:
+        known = helpers.get((func.module, func.name))
+        if known is None:
+            recon_entry = sem.reconstructor(f"{normalise_module(func.module, policy.aliases)}:{func.name}")
+            safe = policy.classify(func.module, func.name).tier is Tier.SAFE
+            helpers[(func.module, func.name)] = known = (safe or recon_entry is not None, recon_entry)
+        relevant, recon = known
+        if not relevant or not any(type(a) is Global for a in call.args):
             continue
         positions = range(min(2, len(call.args))) if recon is None else range(len(call.args))
         for i in positions:
