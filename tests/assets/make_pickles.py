@@ -77,6 +77,9 @@ class _Reduce:
         self.func = func
         self.args = args
 
+    def __call__(self, *args: Any) -> None:  # a call's result may be called again (gadget chains)
+        raise RuntimeError("a stand-in is never called")
+
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return self.func, self.args
 
@@ -229,8 +232,9 @@ def make_attacks(out: Path) -> None:
         # dill's array helper handed something other than a numpy reconstructor.
         "dill_create_array_os.pkl": _Reduce(ref("dill._dill", "_create_array"), ref("os", "system"),
                                             ("id",), None, {}),
-        # operator gadgets that reach code.
-        "operator_methodcaller.pkl": _Reduce(ref("operator", "methodcaller"), "system", "id"),
+        # operator gadgets that reach code: methodcaller('system', 'id') applied to the os module.
+        "operator_methodcaller.pkl": _Reduce(_Reduce(ref("operator", "methodcaller"), "system", "id"),
+                                             ref("os", "path")),
     }
     for name, obj in cases.items():
         _write(out / name, _dumps(obj))

@@ -57,7 +57,7 @@ def _call(module: str, name: str, *args: Any, newobj: bool = False) -> bytes:
 @pytest.mark.parametrize("rel", BENIGN)
 def test_benign_file_has_nothing_at_medium_or_above(rel: str) -> None:
     result = _scan(PICKLES / rel)
-    assert result.status is Status.SCANNED, (result.status, result.error)
+    assert result.status is Status.SCANNED, (result.status, result.errors)
     # The DCP data file's container anomalies (ARC300) belong to the zip reader, not to pickle verdicts.
     findings = [f for f in result.findings if f.rule_id.startswith("PKL")] if rel.endswith(".distcp") else \
         result.findings
@@ -171,7 +171,8 @@ def test_defence_tampering_has_its_own_reason() -> None:
         (_call("torchvision.datasets", "MNIST", "/home/u", True, None, None, True), ("PKL113", Severity.HIGH)),
         # operators on plain data are low; the gadgets stay critical
         (_call("operator", "getitem", [1, 2], 0), ("PKL110", Severity.LOW)),
-        (_call("_operator", "attrgetter", "system"), ("PKL100", Severity.CRITICAL)),
+        # an attrgetter built from plain data and never applied runs nothing
+        (_call("_operator", "attrgetter", "name"), ("PKL110", Severity.LOW)),
         # defence tampering and the torch weights-only allowlist
         (_call("torch.serialization", "add_safe_globals", []), ("PKL100", Severity.CRITICAL)),
         # DCP dataclasses are rebuilt; torch.distributed functions stay dangerous
@@ -192,6 +193,13 @@ def test_operator_on_an_object_built_while_loading_stays_critical(tmp_path: Path
     result = _scan_bytes(tmp_path, data)
     assert ("PKL100", Severity.CRITICAL) in _pairs(result)
     assert not any(f.rule_id == "PKL110" for f in result.findings)
+
+
+def test_attrgetter_applied_while_loading_stays_critical(tmp_path: Path) -> None:
+    # attrgetter('system')(os) - the trampoline's result is called on an object of the file's choosing
+    data = b"\x80\x02c_operator\nattrgetter\nX\x06\x00\x00\x00system\x85R" + b"cos\npath\n\x85R."
+    pairs = _pairs(_scan_bytes(tmp_path, data))
+    assert ("PKL100", Severity.CRITICAL) in pairs and ("PKL204", Severity.HIGH) in pairs, pairs
 
 
 def test_import_only_is_low_wherever_it_lives(tmp_path: Path) -> None:

@@ -22,20 +22,15 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from mlvet.analysis.pickle_args import MAX_EXAMINED, all_plain, leaves, shape_of
 from mlvet.analysis.pickle_vm import StreamAnalysis
-from mlvet.analysis.values import NUMBER, Blob, Call, Global, Opaque, PDict, PList, PSet, render
+from mlvet.analysis.values import NUMBER, Call, Global, PDict, iter_symbols, render
 from mlvet.model import Severity
 from mlvet.policy import Policy, Tier, Verdict, normalise_module
 from mlvet.policy import derived as derived_facts
 from mlvet.policy.semantics import Location, Semantics, Shape, default_semantics
 
-#: Invocations examined per name for argument shapes (the machine keeps at most Global.MAX_KEPT per reference).
-_MAX_EXAMINED = 16
-#: Leaves of one argument tree examined for shapes.
-_MAX_LEAVES = 96
-_FILENAME = re.compile(r"^[\w.-]{1,200}\.[A-Za-z0-9]{1,8}$")
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_DOTTED = re.compile(r"^[A-Za-z_]\w*(?:[.:][A-Za-z_]\w*)+$")
 #: Sinks that make a reachable call critical rather than high.
 _GRAVE_SINKS = frozenset({"exec", "process", "deserialize", "native"})
 
@@ -107,7 +102,7 @@ def judge(res: StreamAnalysis, policy: Policy, sem: Semantics | None = None) -> 
             continue
         out.unsafe_refs.update(id(g) for g in use.refs)
         if verdict.tier is Tier.DANGEROUS:
-            _judge_dangerous(use, verdict, qualified, policy, sem, out)
+            _judge_dangerous(use, verdict, qualified, policy, sem, out, res)
         else:
             _judge_unknown(use, verdict, canonical, name, policy, sem, out)
     return out
@@ -194,82 +189,6 @@ def _times(use: _Use) -> str:
     return f" ({n}{more} times)" if n > 1 or more else ""
 
 
-# ---- argument shapes --------------------------------------------------------------------------------------
-
-
-def _leaves(value: Any) -> list[Any]:
-    """Strings, blobs, bytes and code objects inside an argument tree (bounded; calls are not entered)."""
-    out: list[Any] = []
-    todo = [(value, 0)]
-    while todo and len(out) < _MAX_LEAVES:
-        v, depth = todo.pop()
-        t = type(v)
-        if t is str or t is Blob or t is bytes or t is bytearray or t is Global or t is Call:
-            out.append(v)
-        elif depth < 4 and (t is tuple or t is PList or t is PSet):
-            todo.extend((item, depth + 1) for item in reversed(v))  # reversed: visited in argv order
-        elif depth < 4 and t is PDict:
-            for k, item in reversed(v):
-                todo.append((item, depth + 1))
-                todo.append((k, depth + 1))
-    return out
-
-
-def _names_dangerous(text: str, policy: Policy) -> bool:
-    """``"os.system"`` / ``"builtins:eval"``: a string a resolver (hydra, jsonargparse ...) would import."""
-    if len(text) > 200 or not _DOTTED.match(text):
-        return False
-    if ":" in text:
-        module, _, name = text.partition(":")
-        return policy.classify(module, name).tier is Tier.DANGEROUS
-    parts = text.split(".")
-    return any(policy.classify(".".join(parts[:i]), ".".join(parts[i:])).tier is Tier.DANGEROUS
-               for i in range(1, len(parts)))
-
-
-def shape_of(calls: list[Call], policy: Policy, sem: Semantics) -> tuple[Shape, str]:
-    """The worst argument shape over a name's calls, with the call that shows it."""
-    worst, where = Shape.PLAIN, ""
-    for call in calls[:_MAX_EXAMINED]:
-        leaves = _leaves((call.args, call.kwargs))
-        texts = [v for v in leaves if type(v) is str]
-        texts += [v.head.decode("utf-8", "replace") for v in leaves if type(v) is Blob and v.kind == "str"]
-        shape = Shape.PLAIN
-        for v in leaves:
-            t = type(v)
-            if t is Global or t is Call:
-                shape = max(shape, Shape.CALLABLE)
-            elif (t is bytes or t is bytearray or (t is Blob and v.kind != "str")) and _pickle_head(v):
-                shape = Shape.PAYLOAD
-        for text in texts:
-            s = sem.text_shape(text)
-            if s is Shape.PLAIN and _names_dangerous(text, policy):
-                s = Shape.DANGEROUS_NAME
-            shape = max(shape, s)
-        if len(texts) > 1:
-            shape = max(shape, sem.argv_shape(texts))
-        if shape <= Shape.URL and any(sem.is_write_mode(t) for t in texts) and (
-            shape >= Shape.PATH or any(_FILENAME.match(t) for t in texts)
-        ):
-            shape = Shape.WRITE
-        if shape > worst or not where:
-            worst, where = max(worst, shape), render(call)
-    return worst, where
-
-
-def _pickle_head(v: Any) -> bool:
-    head = v.head if type(v) is Blob else bytes(v[:2])
-    return len(head) >= 2 and head[0] == 0x80 and 1 <= head[1] <= 5
-
-
-def _all_plain(calls: list[Call]) -> bool:
-    for call in calls[:_MAX_EXAMINED]:
-        for v in _leaves((call.args, call.kwargs)):
-            if type(v) in (Global, Call) or (type(v) is Opaque and v.what.startswith("persistent_load")):
-                return False
-    return len(calls) <= _MAX_EXAMINED
-
-
 # ---- the three tiers ---------------------------------------------------------------------------------------
 
 
@@ -279,7 +198,7 @@ def _mode_and_effect(use: _Use, qualified: str, sem: Semantics, out: Judged) -> 
         return False
     rule = sem.mode_rule(qualified)
     if rule is not None:
-        for call in use.calls[:_MAX_EXAMINED]:
+        for call in use.calls[:MAX_EXAMINED]:
             mode = _argument(call, rule.arg, rule.keyword)
             mode = rule.default if mode is None else mode
             writes = type(mode) is not str or mode in rule.write
@@ -323,7 +242,7 @@ def _judge_safe(use: _Use, verdict: Verdict, qualified: str, policy: Policy, sem
         return  # an exact entry vouches for calls too (tensor rebuilds, numpy reconstruction ...)
     # A glob over a library's classes vouches for rebuilding them; a call with arguments from the file is
     # another matter when those arguments are paths, URLs, commands, code, or callables it may invoke.
-    shape, shown = shape_of(use.calls, policy, sem)
+    shape, shown = shape_of(use.calls, policy, sem, qualified.partition(":")[2])
     location = sem.locate(qualified.partition(":")[0])
     if shape >= Shape.PATH:
         sev = sem.severity(location, shape)
@@ -346,8 +265,8 @@ def _judge_safe(use: _Use, verdict: Verdict, qualified: str, policy: Policy, sem
 
 
 def _unknown_callables(calls: list[Call], policy: Policy) -> str:
-    for call in calls[:_MAX_EXAMINED]:
-        for v in _leaves((call.args, call.kwargs)):
+    for call in calls[:MAX_EXAMINED]:
+        for v in leaves((call.args, call.kwargs)):
             if type(v) is Global and policy.classify(v.module, v.name).tier is Tier.UNKNOWN:
                 return v.dotted
     return ""
@@ -357,7 +276,7 @@ def _memory(use: _Use, qualified: str, policy: Policy, sem: Semantics, out: Judg
     """bytes(n), list(range(n)) ... with a huge n: the loader allocates what the file asks for."""
     if qualified not in sem.memory_materialise and qualified not in sem.memory_sized:
         return False
-    for call in use.calls[:_MAX_EXAMINED]:
+    for call in use.calls[:MAX_EXAMINED]:
         args = call.args
         if type(args) is not tuple or not args:
             continue
@@ -382,13 +301,15 @@ def _memory(use: _Use, qualified: str, policy: Policy, sem: Semantics, out: Judg
 
 
 def _judge_dangerous(
-    use: _Use, verdict: Verdict, qualified: str, policy: Policy, sem: Semantics, out: Judged
+    use: _Use, verdict: Verdict, qualified: str, policy: Policy, sem: Semantics, out: Judged, res: StreamAnalysis
 ) -> None:
     usage = _usage(use)
     invoked = use.calls + use.reconstructions
+    if verdict.entry != "reflective" and _benign_dangerous(use, usage, verdict, qualified, policy, sem, out, res):
+        return
     if usage is Usage.CALL and not use.reconstructions:
         pure = sem.pure_reason(qualified)
-        if pure is not None and _all_plain(use.calls):
+        if pure is not None and all_plain(use.calls):
             c = use.calls[0]
             out.findings.append(Judgement(
                 "PKL110",
@@ -404,7 +325,7 @@ def _judge_dangerous(
         if loader is not None and _all_chosen(use.calls, loader.arg, loader.accept):
             out.benign_calls.update(id(c) for c in use.calls)
             return
-        if sem.factory_reason(qualified) is not None and _all_plain(use.calls):
+        if sem.factory_reason(qualified) is not None and all_plain(use.calls):
             out.benign_calls.update(id(c) for c in use.calls)
             return
         attribute = sem.attribute_reason(qualified)
@@ -425,17 +346,82 @@ def _judge_dangerous(
                                   offset, index, evidence))
 
 
+def _benign_dangerous(
+    use: _Use, usage: Usage, verdict: Verdict, qualified: str, policy: Policy, sem: Semantics, out: Judged,
+    res: StreamAnalysis,
+) -> bool:
+    """Dangerous-tier names used in a way that runs nothing: tensor operators, stored or inert trampolines."""
+    offset, index, evidence = _first(use)
+    ops = sem.ops_reason(qualified)
+    if ops is not None:
+        verb = "calls" if use.calls else ("rebuilds" if use.reconstructions else "imports")
+        out.findings.append(Judgement(
+            "PKL111" if usage is Usage.IMPORT else "PKL110",
+            f"{verb} {verdict.qualified}: {ops}. The policy denies {verdict.entry} as a whole; this namespace "
+            "only holds tensor operators, so it is ranked low",
+            offset, index, evidence, Severity.LOW))
+        return True
+    reason = sem.pure_reason(qualified) or sem.trampoline_reason(qualified)
+    if reason is None:
+        return False
+    if usage is Usage.IMPORT:
+        out.findings.append(Judgement(
+            "PKL111",
+            f"imports {verdict.qualified} without calling it: {reason}. Stored as a value it runs nothing, so "
+            "it is ranked low (a call of it with objects built while loading is reported as dangerous)",
+            offset, index, evidence, Severity.LOW))
+        return True
+    builds = [c for c in use.reconstructions if c.kind == "build"]  # partial's __setstate__(func, args ...)
+    if (usage is Usage.CALL and len(builds) == len(use.reconstructions)
+            and sem.trampoline_reason(qualified) is not None and _inert(use.calls + builds, policy, sem)
+            and not _used_while_loading(use.calls, res)):
+        c = use.calls[0]
+        out.findings.append(Judgement(
+            "PKL110",
+            f"builds {render(c, 120)}{_times(use)} from plain values: {reason}. Nothing calls what it builds "
+            "while loading, so it is ranked low",
+            c.offset, c.opcode_index, render(c), Severity.LOW))
+        return True
+    return False
+
+
+def _inert(calls: list[Call], policy: Policy, sem: Semantics) -> bool:
+    """Arguments are plain data, or names that are safe, pure operators or tensor operators."""
+    for call in calls[:MAX_EXAMINED]:
+        for v in leaves((call.args, call.kwargs)):
+            if type(v) is Call:
+                return False
+            if type(v) is Global:
+                q = f"{normalise_module(v.module, policy.aliases)}:{v.name}"
+                if (policy.classify(v.module, v.name).tier is not Tier.SAFE and sem.pure_reason(q) is None
+                        and sem.ops_reason(q) is None):
+                    return False
+    return len(calls) <= MAX_EXAMINED
+
+
+def _used_while_loading(calls: list[Call], res: StreamAnalysis) -> bool:
+    """Whether what these calls built is itself called, or handed to another call, during the load."""
+    built = {id(c) for c in calls}
+    if any(id(c.func) in built for c in res.dynamic_calls):
+        return True
+    return any(
+        c.kind == "call" and id(c) not in built
+        and any(id(sym) in built for sym in iter_symbols((c.args, c.kwargs), 512))
+        for c in res.calls
+    )
+
+
 def _all_chosen(calls: list[Call], arg: int, accept: frozenset[str]) -> bool:
-    for call in calls[:_MAX_EXAMINED]:
+    for call in calls[:MAX_EXAMINED]:
         args = call.args
         if type(args) is not tuple or len(args) <= arg or type(args[arg]) is not str or args[arg] not in accept:
             return False
-    return len(calls) <= _MAX_EXAMINED
+    return len(calls) <= MAX_EXAMINED
 
 
 def _library_attributes(calls: list[Call], policy: Policy, sem: Semantics) -> bool:
     """getattr(owner, 'name') with a safe-tier or ML-library owner and a public identifier."""
-    for call in calls[:_MAX_EXAMINED]:
+    for call in calls[:MAX_EXAMINED]:
         args = call.args
         if type(args) is not tuple or len(args) != 2 or type(args[0]) is not Global or type(args[1]) is not str:
             return False
@@ -445,18 +431,18 @@ def _library_attributes(calls: list[Call], policy: Policy, sem: Semantics) -> bo
         if (policy.classify(owner.module, owner.name).tier is not Tier.SAFE
                 and sem.locate(normalise_module(owner.module, policy.aliases)) is not Location.ML):
             return False
-    return len(calls) <= _MAX_EXAMINED
+    return len(calls) <= MAX_EXAMINED
 
 
 def _handed_ok(calls: list[Call], arg: int, accept: frozenset[str], policy: Policy) -> bool:
-    for call in calls[:_MAX_EXAMINED]:
+    for call in calls[:MAX_EXAMINED]:
         args = call.args
         if type(args) is not tuple or len(args) <= arg or type(args[arg]) is not Global:
             return False
         f = args[arg]
         if f"{normalise_module(f.module, policy.aliases)}:{f.name}" not in accept:
             return False
-    return len(calls) <= _MAX_EXAMINED
+    return len(calls) <= MAX_EXAMINED
 
 
 def _judge_unknown(
@@ -511,7 +497,7 @@ def _judge_unknown(
                 "code execution, process, file, network or deserialiser sink, so it is ranked low",
                 c.offset, c.opcode_index, render(c), Severity.LOW))
         return
-    shape, shown = shape_of(use.calls, policy, sem)
+    shape, shown = shape_of(use.calls, policy, sem, name)
     sev = sem.severity(location, shape)
     out.findings.append(Judgement(
         "PKL110",

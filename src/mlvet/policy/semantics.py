@@ -144,6 +144,7 @@ class Semantics:
     path: tuple[re.Pattern[str], ...]
     url: tuple[re.Pattern[str], ...]
     write_modes: frozenset[str]
+    effect_names: re.Pattern[str] | None
     rank: Mapping[str, Mapping[str, Severity]]
     pure: tuple[tuple[re.Pattern[str], str], ...]
     handed: tuple[tuple[re.Pattern[str], Handed], ...]
@@ -157,6 +158,8 @@ class Semantics:
     type_loaders: tuple[tuple[re.Pattern[str], TypeLoader], ...] = ()
     factories: tuple[tuple[re.Pattern[str], str], ...] = ()
     attributes: tuple[tuple[re.Pattern[str], str], ...] = ()
+    ops: tuple[tuple[re.Pattern[str], str], ...] = ()
+    trampolines: tuple[tuple[re.Pattern[str], str], ...] = ()
 
     # ---- location and argument shapes -----------------------------------------------------------
 
@@ -178,6 +181,10 @@ class Semantics:
 
     def is_write_mode(self, text: str) -> bool:
         return text in self.write_modes
+
+    def acts_on_path(self, name: str) -> bool:
+        """Whether a callee's name says it writes, deletes or sends what it is given (``write_history_file``)."""
+        return self.effect_names is not None and bool(self.effect_names.search(name.rpartition(".")[2]))
 
     def argv_shape(self, texts: Sequence[str]) -> Shape:
         """Strings read together, as a program reads its argv (``['sh', '-c', 'touch x']``)."""
@@ -214,6 +221,12 @@ class Semantics:
 
     def attribute_reason(self, qualified: str) -> str | None:
         return _first(self.attributes, qualified)
+
+    def ops_reason(self, qualified: str) -> str | None:
+        return _first(self.ops, qualified)
+
+    def trampoline_reason(self, qualified: str) -> str | None:
+        return _first(self.trampolines, qualified)
 
 
 _T = TypeVar("_T")
@@ -300,8 +313,16 @@ def parse(data: Mapping[str, Any]) -> Semantics:
     attributes: list[tuple[re.Pattern[str], str]] = []
     for item in data.get("attribute", []):
         attributes += _matches(item, item["reason"])
+    ops: list[tuple[re.Pattern[str], str]] = []
+    for item in data.get("ops", []):
+        ops += _matches(item, item["reason"])
+    trampolines: list[tuple[re.Pattern[str], str]] = []
+    for item in data.get("trampoline", []):
+        trampolines += _matches(item, item["reason"])
     memory = data.get("memory", {})
     return Semantics(
+        ops=tuple(ops),
+        trampolines=tuple(trampolines),
         memory_sized=frozenset(memory.get("sized", ())),
         memory_materialise=frozenset(memory.get("materialise", ())),
         memory_ranges=frozenset(memory.get("ranges", ())),
@@ -316,6 +337,7 @@ def parse(data: Mapping[str, Any]) -> Semantics:
         path=_patterns(args.get("path", []), "arguments.path"),
         url=_patterns(args.get("url", []), "arguments.url"),
         write_modes=frozenset(args.get("write_modes", ())),
+        effect_names=re.compile(args["effect_names"]) if isinstance(args.get("effect_names"), str) else None,
         rank=rank,
         pure=tuple(pure),
         handed=tuple(handed),
