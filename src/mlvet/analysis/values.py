@@ -230,3 +230,58 @@ def iter_symbols(value: Any, limit: int = 4096) -> list[Any]:
                 todo.append(k)
                 todo.append(item)
     return out
+
+
+def expanded_size(value: Any, node_limit: int = 1 << 20) -> tuple[int, int]:
+    """(items the value has once every shared reference is materialised, distinct nodes visited).
+
+    A pickle can reference one container from many places through the memo (GET) or DUP; loading keeps
+    one object, but hashing the value (a dict key, a set member), comparing, printing or copying it walks
+    every reference. Nested sharing makes that walk exponential in the size of the file. Computed
+    bottom-up over distinct nodes (never materialised); a reference back into a node still being walked
+    (a cycle) counts as one item, as ``repr`` and ``copy`` stop there too. Counts saturate at 2**62.
+    """
+    cap = 1 << 62
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    todo: list[tuple[Any, bool]] = [(value, False)]
+    nodes = 0
+    while todo:
+        v, done = todo.pop()
+        key = id(v)
+        if done:
+            active.discard(key)
+            total = 1 + getattr(v, "extra", 0)
+            for child in _children(v):
+                total += sizes.get(id(child), 1) if type(child) in _NODES else 1
+            sizes[key] = min(total, cap)
+            continue
+        if key in sizes or key in active:
+            continue
+        nodes += 1
+        if nodes > node_limit:
+            break
+        active.add(key)
+        todo.append((v, True))
+        for child in _children(v):
+            if type(child) in _NODES and id(child) not in sizes and id(child) not in active:
+                todo.append((child, False))
+    return sizes.get(id(value), 1), nodes
+
+
+_NODES = frozenset({tuple, PList, PDict, PSet, Call})
+
+
+def _children(v: Any) -> list[Any]:
+    t = type(v)
+    if t is tuple or t is PList or t is PSet:
+        return list(v)
+    if t is PDict:
+        out: list[Any] = []
+        for k, item in v:
+            out.append(k)
+            out.append(item)
+        return out
+    if t is Call:
+        return [v.args, v.kwargs, v.state]
+    return []

@@ -13,25 +13,22 @@ import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from mlvet.analysis.pickle_vm import Machine, PickleFault, StreamAnalysis, skim
-from mlvet.analysis.values import Blob, Call, Global, PDict, iter_symbols, render
+from mlvet.analysis.pickle_semantics import judge
+from mlvet.analysis.pickle_skim import skim
+from mlvet.analysis.pickle_vm import Machine, PickleFault, StreamAnalysis
+from mlvet.analysis.values import Blob, Call, Global, PDict, expanded_size, iter_symbols, render
 from mlvet.formats.base import Probe, ScanContext, Sink, Window, register
-from mlvet.policy import Tier
 from mlvet.rules import (
-    PKL100,
-    PKL101,
     PKL102,
-    PKL110,
-    PKL111,
     PKL200,
     PKL201,
     PKL202,
     PKL203,
     PKL204,
-    PKL205,
     PKL206,
     PKL207,
     PKL208,
+    PKL209,
     PKL210,
     PKL211,
     get_rule,
@@ -48,6 +45,11 @@ _JOBLIB_WRAPPERS = frozenset(
 #: Opcodes a pickle may start with (protocol 0/1 streams have no PROTO).
 _START_OPCODES = frozenset(b"(]}).NIJKLMFGSTUVXcdlt\x80\x8c")
 
+
+#: Shared container references (GET/DUP) above which the expanded size of the value is computed, and
+#: the expanded size (items) reported as a memo-expansion bomb.
+_SHARED_CONTAINERS = 32
+_EXPANSION_LIMIT = 1 << 30
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
 
@@ -176,7 +178,13 @@ class PickleHandler:
         legacy = head == TORCH_LEGACY_MAGIC
         if legacy:
             ctx.saw_format("pytorch-legacy")
-        analyse_pickle_stream(stream, ctx, expected_streams=5 if legacy else None)
+        if not legacy:
+            analyse_pickle_stream(stream, ctx)
+            return
+        storages: dict[str, tuple[str, int]] = {}
+        end = analyse_pickle_stream(stream, ctx, expected_streams=5, persistent="torch-legacy", storages=storages)
+        if not ctx.sink.errors:
+            _check_legacy_storages(stream, end, size, storages, ctx)
 
 
 def analyse_pickle_stream(
@@ -186,30 +194,37 @@ def analyse_pickle_stream(
     expected_streams: int | None = None,
     start: int = 0,
     trailing_ok: bool = False,
+    persistent: str | None = None,
+    storages: dict[str, tuple[str, int]] | None = None,
 ) -> int:
     """Analyse every pickle stream in ``stream`` from ``start``; return the offset where analysis ended.
 
     ``expected_streams``: a container that knows how many pickles it holds (legacy torch: 5) stops there
-    and treats the rest as payload data.
+    and treats the rest as payload data; its streams are the layout, not hidden extra pickles (PKL210).
+    ``persistent``: how the loader resolves persistent ids (see ``Machine``); ``storages`` collects the
+    legacy torch storages they name.
     """
     limits = ctx.limits
     stream.seek(start)
     hook = _JoblibHook()
-    m = Machine(stream, limits, extensions=dict(ctx.policy.extensions), build_hook=hook)
+    m = Machine(stream, limits, extensions=dict(ctx.policy.extensions), build_hook=hook, persistent=persistent)
     index = 0
     while True:
         stream_start = m.offset
         quick = skim(m)
         if quick.has_code:
             stream.seek(stream_start)
-            m = Machine(stream, limits, extensions=dict(ctx.policy.extensions), build_hook=hook)
+            m = Machine(stream, limits, extensions=dict(ctx.policy.extensions), build_hook=hook,
+                        persistent=persistent)
             res = m.run()
         else:
             res = StreamAnalysis(start=stream_start, end=m.offset, protocol=quick.protocol,
                                  stopped=quick.stopped and quick.fault is None, fault=quick.fault)
             res.nested.extend(quick.nested)
+        if storages is not None:
+            storages.update(res.storages)
         sub = ctx if index == 0 else ctx.child(f"<pickle #{index + 1} @{stream_start}>")
-        if index > 0 and (res.globals or res.calls):
+        if index > 0 and (res.globals or res.calls) and (expected_streams is None or index >= expected_streams):
             ctx.report(PKL210, f"pickle stream #{index + 1} starts at offset {stream_start}", offset=stream_start)
         if index > 0 and res.fault is not None and not res.globals and not res.calls:
             # Not a pickle after all: trailing bytes.
@@ -240,6 +255,50 @@ def analyse_pickle_stream(
                            "pickle stream", offset=m.offset)
                 _search_trailing(stream, m.offset, ctx)
             return m.offset
+
+
+#: Bytes per element of the storage types legacy torch.save writes (``torch._utils._element_size``).
+_ELEMENT_SIZE = {
+    "DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2, "LongStorage": 8,
+    "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1, "BoolStorage": 1,
+    "ComplexDoubleStorage": 16, "ComplexFloatStorage": 8, "QUInt8Storage": 1, "QInt8Storage": 1,
+    "QInt32Storage": 4, "QUInt4x2Storage": 1, "QUInt2x4Storage": 1, "UntypedStorage": 1,
+    "Float8_e4m3fnStorage": 1, "Float8_e5m2Storage": 1, "Float8_e4m3fnuzStorage": 1, "Float8_e5m2fnuzStorage": 1,
+    "UInt16Storage": 2, "UInt32Storage": 4, "UInt64Storage": 8,
+}
+
+
+def _check_legacy_storages(
+    stream: BinaryIO, start: int, size: int, storages: dict[str, tuple[str, int]], ctx: ScanContext
+) -> None:
+    """Walk the raw storage records that follow a legacy torch.save's five pickles.
+
+    torch.load reads, for each storage key in sorted order, an 8-byte element count and that many
+    elements. A file cut inside them cannot be loaded (an error, never clean); bytes after the last record
+    are not part of the layout (PKL211).
+    """
+    pos = start
+    for key in sorted(storages):
+        type_name, numel = storages[key]
+        elsize = _ELEMENT_SIZE.get(type_name)
+        stream.seek(pos)
+        head = stream.read(8)
+        if len(head) < 8:
+            ctx.error(f"legacy torch file is truncated: storage {key!r} is missing at offset {pos}")
+            return
+        count = int.from_bytes(head, "little", signed=True)
+        if elsize is None or count != numel:
+            ctx.error(f"legacy torch storage {key!r} at offset {pos} does not match its pickle "
+                      f"({type_name}, {numel} elements; the record says {count})")
+            return
+        pos += 8 + count * elsize
+        if pos > size:
+            ctx.error(f"legacy torch file is truncated: storage {key!r} runs past the end of the file "
+                      f"({pos} > {size} bytes)")
+            return
+    if pos < size:
+        ctx.report(PKL211, f"{size - pos} bytes follow the last storage record of the legacy torch file",
+                   offset=pos)
 
 
 _TRAILING_CANDIDATES = 256
@@ -291,72 +350,19 @@ def _report_fault(res: StreamAnalysis, ctx: ScanContext) -> None:
 
 def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> None:
     """Turn one stream's symbolic run into findings."""
-    policy = ctx.policy
-    # Safe reconstructors (copyreg._reconstructor, numpy's _reconstruct, torch's _rebuild_from_type_v2,
-    # sklearn's newObj ...) instantiate or call the class/function they are given as a direct argument:
-    # that argument is invoked too, so an unknown class handed to them is reported as called.
-    for call in res.calls:
-        func = call.func
-        if (
-            type(func) is Global
-            and type(call.args) is tuple
-            and call.kind == "call"
-            and policy.classify(func.module, func.name).tier is Tier.SAFE
-        ):
-            for arg in call.args[:2]:
-                if type(arg) is Global and arg is not func:
-                    arg.add_call(call)
-    by_name: dict[tuple[str, str], list[Global]] = {}
-    for g in res.globals:
-        by_name.setdefault((g.module, g.name), []).append(g)
-
-    dangerous_refs: set[int] = set()
-    unsafe_refs: set[int] = set()
-    for (module, name), refs in by_name.items():
-        if module in ("<extension>", "<unresolved>") or module.startswith("<"):
-            unsafe_refs.update(id(g) for g in refs)
-            continue
-        verdict = policy.classify(module, name)
-        if verdict.tier is Tier.SAFE:
-            continue
-        unsafe_refs.update(id(g) for g in refs)
-        calls = [c for g in refs for c in g.invocations if c.kind != "build" or g.opcode != "EXT"]
-        first = refs[0]
-        if verdict.tier is Tier.DANGEROUS:
-            dangerous_refs.update(id(g) for g in refs)
-            rule = PKL205 if verdict.entry == "reflective" else (PKL100 if calls else PKL101)
-            where = calls[0] if calls else None
-            evidence = render(where) if where is not None else f"import {verdict.qualified}"
-            n_calls = sum(g.calls_seen for g in refs)
-            extra = f" (called {n_calls} times)" if n_calls > 1 else ""
-            ctx.report(
-                rule,
-                f"{'calls' if calls else 'imports'} {verdict.qualified}: {verdict.reason}{extra}",
-                offset=where.offset if where is not None else first.offset,
-                opcode_index=where.opcode_index if where is not None else first.opcode_index,
-                evidence=evidence,
-            )
-        else:
-            real_calls = [c for c in calls if c.kind in ("call", "new") or c.kind.startswith("method:")]
-            if real_calls or calls:
-                c0 = (real_calls or calls)[0]
-                ctx.report(
-                    PKL110,
-                    f"{'calls' if real_calls else 'restores state of'} {verdict.qualified}, which the policy "
-                    "does not know",
-                    offset=c0.offset,
-                    opcode_index=c0.opcode_index,
-                    evidence=render(c0),
-                    severity=None if real_calls else get_rule("PKL111").severity,
-                )
-            else:
-                ctx.report(
-                    PKL111,
-                    f"imports {verdict.qualified}, which the policy does not know",
-                    offset=first.offset,
-                    opcode_index=first.opcode_index,
-                    evidence=f"import {verdict.qualified}",
-                )
+    judged = judge(res, ctx.policy)
+    for j in judged.findings:
+        ctx.report(get_rule(j.rule_id), j.message, offset=j.offset, opcode_index=j.opcode_index,
+                   evidence=j.evidence, severity=j.severity)
+    dangerous_refs = judged.dangerous_refs
+    unsafe_refs = judged.unsafe_refs
+    if res.shared > _SHARED_CONTAINERS and res.stopped:
+        size, nodes = expanded_size(res.result)
+        if size >= _EXPANSION_LIMIT:
+            ctx.report(PKL209, f"the loaded value shares containers through the memo so that it expands to about "
+                       f"2^{size.bit_length() - 1} items from {nodes} distinct containers ({res.shared} shared "
+                       "references): hashing it while loading, or any traversal afterwards, does that much work",
+                       offset=res.start, evidence=f"{res.shared} GET/DUP of containers; expanded size {size}")
 
     # Dangerous callables passed as arguments to calls (map, partial, apply...).
     seen_pairs: set[tuple[str, str]] = set()
@@ -376,9 +382,10 @@ def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
                     evidence=render(call),
                 )
 
-    if res.dynamic_calls:
-        c0 = res.dynamic_calls[0]
-        extra = f" ({len(res.dynamic_calls)} such calls)" if len(res.dynamic_calls) > 1 else ""
+    dynamic = [c for c in res.dynamic_calls if id(c.func) not in judged.benign_calls]
+    if dynamic:
+        c0 = dynamic[0]
+        extra = f" ({len(dynamic)} such calls)" if len(dynamic) > 1 else ""
         ctx.report(PKL204, f"calls the result of another call{extra}", offset=c0.offset,
                    opcode_index=c0.opcode_index, evidence=render(c0))
 
@@ -394,7 +401,8 @@ def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
                                   "bytes after the frame end", speculative=True):
                         break
             continue
-        event_rule = {"PKL201": PKL201, "PKL202": PKL202, "PKL203": PKL203, "PKL207": PKL207}.get(rule_id)
+        event_rule = {"PKL201": PKL201, "PKL202": PKL202, "PKL203": PKL203, "PKL207": PKL207,
+                      "PKL209": PKL209}.get(rule_id)
         if event_rule is not None:
             ctx.report(event_rule, message, offset=offset, evidence=evidence)
 
