@@ -114,6 +114,15 @@ PKL113 = _rule(
     "class) creates, truncates or downloads files when the pickle chooses its mode or flags.",
     _NO_LOAD, 73,
 )
+PKL114 = _rule(
+    "PKL114", "executed-state", Severity.CRITICAL,
+    "A rebuilt object's state carries code that its class's __setstate__ executes, in a shape the library "
+    "itself never writes.",
+    "Some library classes execute part of their pickled state when they are rebuilt (SciPy distributions "
+    "exec their argument-parser template); the reconstruction looks harmless but runs the file's code.",
+    "Do not load the file; an ordinary save writes exactly the library's own text there.",
+    94,
+)
 PKL200 = _rule(
     "PKL200", "malformed-pickle", Severity.MEDIUM,
     "The pickle stream is malformed or truncated; analysis covers everything up to the fault.",

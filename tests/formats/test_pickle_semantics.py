@@ -307,7 +307,7 @@ def _dumps(obj: Any) -> bytes:
         # a trust_remote_code-style class called with a repository path
         (_R(_Ref("sentence_transformers", "SentenceTransformer"), "/tmp/mlvet_repo"), ("PKL110", Severity.HIGH)),
         (_R(_Ref("sentence_transformers.SentenceTransformer", "SentenceTransformer"), "/tmp/repo"),
-         ("PKL113", Severity.HIGH)),
+         ("PKL110", Severity.HIGH)),
         # argv lists and files opened for writing by non-ML callables
         (_R(_Ref("pexpect.popen_spawn", "PopenSpawn"), ["sh", "-c", "touch /tmp/x"]), ("PKL100", Severity.CRITICAL)),
         (_R(_Ref("gzip", "open"), "mlvet_marker.out", "wb"), ("PKL100", Severity.CRITICAL)),  # advisories deny entry

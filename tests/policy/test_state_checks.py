@@ -45,3 +45,27 @@ def test_non_strings_are_never_executed_and_pass() -> None:
 def test_real_pickles_carry_the_template() -> None:
     # Guards the premise: if SciPy stopped pickling the template, the check would be checking nothing.
     assert b"_parse_arg_template" in pickle.dumps(st.gamma, protocol=4)
+
+
+def _scan(tmp_path: object, data: bytes) -> list[tuple[str, str]]:
+    import mlvet
+
+    result = mlvet.scan_bytes(data, "model.pkl")
+    return [(f.rule_id, f.severity.label) for f in result.findings]
+
+
+@pytest.mark.parametrize("obj", ["norm", "gamma", "expon", "frozen_gamma"])
+def test_real_scipy_distribution_pickles_are_quiet(tmp_path: object, obj: str) -> None:
+    value = st.gamma(2.0) if obj == "frozen_gamma" else getattr(st, obj)
+    for protocol in (2, 4):
+        found = _scan(tmp_path, pickle.dumps(value, protocol=protocol))
+        assert not [f for f in found if f[1] in ("medium", "high", "critical")], (obj, found)
+
+
+def test_a_distribution_carrying_code_in_its_template_is_critical(tmp_path: object) -> None:
+    # What the derivation found and the live test proves: rebuilding runs exec(self._parse_arg_template).
+    dist = type(st.norm)(name="norm")
+    dist._parse_arg_template = st.norm.__getstate__()["_parse_arg_template"] + "\n__import__('os').getpid()\n"
+    for protocol in (2, 4):
+        found = _scan(tmp_path, pickle.dumps(dist, protocol=protocol))
+        assert ("PKL114", "critical") in found, found

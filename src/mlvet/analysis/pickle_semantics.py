@@ -97,6 +97,11 @@ def judge(res: StreamAnalysis, policy: Policy, sem: Semantics | None = None) -> 
         _classify_use(use, sem, enum_ok=verdict.tier is not Tier.DANGEROUS)
         canonical = normalise_module(module, policy.aliases)
         qualified = f"{canonical}:{name}"
+        if verdict.tier is Tier.SAFE and verdict.use == "rebuild" and use.calls:
+            # The entry trusts the class for rebuilding objects only: a call with the file's arguments runs
+            # its __init__ (or more), so it is judged like any unknown call (derived facts first).
+            verdict = Verdict(Tier.UNKNOWN, verdict.qualified,
+                              f"the policy trusts it for rebuilding objects only ({verdict.entry})")
         if verdict.tier is Tier.SAFE:
             _judge_safe(use, verdict, qualified, policy, sem, out)
             continue

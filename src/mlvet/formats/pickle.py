@@ -15,11 +15,13 @@ from typing import Any, BinaryIO
 
 from mlvet.analysis.pickle_semantics import judge
 from mlvet.analysis.pickle_skim import skim
+from mlvet.analysis.pickle_state import violations
 from mlvet.analysis.pickle_vm import Machine, PickleFault, StreamAnalysis
 from mlvet.analysis.values import Blob, Call, Global, PDict, expanded_size, iter_symbols, render
 from mlvet.formats.base import Probe, ScanContext, Sink, Window, register
 from mlvet.rules import (
     PKL102,
+    PKL114,
     PKL200,
     PKL201,
     PKL202,
@@ -354,6 +356,10 @@ def _report_stream(res: StreamAnalysis, ctx: ScanContext, stream: BinaryIO) -> N
     for j in judged.findings:
         ctx.report(get_rule(j.rule_id), j.message, offset=j.offset, opcode_index=j.opcode_index,
                    evidence=j.evidence, severity=j.severity)
+    for bad in violations(res):
+        ctx.report(PKL114, f"rebuilds {bad.cls.dotted}, whose __setstate__ executes the state key "
+                   f"{bad.check.key!r} ({bad.check.reason}); this file's value is not the library's own text",
+                   offset=bad.call.offset, opcode_index=bad.call.opcode_index, evidence=bad.value[:600])
     dangerous_refs = judged.dangerous_refs
     unsafe_refs = judged.unsafe_refs
     if res.shared > _SHARED_CONTAINERS and res.stopped:
