@@ -23,7 +23,7 @@ from enum import IntEnum
 from typing import Any
 
 from mlvet.analysis.pickle_args import MAX_EXAMINED, all_plain, leaves, shape_of
-from mlvet.analysis.pickle_vm import StreamAnalysis
+from mlvet.analysis.pickle_stream import StreamAnalysis
 from mlvet.analysis.values import NUMBER, Call, Global, PDict, iter_symbols, render
 from mlvet.model import Severity
 from mlvet.policy import Policy, Tier, Verdict, normalise_module

@@ -16,7 +16,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from mlvet.analysis.pickle_vm import _CHUNK, Machine, PickleFault, _looks_like_pickle, _unpack_I4, _unpack_i4, _unpack_Q
+from mlvet.analysis.pickle_stream import _CHUNK, PickleFault, _looks_like_pickle, _unpack_I4, _unpack_i4, _unpack_Q
+from mlvet.analysis.pickle_vm import Machine
 
 #: Hot-loop opcodes and their lengths: the fixed-size scalar pushes NONE, NEWTRUE, NEWFALSE, NEXT_BUFFER,
 #: BINFLOAT, BININT, BININT1, BININT2.

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from mlvet.analysis.pickle_vm import StreamAnalysis
+from mlvet.analysis.pickle_stream import StreamAnalysis
 from mlvet.analysis.values import Blob, Call, Global, PDict
 from mlvet.policy.state_checks import StateCheck, state_checks
 

@@ -4,7 +4,7 @@ Why a machine and not a list of GLOBAL opcodes: scanners that only read GLOBAL o
 on the stack (STACK_GLOBAL with memoised or computed strings), calls made through INST/OBJ/NEWOBJ,
 callables passed as arguments, and the difference between importing a name and calling it. The machine
 keeps a symbolic stack, mark stack and memo, so every callable reference is resolved and every call made
-while loading is recorded with its arguments.
+while loading is recorded with its arguments. Its input buffer and output are in ``pickle_stream``.
 
 Why streaming: model files are many GB. The file is read in chunks; large payloads (BINBYTES8,
 BYTEARRAY8, long strings) are skipped with ``seek`` and remembered only as (offset, length, first bytes).
@@ -19,9 +19,25 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from mlvet.analysis.pickle_stream import (
+    _MARGIN,
+    PickleFault,
+    StreamAnalysis,
+    StreamBuffer,
+    _as_text,
+    _looks_like_pickle,
+    _pid_text,
+    _proto0_string,
+    _unpack_H,
+    _unpack_I4,
+    _unpack_i4,
+    _unpack_Q,
+    add_items,
+    record_call,
+    str_value,
+)
 from mlvet.analysis.values import (
     EVICTED,
     NUMBER,
@@ -35,23 +51,6 @@ from mlvet.analysis.values import (
 )
 from mlvet.limits import Limits
 
-_CHUNK = 1 << 20
-#: Longest payload taken at face value (1 PiB); a larger declared length is a crafted stream.
-_MAX_PAYLOAD = 1 << 50
-_MARGIN = 16
-_HEAD = 64
-
-_unpack_d = struct.Struct(">d").unpack_from
-_unpack_i4 = struct.Struct("<i").unpack_from
-_unpack_I4 = struct.Struct("<I").unpack_from
-_unpack_H = struct.Struct("<H").unpack_from
-_unpack_Q = struct.Struct("<Q").unpack_from
-
-#: Opcodes valid at protocol >= 2 that pickle.load accepts (used to sniff a stream start).
-VALID_OPCODES = frozenset(b"(.012FIJKLMNPQRSTUVXabcdeghijlmopqrstuG}])\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89"
-                          b"\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98BC")
-
-
 #: Memo keys from which a PUT far beyond the stored entries is reported (CPython allocates 2*key slots).
 _SPARSE_MEMO = 1 << 24
 #: Legacy torch storages remembered per stream (their raw data follows the pickles; see formats.pickle).
@@ -60,57 +59,12 @@ _MAX_STORAGES = 1 << 20
 _SHAREABLE = frozenset({tuple, PList, PDict, PSet, Call})
 
 
-class PickleFault(Exception):
-    """The stream is invalid at this point: the real unpickler would raise here too."""
-
-    def __init__(self, message: str, offset: int) -> None:
-        super().__init__(message)
-        self.offset = offset
-
-
-@dataclass
-class StreamAnalysis:
-    """What one pickle stream would do when loaded."""
-
-    start: int
-    end: int = -1
-    protocol: int = 0
-    opcodes: int = 0
-    globals: list[Global] = field(default_factory=list)
-    #: Calls whose callee is not a plain reference (calls of call results, EVICTED, ...).
-    dynamic_calls: list[Call] = field(default_factory=list)
-    #: (rule_id, message, offset, evidence) for structural problems found while running.
-    events: list[tuple[str, str, int, str]] = field(default_factory=list)
-    #: Byte ranges that are themselves pickles: (offset, length, reason).
-    nested: list[tuple[int, int, str]] = field(default_factory=list)
-    #: Every call in order (for evidence and argument inspection).
-    calls: list[Call] = field(default_factory=list)
-    fault: PickleFault | None = None
-    stopped: bool = False
-    #: Value on the stack at STOP (for container-specific follow-up such as joblib).
-    result: Any = None
-    #: Containers pushed again through the memo (GET) or DUP: how much of the value is shared. Shared
-    #: containers are what an exponential expansion is built from (see ``values.expanded_size``).
-    shared: int = 0
-    #: Legacy torch storages named by persistent ids: root key -> (storage type name, element count).
-    storages: dict[str, tuple[str, int]] = field(default_factory=dict)
-
-    @property
-    def complete(self) -> bool:
-        return self.stopped and self.fault is None
-
-
-#: A hook called after each BUILD with the built value; it may consume raw bytes that follow in the stream
-#: (joblib writes numpy array data right after a NumpyArrayWrapper) and returns how many it skipped, or
-#: raises PickleFault. It receives the stream positioned right after the BUILD opcode.
+#: Called after each BUILD with the built value, the stream right after the BUILD opcode; it may consume the
+#: raw bytes that follow (joblib's numpy array data after a NumpyArrayWrapper) or raise PickleFault.
 BuildHook = Callable[[Any, "Machine"], None]
 
 
-def _looks_like_pickle(head: bytes) -> bool:
-    return len(head) >= 2 and head[0] == 0x80 and 1 <= head[1] <= 5
-
-
-class Machine:
+class Machine(StreamBuffer):
     """Runs pickle streams symbolically from a binary file object (seekable or not)."""
 
     def __init__(
@@ -123,126 +77,14 @@ class Machine:
         seekable: bool = True,
         persistent: str | None = None,
     ) -> None:
-        self.f = f
+        super().__init__(f, seekable=seekable)
         #: How persistent ids resolve: None (an opaque object), or "torch-legacy": the legacy torch.load
         #: returns the class in ``('module', cls, source_file, source)`` ids (a full-model save's classes).
         self.persistent = persistent
         self.limits = limits
         self.extensions = extensions or {}
         self.build_hook = build_hook
-        self.seekable = seekable
-        self.buf = b""
-        self.base = f.tell() if seekable else 0
-        self.pos = 0
-        self.eof = False
         self._count = 0
-
-    # ---- buffer management --------------------------------------------------------------------------
-
-    @property
-    def offset(self) -> int:
-        """Absolute stream offset of the next unread byte."""
-        return self.base + self.pos
-
-    def _refill(self, need: int) -> None:
-        """Make at least ``need`` bytes available from ``pos`` (fewer only at EOF)."""
-        keep = self.buf[self.pos :]
-        self.base += self.pos
-        self.pos = 0
-        want = max(_CHUNK, need) - len(keep)
-        chunk = self.f.read(want) if want > 0 else b""
-        if len(chunk) < want:
-            self.eof = True
-        self.buf = keep + chunk if keep else chunk
-
-    def read(self, n: int) -> bytes:
-        """Read exactly ``n`` bytes (small reads only) or fail like the unpickler does on truncation."""
-        if self.pos + n > len(self.buf):
-            self._refill(n)
-            if self.pos + n > len(self.buf):
-                raise PickleFault("pickle data was truncated", self.offset)
-        data = self.buf[self.pos : self.pos + n]
-        self.pos += n
-        return data
-
-    def skip(self, n: int) -> bytes:
-        """Skip ``n`` payload bytes without holding them; return up to 64 leading bytes."""
-        if n > _MAX_PAYLOAD:
-            raise PickleFault(f"pickle data was truncated: payload length {n} is beyond any real file", self.offset)
-        avail = len(self.buf) - self.pos
-        if n <= avail:
-            head = self.buf[self.pos : self.pos + min(n, _HEAD)]
-            self.pos += n
-            return head
-        if n - avail <= _CHUNK:
-            self._refill(n)
-            return self.skip(n) if len(self.buf) - self.pos >= n else self._truncated()
-        head = self.read(min(n, _HEAD))
-        remaining = n - len(head)
-        avail = len(self.buf) - self.pos
-        remaining -= avail
-        self.base += len(self.buf)
-        self.buf = b""
-        self.pos = 0
-        if self.seekable:
-            here = self.base
-            self.f.seek(here + remaining)
-            if self.f.tell() != here + remaining or not self._probe_end(here + remaining):
-                raise PickleFault("pickle data was truncated (payload runs past end of file)", here)
-            self.base = here + remaining
-        else:
-            while remaining:
-                got = self.f.read(min(remaining, _CHUNK))
-                if not got:
-                    raise PickleFault("pickle data was truncated (payload runs past end of stream)", self.base)
-                remaining -= len(got)
-                self.base += len(got)
-        return head
-
-    def _check_frame_fits(self, frame_end: int, at: int) -> None:
-        """A FRAME longer than the rest of the stream is refused by the real unpickler."""
-        if frame_end > _MAX_PAYLOAD:
-            raise PickleFault("FRAME length is beyond any real file", at)
-        if self.seekable and frame_end - self.base > len(self.buf):
-            here = self.f.tell()
-            try:
-                if not self._probe_end(frame_end):
-                    raise PickleFault("FRAME runs past the end of the data", at)
-            finally:
-                self.f.seek(here)
-
-    def _probe_end(self, target: int) -> bool:
-        """After a seek: the payload must really exist (seek past EOF succeeds silently)."""
-        if target == 0:
-            return True
-        self.f.seek(target - 1)
-        ok = len(self.f.read(1)) == 1
-        self.f.seek(target)
-        return ok
-
-    def _truncated(self) -> bytes:
-        raise PickleFault("pickle data was truncated", self.offset)
-
-    def readline(self, limit: int = 1 << 16) -> bytes:
-        """Read a protocol-0 argument line (without the newline)."""
-        while True:
-            nl = self.buf.find(b"\n", self.pos, self.pos + limit + 1)
-            if nl != -1:
-                line = self.buf[self.pos : nl]
-                self.pos = nl + 1
-                return line
-            if len(self.buf) - self.pos > limit:
-                raise PickleFault("protocol-0 argument line too long", self.offset)
-            if self.eof:
-                raise PickleFault("pickle data was truncated (no newline)", self.offset)
-            self._refill(len(self.buf) - self.pos + _CHUNK)
-
-    def peek(self, n: int) -> bytes:
-        if self.pos + n > len(self.buf) and not self.eof:
-            self._refill(n)
-        return self.buf[self.pos : self.pos + n]
-
-    # ---- the machine ----------------------------------------------------------------------------------
 
     def run(self) -> StreamAnalysis:
         """Run one pickle stream from the current position to STOP (or the first fault)."""
@@ -348,48 +190,10 @@ class Machine:
             return g
 
         def do_call(func: Any, args: Any, kind: str, at: int, kwargs: Any = None) -> Call:
-            c = Call(func, args, kind, at, count, kwargs)
-            calls.append(c)
-            tf = type(func)
-            if tf is Call and kind.startswith("method:"):
-                # A method of an instance (APPENDS/SETITEMS/ADDITEMS on a non-container): it belongs to
-                # the class that made the instance.
-                owner = func.func
-                if type(owner) is Global:
-                    owner.add_call(c)
-                else:
-                    res.dynamic_calls.append(c)
-            elif tf is Global:
-                func.add_call(c)
-            elif func is EVICTED or tf is Call or tf is Opaque:
-                res.dynamic_calls.append(c)
-            else:
-                raise PickleFault(f"{tf.__name__} object is not callable", at)
-            return c
+            return record_call(res, func, args, kind, at, count, kwargs)
 
-        def add_items(container: Any, items: list[Any]) -> None:
-            room = cap - len(container)
-            if room >= len(items):
-                container.extend(items)
-            else:
-                if room > 0:
-                    container.extend(items[:room])
-                    items = items[room:]
-                container.extra += len(items)
-                if code_seen:
-                    _keep_code(container, items)
-
-        def _keep_code(container: Any, items: list[Any]) -> None:
-            # A dropped item that carries code stays visible for argument inspection.
-            for it in items:
-                if type(it) in (Global, Call):
-                    container.append(it)
-
-        def str_value(raw: bytes, at: int, encoding: str = "utf-8") -> str:
-            try:
-                return raw.decode(encoding, "surrogatepass")
-            except UnicodeDecodeError:
-                raise PickleFault("invalid UTF-8 in string", at) from None
+        def add_items_(container: Any, items: list[Any]) -> None:
+            add_items(container, items, cap, code_seen)
 
         def blob_or_bytes(kind: str, n: int, at: int) -> Any:
             check_frame(at, self.offset + n)
@@ -516,14 +320,14 @@ class Machine:
                 items = pop_mark()
                 target = top()
                 if type(target) is PList:
-                    add_items(target, items)
+                    add_items_(target, items)
                 else:
                     do_call(target, tuple(items[:cap]), "method:extend", at)
             elif op == 0x61:  # APPEND
                 item = pop()
                 target = top()
                 if type(target) is PList:
-                    add_items(target, [item])
+                    add_items_(target, [item])
                 else:
                     do_call(target, (item,), "method:append", at)
             elif op == 0x75:  # SETITEMS
@@ -533,7 +337,7 @@ class Machine:
                 target = top()
                 pairs = list(zip(items[::2], items[1::2], strict=True))
                 if type(target) is PDict:
-                    add_items(target, pairs)
+                    add_items_(target, pairs)
                 else:
                     do_call(target, tuple(pairs[:cap]), "method:__setitem__", at)
             elif op == 0x73:  # SETITEM
@@ -541,7 +345,7 @@ class Machine:
                 k = pop()
                 target = top()
                 if type(target) is PDict:
-                    add_items(target, [(k, v)])
+                    add_items_(target, [(k, v)])
                 else:
                     do_call(target, (k, v), "method:__setitem__", at)
             elif op == 0x58:  # BINUNICODE
@@ -661,13 +465,13 @@ class Machine:
                 items = pop_mark()
                 target = top()
                 if type(target) is PSet:
-                    add_items(target, items)
+                    add_items_(target, items)
                 else:
                     do_call(target, tuple(items[:cap]), "method:add", at)
             elif op == 0x91:  # FROZENSET
                 items = pop_mark()
                 fs = PSet(frozen=True)
-                add_items(fs, items)
+                add_items_(fs, items)
                 stack.append(fs)
             elif op == 0x74:  # TUPLE
                 items = pop_mark()
@@ -681,14 +485,14 @@ class Machine:
             elif op == 0x6C:  # LIST
                 items = pop_mark()
                 lst = PList()
-                add_items(lst, items)
+                add_items_(lst, items)
                 stack.append(lst)
             elif op == 0x64:  # DICT
                 items = pop_mark()
                 if len(items) % 2:
                     raise PickleFault("odd number of items for DICT", at)
                 d = PDict()
-                add_items(d, list(zip(items[::2], items[1::2], strict=True)))
+                add_items_(d, list(zip(items[::2], items[1::2], strict=True)))
                 stack.append(d)
             elif op == 0x30:  # POP: the top item, or the innermost MARK when nothing is above it
                 if stack and (not marks or marks[-1] < len(stack)):
@@ -794,27 +598,3 @@ class Machine:
                 top()
             else:
                 raise PickleFault(f"invalid load key, {bytes([op])!r} (opcode 0x{op:02x})", at)
-
-
-def _as_text(value: Any) -> str:
-    from mlvet.analysis.values import render
-
-    return value if type(value) is str else f"<{render(value, 80)}>"
-
-
-def _pid_text(pid: Any) -> str:
-    from mlvet.analysis.values import render
-
-    return render(pid, 120)
-
-
-def _proto0_string(line: bytes, at: int) -> str:
-    """Decode a protocol-0 STRING argument (quoted, with Python escapes) without eval."""
-    if len(line) >= 2 and line[:1] == line[-1:] and line[:1] in (b"'", b'"'):
-        body = line[1:-1]
-    else:
-        raise PickleFault("the STRING opcode argument must be quoted", at)
-    try:
-        return body.decode("unicode-escape")[:4096]
-    except UnicodeDecodeError:
-        return body.decode("latin-1")[:4096]

@@ -16,7 +16,8 @@ from typing import Any, BinaryIO
 from mlvet.analysis.pickle_semantics import judge
 from mlvet.analysis.pickle_skim import skim
 from mlvet.analysis.pickle_state import violations
-from mlvet.analysis.pickle_vm import Machine, PickleFault, StreamAnalysis
+from mlvet.analysis.pickle_stream import PickleFault, StreamAnalysis
+from mlvet.analysis.pickle_vm import Machine
 from mlvet.analysis.values import Blob, Call, Global, PDict, expanded_size, iter_symbols, render
 from mlvet.formats.base import Probe, ScanContext, Sink, Window, register
 from mlvet.rules import (

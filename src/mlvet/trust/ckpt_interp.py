@@ -12,7 +12,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from mlvet.analysis.pickle_vm import Machine, PickleFault
+from mlvet.analysis.pickle_stream import PickleFault
+from mlvet.analysis.pickle_vm import Machine
 from mlvet.policy import Policy, Tier, normalise_module
 from mlvet.trust.ckpt_values import (
     _MAX_OPCODES,

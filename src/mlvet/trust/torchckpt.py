@@ -46,7 +46,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from mlvet.analysis.pickle_vm import Machine, PickleFault
+from mlvet.analysis.pickle_stream import PickleFault
+from mlvet.analysis.pickle_vm import Machine
 from mlvet.limits import Limits
 from mlvet.policy import Policy, default_policy
 from mlvet.trust.ckpt_interp import _Interpreter
