@@ -67,6 +67,7 @@ class StreamAnalysis:
 
     @property
     def complete(self) -> bool:
+        """The stream reached STOP without a fault."""
         return self.stopped and self.fault is None
 
 
@@ -186,6 +187,7 @@ class StreamBuffer:
             self._refill(len(self.buf) - self.pos + _CHUNK)
 
     def peek(self, n: int) -> bytes:
+        """The next ``n`` bytes without consuming them (fewer at end of file)."""
         if self.pos + n > len(self.buf) and not self.eof:
             self._refill(n)
         return self.buf[self.pos : self.pos + n]

@@ -54,10 +54,12 @@ class LoadFacts:
 
     @property
     def reconstruct_safe(self) -> bool:
+        """Whether rebuilding an object reaches no sink."""
         return not self.reconstruct
 
     @property
     def call_safe(self) -> bool:
+        """Whether a call with the file's arguments reaches no sink."""
         return not self.call
 
 

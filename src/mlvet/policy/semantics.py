@@ -180,6 +180,7 @@ class Semantics:
         return Shape.PLAIN
 
     def is_write_mode(self, text: str) -> bool:
+        """Whether an open-mode string writes, appends, creates or truncates."""
         return text in self.write_modes
 
     def acts_on_path(self, name: str) -> bool:
@@ -199,33 +200,43 @@ class Semantics:
     # ---- argument-aware exceptions -----------------------------------------------------------------
 
     def pure_reason(self, qualified: str) -> str | None:
+        """Why calling ``qualified`` has no effect beyond returning a value (None: not listed)."""
         return _first(self.pure, qualified)
 
     def handed_rule(self, qualified: str) -> Handed | None:
+        """The rule for a helper that calls a callable it is handed (None: not listed)."""
         return _first(self.handed, qualified)
 
     def mode_rule(self, qualified: str) -> ModeRule | None:
+        """Which argument of ``qualified`` is a file mode, and the ranks with and without writing."""
         return _first(self.modes, qualified)
 
     def call_effect(self, qualified: str) -> Effect | None:
+        """The effect a call of ``qualified`` has that rebuilding an object would not (download ...)."""
         return _first(self.effects, qualified)
 
     def reconstructor(self, qualified: str) -> Reconstructor | None:
+        """How a safe reconstructor uses its arguments (which it rebuilds, which it calls)."""
         return _first(self.reconstructors, qualified)
 
     def type_loader(self, qualified: str) -> TypeLoader | None:
+        """A loader that returns a type by name (dill's ``_load_type``), and the names it accepts."""
         return _first(self.type_loaders, qualified)
 
     def factory_reason(self, qualified: str) -> str | None:
+        """Why a factory of classes or tuples (namedtuple ...) runs no code of the file."""
         return _first(self.factories, qualified)
 
     def attribute_reason(self, qualified: str) -> str | None:
+        """Why an attribute lookup on ``qualified`` is inert."""
         return _first(self.attributes, qualified)
 
     def ops_reason(self, qualified: str) -> str | None:
+        """Why ``qualified`` is a tensor-operator namespace entry (a value, not an action)."""
         return _first(self.ops, qualified)
 
     def trampoline_reason(self, qualified: str) -> str | None:
+        """Why a stored trampoline (``partial``, ``attrgetter`` ...) is inert until called."""
         return _first(self.trampolines, qualified)
 
 
