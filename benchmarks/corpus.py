@@ -181,6 +181,8 @@ def _load_builder() -> object:
 
 def malicious_files(root: Path | None = None) -> tuple[list[CorpusFile], str]:
     """Write every malicious sample to ``<corpus>/malicious/``; return files and a source note."""
+    global MALICIOUS_BUILDER  # noqa: PLW0603 - resolved per call: $MLVET_BENCH_REPO may name a newer checkout
+    MALICIOUS_BUILDER = find_in_repos("tests/corpus/build_malicious.py") or MALICIOUS_BUILDER
     out = (root or corpus_dir()) / "malicious"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -193,7 +195,7 @@ def malicious_files(root: Path | None = None) -> tuple[list[CorpusFile], str]:
         builder = _load_builder()
         for s in builder.build_all():  # type: ignore[attr-defined]
             samples.append((str(s.filename), str(s.name), str(s.technique), bytes(s.data)))
-        note = f"{len(samples)} samples from tests/corpus/build_malicious.py"
+        note = f"{len(samples)} samples from {MALICIOUS_BUILDER}"
     except Exception as exc:  # the builder is written in parallel: any failure means "use fallback"
         samples = _fallback_malicious()
         fallback = True
@@ -245,6 +247,8 @@ def _manifest_labels() -> dict[str, str]:
 
 def benign_files(root: Path | None = None) -> tuple[list[CorpusFile], str]:
     """The committed benign assets, or a small generated fallback set when they are missing."""
+    global BENIGN_ASSETS  # noqa: PLW0603 - as MALICIOUS_BUILDER
+    BENIGN_ASSETS = find_in_repos("tests/assets/benign") or BENIGN_ASSETS
     if BENIGN_ASSETS.is_dir():
         labels = _manifest_labels()
         files = []
@@ -255,7 +259,7 @@ def benign_files(root: Path | None = None) -> tuple[list[CorpusFile], str]:
             label = labels.get(rel) or labels.get(path.name) or path.suffix.lstrip(".") or "file"
             files.append(CorpusFile(path, "benign", label, rel, False, "old-benign", "", _sha256(path)))
         if files:
-            return files, f"{len(files)} files from tests/assets/benign/"
+            return files, f"{len(files)} files from {BENIGN_ASSETS}"
     out = (root or corpus_dir()) / "benign-fallback"
     out.mkdir(parents=True, exist_ok=True)
     files = []

@@ -309,6 +309,16 @@ def _mlvet_classify(results: list[dict[str, Any]], returncode: int | None) -> tu
     severities = sorted({str(r.get("severity")) for r in results})
     statuses = sorted({str(r.get("status")) for r in results})
     info = f"exit {returncode}; severity={','.join(severities)} status={','.join(statuses)}"
+    loud = sorted(
+        {
+            f"{f.get('rule_id')}:{f.get('severity')}"
+            for r in results
+            for f in r.get("findings") or []
+            if isinstance(f, dict) and f.get("severity") in ("medium", "high", "critical")
+        }
+    )
+    if loud:
+        info += f"; medium+ findings: {' '.join(loud[:6])}" + (" ..." if len(loud) > 6 else "")
     if any(r.get("severity") in ("high", "critical") for r in results):
         return "malicious", info
     if any(r.get("status") == "error" for r in results):
@@ -358,7 +368,7 @@ def run_mlvet_folder(
             out.append(run(t, "error", f"exit {m.returncode}; not reported by the scan of folder {root.name}"))
             continue
         verdict, info = _mlvet_classify(mine, m.returncode)
-        out.append(run(t, verdict, f"{info} (folder scan of {root.name})"))
+        out.append(run(t, verdict, f"folder scan of {root.name}, {info.replace('exit', 'folder exit', 1)}"))
     return out
 
 

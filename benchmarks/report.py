@@ -6,6 +6,7 @@ per-technique and per-producer breakdowns, performance tables, and the per-file 
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -64,7 +65,7 @@ def _summary_md(tools: Sequence[str], files: list[CorpusFile], runs: list[ToolRu
         ]
         if gray:
             header.append(f"gray (code-bearing) flagged; {len(gray)} files")
-        header += ["errors / timeouts (malicious; benign)", "not run (of all)"]
+        header += ["errors / timeouts (malicious; benign + gray)", "not run (of all)"]
         rows = []
         for tool in tools:
             rm = [got[(tool, str(f.path.resolve()))] for f in mal if (tool, str(f.path.resolve())) in got]
@@ -79,7 +80,7 @@ def _summary_md(tools: Sequence[str], files: list[CorpusFile], runs: list[ToolRu
                 cells.append(_pct(sum(r.verdict == "malicious" for r in rg), len(rg)))
             err_m = sum(r.verdict == "error" for r in rm), sum(r.verdict == "timeout" for r in rm)
             err_b = sum(r.verdict == "error" for r in rb + rg), sum(r.verdict == "timeout" for r in rb + rg)
-            cells.append(f"{err_m[0]} / {err_m[1]}; {err_b[0]} / {err_b[1]}")
+            cells.append(f"{err_m[0]} / {err_m[1]}; {err_b[0]} / {err_b[1]}" if rm or rb or rg else "-")
             not_run = len(block) - len(rm) - len(rb) - len(rg)
             cells.append(f"{not_run} of {len(block)}" if not_run else "0")
             rows.append(cells)
@@ -113,6 +114,19 @@ def _summary_md(tools: Sequence[str], files: list[CorpusFile], runs: list[ToolRu
                 cell += f" [{len(sel) - len(rs)} not run]"
             cells.append(cell)
         srows.append(cells)
+    gray_mlvet = [
+        r for f in files if f.kind == "gray" and (r := got.get(("mlvet", str(f.path.resolve())))) is not None
+    ]
+    if gray_mlvet:
+        medium = sum(
+            bool(m and {"medium", "high", "critical"} & set(m.group(1).split(",")))
+            for m in (re.search(r"severity=(\S+)", r.detail) for r in gray_mlvet)
+        )
+        lines += [
+            f"Gray set, mlvet at medium or above (its code findings, e.g. a Keras Lambda at medium): "
+            f"{medium}/{len(gray_mlvet)}.",
+            "",
+        ]
     lines += [
         "### Per source: files flagged (at the tool's own failing threshold) / files run",
         "",
@@ -311,9 +325,10 @@ def _misses_md(tools: Sequence[str], files: list[CorpusFile], runs: list[ToolRun
             if (f.kind == "malicious" and r.verdict != "malicious") or (f.kind == "benign" and r.verdict != "clean"):
                 bad.append(f"  - {f.kind} `{f.name}` [{f.label}]: {r.verdict} ({r.detail})")
         lines.append(f"- **{tool}**: {len(bad)}")
-        lines += bad[:limit]
-        if len(bad) > limit:
-            lines.append(f"  - ... {len(bad) - limit} more in .results/detection.json")
+        cap = len(bad) if tool == "mlvet" else limit  # mlvet's own list in full: it is the to-do list
+        lines += bad[:cap]
+        if len(bad) > cap:
+            lines.append(f"  - ... {len(bad) - cap} more in the raw files in .results/")
     lines += ["", "</details>", ""]
     return lines
 
