@@ -20,8 +20,9 @@ if the repository changes during a long run, and every file carries its SHA-256 
 by an earlier run are only reused for identical bytes.
 
 Folder-shaped models (DCP folders, ``save_pretrained`` folders, Trainer checkpoints) are judged by
-mlvet through a folder scan (``scan_root``: the library's top-level folder for the ecosystem, the
-fixture's own folder for the pickles); the peers get each file on its own.
+mlvet through a folder scan (``scan_root``: the whole ecosystem folder, as its acceptance test
+``tests/integration/test_ecosystem_corpus.py`` scans it; the fixture's own folder for the pickles);
+the peers get each file on its own.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def ecosystem_files(root: Path | None = None) -> tuple[list[CorpusFile], str]:
                 rel,
                 False,
                 "ecosystem-code" if code else "ecosystem-data",
-                str(dest / top),
+                str(dest),
                 _sha256(path),
             )
         )

@@ -340,6 +340,8 @@ def run_mlvet_folder(
     targets = [Path(f).resolve() for f in files]
     with tempfile.TemporaryDirectory(prefix="bench-mlvet-") as scratch:
         argv = [mlvet_bin() or "mlvet", "scan", str(root), "--format", "json"]
+        # The limit is per file: a folder of 500 files gets 500 times the one-file budget, capped at 2 s a file.
+        timeout = max(timeout, 2.0 * len(targets))
         m = measure(argv, timeout=timeout, env=tool_env("mlvet"), cwd=Path(scratch))
     share = max(1, len(targets))
     tail = _tail((m.stdout + ("\n[stderr]\n" + m.stderr if m.stderr.strip() else "")).strip())

@@ -23,7 +23,7 @@ import platform
 import signal
 import statistics
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
@@ -155,6 +155,7 @@ def _tasks(
         if f.scan_root:
             folders.setdefault(f.scan_root, []).append(f)
     queued: set[str] = set()
+    folder_tasks: list[tuple[int, str, Task]] = []
     for f in files:
         for tool in tools:
             if tool == "mlvet" and f.scan_root:
@@ -162,11 +163,18 @@ def _tasks(
                     continue
                 queued.add(f.scan_root)
                 members = [m.path for m in folders[f.scan_root]]
-                tasks.append((f"mlvet folder {Path(f.scan_root).name} ({len(members)} files)",
-                              partial(run_mlvet_folder, f.scan_root, members, timeout)))
+                folder_tasks.append(
+                    (
+                        len(members),
+                        f"mlvet folder {Path(f.scan_root).name} ({len(members)} files)",
+                        partial(run_mlvet_folder, f.scan_root, members, timeout),
+                    )
+                )
             elif (tool, str(f.path.resolve())) not in skip:
                 tasks.append((f"{tool} {f.source} {f.name}", partial(_one_run, tool, f.path, timeout)))
-    return tasks
+    # Folder scans first, biggest first: the longest single tasks must not start last.
+    folder_tasks.sort(key=lambda t: -t[0])
+    return [(desc, job) for _, desc, job in folder_tasks] + tasks
 
 
 def run_detection(
@@ -189,7 +197,8 @@ def run_detection(
                 got = fut.result()
                 runs += got
                 done += 1
-                _log(f"[detection {done}/{len(tasks)}] {futures[fut]}: " + " ".join(r.verdict for r in got))
+                tally = Counter(r.verdict for r in got)
+                _log(f"[detection {done}/{len(tasks)}] {futures[fut]}: " + ", ".join(f"{v} {n}" for v, n in tally.items()))
                 if checkpoint and done % 10 == 0:
                     checkpoint(runs, f"partial: {done}/{len(tasks)} runs finished")
         except BaseException:
