@@ -198,7 +198,8 @@ def run_detection(
                 runs += got
                 done += 1
                 tally = Counter(r.verdict for r in got)
-                _log(f"[detection {done}/{len(tasks)}] {futures[fut]}: " + ", ".join(f"{v} {n}" for v, n in tally.items()))
+                verdicts = ", ".join(f"{v} {n}" for v, n in tally.items())
+                _log(f"[detection {done}/{len(tasks)}] {futures[fut]}: {verdicts}")
                 if checkpoint and done % 10 == 0:
                     checkpoint(runs, f"partial: {done}/{len(tasks)} runs finished")
         except BaseException:
