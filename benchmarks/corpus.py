@@ -15,6 +15,7 @@ Run ``python benchmarks/corpus.py`` to (re)generate everything and list what is 
 from __future__ import annotations
 
 import collections
+import hashlib
 import importlib.util
 import io
 import json
@@ -37,12 +38,20 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 MALICIOUS_BUILDER = REPO / "tests" / "corpus" / "build_malicious.py"
 BENIGN_ASSETS = REPO / "tests" / "assets" / "benign"
+# The issue-9 corpus, by its path inside a checkout of the repository (see ``repo_roots``).
+ECOSYSTEM_REL = "tests/assets/ecosystem"
+ADVISORIES_REL = "tests/corpus/build_advisories.py"
+PICKLES_REL = "tests/assets/pickles"
 # Bump when a generator changes so cached files are rebuilt.
 GENERATOR_VERSION = 1
 MB = 1_000_000
 MiB = 1 << 20
 
-Kind = Literal["malicious", "benign", "perf"]
+Kind = Literal["malicious", "benign", "gray", "perf"]
+
+# Where each file came from; the report has one row per source.  "new" = the issue-9 corpus.
+NEW_SOURCES: tuple[str, ...] = ("ecosystem-data", "ecosystem-code", "advisories", "issue9-pickles")
+OLD_SOURCES: tuple[str, ...] = ("old-malicious", "old-benign")
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,35 @@ class CorpusFile:
     label: str  # technique (malicious), format/description (benign), input id (perf)
     name: str
     fallback: bool = False  # True when built by this module because the real source was missing
+    source: str = ""  # one of NEW_SOURCES / OLD_SOURCES (empty in results saved before they existed)
+    scan_root: str = ""  # folder mlvet scans to judge this file (folder-shaped models); "" = the file
+    sha256: str = ""  # content hash: saved runs are only reused for the very same bytes
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def repo_roots() -> list[Path]:
+    """Checkouts searched, in order, for each corpus source: ``$MLVET_BENCH_REPO`` (a list of
+    folders separated by ``os.pathsep``) and then this repository.  Lets the harness read sources
+    that still live in other worktrees (``MLVET_BENCH_REPO=/work/wt/corpus:/work/wt/advisories``)
+    and, once merged, this repository's own ``tests/`` without any setting.
+    """
+    extra = [Path(p) for p in os.environ.get("MLVET_BENCH_REPO", "").split(os.pathsep) if p]
+    return [*extra, REPO]
+
+
+def find_in_repos(rel: str) -> Path | None:
+    """The first checkout holding ``rel`` (a path inside the repository), or None."""
+    for root in repo_roots():
+        if (root / rel).exists():
+            return root / rel
+    return None
 
 
 def corpus_dir() -> Path:
@@ -143,6 +181,8 @@ def _load_builder() -> object:
 
 def malicious_files(root: Path | None = None) -> tuple[list[CorpusFile], str]:
     """Write every malicious sample to ``<corpus>/malicious/``; return files and a source note."""
+    global MALICIOUS_BUILDER  # noqa: PLW0603 - resolved per call: $MLVET_BENCH_REPO may name a newer checkout
+    MALICIOUS_BUILDER = find_in_repos("tests/corpus/build_malicious.py") or MALICIOUS_BUILDER
     out = (root or corpus_dir()) / "malicious"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -155,7 +195,7 @@ def malicious_files(root: Path | None = None) -> tuple[list[CorpusFile], str]:
         builder = _load_builder()
         for s in builder.build_all():  # type: ignore[attr-defined]
             samples.append((str(s.filename), str(s.name), str(s.technique), bytes(s.data)))
-        note = f"{len(samples)} samples from tests/corpus/build_malicious.py"
+        note = f"{len(samples)} samples from {MALICIOUS_BUILDER}"
     except Exception as exc:  # the builder is written in parallel: any failure means "use fallback"
         samples = _fallback_malicious()
         fallback = True
@@ -169,7 +209,7 @@ def malicious_files(root: Path | None = None) -> tuple[list[CorpusFile], str]:
         used.add(safe)
         path = out / safe
         path.write_bytes(data)
-        files.append(CorpusFile(path, "malicious", technique, name, fallback))
+        files.append(CorpusFile(path, "malicious", technique, name, fallback, "old-malicious", "", _sha256(path)))
     return files, note
 
 
@@ -207,6 +247,8 @@ def _manifest_labels() -> dict[str, str]:
 
 def benign_files(root: Path | None = None) -> tuple[list[CorpusFile], str]:
     """The committed benign assets, or a small generated fallback set when they are missing."""
+    global BENIGN_ASSETS  # noqa: PLW0603 - as MALICIOUS_BUILDER
+    BENIGN_ASSETS = find_in_repos("tests/assets/benign") or BENIGN_ASSETS
     if BENIGN_ASSETS.is_dir():
         labels = _manifest_labels()
         files = []
@@ -215,23 +257,23 @@ def benign_files(root: Path | None = None) -> tuple[list[CorpusFile], str]:
             if rel == "MANIFEST.json" or path.name.startswith(".") or path.suffix in (".py", ".md"):
                 continue
             label = labels.get(rel) or labels.get(path.name) or path.suffix.lstrip(".") or "file"
-            files.append(CorpusFile(path, "benign", label, rel))
+            files.append(CorpusFile(path, "benign", label, rel, False, "old-benign", "", _sha256(path)))
         if files:
-            return files, f"{len(files)} files from tests/assets/benign/"
+            return files, f"{len(files)} files from {BENIGN_ASSETS}"
     out = (root or corpus_dir()) / "benign-fallback"
     out.mkdir(parents=True, exist_ok=True)
     files = []
     plain = out / "plain_dict.pkl"
     plain.write_bytes(_plain_data_pickle(200_000))
-    files.append(CorpusFile(plain, "benign", "pickle", "fallback: plain dict", True))
+    files.append(CorpusFile(plain, "benign", "pickle", "fallback: plain dict", True, "old-benign"))
     odict = out / "ordered_dict.pkl"
     # collections.OrderedDict is what every torch state_dict pickle references: must be clean.
     odict.write_bytes(b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01X\x01\x00\x00\x00aq\x02K\x01s.")
-    files.append(CorpusFile(odict, "benign", "pickle", "fallback: OrderedDict", True))
+    files.append(CorpusFile(odict, "benign", "pickle", "fallback: OrderedDict", True, "old-benign"))
     small_pt = out / "small_state_dict.pt"
     if _torch_available():
         _cached(small_pt, "torch-small", lambda tmp: _run_torch_writer(tmp, 2 * MB, "random", d_model=128))
-        files.append(CorpusFile(small_pt, "benign", "pytorch-zip", "fallback: small state_dict", True))
+        files.append(CorpusFile(small_pt, "benign", "pytorch-zip", "fallback: small state_dict", True, "old-benign"))
     return files, f"FALLBACK: {len(files)} generated benign files (tests/assets/benign/ missing)"
 
 

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -296,20 +296,82 @@ def _mlvet(path: Path, work: Path) -> tuple[list[str], Callable[[Measured], tupl
 
     def verdict(p: Measured) -> tuple[Verdict, str]:
         try:
-            doc = json.loads(p.stdout)
-            results = doc["results"]
+            results = json.loads(p.stdout)["results"]
         except (ValueError, KeyError, TypeError):
             return "error", f"exit {p.returncode}, no JSON report on stdout"
-        severities = sorted({str(r.get("severity")) for r in results})
-        statuses = sorted({str(r.get("status")) for r in results})
-        info = f"exit {p.returncode}; severity={','.join(severities)} status={','.join(statuses)}"
-        if any(r.get("severity") in ("high", "critical") for r in results):
-            return "malicious", info
-        if any(r.get("status") == "error" for r in results):
-            return "error", info
-        return "clean", info
+        return _mlvet_classify(results, p.returncode)
 
     return [binary, "scan", str(path), "--format", "json"], verdict
+
+
+def _mlvet_classify(results: list[dict[str, Any]], returncode: int | None) -> tuple[Verdict, str]:
+    """mlvet's verdict over some of its JSON results: high/critical wins, then any error, else clean."""
+    severities = sorted({str(r.get("severity")) for r in results})
+    statuses = sorted({str(r.get("status")) for r in results})
+    info = f"exit {returncode}; severity={','.join(severities)} status={','.join(statuses)}"
+    loud = sorted(
+        {
+            f"{f.get('rule_id')}:{f.get('severity')}"
+            for r in results
+            for f in r.get("findings") or []
+            if isinstance(f, dict) and f.get("severity") in ("medium", "high", "critical")
+        }
+    )
+    if loud:
+        info += f"; medium+ findings: {' '.join(loud[:6])}" + (" ..." if len(loud) > 6 else "")
+    if any(r.get("severity") in ("high", "critical") for r in results):
+        return "malicious", info
+    if any(r.get("status") == "error" for r in results):
+        return "error", info
+    return "clean", info
+
+
+def run_mlvet_folder(
+    folder: Path | str, files: Sequence[Path | str], timeout: float = DEFAULT_TIMEOUT_S
+) -> list[ToolRun]:
+    """One `mlvet scan FOLDER --format json` run, judged per file (one ToolRun per entry of ``files``).
+
+    Folder-shaped models (a DCP folder, a save_pretrained folder, a Trainer checkpoint) are what a
+    user scans, and mlvet reads a file in the context of its siblings.  Each file's verdict comes
+    from the results whose path is that file (nested members included); the run's time, CPU and
+    memory are split evenly over the files.  A file the folder scan did not report is an error.
+    """
+    root = Path(folder).resolve()
+    targets = [Path(f).resolve() for f in files]
+    with tempfile.TemporaryDirectory(prefix="bench-mlvet-") as scratch:
+        argv = [mlvet_bin() or "mlvet", "scan", str(root), "--format", "json"]
+        # The limit is per file: a folder of 500 files gets 500 times the one-file budget, capped at 2 s a file.
+        timeout = max(timeout, 2.0 * len(targets))
+        m = measure(argv, timeout=timeout, env=tool_env("mlvet"), cwd=Path(scratch))
+    share = max(1, len(targets))
+    tail = _tail((m.stdout + ("\n[stderr]\n" + m.stderr if m.stderr.strip() else "")).strip())
+    sec, cpu, mem = m.seconds / share, m.cpu_seconds / share, m.peak_rss_mb
+
+    def run(target: Path, verdict: Verdict, detail: str) -> ToolRun:
+        return ToolRun("mlvet", str(target), verdict, sec, cpu, mem, m.returncode, detail, tail)
+
+    if m.returncode is None:
+        return [run(t, "timeout", f"folder scan of {root.name} killed after {timeout:.0f} s") for t in targets]
+    try:
+        results = json.loads(m.stdout)["results"]
+    except (ValueError, KeyError, TypeError):
+        return [run(t, "error", f"exit {m.returncode}, no JSON report on stdout") for t in targets]
+    by_path: dict[Path, list[dict[str, Any]]] = {}
+    for r in results:
+        raw = str(r.get("path", ""))
+        # Members of archives may be reported as "file:member" or "file!member": keep the file part.
+        for sep in ("!", "::"):
+            raw = raw.split(sep, 1)[0]
+        by_path.setdefault(Path(raw).resolve(), []).append(r)
+    out = []
+    for t in targets:
+        mine = by_path.get(t, [])
+        if not mine:
+            out.append(run(t, "error", f"exit {m.returncode}; not reported by the scan of folder {root.name}"))
+            continue
+        verdict, info = _mlvet_classify(mine, m.returncode)
+        out.append(run(t, verdict, f"folder scan of {root.name}, {info.replace('exit', 'folder exit', 1)}"))
+    return out
 
 
 def _picklescan(path: Path, work: Path) -> tuple[list[str], Callable[[Measured], tuple[Verdict, str]]]:

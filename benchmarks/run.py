@@ -23,14 +23,16 @@ import platform
 import signal
 import statistics
 import sys
-from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from corpus_issue9 import new_corpus
 from peers import (
     ALL_TOOLS,
     BENCH_DIR,
@@ -39,14 +41,21 @@ from peers import (
     ToolRun,
     measure,
     peer_torch_version,
+    run_mlvet_folder,
     run_tool,
     startup_argv,
     tool_available,
     tool_env,
     tool_version,
 )
+from report import Part, render
 
-from corpus import MB, PERF_INPUTS, CorpusFile, benign_files, malicious_files, perf_files
+from corpus import (
+    CorpusFile,
+    benign_files,
+    malicious_files,
+    perf_files,
+)
 
 README = BENCH_DIR / "README.md"
 README_START = "<!-- results:start -->"
@@ -109,23 +118,97 @@ def _warm_up(tools: Sequence[str]) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def run_detection(tools: Sequence[str], timeout: float) -> tuple[list[CorpusFile], list[ToolRun], list[str]]:
-    mal, mal_note = malicious_files()
-    ben, ben_note = benign_files()
-    for note in (mal_note, ben_note):
-        if note.startswith("FALLBACK"):
+def detection_corpus(which: str) -> tuple[list[CorpusFile], list[str]]:
+    """The files of the detection half: ``new`` (issue 9), ``old`` (build_malicious + benign assets) or ``all``."""
+    files: list[CorpusFile] = []
+    notes: list[str] = []
+    if which in ("all", "new"):
+        got, got_notes = new_corpus()
+        files += got
+        notes += got_notes
+    if which in ("all", "old"):
+        mal, mal_note = malicious_files()
+        ben, ben_note = benign_files()
+        files += mal + ben
+        notes += [f"old malicious: {mal_note}", f"old benign: {ben_note}"]
+    for note in notes:
+        if "FALLBACK" in note or "MISSING" in note:
             _log(f"!! {note}")
-    files = mal + ben
-    runs: list[ToolRun] = []
-    for i, f in enumerate(files, 1):
+    return files, notes
+
+
+Task = Callable[[], list[ToolRun]]
+
+
+def _one_run(tool: str, path: Path, timeout: float) -> list[ToolRun]:
+    return [run_tool(tool, path, timeout)]
+
+
+def _tasks(
+    tools: Sequence[str], files: list[CorpusFile], timeout: float, skip: set[tuple[str, str]]
+) -> list[tuple[str, Task]]:
+    """(description, job) in corpus order.  mlvet judges folder-shaped files through one scan of
+    their ``scan_root`` (see ``run_mlvet_folder``); every other run is one tool on one file."""
+    tasks: list[tuple[str, Task]] = []
+    folders: dict[str, list[CorpusFile]] = {}
+    for f in files:
+        if f.scan_root:
+            folders.setdefault(f.scan_root, []).append(f)
+    queued: set[str] = set()
+    folder_tasks: list[tuple[int, str, Task]] = []
+    for f in files:
         for tool in tools:
-            run = run_tool(tool, f.path, timeout)
-            runs.append(run)
-        _log(
-            f"[detection {i}/{len(files)}] {f.kind:<9} {f.name}: "
-            + " ".join(f"{r.tool}={r.verdict}" for r in runs[-len(tools) :])
-        )
-    return files, runs, [f"malicious: {mal_note}", f"benign: {ben_note}"]
+            if tool == "mlvet" and f.scan_root:
+                if f.scan_root in queued:
+                    continue
+                queued.add(f.scan_root)
+                members = [m.path for m in folders[f.scan_root]]
+                folder_tasks.append(
+                    (
+                        len(members),
+                        f"mlvet folder {Path(f.scan_root).name} ({len(members)} files)",
+                        partial(run_mlvet_folder, f.scan_root, members, timeout),
+                    )
+                )
+            elif (tool, str(f.path.resolve())) not in skip:
+                tasks.append((f"{tool} {f.source} {f.name}", partial(_one_run, tool, f.path, timeout)))
+    # Folder scans first, biggest first: the longest single tasks must not start last.
+    folder_tasks.sort(key=lambda t: -t[0])
+    return [(desc, job) for _, desc, job in folder_tasks] + tasks
+
+
+def run_detection(
+    tools: Sequence[str],
+    timeout: float,
+    files: list[CorpusFile],
+    jobs: int = 1,
+    checkpoint: Callable[[list[ToolRun], str], None] | None = None,
+    skip: set[tuple[str, str]] | None = None,
+) -> list[ToolRun]:
+    """Run every task, ``jobs`` at a time; ``checkpoint(runs, progress)`` saves partial results every
+    few tasks, so a run stopped early (or killed) still leaves every finished verdict on disk."""
+    tasks = _tasks(tools, files, timeout, skip or set())
+    runs: list[ToolRun] = []
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(job): desc for desc, job in tasks}
+        try:
+            for fut in as_completed(futures):
+                got = fut.result()
+                runs += got
+                done += 1
+                tally = Counter(r.verdict for r in got)
+                verdicts = ", ".join(f"{v} {n}" for v, n in tally.items())
+                _log(f"[detection {done}/{len(tasks)}] {futures[fut]}: {verdicts}")
+                if checkpoint and done % 10 == 0:
+                    checkpoint(runs, f"partial: {done}/{len(tasks)} runs finished")
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            if checkpoint:
+                checkpoint(runs, f"STOPPED: {done}/{len(tasks)} runs finished")
+            raise
+    return runs
 
 
 def run_perf(
@@ -166,279 +249,6 @@ def run_startup(tools: Sequence[str], repeat: int) -> dict[str, dict[str, float 
     return out
 
 
-# --------------------------------------------------------------------------------------------------
-# Report
-# --------------------------------------------------------------------------------------------------
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return lines
-
-
-def _detection_md(tools: Sequence[str], files: list[CorpusFile], runs: list[ToolRun]) -> list[str]:
-    by_path = {str(f.path.resolve()): f for f in files}
-    per: dict[str, list[tuple[CorpusFile, ToolRun]]] = defaultdict(list)
-    for r in runs:
-        per[r.tool].append((by_path[r.path], r))
-    rows = []
-    for tool in tools:
-        pairs = per[tool]
-        mal = [r for f, r in pairs if f.kind == "malicious"]
-        ben = [r for f, r in pairs if f.kind == "benign"]
-        detected = sum(r.verdict == "malicious" for r in mal)
-        n_mal, n_ben = len(mal), len(ben)  # per tool: a merged older run may cover fewer files
-        rows.append(
-            [
-                tool,
-                f"**{detected}/{n_mal}** ({100 * detected / max(n_mal, 1):.0f}%)",
-                str(sum(r.verdict == "clean" for r in mal)),
-                str(sum(r.verdict in ("error", "timeout") for r in mal)),
-                f"**{sum(r.verdict == 'malicious' for r in ben)}/{n_ben}**",
-                str(sum(r.verdict in ("error", "timeout") for r in ben)),
-                f"{sum(r.seconds for _, r in pairs):.1f} s",
-            ]
-        )
-    lines = [
-        "### Detection",
-        "",
-        *_table(
-            [
-                "tool",
-                "malicious detected",
-                "missed (said clean)",
-                "error/timeout on malicious",
-                "false alarms on benign",
-                "error/timeout on benign",
-                "total time, all files",
-            ],
-            rows,
-        ),
-        "",
-    ]
-    # Per-technique breakdown.
-    techniques = sorted({f.label for f in files if f.kind == "malicious"})
-    trows = []
-    for tech in techniques:
-        n = sum(1 for f in files if f.kind == "malicious" and f.label == tech)
-        cells = [tech, str(n)]
-        for tool in tools:
-            sel = [r for f, r in per[tool] if f.kind == "malicious" and f.label == tech]
-            cells.append(f"{sum(r.verdict == 'malicious' for r in sel)}/{len(sel)}")
-        trows.append(cells)
-    lines += [
-        "#### Malicious samples detected, per technique",
-        "",
-        *_table(["technique", "n", *tools], trows),
-        "",
-    ]
-    # Benign breakdown (false alarms / errors) per label, only rows where some tool was not clean.
-    labels = sorted({f.label for f in files if f.kind == "benign"})
-    brows = []
-    for label in labels:
-        n = sum(1 for f in files if f.kind == "benign" and f.label == label)
-        cells = [label, str(n)]
-        noisy = False
-        for tool in tools:
-            sel = [r for f, r in per[tool] if f.kind == "benign" and f.label == label]
-            fa = sum(r.verdict == "malicious" for r in sel)
-            er = sum(r.verdict in ("error", "timeout") for r in sel)
-            noisy = noisy or fa > 0 or er > 0
-            cells.append(f"{fa} / {er}")
-        if noisy:
-            brows.append(cells)
-    if brows:
-        lines += [
-            "#### Benign files not reported clean (false alarms / errors), per producer:format",
-            "",
-            "Rows where every tool said clean are omitted.",
-            "",
-            *_table(["benign kind", "n", *tools], brows),
-            "",
-        ]
-    return lines
-
-
-def _size(path: Path) -> str:
-    n = path.stat().st_size / MB
-    return f"{n:.1f} MB" if n < 100 else f"{n:.0f} MB"
-
-
-def _fmt_cell(r: list[ToolRun], metric: str) -> str:
-    if not r:
-        return "n/a"
-    if metric == "time":
-        val = f"{statistics.median(x.seconds for x in r):.2f} s"
-    elif metric == "cpu":
-        val = f"{statistics.median(x.cpu_seconds for x in r):.2f} s"
-    else:
-        val = f"{max(x.peak_rss_mb for x in r):.0f} MB"
-    verdicts = sorted({x.verdict for x in r})
-    if verdicts != ["clean"]:
-        val += f" ({'/'.join(verdicts)})"
-    return val
-
-
-def _perf_md(
-    tools: Sequence[str],
-    files: list[CorpusFile],
-    runs: list[ToolRun],
-    startup: dict[str, dict[str, float | str]],
-) -> list[str]:
-    grouped: dict[tuple[str, str], list[ToolRun]] = defaultdict(list)
-    for r in runs:
-        grouped[(r.path, r.tool)].append(r)
-    lines = ["### Performance", ""]
-    descriptions = {p.key: p.description for p in PERF_INPUTS}
-    for f in files:
-        lines.append(f"- `{f.label}` ({_size(f.path)}): {descriptions.get(f.label, f.name)}")
-    lines.append("")
-    metrics = (
-        ("time", "Whole-process wall time"),
-        ("mem", "Peak RSS of the process tree"),
-        ("cpu", "CPU time (user + system; less sensitive than wall time to other load on the machine)"),
-    )
-    for metric, title in metrics:
-        rows = []
-        for f in files:
-            cells = [f"`{f.label}`"]
-            cells += [_fmt_cell(grouped.get((str(f.path.resolve()), t), []), metric) for t in tools]
-            rows.append(cells)
-        if startup and metric == "time":
-            rows.append(["start-up (`--version`)", *[f"{float(startup[t]['seconds']):.2f} s" for t in tools]])
-        if startup and metric == "mem":
-            rows.append(["start-up (`--version`)", *[f"{float(startup[t]['peak_rss_mb']):.0f} MB" for t in tools]])
-        lines += [f"#### {title}", "", *_table(["input", *tools], rows), ""]
-    lines.append("A verdict in parentheses means the tool did not report the (benign) input clean.")
-    lines.append("")
-    # Headline comparisons for mlvet: time and memory against the best peer that finished the scan
-    # (an error or timeout verdict means the peer did not read the file, so its time is no bar).
-    if "mlvet" in tools:
-        lines += ["#### mlvet against the best peer that completed the scan", ""]
-        for f in files:
-            done = {
-                t: rs
-                for t in tools
-                if (rs := grouped.get((str(f.path.resolve()), t)))
-                and all(r.verdict in ("clean", "malicious") for r in rs)
-            }
-            mine = grouped.get((str(f.path.resolve()), "mlvet"), [])
-            peers = {t: rs for t, rs in done.items() if t != "mlvet"}
-            if not mine or not peers:
-                continue
-            my_s = statistics.median(r.seconds for r in mine)
-            my_mb = max(r.peak_rss_mb for r in mine)
-            best_t = min(peers, key=lambda t: statistics.median(r.seconds for r in peers[t]))
-            best_m = min(peers, key=lambda t: max(r.peak_rss_mb for r in peers[t]))
-            peer_s = statistics.median(r.seconds for r in peers[best_t])
-            peer_mb = max(r.peak_rss_mb for r in peers[best_m])
-            lines.append(
-                f"- `{f.label}`: mlvet {my_s:.2f} s / {my_mb:.0f} MB "
-                f"({', '.join(sorted({r.verdict for r in mine}))}); fastest peer {best_t} {peer_s:.2f} s "
-                f"({peer_s / max(my_s, 1e-9):.1f}x mlvet's time); leanest peer {best_m} {peer_mb:.0f} MB"
-            )
-        if startup and "mlvet" in startup:
-            lines.append(f"- start-up: `mlvet --version` {float(startup['mlvet']['seconds']):.3f} s")
-        lines.append("")
-    if startup:
-        lines.append(
-            "Start-up commands: " + ", ".join(f"`{v['command']}`" for v in startup.values()) + " (median of repeats)."
-        )
-        lines.append("")
-    return lines
-
-
-def _misses_md(tools: Sequence[str], files: list[CorpusFile], runs: list[ToolRun], limit: int = 25) -> list[str]:
-    """Which files each tool got wrong, with the tool's own detail line (for triage)."""
-    by_path = {str(f.path.resolve()): f for f in files}
-    lines = ["<details><summary>Per-file misses, false alarms and errors</summary>", ""]
-    for tool in tools:
-        bad = []
-        for r in runs:
-            if r.tool != tool:
-                continue
-            f = by_path[r.path]
-            if (f.kind == "malicious" and r.verdict != "malicious") or (f.kind == "benign" and r.verdict != "clean"):
-                bad.append(f"  - {f.kind} `{f.name}` [{f.label}]: {r.verdict} ({r.detail})")
-        lines.append(f"- **{tool}**: {len(bad)}")
-        lines += bad[:limit]
-        if len(bad) > limit:
-            lines.append(f"  - ... {len(bad) - limit} more in .results/detection.json")
-    lines += ["", "</details>", ""]
-    return lines
-
-
-@dataclass
-class Part:
-    """One half of a benchmark run (detection or perf) with the facts needed to report it alone."""
-
-    kind: str  # "detection" | "perf"
-    meta: dict[str, str]  # date, cmdline, load averages
-    tools: list[str]
-    versions: dict[str, str]
-    files: list[CorpusFile]
-    runs: list[ToolRun]
-    notes: list[str] = field(default_factory=list)
-    startup: dict[str, dict[str, float | str]] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "meta": self.meta,
-            "tools": self.tools,
-            "versions": self.versions,
-            "files": [{**asdict(f), "path": str(f.path)} for f in self.files],
-            "runs": [asdict(r) for r in self.runs],
-            "notes": self.notes,
-            "startup": self.startup,
-        }
-
-    @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> Part:
-        return cls(
-            kind=doc["kind"],
-            meta=doc["meta"],
-            tools=doc["tools"],
-            versions=doc["versions"],
-            files=[CorpusFile(**{**f, "path": Path(f["path"])}) for f in doc["files"]],
-            runs=[ToolRun(**r) for r in doc["runs"]],
-            notes=doc.get("notes", []),
-            startup=doc.get("startup", {}),
-        )
-
-
-def render(machine: dict[str, str], parts: Sequence[Part]) -> str:
-    lines = [
-        f"Machine: {machine['nproc']} CPUs ({machine['cpu']}), {machine['memory']} RAM, {machine['os']}, "
-        f"Python {machine['python']}.",
-        "",
-    ]
-    if not any("mlvet" in part.tools for part in parts):
-        lines += ["**mlvet is not part of this run: peers only.**", ""]
-    for part in parts:
-        m = part.meta
-        lines.append(
-            f"- {part.kind}: measured {m['date']} with `{m['cmdline']}`; load average (1/5/15 min) "
-            f"{m['load_start']} at start, {m['load_end']} at end; "
-            + (f"{m['merged']}; " if m.get("merged") else "")
-            + ", ".join(f"{t} {v}" for t, v in part.versions.items())
-            + "."
-        )
-        lines += [f"  - corpus {n}" for n in part.notes]
-    lines.append("")
-    for part in parts:
-        if part.kind == "detection":
-            lines += _detection_md(part.tools, part.files, part.runs)
-    for part in parts:
-        if part.kind == "perf":
-            lines += _perf_md(part.tools, part.files, part.runs, part.startup)
-    for part in parts:
-        if part.kind == "detection":
-            lines += _misses_md(part.tools, part.files, part.runs)
-    return "\n".join(lines)
-
-
 def _update_readme(body: str) -> None:
     text = README.read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
@@ -469,14 +279,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --only: report the other part too, from its last saved run in .results/",
     )
     ap.add_argument("--update-readme", action="store_true", help="also copy the tables into benchmarks/README.md")
+    ap.add_argument(
+        "--corpus",
+        choices=("all", "new", "old"),
+        default="all",
+        help="detection files: new = issue-9 corpus (ecosystem, advisories, issue-9 pickles), "
+        "old = build_malicious + tests/assets/benign, all = both",
+    )
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the finished runs saved in the raw file (same bytes) and run only what is missing",
+    )
+    ap.add_argument("--jobs", type=int, default=1, help="detection runs at a time (times are then inflated)")
+    ap.add_argument(
+        "--raw",
+        default="detection",
+        help="name of the raw detection file in .results/ (NAME.json), so runs in parallel do not clobber",
+    )
+    ap.add_argument(
+        "--merge-raw",
+        default="",
+        help="comma-separated raw detection files whose runs are kept (matched by source, name and SHA-256) "
+        "for tools or files not run now",
+    )
     args = ap.parse_args(argv)
     # Turn SIGTERM into SystemExit so the measuring loop's cleanup kills the tool it started.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     raw_dir = BENCH_DIR / ".results"
     if args.report_only:
-        halves = [raw_dir / f"{kind}.json" for kind in ("detection", "perf")]
+        halves = [raw_dir / f"{args.raw}.json", raw_dir / "perf.json"]
         loaded = [Part.from_json(json.loads(f.read_text(encoding="utf-8"))) for f in halves if f.exists()]
+        for extra in [x for x in args.merge_raw.split(",") if x]:
+            for part in loaded:
+                if part.kind == "detection":
+                    _merge_saved_tools(part, Part.from_json(json.loads(Path(extra).read_text(encoding="utf-8"))))
         if not loaded:
             _log(f"nothing saved in {raw_dir}")
             return 2
@@ -505,15 +343,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     parts: list[Part] = []
     for kind in ("detection", "perf"):
         if args.only not in (None, kind):
-            other = raw_dir / f"{kind}.json"
+            other = raw_dir / f"{args.raw if kind == 'detection' else kind}.json"
             if args.combine and other.exists():
                 parts.append(Part.from_json(json.loads(other.read_text(encoding="utf-8"))))
                 _log(f"combining with the saved {kind} part from {other}")
             continue
         meta = {"date": _now(), "cmdline": cmdline, "load_start": _load()}
         if kind == "detection":
-            files, runs, notes = run_detection(tools, args.timeout)
-            part = Part(kind, meta, tools, versions, files, runs, notes)
+            files, notes = detection_corpus(args.corpus)
+            part = Part(kind, meta, list(tools), versions, files, [], notes)
+            saved_to = raw_dir / f"{args.raw}.json"
+            # Read before the run: the checkpoints below overwrite the file.
+            if (args.combine or args.resume) and saved_to.exists():
+                previous = Part.from_json(json.loads(saved_to.read_text(encoding="utf-8")))
+                # --combine: keep the tools not run now; --resume: also the finished runs of the tools run now.
+                _merge_saved_tools(part, previous, rerun=() if args.resume else tools)
+            carried = list(part.runs)
+            skip = {(r.tool, r.path) for r in carried}
+
+            def checkpoint(
+                runs: list[ToolRun],
+                progress: str,
+                part: Part = part,
+                saved_to: Path = saved_to,
+                carried: list[ToolRun] = carried,
+            ) -> None:
+                part.runs = carried + runs
+                part.meta["progress"] = progress
+                part.meta["load_end"] = _load()
+                saved_to.write_text(json.dumps(part.to_json(), indent=1), encoding="utf-8")
+
+            part.runs = carried + run_detection(tools, args.timeout, files, args.jobs, checkpoint, skip)
+            part.meta["progress"] = f"complete: every file run by {', '.join(tools)}"
+            for extra in [x for x in args.merge_raw.split(",") if x]:
+                _merge_saved_tools(part, Part.from_json(json.loads(Path(extra).read_text(encoding="utf-8"))))
         else:
             files, runs = run_perf(tools, args.timeout, max(1, args.repeat), include_big=not args.quick)
             startup = run_startup(tools, max(1, args.startup_repeat))
@@ -521,8 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         meta["load_end"] = _load()
         if max(float(x) for x in f"{meta['load_start']} {meta['load_end']}".split()) > (os.cpu_count() or 1) - 0.5:
             _log(f"!! the machine was busy during the {kind} run: wall times are inflated; compare CPU times")
-        saved = raw_dir / f"{kind}.json"
-        if args.combine and saved.exists():
+        saved = raw_dir / f"{args.raw if kind == 'detection' else kind}.json"
+        if args.combine and saved.exists() and kind == "perf":
             _merge_saved_tools(part, Part.from_json(json.loads(saved.read_text(encoding="utf-8"))))
         saved.write_text(json.dumps(part.to_json(), indent=1), encoding="utf-8")
         parts.append(part)
@@ -530,21 +393,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _write_report(machine, parts, args.output, args.update_readme)
 
 
-def _merge_saved_tools(part: Part, old: Part) -> None:
-    """Keep the saved runs of tools not re-run now, so mlvet can be re-measured without the peers'
-    hour.  Only runs on files that are still in the corpus are kept; the report counts each tool's
-    totals from its own runs, so a corpus that grew since shows up as a different denominator.
+def _file_key(f: CorpusFile) -> tuple[str, str, str]:
+    """Identity of a corpus file across runs and checkouts: source, name and content hash."""
+    return (f.source or f.kind, f.name, f.sha256)
+
+
+def _merge_saved_tools(part: Part, old: Part, rerun: Sequence[str] = ()) -> None:
+    """Keep saved runs for (tool, file) pairs not run now, so mlvet can be re-measured without the
+    peers' hour, and peers run in separate processes can be put together.  A saved run is kept only
+    for a file still in the corpus with the same source, name and bytes (SHA-256); the report counts
+    each tool's totals from its own runs and shows the files a tool has no run for as "not run".
     """
-    keep = [t for t in old.tools if t not in part.tools]
-    if not keep:
+    by_key = {_file_key(f): f for f in part.files}
+    old_files = {str(f.path.resolve()): f for f in old.files}
+    have = {(r.tool, r.path) for r in part.runs}
+    added: dict[str, int] = defaultdict(int)
+    for r in old.runs:
+        if r.tool in rerun:
+            continue
+        f_old = old_files.get(r.path)
+        if f_old is None or not f_old.sha256:
+            continue
+        f_new = by_key.get(_file_key(f_old))
+        if f_new is None:
+            continue
+        path = str(f_new.path.resolve())
+        if (r.tool, path) in have:
+            continue
+        have.add((r.tool, path))
+        part.runs.append(ToolRun(**{**asdict(r), "path": path}))
+        added[r.tool] += 1
+    if not added:
         return
-    paths = {str(f.path.resolve()) for f in part.files}
-    part.runs += [r for r in old.runs if r.tool in keep and r.path in paths]
-    part.tools = sorted([*part.tools, *keep], key=lambda t: ALL_TOOLS.index(t) if t in ALL_TOOLS else 99)
+    keep = list(added)
+    part.tools = sorted({*part.tools, *keep}, key=lambda t: ALL_TOOLS.index(t) if t in ALL_TOOLS else 99)
     part.versions = {**{k: v for k, v in old.versions.items() if k not in part.versions}, **part.versions}
     part.startup = {**{k: v for k, v in old.startup.items() if k in keep}, **part.startup}
-    part.meta["merged"] = f"{', '.join(keep)} kept from the run of {old.meta['date']} (`{old.meta['cmdline']}`)"
-    _log(f"kept saved {part.kind} runs of {', '.join(keep)} from {old.meta['date']}")
+    kept = ", ".join(f"{t} ({n} runs)" for t, n in added.items())
+    note = f"{kept} kept from the run of {old.meta['date']} (`{old.meta['cmdline']}`; {old.meta.get('progress', '')})"
+    part.meta["merged"] = "; ".join(x for x in (part.meta.get("merged", ""), note) if x)
+    _log(f"kept saved {part.kind} runs: {note}")
 
 
 def _write_report(machine: dict[str, str], parts: list[Part], output: Path, update_readme: bool) -> int:
