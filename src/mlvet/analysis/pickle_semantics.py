@@ -376,6 +376,15 @@ def _benign_dangerous(
             "it is ranked low (a call of it with objects built while loading is reported as dangerous)",
             offset, index, evidence, Severity.LOW))
         return True
+    if (usage is Usage.RECONSTRUCT and sem.trampoline_reason(qualified) is not None
+            and not _used_while_loading(use.reconstructions, res)):
+        c = use.reconstructions[0]
+        out.findings.append(Judgement(
+            "PKL112",
+            f"rebuilds an object of {verdict.qualified}{_times(use)}: {reason}. Its state is only stored; nothing "
+            "calls it while loading, so it is ranked low",
+            c.offset, c.opcode_index, render(c, 300), Severity.LOW))
+        return True
     builds = [c for c in use.reconstructions if c.kind == "build"]  # partial's __setstate__(func, args ...)
     if (usage is Usage.CALL and len(builds) == len(use.reconstructions)
             and sem.trampoline_reason(qualified) is not None and _inert(use.calls + builds, policy, sem)
@@ -428,15 +437,34 @@ def _library_attributes(calls: list[Call], policy: Policy, sem: Semantics) -> bo
     """getattr(owner, 'name') with a safe-tier or ML-library owner and a public identifier."""
     for call in calls[:MAX_EXAMINED]:
         args = call.args
-        if type(args) is not tuple or len(args) != 2 or type(args[0]) is not Global or type(args[1]) is not str:
+        if type(args) is not tuple or len(args) != 2 or type(args[1]) is not str:
             return False
         owner, name = args
-        if not _IDENT.match(name) or policy.classify(owner.module, owner.name).tier is Tier.DANGEROUS:
+        if type(owner) is Call:
+            # A bound method of an object rebuilt while loading (pickle writes obj.method as
+            # getattr(obj, 'method')): the owner is judged as that object's class.
+            owner = _rebuilt_class(owner)
+            if owner is None or name.startswith("__") or not _IDENT.match(name.lstrip("_")):
+                return False
+        elif type(owner) is not Global or not _IDENT.match(name):
+            return False
+        if policy.classify(owner.module, owner.name).tier is Tier.DANGEROUS:
             return False
         if (policy.classify(owner.module, owner.name).tier is not Tier.SAFE
                 and sem.locate(normalise_module(owner.module, policy.aliases)) is not Location.ML):
             return False
     return len(calls) <= MAX_EXAMINED
+
+
+def _rebuilt_class(obj: Call) -> Global | None:
+    """The class of an object the loader rebuilt (NEWOBJ/REDUCE of the class, or a reconstructor's argument)."""
+    func = obj.func
+    if type(func) is not Global:
+        return None
+    if func.name in ("_reconstructor", "__newobj__", "__newobj_ex__") and func.module in ("copyreg", "copy_reg"):
+        args = obj.args
+        return args[0] if type(args) is tuple and args and type(args[0]) is Global else None
+    return func
 
 
 def _handed_ok(calls: list[Call], arg: int, accept: frozenset[str], policy: Policy) -> bool:
