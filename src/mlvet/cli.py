@@ -4,13 +4,15 @@ Exit codes (documented in the README and tested; the error tree and its codes ar
   0  no finding at or above ``--fail-on`` and every input fully analysed
   1  at least one finding at or above ``--fail-on``
   2  scan incomplete: an input could not be fully analysed (and no finding reached the threshold)
-  4  usage or configuration error (bad option, missing path, invalid policy)
+  4  usage or configuration error (bad option, missing path, invalid policy, missing optional dependency)
+  130  interrupted by Ctrl-C (SIGINT);  143  terminated by SIGTERM (cleanup done, partial files removed)
 
 An :class:`~mlvet.errors.MlvetError` that ends a command exits with its own ``exit_code``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -26,12 +28,19 @@ def main(argv: list[str] | None = None) -> int:
     if args in (["--version"], ["-V"]):  # fast path: no heavy imports
         print(f"mlvet {__version__}")
         return _exit(EXIT_CLEAN, argv)
+    if argv is None:  # the process is ours: SIGTERM cleans up like Ctrl-C, a closed stdout is not an error
+        from mlvet.commands import _io
+
+        _io.install_signal_handlers()
+        _io.guard_stdout()
     code = _run_click(args)
     return _exit(code, argv)
 
 
 def _exit(code: int, argv: list[str] | None) -> int:
     if argv is None:
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            sys.stdout.flush()
         sys.exit(code)
     return code
 
@@ -41,32 +50,54 @@ _EXTRAS = {"cyclonedx": "bom", "packageurl": "bom", "model_signing": "signing", 
            "psycopg": "postgres", "numpy": "diff", "py7zr": "archives", "lz4": "lz4", "h5py": "hdf5",
            "spdx_python_model": "spdx"}
 
+#: What each extra is for, in the message that names it.
+_EXTRA_PURPOSE = {"bom": "writing ML-BOMs", "signing": "signing and verifying models",
+                  "postgres": "a PostgreSQL inventory database", "diff": "comparing tensors",
+                  "archives": "7-Zip archives", "lz4": "LZ4-compressed files", "hdf5": "HDF5 files",
+                  "spdx": "SPDX documents"}
+
+
+def missing_extra_message(exc: ModuleNotFoundError) -> str | None:
+    """The message for an optional dependency that is not installed, or None when ``exc`` is not one."""
+    extra = _EXTRAS.get((exc.name or "").split(".")[0])
+    if extra is None:
+        return None
+    return (f"{_EXTRA_PURPOSE.get(extra, 'this command')} needs the optional dependency {exc.name!r}, "
+            f"which is not installed: pip install 'mlvet[{extra}]'")
+
 
 def _run_click(args: list[str]) -> int:
     import click
 
+    from mlvet.commands import _io
     from mlvet.errors import MlvetError
 
     try:
         result = get_cli().main(args=args, prog_name="mlvet", standalone_mode=False)
     except click.UsageError as exc:
-        exc.show()
+        _io.error(exc.format_message())
+        if exc.ctx is not None:
+            _io.note(f"try '{exc.ctx.command_path} --help' for help")
         return EXIT_USAGE
-    except click.Abort:
-        click.echo("aborted", err=True)
-        return EXIT_USAGE
+    except click.Abort as exc:  # click wraps KeyboardInterrupt (and our SIGTERM) in Abort
+        _io.error("interrupted")
+        return _io.interrupt_exit_code(exc.__cause__ or exc.__context__)
+    except KeyboardInterrupt as exc:  # raised outside click's own handler (e.g. during teardown)
+        _io.error("interrupted")
+        return _io.interrupt_exit_code(exc)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except MlvetError as exc:
-        click.echo(f"mlvet: error: {exc.diagnostics()}", err=True)
+        _io.error(exc.diagnostics())
         return exc.exit_code
     except ModuleNotFoundError as exc:
-        extra = _EXTRAS.get((exc.name or "").split(".")[0])
-        if extra is None:
+        message = missing_extra_message(exc)
+        if message is None:
             return _internal_error(exc)
-        click.echo(f"mlvet: error: this command needs the optional dependency {exc.name!r}: "
-                   f"pip install 'mlvet[{extra}]'", err=True)
+        _io.error(message)
         return EXIT_USAGE
+    except BrokenPipeError:  # stdout is guarded; this is stderr or a pipe the command opened itself
+        return EXIT_INCOMPLETE
     except Exception as exc:
         return _internal_error(exc)
     return int(result) if isinstance(result, int) else EXIT_CLEAN
@@ -76,12 +107,12 @@ def _internal_error(exc: Exception) -> int:
     """A bug, not a bad input: say so briefly (traceback with MLVET_DEBUG=1) and exit 2, never clean."""
     import os
 
-    import click
+    from mlvet.commands import _io
 
-    click.echo(f"mlvet: internal error: {type(exc).__name__}: {exc}", err=True)
+    _io.error(f"internal error: {type(exc).__name__}: {exc}")
     if os.environ.get("MLVET_DEBUG"):
         raise exc
-    click.echo("The command did not complete; set MLVET_DEBUG=1 for a traceback and please report it.", err=True)
+    _io.note("the command did not complete; set MLVET_DEBUG=1 for a traceback and please report it")
     return EXIT_INCOMPLETE
 
 

@@ -9,6 +9,7 @@ codes for errors themselves. The exit codes are the README's table:
 1     findings: a finding at or above the threshold, a refused conversion, a failed verification
 2     incomplete: an input could not be fully analysed, signed, verified or written
 4     usage or configuration: bad option, missing path, invalid policy, unusable database URL
+130   interrupted by Ctrl-C (SIGINT); 143 terminated by SIGTERM (:mod:`mlvet.commands._io`)
 ====  ===============================================================================================
 
 The error tree (module, exit code)::
@@ -27,6 +28,7 @@ The error tree (module, exit code)::
     │   ├── TensorFormatError       mlvet.trust.tensorset        2
     │   └── CheckpointError         mlvet.trust.ckpt_values      2
     ├── ConversionRefused           mlvet.trust.ckpt_values      1  (the checkpoint references code)
+    ├── OutputError                 mlvet.outfile                2  (an output file could not be written)
     ├── SigningError                mlvet.trust.signature_file   2
     │   └── SignatureReadError      mlvet.trust.signature_file   2
     └── InvalidDocument             mlvet.bom.errors             2  (a BOM failed its own validation)

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import mlvet.errors as errors
+from mlvet.commands._io import EXIT_SIGINT, EXIT_SIGTERM
 from mlvet.errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_USAGE, MlvetError
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -18,6 +19,7 @@ def _all_errors() -> list[type[MlvetError]]:
     import mlvet.containers.gguf
     import mlvet.containers.safetensors
     import mlvet.containers.zipread
+    import mlvet.outfile
     import mlvet.store
     import mlvet.trust.signing
     import mlvet.trust.tensors
@@ -47,5 +49,5 @@ def test_every_error_is_in_the_documented_tree_with_its_exit_code() -> None:
 
 def test_exit_codes_are_the_readme_table() -> None:
     table = README.read_text(encoding="utf-8").split("### Exit codes", 1)[1].split("\n\n", 2)[1]
-    codes = [int(m) for m in re.findall(r"^\| (\d) \|", table, flags=re.MULTILINE)]
-    assert codes == [EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_USAGE]
+    codes = [int(m) for m in re.findall(r"^\| (\d+) \|", table, flags=re.MULTILINE)]
+    assert codes == [EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM]

@@ -41,6 +41,7 @@ def register(group: click.Group) -> None:
         import os
 
         from mlvet.bom import BomValidationError, bom_json
+        from mlvet.commands import _io
         from mlvet.errors import MlvetError
 
         if fmt == "spdx" and spec_version is not None:
@@ -65,6 +66,7 @@ def register(group: click.Group) -> None:
             if not os.path.lexists(path):
                 raise click.UsageError(f"no such file or folder: {path}")
 
+        _io.check_output(output, what="BOM")
         from mlvet.store import Store
 
         if from_db:
@@ -91,37 +93,12 @@ def register(group: click.Group) -> None:
                 text = bom_json(assets, run)
                 label = f"CycloneDX {spec_version or '1.6'} BOM"
         except invalid as exc:
-            click.echo(f"mlvet: {exc.diagnostics()}", err=True)
+            _io.error(exc.diagnostics())
             return exc.exit_code
         if output:
-            _write_atomically(output, text)
-            click.echo(f"wrote {label} with {len(assets)} assets to {output}", err=True)
+            with _io.output_file(output, what="BOM") as fh:
+                fh.write(text)
+            _io.note(f"wrote {label} with {len(assets)} assets to {output}")
         else:
             click.echo(text, nl=False)
         return EXIT_CLEAN
-
-
-def _write_atomically(path: str, text: str) -> None:
-    """Write next to the target and rename, so a reader never sees half a BOM (or a stale one after an error)."""
-    import contextlib
-    import os
-    import tempfile
-
-    from mlvet.errors import UsageError
-
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".mlvet-bom-", suffix=".json", dir=folder)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)  # mkstemp creates 0600; give the file the mode open() would have
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -35,6 +35,7 @@ def register(group: click.Group) -> None:
         import os
         from pathlib import Path
 
+        from mlvet.commands import _io
         from mlvet.report import get_renderer
         from mlvet.scanner import resolve_policy
         from mlvet.scanner import scan as run_scan
@@ -47,19 +48,17 @@ def register(group: click.Group) -> None:
             renderer = get_renderer(fmt)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--format") from None
+        _io.check_output(output, what="report")
         policy = resolve_policy(policy_file, Path.cwd())
         show_progress = progress if progress is not None else sys.stderr.isatty()
         report = _scan_with_progress(run_scan, list(paths), policy, jobs, show_progress)
         use_color = color if color is not None else (output is None and sys.stdout.isatty()
                                                      and "NO_COLOR" not in os.environ)
         if output:
-            with open(output, "w", encoding="utf-8") as fh:
+            with _io.output_file(output, what="report") as fh:
                 renderer.render(report, fh, color=False, verbose=verbose)
         else:
-            stream = sys.stdout
-            if hasattr(stream, "reconfigure"):
-                stream.reconfigure(errors="backslashreplace")
-            renderer.render(report, stream, color=use_color, verbose=verbose)
+            renderer.render(report, _io.text_stdout(), color=use_color, verbose=verbose)
         if report.max_severity >= threshold and report.max_severity > Severity.NONE:
             return EXIT_FINDINGS
         if report.incomplete:

@@ -41,6 +41,7 @@ def register(group: click.Group) -> None:
         import sys
         from pathlib import Path
 
+        from mlvet.commands import _io
         from mlvet.scanner import resolve_policy
         from mlvet.trust.score import score_model
         from mlvet.trust.score.render import get_renderer
@@ -48,18 +49,16 @@ def register(group: click.Group) -> None:
         if signature is not None and public_key is None and not os.path.exists(signature):
             raise click.BadParameter(f"no such file: {signature}", param_hint="--signature")
         renderer = get_renderer(fmt)
+        _io.check_output(output, what="report card")
         policy = resolve_policy(policy_file, Path.cwd())
         card = score_model(path, policy=policy, public_key=public_key, signature=signature, jobs=jobs)
         if output:
-            with open(output, "w", encoding="utf-8") as fh:
+            with _io.output_file(output, what="report card") as fh:
                 renderer(card, fh, color=False, verbose=verbose)
         else:
-            stream = sys.stdout
-            if hasattr(stream, "reconfigure"):
-                stream.reconfigure(errors="backslashreplace")
             use_color = color if color is not None else (sys.stdout.isatty() and "NO_COLOR" not in os.environ)
-            renderer(card, stream, color=use_color, verbose=verbose)
+            renderer(card, _io.text_stdout(), color=use_color, verbose=verbose)
         if fail_under is not None and card.score < fail_under:
-            click.echo(f"mlvet: score {card.score:.1f} is below --fail-under {fail_under:g}", err=True)
+            _io.note(f"score {card.score:.1f} is below --fail-under {fail_under:g}")
             return EXIT_FINDINGS
         return EXIT_CLEAN
