@@ -112,3 +112,19 @@ def run_cli(
 def run_cli_fixture() -> Callable[..., subprocess.CompletedProcess[str]]:
     """``run_cli(args, cwd=..., env=...)``: ``python -m mlvet`` in a subprocess."""
     return run_cli
+
+
+def console_script() -> str:
+    """The installed ``mlvet`` console script (what users and CI call), beside this Python or on PATH."""
+    import shutil
+
+    beside = Path(sys.executable).with_name("mlvet")
+    found = str(beside) if beside.exists() else shutil.which("mlvet")
+    assert found, "the mlvet console script is not installed (pip install -e .)"
+    return found
+
+
+@pytest.fixture(name="mlvet_exe", scope="session")
+def mlvet_exe_fixture() -> str:
+    """Path of the real ``mlvet`` console script, for tests of process behaviour (signals, pipes, exit codes)."""
+    return console_script()

@@ -40,8 +40,10 @@ def register(group: click.Group) -> None:
         """Write an ML-BOM of the models and datasets under PATHS (or --from-db)."""
         import os
 
-        from mlvet.bom import BomValidationError, bom_json
         from mlvet.commands import _io
+
+        _io.check_output(output, what="BOM")  # before the BOM libraries load (seconds) and the inventory runs
+        from mlvet.bom import BomValidationError, bom_json
         from mlvet.errors import MlvetError
 
         if fmt == "spdx" and spec_version is not None:
@@ -66,7 +68,6 @@ def register(group: click.Group) -> None:
             if not os.path.lexists(path):
                 raise click.UsageError(f"no such file or folder: {path}")
 
-        _io.check_output(output, what="BOM")
         from mlvet.store import Store
 
         if from_db:
