@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 __all__ = [
     "Terminated", "cell", "check_output", "error", "guard_stdout", "install_signal_handlers",
-    "interrupt_exit_code", "note", "output_file", "stdout_closed", "text_stdout", "warn",
+    "interrupt_exit_code", "note", "output_file", "plural", "stdout_closed", "text_stdout", "warn",
 ]
 
 #: Exit codes of an interrupted command: 128 + the signal number, as shells report a process killed by it.
@@ -150,6 +150,11 @@ def check_output(path: str | None, *, what: str = "report") -> None:
         from mlvet.outfile import check_writable
 
         check_writable(path, what=what)
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``"1 file"``, ``"2 files"``: counts in messages read as English, never ``file(s)``."""
+    return f"{count} {singular if count == 1 else plural_form or singular + 's'}"
 
 
 def cell(text: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from mlvet.commands import EXIT_CLEAN, EXIT_FINDINGS
+from mlvet.commands import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE
 
 
 def register(group: click.Group) -> None:
@@ -61,4 +61,10 @@ def register(group: click.Group) -> None:
         if fail_under is not None and card.score < fail_under:
             _io.note(f"score {card.score:.1f} is below --fail-under {fail_under:g}")
             return EXIT_FINDINGS
+        errors = int(card.scan.get("errors", 0) or 0)  # type: ignore[call-overload]
+        if errors:
+            files = int(card.scan.get("files", 0) or 0)  # type: ignore[call-overload]
+            _io.note(f"{errors} of {_io.plural(files, 'file')} could not be fully analysed: "
+                     "the card is incomplete (exit 2)")
+            return EXIT_INCOMPLETE
         return EXIT_CLEAN
