@@ -2,7 +2,8 @@
 
 Exit codes (README "Training data"): ``lock`` 0 written, 2 a file could not be read (nothing written);
 ``verify`` 0 everything matches, 1 anything missing, extra or changed (with ``--max-affected F``: only when
-the affected share exceeds F), 2 a file or table could not be read; ``domains`` 0 report printed (1 with
+the affected share exceeds F), else 2 when a file or table could not be read or a Croissant file gave no
+SHA-256 for some files (never reported clean); ``domains`` 0 report printed (1 with
 ``--fail-over F`` when the takeover share exceeds F); 4 usage errors everywhere.
 """
 
@@ -109,12 +110,12 @@ def register(group: click.Group) -> None:
             journal_path = journal or default_journal_path(lock_path, lock.root)
         ds = open_dataset(dataset, allow_symlinks=allow_symlinks, exclude=(lock_path,))
         report = verify_dataset(ds, lock, workers=workers, journal=Journal(journal_path, lock.root))
-        if from_croissant is not None:
-            report.unverifiable.extend(from_croissant.unverifiable)
-            covered = [rel for rel in report.extra if from_croissant.covered(rel)]
-            report.extra = [rel for rel in report.extra if rel not in set(covered)]
-            report.unverifiable.extend(covered)
-            report.units = max(report.units, 1)
+        unchecked: list[str] = []
+        if from_croissant is not None:  # files it names without a SHA-256, or only through a FileSet glob
+            named = set(from_croissant.unverifiable)
+            unchecked = sorted(named | {rel for rel in report.extra if from_croissant.covered(rel)})
+            report.extra = [rel for rel in report.extra if rel not in named and not from_croissant.covered(rel)]
+            report.unverifiable.extend(unchecked)
         if report.resumed:
             _io.note(f"resumed: {report.resumed} file hash(es) taken from the journal of an interrupted run")
         for message in report.errors[:50]:
@@ -123,11 +124,12 @@ def register(group: click.Group) -> None:
             click.echo(json.dumps(report.to_json(), indent=2))
         else:
             _print_verify(report)
-        if report.errors:
-            return EXIT_INCOMPLETE
-        if max_affected is not None:
-            return EXIT_FINDINGS if report.affected_fraction > max_affected else EXIT_CLEAN
-        return EXIT_CLEAN if report.matches else EXIT_FINDINGS
+        if unchecked:
+            _io.warn(f"{len(unchecked)} file(s) have no SHA-256 in the Croissant file and were not verified")
+        differs = not report.matches if max_affected is None else report.affected_fraction > max_affected
+        if differs:
+            return EXIT_FINDINGS
+        return EXIT_INCOMPLETE if report.errors or unchecked else EXIT_CLEAN
 
     @data_group.command(name="domains")
     @click.argument("file", type=click.Path(exists=True, path_type=str))
