@@ -124,8 +124,7 @@ def make_dataset(out: Path, *, rows: int = 2000, domains: int = 250, shards: int
             folder.mkdir(exist_ok=True)
             for member, data in members:
                 (folder / member).write_bytes(data)
-    truth = {"rows": rows, "per_domain": per_domain, "fates": fates, "unverifiable": sorted(unverifiable)}
-    return truth
+    return {"rows": rows, "per_domain": per_domain, "fates": fates, "unverifiable": sorted(unverifiable)}
 
 
 def expected_statuses(fates: dict[str, str]) -> dict[str, str]:

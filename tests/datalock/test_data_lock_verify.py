@@ -194,10 +194,9 @@ def _rewrite_member(tar_path: Path, member: str) -> None:
         members = [(info, tar.extractfile(info).read()) for info in tar.getmembers()]  # type: ignore[union-attr]
     with tarfile.open(tar_path, "w") as tar:
         for info, data in members:
-            if info.name == member:
-                data = data[:-3] + b"!\xff\xd9"
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+            new = data[:-3] + b"!\xff\xd9" if info.name == member else data
+            info.size = len(new)
+            tar.addfile(info, io.BytesIO(new))
 
 
 def test_webdataset_members_are_hashed_without_extraction(tmp_path: Path) -> None:
