@@ -156,3 +156,24 @@ def test_status_rules() -> None:
     assert domain_status("nxdomain", None, since=since, now=now) == "unresolvable"
     assert domain_status("error", None, since=since, now=now) == "unknown"
     assert domain_status(None, None, since=since, now=now) == "unknown"
+
+
+def test_rdap_rate_limit_cache_and_bad_answers(tmp_path: Path) -> None:
+    import time
+
+    from mlvet.data.probes import RdapProbe
+
+    docs: dict[str, Any] = {f"d{i}.com": rdap_document(f"d{i}.com", "ok") for i in range(4)}
+    with LoopbackRdap(docs) as rdap:
+        probe = RdapProbe(rdap.url, min_interval=0.15, cache_dir=str(tmp_path / "cache"))
+        start = time.monotonic()
+        facts = [probe.check(d) for d in docs]
+        assert time.monotonic() - start >= 0.44  # four requests, at least 0.15 s apart
+        assert all(f is not None and f.registered for f in facts)
+        assert probe.check("missing.com") == RdapFacts(False)  # 404: not registered
+        count = len(rdap.requests)
+        assert [probe.check(d) for d in docs] == facts and len(rdap.requests) == count  # from the cache
+        docs["broken.com"] = ["not", "an", "object"]  # type: ignore[assignment]
+        assert probe.check("broken.com") is None  # a malformed answer is unknown, not 'registered'
+    with pytest.raises(Exception, match="http"):
+        RdapProbe("file:///etc/passwd")

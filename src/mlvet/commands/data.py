@@ -172,7 +172,6 @@ def register(group: click.Group) -> None:
                 raise UsageError(f"--since {since!r}: expected an ISO 8601 date") from None
             if since_date.tzinfo is None:
                 since_date = since_date.replace(tzinfo=timezone.utc)
-        counts, total = count_domains(iter_urls(file, url_column))
         recorded = None
         facts = None
         dns = rdap_probe = None
@@ -183,6 +182,7 @@ def register(group: click.Group) -> None:
             if rdap is not None:
                 cache = None if cache_dir == "none" else cache_dir or _cache_dir()
                 rdap_probe = RdapProbe(rdap, timeout=3 * timeout, min_interval=1.0 / rate, cache_dir=cache)
+        counts, total = count_domains(iter_urls(file, url_column))
         report = survey(counts, total, dns=dns, rdap=rdap_probe, snapshot=facts, since=since_date or recorded)
         if record_snapshot is not None:
             with _io.output_file(record_snapshot, what="domain snapshot") as fh:
