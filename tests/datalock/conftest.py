@@ -12,8 +12,6 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-pytest.importorskip("pyarrow", reason="pyarrow (mlvet[data]) is not installed")
-
 from _datalock import mlvet  # noqa: E402
 from make_urllist import make_dataset  # noqa: E402
 

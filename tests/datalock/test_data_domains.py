@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+pytest.importorskip("pyarrow", reason="pyarrow (mlvet[data]) is not installed")
 pytest.importorskip("publicsuffixlist", reason="publicsuffixlist (mlvet[data]) is not installed")
 pytest.importorskip("dns.resolver", reason="dnspython (mlvet[data]) is not installed")
 

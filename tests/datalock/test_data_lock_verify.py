@@ -15,14 +15,15 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from _datalock import mlvet, verify_json
 from make_urllist import make_dataset
 
 from mlvet.data.lockfile import FORMAT, canonical, load_lock
 from mlvet.errors import UsageError
+
+pa = pytest.importorskip("pyarrow", reason="pyarrow (mlvet[data]) is not installed")
+pq = pytest.importorskip("pyarrow.parquet")
 
 Fixture = tuple[Path, Path, dict[str, Any]]
 
