@@ -10,9 +10,9 @@ Two generated datasets of ``--gb`` GB each (random bytes, so nothing compresses 
 Each dataset is hashed, in the same run and on the same files, by ``mlvet data lock`` (default threads),
 ``mlvet data verify`` against that lock, and GNU ``sha256sum`` over every file (one process, as
 ``find -type f -print0 | xargs -0 sha256sum``, and two in parallel with ``xargs -P 2``), plus ``openssl dgst
--sha256`` (the SHA-256 code that Python's ``hashlib`` links, so the I/O and hashing code can be told apart). Every command is a
-fresh process; wall time, CPU time and peak RSS come from ``os.wait4``. To show that memory is flat in the
-dataset's *bytes*, each dataset is also locked at half the size.
+-sha256`` (the SHA-256 code that Python's ``hashlib`` links, so the I/O and hashing code can be told apart).
+Every command is a fresh process; wall time, CPU time and peak RSS come from ``os.wait4``. To show that
+memory is flat in the dataset's *bytes*, each dataset is also locked at half the size.
 
 The issue asks for 5 GB; the shared machine of this project (2 cores, disk shared by several jobs) is run at
 ``--gb`` (1 GB by default) instead. Files are read from the page cache after being written (the machine has
