@@ -347,3 +347,22 @@ def test_lock_can_be_signed(urllist: Fixture, tmp_path: Path) -> None:
     assert mlvet("verify", "key", str(signed), "--public-key", str(public), "--signature", str(sig)).returncode == 0
     signed.write_bytes(signed.read_bytes().replace(b'"version":1', b'"version":2'))
     assert mlvet("verify", "key", str(signed), "--public-key", str(public), "--signature", str(sig)).returncode == 1
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("urls.parquet", b"PAR1 this is not a parquet file PAR1"),
+    ("urls.jsonl", b'{"url": "https://a.example.com/x"}\n' + b"[" * 100_000 + b"\n"),
+    ("urls.csv", b"url\nhttps://a.example.com/\xff\xfe\n"),  # not UTF-8
+], ids=["parquet-garbage", "jsonl-deep-nesting", "csv-not-utf8"])
+def test_malformed_tables_are_incomplete(tmp_path: Path, name: str, content: bytes) -> None:
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    (folder / name).write_bytes(content)
+    (folder / "not-a-shard.tar").write_bytes(b"plain bytes named .tar")  # hashed as a file, no members
+    done = mlvet("data", "lock", str(folder), "-o", str(tmp_path / "d.lock"))
+    assert done.returncode == 2, done.stderr
+    assert "cannot read the table" in done.stderr and "internal error" not in done.stderr
+    assert not (tmp_path / "d.lock").exists()
+    (folder / name).unlink()
+    assert mlvet("data", "lock", str(folder), "-o", str(tmp_path / "d.lock")).returncode == 0
+    assert json.loads((tmp_path / "d.lock").read_bytes())["members"] == {}  # a .tar that is no tar: a plain file

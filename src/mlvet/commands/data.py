@@ -77,8 +77,8 @@ def register(group: click.Group) -> None:
                 json.dump(doc, fh, indent=2, sort_keys=False)
                 fh.write("\n")
         rows = sum(len(t.rows) for t in lock.tables.values())
-        click.echo(f"locked {len(lock.files)} files, {sum(map(len, lock.members.values()))} tar members, "
-                   f"{rows} rows ({lock.layout}); root sha256:{lock.root} -> {output}", err=True)
+        _io.note(f"locked {len(lock.files)} files, {sum(map(len, lock.members.values()))} tar members, "
+                 f"{rows} rows ({lock.layout}); root sha256:{lock.root} -> {output}")
         return EXIT_CLEAN
 
     @data_group.command(name="verify")

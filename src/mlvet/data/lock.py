@@ -8,6 +8,7 @@ nobody hashed.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -78,7 +79,7 @@ def build_lock(dataset: Dataset, *, workers: int | None = None, url_column: str 
         if item.rel in lock.files and urllist.is_table(item.rel):
             try:
                 table = read_table(item.path, item.rel, url_column, index, hashes)
-            except (OSError, ValueError, UnicodeDecodeError) as exc:
+            except (OSError, ValueError, UnicodeDecodeError, csv.Error, RecursionError) as exc:
                 result.errors.append(f"{item.rel}: cannot read the table: {exc}")
                 continue
             except Exception as exc:  # pyarrow's own errors (ArrowInvalid is a ValueError; others are not)

@@ -22,6 +22,7 @@ import os
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -157,7 +158,7 @@ class RdapProbe:
 
     def _fetch(self, domain: str) -> RdapFacts | None:
         self._wait()
-        request = urllib.request.Request(f"{self.base}/domain/{domain}",  # noqa: S310 (http(s) checked)
+        request = urllib.request.Request(f"{self.base}/domain/{urllib.parse.quote(domain, safe='')}",  # noqa: S310 (http(s) checked)
                                          headers={"Accept": "application/rdap+json, application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (http(s) only)
