@@ -32,21 +32,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlvet.errors import EXIT_INCOMPLETE, MlvetError, UsageError
+from mlvet.errors import UsageError
 
-__all__ = ["FORMAT", "VERSION", "FileEntry", "Lock", "LockError", "RowEntry", "TableEntry", "canonical",
-           "load_lock"]
+__all__ = ["FORMAT", "VERSION", "FileEntry", "Lock", "RowEntry", "TableEntry", "canonical", "load_lock"]
 
 FORMAT = "mlvet-data-lock"
 VERSION = 1
 #: A lock file larger than this is refused (a lock is metadata: ~200 bytes per file or row).
 MAX_LOCK_BYTES = 4 << 30
-
-
-class LockError(MlvetError):
-    """A dataset could not be locked or verified completely (unreadable file, malformed table): exit 2."""
-
-    exit_code = EXIT_INCOMPLETE
 
 
 def canonical(doc: Any) -> bytes:
