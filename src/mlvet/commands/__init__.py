@@ -22,3 +22,4 @@ def register_all(group: Any) -> None:
 
     for module in (scan, inventory, assets, bom, score, sign, verify, diff, convert, rules):
         module.register(group)
+    from mlvet.commands import data; data.register(group)  # noqa: E702, I001 (issue 15; append-only)
