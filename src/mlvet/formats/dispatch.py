@@ -152,6 +152,14 @@ def _yaml_tags() -> None:
     from mlvet.formats import yaml_tags  # noqa: F401
 
 
+def _hydra_config() -> None:
+    from mlvet.formats import hydra_config  # noqa: F401
+
+
+def _loader_code() -> None:
+    from mlvet.formats import loader_code  # noqa: F401
+
+
 #: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
 _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("gguf", _gguf, lambda p: p.head[:4] in (b"GGUF", b"FUGG")),
@@ -169,6 +177,9 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
         lambda p: _protobuf_like(p) or "variables" in p.name or ".data-" in p.name or p.name.endswith(
             (".pb", ".pbtxt", ".index")) or (_text_head(p) and any(k in p.head for k in _PBTXT_WORDS)),
     ),
+    ("hydra-config", _hydra_config, _text_head),
+    ("loader-code", _loader_code,
+     lambda p: p.name.lower().endswith(("hubconf.py", "generate.py")) or b'"_diffusers_version"' in p.head),
 ]
 _loaded: set[str] = set()
 
