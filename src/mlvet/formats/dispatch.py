@@ -160,6 +160,10 @@ def _loader_code() -> None:
     from mlvet.formats import loader_code  # noqa: F401
 
 
+def _rdata() -> None:
+    from mlvet.formats import rdata  # noqa: F401
+
+
 #: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
 _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("gguf", _gguf, lambda p: p.head[:4] in (b"GGUF", b"FUGG")),
@@ -178,6 +182,7 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
             (".pb", ".pbtxt", ".index")) or (_text_head(p) and any(k in p.head for k in _PBTXT_WORDS)),
     ),
     ("hydra-config", _hydra_config, _text_head),
+    ("rdata", _rdata, lambda p: p.head[:2] in (b"X\n", b"B\n", b"A\n") or p.head[:3] in (b"RDX", b"RDA", b"RDB")),
     ("loader-code", _loader_code,
      lambda p: p.name.lower().endswith(("hubconf.py", "generate.py")) or b'"_diffusers_version"' in p.head),
 ]
