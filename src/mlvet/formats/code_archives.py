@@ -271,7 +271,18 @@ def _is_mlflow(names: list[str]) -> bool:
     return any(posixpath.basename(n) == "MLmodel" for n in names) and any(n.endswith(".py") for n in names)
 
 
+def _is_nemo(names: list[str]) -> bool:
+    return any(posixpath.basename(n) == "model_config.yaml" for n in names) and any(
+        n.endswith((".ckpt", ".pt")) for n in names)
+
+
+def _mark_nemo(names: list[str], read: Reader, ctx: ScanContext) -> set[str]:
+    """A NeMo ``.nemo``: its model_config.yaml is scanned by content (Hydra targets); nothing handled here."""
+    return set()
+
+
 _LAYOUTS: list[tuple[str, Callable[[list[str]], bool], _Analyser, bool]] = [
+    ("nemo", _is_nemo, _mark_nemo, False),
     ("torch-package", lambda names: _package_root(names) is not None, analyse_torch_package, True),
     ("torchserve-mar", lambda names: _mar_manifest(names) is not None, analyse_mar, False),
     ("mlflow-archive", _is_mlflow, analyse_mlflow_archive, False),
