@@ -83,6 +83,8 @@ class FormatId(str, Enum):
     R_SERIALIZED = "r-serialized"
     R_RDS = "r-rds"
     R_RDATA = "r-rdata"
+    JINJA_TEMPLATE = "jinja-template"
+    PROMPT_YAML = "prompt-yaml"
     OTHER = "other"
     UNKNOWN = "unknown"
 
@@ -177,6 +179,8 @@ _ENTRIES: tuple[FormatInfo, ...] = (
     FormatInfo(F.LOADER_CODE),
     FormatInfo(F.DIFFUSERS_INDEX),
     FormatInfo(F.R_SERIALIZED, runs_code=True),
+    FormatInfo(F.JINJA_TEMPLATE),
+    FormatInfo(F.PROMPT_YAML),
     FormatInfo(F.OTHER),
     FormatInfo(F.UNKNOWN),
 )

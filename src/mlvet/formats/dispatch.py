@@ -164,6 +164,10 @@ def _rdata() -> None:
     from mlvet.formats import rdata  # noqa: F401
 
 
+def _templates() -> None:
+    from mlvet.formats import templates  # noqa: F401
+
+
 #: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
 _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("gguf", _gguf, lambda p: p.head[:4] in (b"GGUF", b"FUGG")),
@@ -183,6 +187,7 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ),
     ("hydra-config", _hydra_config, _text_head),
     ("rdata", _rdata, lambda p: p.head[:2] in (b"X\n", b"B\n", b"A\n") or p.head[:3] in (b"RDX", b"RDA", b"RDB")),
+    ("templates", _templates, _text_head),
     ("loader-code", _loader_code,
      lambda p: p.name.lower().endswith(("hubconf.py", "generate.py")) or b'"_diffusers_version"' in p.head),
 ]
