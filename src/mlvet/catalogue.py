@@ -85,6 +85,7 @@ class FormatId(str, Enum):
     R_RDATA = "r-rdata"
     JINJA_TEMPLATE = "jinja-template"
     PROMPT_YAML = "prompt-yaml"
+    TF_METAGRAPH = "tf-metagraph"
     OTHER = "other"
     UNKNOWN = "unknown"
 
@@ -181,6 +182,7 @@ _ENTRIES: tuple[FormatInfo, ...] = (
     FormatInfo(F.R_SERIALIZED, runs_code=True),
     FormatInfo(F.JINJA_TEMPLATE),
     FormatInfo(F.PROMPT_YAML),
+    FormatInfo(F.TF_METAGRAPH),
     FormatInfo(F.OTHER),
     FormatInfo(F.UNKNOWN),
 )

@@ -141,7 +141,7 @@ def _onnx() -> None:
 
 
 def _tensorflow() -> None:
-    from mlvet.formats import tensorflow  # noqa: F401
+    from mlvet.formats import tensorflow, tf_meta  # noqa: F401
 
 
 def _skops() -> None:
