@@ -217,3 +217,4 @@ def import_all() -> None:
             importer()
             _loaded.add(name)
     _skops()
+    from mlvet.formats import code_archives  # noqa: F401 - zip/tar layouts (torch.package, .mar, MLflow)
