@@ -78,7 +78,8 @@ def _kind(probe: Probe) -> str | None:
     if base == "hubconf.py":
         return "hubconf"
     if base == "generate.py":
-        parent = os.path.basename(os.path.dirname(getattr(probe.stream, "name", "") or "")) or name.rpartition("/")[0]
+        path = getattr(probe.stream, "name", None)
+        parent = name.rpartition("/")[0] or (os.path.dirname(path) if isinstance(path, str) else "")
         if parent.endswith("custom_generate") or _GENERATE_RE.search(probe.head):
             return "custom_generate"
     return None
