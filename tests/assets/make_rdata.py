@@ -46,6 +46,9 @@ saveRDS(gfit, "benign/glm_model.rds")
 x <- 1:10; y <- c(a = 1, b = 2)
 save(x, y, df, file = "benign/workspace.RData")
 save(x, file = "benign/workspace_xdr_plain.rda", compress = FALSE)
+saveRDS(as.formula(paste("y ~", paste0("x", 1:400, collapse = " + "))), "benign/formula_400_terms.rds")
+long_body <- paste("function(x) {", paste(rep("x <- x + 1", 300), collapse = "; "), "; x }")
+saveRDS(compiler::cmpfun(eval(parse(text = long_body))), "benign/bytecode_300_statements.rds")
 saveRDS(compiler::cmpfun(function(x, k = 2) { if (x > 1) x * k else sum(seq_len(k)) }), "benign/bytecode_function.rds",
         compress = FALSE)
 """

@@ -123,7 +123,7 @@ def test_huge_declared_lengths_are_errors_without_allocation(tmp_path: Path) -> 
 
 def test_deep_nesting_is_bounded(tmp_path: Path) -> None:
     header = b"X\n\x00\x00\x00\x03\x00\x04\x02\x02\x00\x03\x05\x00\x00\x00\x00\x05UTF-8"
-    body = b"\x00\x00\x00\x13\x00\x00\x00\x01" * 5000 + b"\x00\x00\x00\xfe"
+    body = b"\x00\x00\x00\x13\x00\x00\x00\x01" * 6000 + b"\x00\x00\x00\xfe"
     p = tmp_path / "deep.rds"
     p.write_bytes(header + body)
     res = scan(p)

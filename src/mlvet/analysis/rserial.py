@@ -21,6 +21,9 @@ refused (an error, never a clean verdict). Everything is bounded: item count, ne
 from __future__ import annotations
 
 import struct
+import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -28,8 +31,11 @@ from mlvet.errors import AnalysisError, LimitExceeded
 
 #: Items read before giving up (a data frame of a million strings is a million items).
 MAX_ITEMS = 20_000_000
-#: Nesting followed (each level costs three Python frames; real objects nest a few dozen levels).
-MAX_DEPTH = 150
+#: Nesting followed: a model formula with n terms nests n calls deep (``y ~ x1 + ... + xn``). The reader runs
+#: in a thread with a large stack and a raised recursion limit (see :func:`_deep`), three frames per level.
+MAX_DEPTH = 5000
+#: Stack of the reader's thread (reserved address space, committed only as deep objects need it).
+_STACK_BYTES = 512 * 1024 * 1024
 #: Longest string kept (longer CHARSXPs are skipped after this many bytes).
 MAX_NAME = 256
 #: Code objects whose calls are kept.
@@ -351,29 +357,31 @@ class _Reader:
                 self.item()
 
     def _bc_lang(self, typ: int) -> object:
+        """A call or pairlist of byte-code constants (serialize.c ReadBCLang), its cdr chain iteratively."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise LimitExceeded("max_depth", MAX_DEPTH, f"R byte code nests deeper than {MAX_DEPTH} levels")
         try:
-            if typ == BCREPREF:
-                self.i32()
-                return None
-            if typ not in (BCREPDEF, LANGSXP, LISTSXP, ATTRLANGSXP, ATTRLISTSXP):
-                return self.item()
-            if typ == BCREPDEF:
-                self.i32()
-                typ = self.i32()
-            if typ in (ATTRLANGSXP, ATTRLISTSXP):
-                self.item()
-                typ = LANGSXP if typ == ATTRLANGSXP else LISTSXP
-            self.item()  # tag
-            car = self._bc_lang(self.i32())
-            if typ == LANGSXP:
-                assert self.result is not None
-                self.result.language_objects += 1
-                self._call(car)
-            self._bc_lang(self.i32())
-            return None
+            while True:
+                if typ == BCREPREF:
+                    self.i32()
+                    return None
+                if typ not in (BCREPDEF, LANGSXP, LISTSXP, ATTRLANGSXP, ATTRLISTSXP):
+                    return self.item()
+                self._count()
+                if typ == BCREPDEF:
+                    self.i32()
+                    typ = self.i32()
+                if typ in (ATTRLANGSXP, ATTRLISTSXP):
+                    self.item()
+                    typ = LANGSXP if typ == ATTRLANGSXP else LISTSXP
+                self.item()  # tag
+                car = self._bc_lang(self.i32())
+                if typ == LANGSXP:
+                    assert self.result is not None
+                    self.result.language_objects += 1
+                    self._call(car)
+                typ = self.i32()  # the cdr, read in this loop
         finally:
             self.depth -= 1
 
@@ -388,12 +396,50 @@ def read_header(stream: BinaryIO) -> tuple[str, int]:
     return magic[:1].decode(), 0
 
 
+def _deep(fn: Callable[[], RAnalysis]) -> RAnalysis:
+    """Run ``fn`` in a thread with a large stack and a recursion limit that fits :data:`MAX_DEPTH`.
+
+    R objects nest as deep as their formulas and calls; the reader follows them recursively (cdr chains are
+    iterative). The interpreter-wide limit is restored afterwards; the thread's stack keeps deep recursion
+    from reaching the C stack limit of the caller's thread.
+    """
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    old_limit = sys.getrecursionlimit()
+    old_stack = threading.stack_size(_STACK_BYTES)
+    try:
+        thread = threading.Thread(target=run, name="mlvet-rserial", daemon=True)
+        sys.setrecursionlimit(max(old_limit, 4 * MAX_DEPTH + 2000))
+        thread.start()
+    finally:
+        threading.stack_size(old_stack)
+    try:
+        thread.join()
+    finally:
+        sys.setrecursionlimit(old_limit)
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    value = box["value"]
+    assert isinstance(value, RAnalysis)
+    return value
+
+
 def analyse_serialized(stream: BinaryIO, size: int, *, rdata: bool) -> RAnalysis:
     """Read one serialization stream (from the stream's current position) and return what it contains.
 
     ``rdata``: the object is the tagged pairlist that ``save()`` writes (its tags are variable names).
     Raises :class:`AnalysisError` for malformed or unsupported input and :class:`LimitExceeded` past limits.
     """
+    return _deep(lambda: _analyse(stream, size, rdata=rdata))
+
+
+def _analyse(stream: BinaryIO, size: int, *, rdata: bool) -> RAnalysis:
     start = stream.tell()
     encoding, _ = read_header(stream)
     reader = _Reader(stream, size, binary_le=encoding == "B")
