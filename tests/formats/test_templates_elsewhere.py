@@ -66,3 +66,11 @@ def test_binary_named_j2_goes_to_its_own_handler(tmp_path: Path) -> None:
     p.write_bytes(b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03.")
     res = scan(p)
     assert res.format == "pickle" and res.severity is Severity.CRITICAL
+
+
+def test_other_expression_languages_are_left_alone(tmp_path: Path) -> None:
+    p = tmp_path / "workflow.yaml"
+    p.write_text("name: ci\non: push\njobs:\n  prompt_check:\n    runs-on: ubuntu-latest\n"
+                 "    steps:\n      - run: echo ${{ github.ref || 'main' }}\n")
+    res = scan(p)
+    assert res.status is not Status.ERROR and not res.findings

@@ -67,17 +67,27 @@ def nested_templates(doc: Any, path: str = "", depth: int = 0) -> Iterator[tuple
             yield from nested_templates(item, f"{path}[{i}]", depth + 1)
 
 
-def _yaml_strings(doc: Any, path: str = "", depth: int = 0) -> Iterator[tuple[str, str]]:
-    """Every string value with Jinja syntax in a parsed YAML document, with its key path."""
+def _prompt_key(key: str) -> bool:
+    low = key.lower()
+    return "template" in low or "prompt" in low
+
+
+def _yaml_strings(doc: Any, path: str = "", depth: int = 0, under: bool = False) -> Iterator[tuple[str, str]]:
+    """Strings with Jinja syntax under a ``*template*``/``*prompt*`` key of a parsed YAML document: the key's
+    own value, or the values and items directly below it (``prompts: {summary: ...}``).
+
+    Other strings are left alone: CI files and configs use ``{{ }}`` for their own expression languages.
+    """
     if depth > 32:
         return
     if isinstance(doc, dict):
         for key, value in doc.items():
-            yield from _yaml_strings(value, f"{path}.{key}" if path else str(key), depth + 1)
+            here = f"{path}.{key}" if path else str(key)
+            yield from _yaml_strings(value, here, depth + 1, _prompt_key(str(key)))
     elif isinstance(doc, list):
         for i, item in enumerate(doc[:10_000]):
-            yield from _yaml_strings(item, f"{path}[{i}]", depth + 1)
-    elif isinstance(doc, str) and _jinja(doc):
+            yield from _yaml_strings(item, f"{path}[{i}]", depth + 1, under)
+    elif isinstance(doc, str) and under and _jinja(doc):
         yield path or "document", doc
 
 
@@ -101,12 +111,12 @@ def yaml_block_templates(text: str) -> Iterator[tuple[str, str]]:
                 j += 1
             width = min((len(b) - len(b.lstrip()) for b in body if b.strip()), default=0)
             value = "\n".join(b[width:] for b in body)
-            if _jinja(value):
+            if _jinja(value) and _prompt_key(block.group(2)):
                 yield f"{block.group(2)} (line {i + 1})", value
             i = j
             continue
         inline = _INLINE_RE.match(line)
-        if inline and _jinja(inline.group(3)):
+        if inline and _jinja(inline.group(3)) and _prompt_key(inline.group(1)):
             yield f"{inline.group(1)} (line {i + 1})", inline.group(3)
         i += 1
 
