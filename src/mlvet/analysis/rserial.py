@@ -412,11 +412,17 @@ def _deep(fn: Callable[[], RAnalysis]) -> RAnalysis:
             box["error"] = exc
 
     old_limit = sys.getrecursionlimit()
-    old_stack = threading.stack_size(_STACK_BYTES)
+    try:
+        old_stack = threading.stack_size(_STACK_BYTES)
+    except (ValueError, RuntimeError):  # no configurable thread stacks: read in this thread, default limits
+        return fn()
     try:
         thread = threading.Thread(target=run, name="mlvet-rserial", daemon=True)
         sys.setrecursionlimit(max(old_limit, 4 * MAX_DEPTH + 2000))
         thread.start()
+    except RuntimeError:  # the thread could not be started (address space limits): same fallback
+        sys.setrecursionlimit(old_limit)
+        return fn()
     finally:
         threading.stack_size(old_stack)
     try:
