@@ -72,6 +72,20 @@ class FormatId(str, Enum):
     TFRECORD = "tfrecord"
     GGML = "ggml"
     NUMPY = "numpy"
+    # Code-bearing layouts and configs (issue 12, fmt-code).
+    TORCH_PACKAGE = "torch-package"
+    TORCHSERVE_MAR = "torchserve-mar"
+    MLFLOW_ARCHIVE = "mlflow-archive"
+    NEMO = "nemo"
+    HYDRA_CONFIG = "hydra-config"
+    LOADER_CODE = "loader-code"
+    DIFFUSERS_INDEX = "diffusers-index"
+    R_SERIALIZED = "r-serialized"
+    R_RDS = "r-rds"
+    R_RDATA = "r-rdata"
+    JINJA_TEMPLATE = "jinja-template"
+    PROMPT_YAML = "prompt-yaml"
+    TF_METAGRAPH = "tf-metagraph"
     OTHER = "other"
     UNKNOWN = "unknown"
 
@@ -108,6 +122,13 @@ class FormatInfo:
 F = FormatId
 _ENTRIES: tuple[FormatInfo, ...] = (
     # Order matters for `refines`: the first refined format seen in a file names its result.
+    # Code-bearing layouts first: a .nemo or .mar holds a torch checkpoint, but is named by its layout.
+    FormatInfo(F.NEMO, runs_code=True, refines=True),
+    FormatInfo(F.TORCHSERVE_MAR, runs_code=True, refines=True),
+    FormatInfo(F.TORCH_PACKAGE, runs_code=True, refines=True),
+    FormatInfo(F.MLFLOW_ARCHIVE, runs_code=True, refines=True),
+    FormatInfo(F.R_RDATA, runs_code=True, refines=True),
+    FormatInfo(F.R_RDS, runs_code=True, refines=True),
     FormatInfo(F.KERAS, weights=True, family="graph", refines=True),
     FormatInfo(F.KERAS_H5, weights=True, family="graph", refines=True),
     FormatInfo(F.SKOPS, weights=True, family="graph", refines=True),
@@ -154,6 +175,14 @@ _ENTRIES: tuple[FormatInfo, ...] = (
     FormatInfo(F.TFRECORD),
     FormatInfo(F.GGML),
     FormatInfo(F.NUMPY),
+    # Hydra/OmegaConf configs: instantiate() calls every _target_. Loader-imported code by name.
+    FormatInfo(F.HYDRA_CONFIG),
+    FormatInfo(F.LOADER_CODE),
+    FormatInfo(F.DIFFUSERS_INDEX),
+    FormatInfo(F.R_SERIALIZED, runs_code=True),
+    FormatInfo(F.JINJA_TEMPLATE),
+    FormatInfo(F.PROMPT_YAML),
+    FormatInfo(F.TF_METAGRAPH),
     FormatInfo(F.OTHER),
     FormatInfo(F.UNKNOWN),
 )

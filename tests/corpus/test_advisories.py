@@ -40,14 +40,8 @@ _TPL = "configs/templates (branch templates): "
 
 #: Samples whose fix belongs to another component (strict xfail; see MISSES.md for the exact change).
 KNOWN_MISSES: dict[str, str] = {
-    "cve_2025_23304_nemo_hydra_target": _FS + "a tar holding a zip member is identified as a prefixed zip; "
-    "the .nemo config is never read",
     "keras_npz_shape_bomb": _FS + "npz member declaring 64 GiB: error without a finding",
     "hs_pandas_read_pickle_zst": _FS + "Zstandard-compressed pickle: error without a finding",
-    "torch_hub_hubconf_py": _TPL + "hubconf.py is skipped as text",
-    "hf_custom_generate_py": _TPL + "custom_generate/generate.py is skipped as text",
-    "mlflow_loader_module_code": _FS + "the loader module's .py inside the tar is not analysed (OTH020 medium only)",
-    "diffusers_custom_pipeline_index": _TPL + "model_index.json naming repository modules is skipped",
 }
 
 

@@ -23,6 +23,12 @@ from mlvet.rules import ARC310
 
 #: What-it-does categories (Python-code tables) that make an instantiation target critical.
 _CRITICAL_CATEGORIES = frozenset({"process", "exec", "native", "obfuscated", "builtins"})
+#: Libraries whose classes Hydra configs of models instantiate as a matter of course (layers, optimisers,
+#: schedulers, data modules): a target there that no table or tier calls dangerous is an ordinary component.
+_ML_LIBRARIES = frozenset({
+    "torch", "torchvision", "torchaudio", "nemo", "lightning", "pytorch_lightning", "transformers", "timm",
+    "hydra", "omegaconf", "torchmetrics", "diffusers", "peft", "accelerate", "sklearn", "megatron",
+})
 #: Arguments that look like a shell command or an interpreter invocation.
 _COMMAND_RE = re.compile(r"\b(?:sh|bash|cmd|powershell|python3?|curl|wget|nc)\b|/bin/|-c\b|\|\s*sh\b")
 
@@ -95,6 +101,9 @@ def report_targets(doc: Any, ctx: ScanContext) -> None:
         elif commandlike:
             severity = Severity.HIGH
             why = "a callable outside the model's libraries with a command-like argument"
+        elif module.split(".")[0] in _ML_LIBRARIES:
+            severity = Severity.INFO
+            why = f"a callable of the {module.split('.')[0]} library (an ordinary model component)"
         elif module.split(".")[0] in sys.stdlib_module_names:
             severity = Severity.MEDIUM
             why = "a standard-library callable, which a model's config has no reason to instantiate"

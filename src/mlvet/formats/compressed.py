@@ -57,8 +57,24 @@ _KINDS: list[tuple[str, Callable[[bytes], bool], Callable[[], Any], int]] = [
      lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), 0),
     ("lz4", lambda h: h[:4] == b"\x04\x22\x4d\x18", _Lz4, 0),
     ("zlib", _zlib_ok, zlib.decompressobj, 0),
-    ("joblib-zf", lambda h: h[:2] == b"ZF" and len(h) >= 18, _zf_decompressor, 18),
+    ("joblib-zf", lambda h: _zf_start(h) is not None, _zf_decompressor, 21),
 ]
+
+
+def _zf_start(head: bytes) -> int | None:
+    """Where the zlib stream of an old joblib ``ZF`` file starts (None: not one).
+
+    joblib's ``write_zfile`` wrote ``b"ZF"``, the hex length left-justified to ``len(hex(2**64))`` (19) and
+    the zlib stream; ``read_zfile`` skips one more byte when it is a space (files of older versions, whose
+    length field was one longer). The stream starts right after the padding, at 21 or 22.
+    """
+    if head[:4] != b"ZF0x":
+        return None
+    for start in (21, 22, 23):
+        field = head[2:start].rstrip(b" L")
+        if _zlib_ok(head[start : start + 2]) and all(c in b"0123456789abcdefx" for c in field.lower()):
+            return start
+    return None
 
 
 class CompressedHandler:
@@ -76,6 +92,8 @@ class CompressedHandler:
         if match is None:  # pragma: no cover - sniff guarantees a match
             raise AnalysisError("unknown compression")
         kind, _test, factory, skip = match
+        if kind == "joblib-zf":
+            skip = _zf_start(head) or skip
         ctx.saw_format(kind)
         stream.seek(skip)
         import tempfile

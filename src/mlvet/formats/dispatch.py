@@ -141,7 +141,7 @@ def _onnx() -> None:
 
 
 def _tensorflow() -> None:
-    from mlvet.formats import tensorflow  # noqa: F401
+    from mlvet.formats import tensorflow, tf_meta  # noqa: F401
 
 
 def _skops() -> None:
@@ -150,6 +150,22 @@ def _skops() -> None:
 
 def _yaml_tags() -> None:
     from mlvet.formats import yaml_tags  # noqa: F401
+
+
+def _hydra_config() -> None:
+    from mlvet.formats import hydra_config  # noqa: F401
+
+
+def _loader_code() -> None:
+    from mlvet.formats import loader_code  # noqa: F401
+
+
+def _rdata() -> None:
+    from mlvet.formats import rdata  # noqa: F401
+
+
+def _templates() -> None:
+    from mlvet.formats import templates  # noqa: F401
 
 
 #: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
@@ -169,6 +185,11 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
         lambda p: _protobuf_like(p) or "variables" in p.name or ".data-" in p.name or p.name.endswith(
             (".pb", ".pbtxt", ".index")) or (_text_head(p) and any(k in p.head for k in _PBTXT_WORDS)),
     ),
+    ("hydra-config", _hydra_config, _text_head),
+    ("rdata", _rdata, lambda p: p.head[:2] in (b"X\n", b"B\n", b"A\n") or p.head[:3] in (b"RDX", b"RDA", b"RDB")),
+    ("templates", _templates, _text_head),
+    ("loader-code", _loader_code,
+     lambda p: p.name.lower().endswith(("hubconf.py", "generate.py")) or b'"_diffusers_version"' in p.head),
 ]
 _loaded: set[str] = set()
 
@@ -196,3 +217,4 @@ def import_all() -> None:
             importer()
             _loaded.add(name)
     _skops()
+    from mlvet.formats import code_archives  # noqa: F401 - zip/tar layouts (torch.package, .mar, MLflow)

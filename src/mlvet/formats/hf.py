@@ -349,6 +349,10 @@ def analyse_config(doc: Any, ctx: ScanContext) -> None:
         if "chat_template" in doc:
             for where, tpl in _templates(doc["chat_template"]):
                 _analyse_template(tpl, ctx, where)
+    from mlvet.formats.templates import nested_templates
+
+    for where, tpl in nested_templates(doc):
+        _analyse_template(tpl, ctx, where)
     _report_other_keys(doc, ctx)
     report_targets(doc, ctx)
 

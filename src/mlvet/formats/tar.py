@@ -4,13 +4,16 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO
+import io
+from collections.abc import Callable
+from typing import BinaryIO, Protocol
 
 from mlvet.errors import AnalysisError
 from mlvet.formats.archive_paths import LINK_EFFECT_TAR, NAME_EFFECT_TAR, bomb_seen, link_escape, name_escape
-from mlvet.formats.base import Probe, ScanContext, register
+from mlvet.formats.base import Probe, ScanContext, Window, register
 from mlvet.formats.pickle import analyse_pickle_stream
-from mlvet.rules import ARC301, ARC302
+from mlvet.model import Severity
+from mlvet.rules import ARC300, ARC301, ARC302
 
 _LEGACY_TORCH = {"sys_info", "pickle", "storages", "tensors"}
 _STORAGE_SIZES = {
@@ -19,6 +22,62 @@ _STORAGE_SIZES = {
     "ComplexFloatStorage": 8, "ComplexDoubleStorage": 16, "QInt8Storage": 1, "QUInt8Storage": 1,
     "QInt32Storage": 4,
 }
+
+
+#: Reads a regular member by name, up to a byte limit (None: absent or not a regular file).
+MemberReader = Callable[[str, int], "bytes | None"]
+
+
+class TarLayout(Protocol):
+    """A known tar layout (NeMo ``.nemo``, an MLflow model folder, a TorchServe ``.mar``) found by member names.
+
+    Like :class:`mlvet.formats.zip.ZipLayout`: the first layout that matches analyses the members it knows
+    (configs that name code, the code itself); members it returns as handled are not scanned again, every
+    other member is still identified by content.
+    """
+
+    id: str
+
+    def matches(self, names: list[str]) -> bool:
+        """True if the archive's regular member ``names`` have this layout."""
+        ...
+
+    def analyse(self, names: list[str], read: MemberReader, ctx: ScanContext) -> set[str]:
+        """Analyse the members the layout knows; return the names it handled."""
+        ...
+
+
+_TAR_LAYOUTS: list[TarLayout] = []
+
+
+def register_tar_layout(layout: TarLayout) -> TarLayout:
+    """Add a tar layout (modules call this at import); layouts are tried in registration order."""
+    _TAR_LAYOUTS.append(layout)
+    return layout
+
+
+def _apply_layouts(tf: object, members: list[object], ctx: ScanContext) -> set[str]:
+    """Run the first matching tar layout; returns the member names it handled."""
+    import tarfile
+
+    from mlvet.formats import code_archives  # noqa: F401 - registers the code-bearing tar layouts
+
+    assert isinstance(tf, tarfile.TarFile)
+    files = {m.name: m for m in members if isinstance(m, tarfile.TarInfo) and m.isfile()}
+    names = list(files)
+
+    def read(name: str, limit: int) -> bytes | None:
+        info = files.get(name)
+        if info is None or info.size > limit:
+            return None
+        f = tf.extractfile(info)
+        return None if f is None else f.read(limit + 1)
+
+    for layout in _TAR_LAYOUTS:
+        if layout.matches(names):
+            ctx.saw_format(layout.id)
+            return layout.analyse(names, read, ctx)
+    return set()
 
 
 class TarHandler:
@@ -49,6 +108,7 @@ class TarHandler:
             raise AnalysisError(f"unreadable tar archive: {exc}") from None
         with tf:
             count = 0
+            complete = False
             try:
                 members = []
                 for info in tf:
@@ -58,12 +118,15 @@ class TarHandler:
                         ctx.error("member limit reached")
                         break
                     members.append(info)
+                else:
+                    complete = True
             except (tarfile.TarError, OSError, EOFError) as exc:
                 ctx.error(f"tar archive is corrupt after {count} members: {exc}")
             names = {m.name for m in members}
             legacy = names >= _LEGACY_TORCH
             if legacy:
                 ctx.saw_format("pytorch-legacy-tar")
+            handled = set() if legacy else _apply_layouts(tf, list(members), ctx)
             for done, info in enumerate(members):
                 if bomb_seen(ctx):
                     ctx.error(f"analysis stopped after a decompression bomb; {len(members) - done} member(s) "
@@ -80,7 +143,7 @@ class TarHandler:
                         ctx.report(ARC302, f"{kind} {name!r} points to {out}: {LINK_EFFECT_TAR}",
                                    evidence=f"{name[:150]} -> {info.linkname[:150]}")
                     continue
-                if not info.isfile():
+                if not info.isfile() or name in handled:
                     continue
                 f = tf.extractfile(info)
                 if f is None:
@@ -95,6 +158,29 @@ class TarHandler:
                     _scan_legacy_records(f, info.size, sub, name)  # type: ignore[arg-type]
                 else:
                     sub.scan_stream(f, info.size, name)  # type: ignore[arg-type]
+            if complete and not bomb_seen(ctx):
+                _scan_trailing(stream, tf.offset, size, ctx)
+
+
+def _scan_trailing(stream: BinaryIO, end: int, size: int, ctx: ScanContext) -> None:
+    """Bytes after the tar's last member that are not zero padding (an appended zip or pickle) are scanned
+    by content: tar readers ignore them, but a zip reader that looks for the end record finds an appended zip."""
+    stream.seek(end)
+    pos = end
+    while pos < size:
+        chunk = stream.read(min(1 << 20, size - pos))
+        if not chunk:
+            return
+        stripped = chunk.lstrip(b"\0")
+        if stripped:
+            start = pos + len(chunk) - len(stripped)
+            ctx.report(ARC300, f"{size - start} byte(s) of data after the end of the tar archive (at offset {start}): "
+                       "tar readers ignore them, other readers may not", severity=Severity.MEDIUM,
+                       evidence=f"trailing data at {start}")
+            ctx.child(f"<bytes after the tar @{start}>").scan_stream(
+                io.BufferedReader(Window(stream, start, size - start)), size - start, "")
+            return
+        pos += len(chunk)
 
 
 def _scan_legacy_records(f: BinaryIO, size: int, ctx: ScanContext, name: str) -> None:

@@ -79,7 +79,8 @@ _LAYOUTS: list[ZipLayout] = []
 
 def _load_layouts() -> None:
     """Import the modules that register zip layouts (only needed for zips that are not torch/npz)."""
-    from mlvet.formats import keras, skops, tensorflow  # noqa: F401
+    # code_archives: torch.package, TorchServe .mar, MLflow models in an archive.
+    from mlvet.formats import code_archives, keras, skops, tensorflow  # noqa: F401
 
 
 def register_zip_layout(layout: ZipLayout) -> ZipLayout:
@@ -97,6 +98,10 @@ class ZipHandler:
     def sniff(self, probe: Probe) -> bool:
         if probe.head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
             return True
+        # A tar whose last member is a zip (a NeMo .nemo holding a checkpoint) ends with that zip's end record:
+        # the tar handler claims it and scans the zip as its member (and any bytes after the tar's end).
+        if len(probe.head) >= 512 and probe.head[257:262] == b"ustar":
+            return False
         # A zip with bytes before it (self-extracting, polyglot): found by its end record.
         return b"PK\x05\x06" in probe.tail(70_000) and find_eocd_any(probe.stream, probe.size) is not None
 

@@ -203,7 +203,6 @@ NOT_PARSED: dict[str, str] = {
     "spacy/pipeline/textcat/model": "spaCy/thinc msgpack weights",
     "spacy/pipeline/tokenizer": "spaCy tokenizer (msgpack)",
     "spacy/pipeline/entity_ruler/patterns.jsonl": "an empty file (mlvet reports every empty input as an error)",
-    "torch/package/packaged_net.pt": "torch.package archive (its Python source is not analysed yet)",
 }
 
 
