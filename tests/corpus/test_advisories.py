@@ -42,7 +42,6 @@ _TPL = "configs/templates (branch templates): "
 KNOWN_MISSES: dict[str, str] = {
     "cve_2025_23304_nemo_hydra_target": _FS + "a tar holding a zip member is identified as a prefixed zip; "
     "the .nemo config is never read",
-    "hs_pandas_read_pickle_zst": _FS + "Zstandard-compressed pickle: error without a finding",
     "torch_hub_hubconf_py": _TPL + "hubconf.py is skipped as text",
     "hf_custom_generate_py": _TPL + "custom_generate/generate.py is skipped as text",
     "mlflow_loader_module_code": _FS + "the loader module's .py inside the tar is not analysed (OTH020 medium only)",
