@@ -152,6 +152,10 @@ def _yaml_tags() -> None:
     from mlvet.formats import yaml_tags  # noqa: F401
 
 
+def _msgpack() -> None:
+    from mlvet.formats import msgpack_models  # noqa: F401
+
+
 #: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
 _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("gguf", _gguf, lambda p: p.head[:4] in (b"GGUF", b"FUGG")),
@@ -169,6 +173,7 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
         lambda p: _protobuf_like(p) or "variables" in p.name or ".data-" in p.name or p.name.endswith(
             (".pb", ".pbtxt", ".index")) or (_text_head(p) and any(k in p.head for k in _PBTXT_WORDS)),
     ),
+    ("msgpack", _msgpack, lambda p: p.head[:1] != b"" and (0x81 <= p.head[0] <= 0x8F or p.head[0] in (0xDE, 0xDF))),
 ]
 _loaded: set[str] = set()
 
