@@ -172,6 +172,16 @@ def _sentencepiece() -> None:
     from mlvet.formats import sentencepiece  # noqa: F401
 
 
+def _boosting_like(p: Probe) -> bool:
+    """XGBoost UBJSON/JSON, LightGBM text, or a legacy XGBoost binary (a small u64 name length at 136/140)."""
+    h = p.head
+    return h[:1] in (b"{", b"t") or _json_like(p) or h[137:144] == bytes(7) or h[141:148] == bytes(7)
+
+
+def _boosting() -> None:
+    from mlvet.formats import boosting  # noqa: F401
+
+
 #: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
 _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("gguf", _gguf, lambda p: p.head[:4] in (b"GGUF", b"FUGG")),
@@ -192,6 +202,7 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("flatbuffer-models", _flatbuffer_models, lambda p: p.head[4:8] == b"ORTM" or p.head[:4] == b"CBM1"),
     ("embeddings", _embeddings, lambda p: p.head[:4] == b"\xba\x16\x4f\x2f" or p.head[:1].isdigit()),
     ("sentencepiece", _sentencepiece, lambda p: p.head[:1] == b"\x0a"),
+    ("boosting", _boosting, _boosting_like),
     ("matlab", _matlab, lambda p: p.head[:6] == b"MATLAB"),
     ("msgpack", _msgpack, lambda p: p.head[:1] != b"" and (0x81 <= p.head[0] <= 0x8F or p.head[0] in (0xDE, 0xDF))),
 ]
