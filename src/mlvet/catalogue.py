@@ -79,6 +79,7 @@ class FormatId(str, Enum):
     WORD2VEC = "word2vec"
     SENTENCEPIECE = "sentencepiece"
     ORT = "onnxruntime-ort"
+    ORBAX_OCDBT = "orbax-ocdbt"
     # Inventory-only kinds and the catch-alls.
     WEBDATASET = "webdataset"
     PARQUET = "parquet"
@@ -175,6 +176,7 @@ _ENTRIES: tuple[FormatInfo, ...] = (
     FormatInfo(F.WORD2VEC, weights=True, family="data"),
     FormatInfo(F.SENTENCEPIECE),
     FormatInfo(F.ORT, weights=True, family="data"),
+    FormatInfo(F.ORBAX_OCDBT, weights=True, family="data"),
     FormatInfo(F.WEBDATASET),
     FormatInfo(F.PARQUET),
     FormatInfo(F.ARROW),
