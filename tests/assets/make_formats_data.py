@@ -154,9 +154,11 @@ def _onnx_gelu(path: Path) -> None:
     x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 4])
     y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 3])
     w = helper.make_tensor("W", TensorProto.FLOAT, [4, 3], np.linspace(-1, 1, 12, dtype=np.float32).tolist())
-    nodes = [helper.make_node("MatMul", ["X", "W"], ["Z"]), helper.make_node("Gelu", ["Z"], ["Y"], domain="com.microsoft")]
+    nodes = [helper.make_node("MatMul", ["X", "W"], ["Z"]),
+             helper.make_node("Gelu", ["Z"], ["Y"], domain="com.microsoft")]
     graph = helper.make_graph(nodes, "g", [x], [y], [w])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
     model.ir_version = 8
     onnx.save(model, path)
 
@@ -180,7 +182,7 @@ def write_ort() -> None:
     _write(MALICIOUS / "python_op.ort", data.replace(b"com.microsoft", b"evil.native.x").replace(b"Gelu", b"PyOp"))
 
 
-def write_benign() -> None:  # noqa: PLR0915 - one library after another, in order
+def write_benign() -> None:
     import numpy as np
 
     rng = np.random.default_rng(0)

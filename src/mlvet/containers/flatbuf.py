@@ -38,7 +38,7 @@ class FlatBuffer:
         if pos < 0 or n < 0 or pos + n > self.size:
             raise self.fail(f"{n}-byte read outside the buffer ({self.size} bytes)", pos)
         rel = pos - self._start
-        if 0 <= rel and rel + n <= len(self._buf):
+        if rel >= 0 and rel + n <= len(self._buf):
             return self._buf[rel : rel + n]
         self.stream.seek(self.base + pos)
         data = self.stream.read(max(n, min(_WINDOW, self.size - pos)))

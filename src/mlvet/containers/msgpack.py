@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import BinaryIO, Union
+from typing import BinaryIO, TypeAlias
 
 __all__ = ["INLINE_BYTES", "Blob", "Ext", "MsgpackError", "Value", "parse", "plausible_head"]
 
@@ -45,8 +45,8 @@ class Ext:
     data: bytes | Blob
 
 
-Value = Union[None, bool, int, float, str, bytes, Blob, Ext, list["Value"], dict["Key", "Value"]]
-Key = Union[None, bool, int, float, str, bytes, Blob, Ext, tuple[object, ...]]
+#: A decoded value; map keys are any hashable value (arrays used as keys become tuples).
+Value: TypeAlias = bool | int | float | str | bytes | Blob | Ext | list["Value"] | dict[object, "Value"] | None
 
 
 class _Source:
@@ -164,15 +164,17 @@ class _Parser:
     def _array(self, n: int, depth: int) -> list[Value]:
         return [self.value(depth + 1) for _ in range(self._count(n, 1))]
 
-    def _map(self, n: int, depth: int) -> dict[Key, Value]:
-        out: dict[Key, Value] = {}
+    def _map(self, n: int, depth: int) -> dict[object, Value]:
+        out: dict[object, Value] = {}
         for _ in range(self._count(n, 2)):
-            key = self.value(depth + 1)
-            if isinstance(key, list):
-                key = tuple(key)
-            if isinstance(key, dict):
+            raw = self.value(depth + 1)
+            if isinstance(raw, dict):
                 raise MsgpackError("a map used as a map key")
-            out[key] = self.value(depth + 1)
+            key: object = tuple(raw) if isinstance(raw, list) else raw
+            try:
+                out[key] = self.value(depth + 1)
+            except TypeError:  # an array key holding an unhashable value
+                raise MsgpackError("unhashable map key") from None
         return out
 
 

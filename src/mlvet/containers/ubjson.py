@@ -9,9 +9,9 @@ against the bytes left before any loop runs; depth and the number of values are 
 from __future__ import annotations
 
 import struct
-from typing import BinaryIO, Union
+from typing import BinaryIO, TypeAlias
 
-__all__ = ["Skipped", "UbjsonError", "UbjValue", "parse"]
+__all__ = ["Skipped", "UbjValue", "UbjsonError", "parse"]
 
 _MAX_DEPTH = 64
 _MAX_VALUES = 50_000_000
@@ -30,7 +30,7 @@ class Skipped(tuple[bytes, int]):
     """A typed array that was skipped: its element type marker and count."""
 
 
-UbjValue = Union[None, bool, int, float, str, Skipped, list["UbjValue"], dict[str, "UbjValue"]]
+UbjValue: TypeAlias = bool | int | float | str | Skipped | list["UbjValue"] | dict[str, "UbjValue"] | None
 
 
 class _Reader:

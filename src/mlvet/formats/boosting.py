@@ -26,24 +26,26 @@ from mlvet.containers.ubjson import UbjsonError, parse
 from mlvet.errors import AnalysisError
 from mlvet.formats.base import Probe, ScanContext, register
 
-_UBJ_KEY_MARKERS = b"iUIlL"
+#: What follows an object's ``{``: a key length's integer marker, or a count/type (``#``, ``$``).
+_UBJ_KEY_MARKERS = b"iUIlL#$"
 _LEGACY_PARAM = 136
 _BOOSTERS = frozenset({"gbtree", "gblinear", "dart"})
 _OBJECTIVE = re.compile(r"\A[a-z]+:[a-z_:]+\Z")
 _MAX_JSON = 512 << 20
+_LGB_MARKERS = (b"end of trees", b"\nparameters:", b"end of parameters")
 _LGB_HEADER = re.compile(rb"\Atree\r?\nversion=v\d+\r?\n")
 
 
 def _ubj_head(h: bytes) -> bool:
-    """``{`` then a key length (integer marker) then ``learner`` or ``version``: XGBoost's first keys."""
-    if h[:1] != b"{" or len(h) < 12 or h[1:2] == b"" or h[1] not in _UBJ_KEY_MARKERS:
+    """``{``, a key length (or an object count), then the object ``learner``: XGBoost's first key."""
+    if h[:1] != b"{" or len(h) < 12 or h[1] not in _UBJ_KEY_MARKERS:
         return False
-    return b"learner" in h[:24] or b"version" in h[:24]
+    return b"\x07learner{" in h[:48]
 
 
 def _json_head(h: bytes) -> bool:
     text = h.lstrip(b" \t\r\n")
-    return text[:1] == b"{" and re.match(rb'\{\s*"(learner|version)"\s*:', text) is not None
+    return text[:1] == b"{" and re.match(rb'\{\s*"learner"\s*:\s*\{', text) is not None
 
 
 def _legacy_strings(h: bytes) -> tuple[str, str] | None:
@@ -113,6 +115,7 @@ class LightGBMHandler:
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
         carry = b""
         pos = 0
+        seen: set[bytes] = set()
         while pos < size:
             chunk = stream.read(min(1 << 20, size - pos))
             if not chunk:
@@ -120,10 +123,13 @@ class LightGBMHandler:
             pos += len(chunk)
             if b"\x00" in chunk:
                 raise AnalysisError(f"malformed LightGBM model: NUL byte in the text before byte {pos}")
-            if b"end of trees" in carry + chunk:
-                return
-            carry = chunk[-16:]
-        raise AnalysisError("malformed LightGBM model: no 'end of trees' line (truncated)")
+            window = carry + chunk
+            seen.update(m for m in _LGB_MARKERS if m in window)
+            carry = window[-24:]
+        # save_model ends with a newline; its parameter block, when present, with an end marker.
+        if b"end of trees" not in seen or not carry.endswith(b"\n") or (
+                b"\nparameters:" in seen and b"end of parameters" not in seen):
+            raise AnalysisError("malformed LightGBM model: the text ends before its last section (truncated)")
 
 
 register(XGBoostHandler())

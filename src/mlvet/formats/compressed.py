@@ -1,7 +1,8 @@
 """Single compressed streams: gzip, bz2, xz, lzma-alone, zlib (joblib), lz4, Zstandard and joblib's old ``ZF``.
 
 joblib writes its compressed dumps as one compressed stream of the pickle (with inline array bytes),
-pandas' ``to_pickle('x.pkl.gz')`` / ``('x.pkl.zst')`` likewise (``read_pickle`` picks the codec by suffix), and a ``.tar.gz`` is a tar inside gzip. Each stream is
+pandas' ``to_pickle('x.pkl.gz')`` / ``('x.pkl.zst')`` likewise (``read_pickle`` picks the codec by
+suffix), and a ``.tar.gz`` is a tar inside gzip. Each stream is
 decompressed into a bounded spool (memory, then disk) and the content is identified and scanned again.
 Size and ratio limits turn a bomb into a finding instead of a full disk.
 """

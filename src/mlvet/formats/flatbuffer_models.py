@@ -30,7 +30,8 @@ _MAX_GRAPH_DEPTH = 32
 # ort.fbs field indices (InferenceSession, Model, Graph, Node, Attribute).
 _SESSION_VERSION, _SESSION_MODEL = 0, 1
 _MODEL_IR, _MODEL_OPSETS, _MODEL_PRODUCER, _MODEL_GRAPH = 0, 1, 2, 7
-_GRAPH_NODES = 2
+_GRAPH_INITIALIZERS, _GRAPH_NODES = 0, 2
+_TENSOR_NAME, _TENSOR_RAW = 0, 4
 _NODE_NAME, _NODE_DOMAIN, _NODE_OP = 0, 2, 5
 _NODE_ATTRS = 10
 _ATTR_NAME, _ATTR_G, _ATTR_GRAPHS = 0, 7, 12
@@ -48,8 +49,13 @@ class OrtHandler:
         return len(h) >= 16 and h[4:8] == ORT_IDENTIFIER and 8 <= int.from_bytes(h[:4], "little") < probe.size
 
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
+        if size % 4:
+            # FlatBufferBuilder pads the finished buffer to its alignment (at least 4): a size that is not a
+            # multiple of 4 was cut.
+            raise AnalysisError(f"malformed ONNX Runtime model: {size} bytes is not a whole FlatBuffer (truncated)")
         fb = FlatBuffer(stream, size, "ONNX Runtime model")
         session = fb.root()
+        fb.string(session, _SESSION_VERSION)
         model = fb.table(session, _SESSION_MODEL)
         if model is None:
             raise AnalysisError("malformed ONNX Runtime model: no model table")
@@ -72,6 +78,9 @@ class OrtHandler:
             raise AnalysisError(f"ONNX Runtime model: sub-graphs nested deeper than {_MAX_GRAPH_DEPTH}")
         if depth:
             st.subgraphs += 1
+        for tensor in fb.tables(graph, _GRAPH_INITIALIZERS):
+            fb.string(tensor, _TENSOR_NAME)
+            fb.vector(tensor, _TENSOR_RAW, width=1)  # bounds only: the tensor bytes are never read
         for node in fb.tables(graph, _GRAPH_NODES):
             st.nodes += 1
             domain = fb.string(node, _NODE_DOMAIN) or ""

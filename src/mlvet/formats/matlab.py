@@ -160,7 +160,7 @@ class _Reader:
         if mtype != 6 or nbytes < 8:
             raise AnalysisError(f"malformed MAT-file: array without array flags at byte {pos}")
         self.stream.seek(data)
-        cls = struct.unpack(self.e + "I", self.stream.read(4))[0] & 0xFF
+        cls = int(struct.unpack(self.e + "I", self.stream.read(4))[0]) & 0xFF
         pos = nxt
         name = ""
         strings: list[str] = []

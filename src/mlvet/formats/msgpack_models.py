@@ -38,9 +38,9 @@ def kind_of(doc: Value) -> str:
     """The format id of a parsed document, from its top-level keys and values."""
     if isinstance(doc, dict):
         keys = {k for k in doc if isinstance(k, str)}
-        if _THINC <= keys or {"nodes", "params"} <= keys:
+        if keys >= _THINC or {"nodes", "params"} <= keys:
             return "thinc-msgpack"
-        if _DOCBIN <= keys:
+        if keys >= _DOCBIN:
             return "spacy-docbin"
         if keys & _TOKENIZER and len(keys & _TOKENIZER) >= 2:
             return "spacy-msgpack"
@@ -65,7 +65,7 @@ def _get(d: dict[object, Value], key: str) -> Value:
     """``d[key]`` whether the key was packed as text or as bytes (msgpack-numpy packs ``b"nd"``)."""
     if key in d:
         return d[key]
-    return d.get(key.encode(), None)
+    return d.get(key.encode())
 
 
 class _Walker:
@@ -99,10 +99,7 @@ class _Walker:
         self.nested += 1
         if self.nested > _MAX_NESTED:
             raise AnalysisError(f"more than {_MAX_NESTED} nested msgpack documents")
-        if isinstance(v, Blob):
-            doc = parse(self.stream, v.offset, v.offset + v.length)
-        else:
-            doc = parse(io.BytesIO(v))
+        doc = parse(self.stream, v.offset, v.offset + v.length) if isinstance(v, Blob) else parse(io.BytesIO(v))
         self.walk(doc, label, 0)
 
     def walk(self, v: Value, label: str, depth: int) -> None:
@@ -116,9 +113,8 @@ class _Walker:
                 self.scan_value(_get(v, "data"), f"{label}<msgpack-numpy object array>")
             for x in v.values():
                 self.walk(x, label, depth + 1)
-        elif isinstance(v, Ext):
-            if v.code in (_FLAX_NDARRAY, _FLAX_NPSCALAR):
-                self._flax_array(v)
+        elif isinstance(v, Ext) and v.code in (_FLAX_NDARRAY, _FLAX_NPSCALAR):
+            self._flax_array(v)
 
     def _flax_array(self, v: Ext) -> None:
         data = v.data
@@ -152,7 +148,7 @@ class _Walker:
         if not isinstance(shim, (bytes, Blob)):
             self.ctx.error(f"{label}: a thinc shim is not binary data")
             return
-        sub, n = self._bytes(shim)
+        sub, _n = self._bytes(shim)
         head = sub.read(8)
         sub.seek(0)
         if plausible_head(head):
