@@ -163,9 +163,9 @@ _ENTRIES: tuple[FormatInfo, ...] = (
     FormatInfo(F.XML),
     # YAML with PyYAML python/object tags: an unsafe yaml.load (old Keras model_from_yaml) builds the objects.
     FormatInfo(F.YAML_PYTHON, runs_code=True),
-    FormatInfo(F.MSGPACK),
-    FormatInfo(F.FLAX_MSGPACK, weights=True, family="data"),
-    FormatInfo(F.THINC_MSGPACK, weights=True, family="data"),
+    FormatInfo(F.MSGPACK, weights=True, family="data"),
+    FormatInfo(F.FLAX_MSGPACK),
+    FormatInfo(F.THINC_MSGPACK),
     FormatInfo(F.SPACY_MSGPACK),
     FormatInfo(F.SPACY_DOCBIN),
     FormatInfo(F.MATLAB, weights=True, family="data"),
