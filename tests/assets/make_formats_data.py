@@ -163,6 +163,26 @@ def _onnx_gelu(path: Path) -> None:
     onnx.save(model, path)
 
 
+def _onnx_if(path: Path) -> None:
+    """An If whose else branch runs a contrib operator: sub-graphs must be walked too."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [2])
+    c = helper.make_tensor_value_info("C", TensorProto.BOOL, [])
+    y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2])
+    then = helper.make_graph([helper.make_node("Relu", ["X"], ["a"])], "then", [],
+                             [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2])])
+    other = helper.make_graph([helper.make_node("Gelu", ["X"], ["b"], domain="com.microsoft")], "else", [],
+                              [helper.make_tensor_value_info("b", TensorProto.FLOAT, [2])])
+    graph = helper.make_graph([helper.make_node("If", ["C"], ["Y"], then_branch=then, else_branch=other)], "g",
+                              [x, c], [y])
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
 def _to_ort(onnx_path: Path, out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort", str(onnx_path),
@@ -175,6 +195,11 @@ def write_ort() -> None:
         src = Path(tmp) / "gelu.onnx"
         _onnx_gelu(src)
         _to_ort(src, BENIGN / "model.ort")
+        src = Path(tmp) / "branch.onnx"
+        _onnx_if(src)
+        _to_ort(src, BENIGN / "if_model.ort")
+    branch = (BENIGN / "if_model.ort").read_bytes()
+    _write(MALICIOUS / "subgraph_custom_domain.ort", branch.replace(b"com.microsoft", b"evil.native.x"))
     data = (BENIGN / "model.ort").read_bytes()
     # Same-length patches of the operator strings: a custom native domain, and a Python-calling op type.
     assert data.count(b"com.microsoft") >= 1 and data.count(b"Gelu") >= 1

@@ -43,6 +43,7 @@ BENIGN_FORMATS = {
     "frame.pkl.zst": "compressed",
     "lightgbm.txt": "lightgbm",
     "model.ort": "onnxruntime-ort",
+    "if_model.ort": "onnxruntime-ort",
     "tokenizer.model": "sentencepiece",
     "xgboost.json": "xgboost",
     "xgboost.ubj": "xgboost",
@@ -78,6 +79,7 @@ MALICIOUS_EXPECT = {
     "object.mat": ("OTH032", Severity.LOW, "evil.Loader"),
     "custom_domain.ort": ("ONX601", Severity.MEDIUM, "evil.native.x"),
     "python_op.ort": ("ONX601", Severity.HIGH, "PyOp"),
+    "subgraph_custom_domain.ort": ("ONX601", Severity.MEDIUM, "evil.native.x"),
 }
 
 
