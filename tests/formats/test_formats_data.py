@@ -280,3 +280,19 @@ def test_ubjson_reader_skips_typed_arrays_and_checks_counts() -> None:
     bad = b"[$d#L" + struct.pack(">q", 1 << 40)
     with pytest.raises(UbjsonError):
         ubj_parse(io.BytesIO(bad), len(bad))
+
+
+def test_mat_v73_is_scanned_as_hdf5(tmp_path: Path) -> None:
+    h5py = pytest.importorskip("h5py")
+    import numpy as np
+
+    path = tmp_path / "v73.mat"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f.create_dataset("w", data=np.arange(6.0))
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, HDF5 schema 1.00 .".ljust(116) + bytes(8) + b"\x00\x02IM"
+    data = bytearray(path.read_bytes())
+    data[:128] = header
+    path.write_bytes(bytes(data))
+    result = _scan(path)
+    assert result.status is Status.SCANNED, result.errors
+    assert "hdf5" in result.formats_seen and not _loud(result)

@@ -104,9 +104,8 @@ class _Walker:
 
     def walk(self, v: Value, label: str, depth: int) -> None:
         if isinstance(v, list):
-            for i, x in enumerate(v):
+            for x in v:
                 self.walk(x, label, depth + 1)
-                del i
         elif isinstance(v, dict):
             if _get(v, "nd") is True and _get(v, "kind") in (b"O", "O"):
                 # msgpack-numpy: pickle.loads(data) rebuilds the object array.
