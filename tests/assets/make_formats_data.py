@@ -1,7 +1,7 @@
 """Build the long-tail format fixtures in tests/assets/formats_data/ (issue 12, "benign formats that error").
 
 Run with a Python that has the libraries (``pip install catboost xgboost-cpu lightgbm sentencepiece
-onnxruntime "jax[cpu]" flax orbax-checkpoint zstandard msgpack scipy pandas`` beside torch==2.13.0):
+onnxruntime "jax[cpu]" flax orbax-checkpoint zstandard msgpack scipy pandas fasttext-wheel`` beside torch==2.13.0):
 ``python tests/assets/make_formats_data.py``.
 
 * ``benign/``: written by the real libraries' save functions, tiny configs. Each must scan with no error and
@@ -207,6 +207,21 @@ def write_ort() -> None:
     _write(MALICIOUS / "python_op.ort", data.replace(b"com.microsoft", b"evil.native.x").replace(b"Gelu", b"PyOp"))
 
 
+def write_fasttext() -> None:
+    """A supervised fastText model and its product-quantized ``.ftz`` (word n-grams give the 256 rows PQ needs)."""
+    import fasttext
+
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "train.txt"
+        corpus.write_text("".join(f"__label__{'pos' if i % 2 else 'neg'} {'good fine' if i % 2 else 'bad poor'} "
+                                  f"word{i % 7} text\n" for i in range(200)))
+        model = fasttext.train_supervised(str(corpus), dim=4, epoch=2, minCount=1, bucket=256, wordNgrams=2,
+                                          thread=1, seed=0, verbose=0)
+        model.save_model(str(BENIGN / "fasttext.bin"))
+        model.quantize(input=str(corpus), qnorm=True, retrain=False, cutoff=0, dsub=2)
+        model.save_model(str(BENIGN / "fasttext_quantized.ftz"))
+
+
 def write_benign() -> None:
     import numpy as np
 
@@ -284,6 +299,7 @@ def write_benign() -> None:
     ckpt.wait_until_finished()
 
     write_ort()
+    write_fasttext()
 
 
 def main() -> None:
