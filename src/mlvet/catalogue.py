@@ -80,6 +80,7 @@ class FormatId(str, Enum):
     SENTENCEPIECE = "sentencepiece"
     ORT = "onnxruntime-ort"
     ORBAX_OCDBT = "orbax-ocdbt"
+    ZARR_CHUNK = "zarr-chunk"
     # Inventory-only kinds and the catch-alls.
     WEBDATASET = "webdataset"
     PARQUET = "parquet"
@@ -177,6 +178,7 @@ _ENTRIES: tuple[FormatInfo, ...] = (
     FormatInfo(F.SENTENCEPIECE),
     FormatInfo(F.ORT, weights=True, family="data"),
     FormatInfo(F.ORBAX_OCDBT, weights=True, family="data"),
+    FormatInfo(F.ZARR_CHUNK),
     FormatInfo(F.WEBDATASET),
     FormatInfo(F.PARQUET),
     FormatInfo(F.ARROW),

@@ -17,6 +17,7 @@ Every payload is ``os.system("echo mlvet-poc")``-style bytes: nothing here is ev
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -142,6 +143,10 @@ def write_malicious() -> None:
     _write(MALICIOUS / "msgpack_numpy_object.msgpack", mp({"params": {"w": weights}}))
     _write(MALICIOUS / "xgboost_model.bst", evil_pickle())
     _write(MALICIOUS / "lightgbm_model.txt", evil_pickle())
+    zarray = {"zarr_format": 2, "shape": [1], "chunks": [1], "dtype": "|O", "compressor": None,
+              "fill_value": 0, "order": "C", "filters": [{"id": "pickle", "protocol": 2}]}
+    _write(MALICIOUS / "zarr_pickle_codec" / ".zarray", json.dumps(zarray).encode())
+    _write(MALICIOUS / "zarr_pickle_codec" / "0", evil_pickle())
     _write(MALICIOUS / "function_handle.mat", mat_function_handle())
     _write(MALICIOUS / "object.mat", mat_object())
 
@@ -297,6 +302,8 @@ def write_benign() -> None:
     ckpt = ocp.StandardCheckpointer()
     ckpt.save((BENIGN / "orbax_checkpoint").resolve(), params)
     ckpt.wait_until_finished()
+    zarr_ckpt = ocp.Checkpointer(ocp.PyTreeCheckpointHandler(use_ocdbt=False))
+    zarr_ckpt.save((BENIGN / "orbax_zarr_checkpoint").resolve(), params)
 
     write_ort()
     write_fasttext()

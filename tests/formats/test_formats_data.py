@@ -82,6 +82,7 @@ MALICIOUS_EXPECT = {
     "custom_domain.ort": ("ONX601", Severity.MEDIUM, "evil.native.x"),
     "python_op.ort": ("ONX601", Severity.HIGH, "PyOp"),
     "subgraph_custom_domain.ort": ("ONX601", Severity.MEDIUM, "evil.native.x"),
+    "zarr_pickle_codec/0": ("PKL100", Severity.CRITICAL, "os.system"),
 }
 
 
@@ -126,6 +127,22 @@ def test_specific_kinds_are_named_in_formats_seen() -> None:
     assert "spacy-msgpack" in _scan(ECO / "spacy/pipeline/tokenizer").formats_seen
     assert "spacy-docbin" in _scan(ECO / "spacy/doc_bin.spacy").formats_seen
     assert "zstd" in _scan(BENIGN / "frame.pkl.zst").formats_seen
+
+
+def test_orbax_zarr_checkpoint_chunks_are_data() -> None:
+    report = mlvet.scan(BENIGN / "orbax_zarr_checkpoint")
+    assert all(r.status is not Status.ERROR for r in report.results), [(r.path, r.errors) for r in report.results]
+    chunks = [r for r in report.results if r.format == "zarr-chunk"]
+    assert chunks and not [f for r in report.results for f in r.findings if f.severity >= Severity.MEDIUM]
+
+
+def test_zarr_chunk_of_the_wrong_size_is_an_error(tmp_path: Path) -> None:
+    src = next(p for p in (BENIGN / "orbax_zarr_checkpoint").rglob("*") if p.name[:1].isdigit())
+    folder = tmp_path / "arr"
+    folder.mkdir()
+    (folder / ".zarray").write_bytes((src.parent / ".zarray").read_bytes())
+    (folder / src.name).write_bytes(src.read_bytes()[:-3])
+    assert _scan(folder / src.name).status is Status.ERROR
 
 
 def test_orbax_checkpoint_folder_has_no_error() -> None:

@@ -186,6 +186,10 @@ def _orbax() -> None:
     from mlvet.formats import orbax  # noqa: F401
 
 
+def _zarr() -> None:
+    from mlvet.formats import zarr  # noqa: F401
+
+
 #: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
 _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("gguf", _gguf, lambda p: p.head[:4] in (b"GGUF", b"FUGG")),
@@ -208,6 +212,7 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("sentencepiece", _sentencepiece, lambda p: p.head[:1] == b"\x0a"),
     ("boosting", _boosting, _boosting_like),
     ("orbax", _orbax, lambda p: p.head[:2] == b"\x0c\xdb"),
+    ("zarr", _zarr, lambda p: os.path.basename(p.name)[:1].isdigit()),
     ("matlab", _matlab, lambda p: p.head[:6] == b"MATLAB"),
     ("msgpack", _msgpack, lambda p: p.head[:1] != b"" and (0x81 <= p.head[0] <= 0x8F or p.head[0] in (0xDE, 0xDF))),
 ]
