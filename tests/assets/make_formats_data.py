@@ -299,6 +299,8 @@ def write_benign() -> None:
     _write(BENIGN / "flax_params.msgpack", serialization.to_bytes(params))
     state = train_state.TrainState.create(apply_fn=mlp.apply, params=params, tx=optax.adam(1e-3))
     _write(BENIGN / "flax_train_state.msgpack", serialization.to_bytes(state))
+    scalars = {"lr": np.float32(1e-3), "step": np.int64(7), "z": complex(1, 2), "big": np.zeros(200, np.float32)}
+    _write(BENIGN / "flax_scalars.msgpack", serialization.msgpack_serialize(scalars))
     ckpt = ocp.StandardCheckpointer()
     ckpt.save((BENIGN / "orbax_checkpoint").resolve(), params)
     ckpt.wait_until_finished()

@@ -40,6 +40,7 @@ BENIGN_FORMATS = {
     "catboost.onnx": "onnx",
     "flax_params.msgpack": "msgpack",
     "flax_train_state.msgpack": "msgpack",
+    "flax_scalars.msgpack": "msgpack",
     "frame.pkl.zst": "compressed",
     "lightgbm.txt": "lightgbm",
     "fasttext.bin": "fasttext",

@@ -11,10 +11,11 @@ run code is what the *loaders* do with some of those values:
 * thinc layer attributes and spaCy DocBin span groups / user data are msgpack documents stored as binary
   values and loaded with srsly again: they are parsed and walked the same way.
 
-Flax's ``to_bytes``/``msgpack_serialize`` stores arrays as extension values whose payload is a msgpack
-``(shape, dtype name, buffer)`` that ``np.frombuffer`` reads: numeric data only (numpy refuses object dtypes
-there), so a Flax checkpoint or train state is data. Its payload structure is still checked so a damaged or
-crafted file is an error, not clean. Regular expressions in a spaCy tokenizer are compiled, never run as code.
+Flax's ``to_bytes``/``msgpack_serialize`` stores arrays and NumPy scalars as extension values (codes 1 and
+3) whose payload is a msgpack ``(shape, dtype name, buffer)`` that ``np.frombuffer`` reads: numeric data
+only (numpy refuses object dtypes there), so a Flax checkpoint or train state is data. Its payload structure
+is still checked so a damaged or crafted file is an error, not clean. Regular expressions in a spaCy tokenizer
+are compiled, never run as code.
 """
 
 from __future__ import annotations
@@ -119,14 +120,11 @@ class _Walker:
         data = v.data
         inner = parse(self.stream, data.offset, data.offset + data.length) if isinstance(data, Blob) \
             else parse(io.BytesIO(data))
-        if v.code == _FLAX_NPSCALAR:
-            ok = isinstance(inner, list) and len(inner) == 2 and isinstance(inner[0], (bytes, str))
-        else:
-            ok = (isinstance(inner, list) and len(inner) == 3 and isinstance(inner[0], list)
-                  and all(isinstance(d, int) and d >= 0 for d in inner[0])
-                  and isinstance(inner[1], (bytes, str)) and isinstance(inner[2], (bytes, Blob)))
+        ok = (isinstance(inner, list) and len(inner) == 3 and isinstance(inner[0], list)
+              and all(isinstance(d, int) and d >= 0 for d in inner[0])
+              and isinstance(inner[1], (bytes, str)) and isinstance(inner[2], (bytes, Blob)))
         if not ok:
-            raise MsgpackError("Flax array record is not (shape, dtype, buffer)")
+            raise MsgpackError("Flax array/scalar record is not (shape, dtype, buffer)")
 
     def thinc(self, doc: dict[object, Value]) -> None:
         attrs = _get(doc, "attrs")
