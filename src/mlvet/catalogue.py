@@ -65,6 +65,22 @@ class FormatId(str, Enum):
     MLFLOW_MLMODEL = "mlflow-mlmodel"
     XML = "xml"
     YAML_PYTHON = "yaml-python"
+    # Long-tail model formats (issue 12): parsed, data only unless a value is a pickle (scanned as one).
+    MSGPACK = "msgpack"
+    FLAX_MSGPACK = "flax-msgpack"
+    THINC_MSGPACK = "thinc-msgpack"
+    SPACY_MSGPACK = "spacy-msgpack"
+    SPACY_DOCBIN = "spacy-docbin"
+    MATLAB = "matlab"
+    CATBOOST = "catboost"
+    XGBOOST = "xgboost"
+    LIGHTGBM = "lightgbm"
+    FASTTEXT = "fasttext"
+    WORD2VEC = "word2vec"
+    SENTENCEPIECE = "sentencepiece"
+    ORT = "onnxruntime-ort"
+    ORBAX_OCDBT = "orbax-ocdbt"
+    ZARR_CHUNK = "zarr-chunk"
     # Inventory-only kinds and the catch-alls.
     WEBDATASET = "webdataset"
     PARQUET = "parquet"
@@ -169,6 +185,21 @@ _ENTRIES: tuple[FormatInfo, ...] = (
     FormatInfo(F.XML),
     # YAML with PyYAML python/object tags: an unsafe yaml.load (old Keras model_from_yaml) builds the objects.
     FormatInfo(F.YAML_PYTHON, runs_code=True),
+    FormatInfo(F.MSGPACK, weights=True, family="data"),
+    FormatInfo(F.FLAX_MSGPACK),
+    FormatInfo(F.THINC_MSGPACK),
+    FormatInfo(F.SPACY_MSGPACK),
+    FormatInfo(F.SPACY_DOCBIN),
+    FormatInfo(F.MATLAB, weights=True, family="data"),
+    FormatInfo(F.CATBOOST, weights=True, family="data"),
+    FormatInfo(F.XGBOOST, weights=True, family="data"),
+    FormatInfo(F.LIGHTGBM, weights=True, family="data"),
+    FormatInfo(F.FASTTEXT, weights=True, family="data"),
+    FormatInfo(F.WORD2VEC, weights=True, family="data"),
+    FormatInfo(F.SENTENCEPIECE),
+    FormatInfo(F.ORT, weights=True, family="data"),
+    FormatInfo(F.ORBAX_OCDBT, weights=True, family="data"),
+    FormatInfo(F.ZARR_CHUNK),
     FormatInfo(F.WEBDATASET),
     FormatInfo(F.PARQUET),
     FormatInfo(F.ARROW),

@@ -40,8 +40,6 @@ _TPL = "configs/templates (branch templates): "
 
 #: Samples whose fix belongs to another component (strict xfail; see MISSES.md for the exact change).
 KNOWN_MISSES: dict[str, str] = {
-    "keras_npz_shape_bomb": _FS + "npz member declaring 64 GiB: error without a finding",
-    "hs_pandas_read_pickle_zst": _FS + "Zstandard-compressed pickle: error without a finding",
 }
 
 

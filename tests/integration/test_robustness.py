@@ -255,7 +255,9 @@ def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.pkl"
     path.write_bytes(b"")
     result, _ = _scan(path)
-    assert result.status is Status.ERROR and result.errors
+    # Nothing in it can run: clean, with an info finding saying it is empty (issue 12).
+    assert result.status is not Status.ERROR and not result.errors, _describe(result)
+    assert [f.rule_id for f in result.findings] == ["OTH030"], _describe(result)
 
 
 def test_unreadable_and_special_paths(tmp_path: Path) -> None:

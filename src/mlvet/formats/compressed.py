@@ -1,7 +1,8 @@
-"""Single compressed streams: gzip, bz2, xz, lzma-alone, zlib (joblib), lz4 frames and joblib's old ``ZF``.
+"""Single compressed streams: gzip, bz2, xz, lzma-alone, zlib (joblib), lz4, Zstandard and joblib's old ``ZF``.
 
 joblib writes its compressed dumps as one compressed stream of the pickle (with inline array bytes),
-pandas' ``to_pickle('x.pkl.gz')`` likewise, and a ``.tar.gz`` is a tar inside gzip. Each stream is
+pandas' ``to_pickle('x.pkl.gz')`` / ``('x.pkl.zst')`` likewise (``read_pickle`` picks the codec by
+suffix), and a ``.tar.gz`` is a tar inside gzip. Each stream is
 decompressed into a bounded spool (memory, then disk) and the content is identified and scanned again.
 Size and ratio limits turn a bomb into a finding instead of a full disk.
 """
@@ -49,6 +50,51 @@ class _Lz4:
         return bool(getattr(self._d, "needs_input", True))
 
 
+class _Zstd:
+    """Zstandard frames (pandas ``compression='zstd'``, ``.pkl.zst``) through the standard library's codec.
+
+    ``compression.zstd`` (Python 3.14) or its backport ``backports.zstd`` (the ``mlvet[zstd]`` extra) wrap the
+    reference C library; without either the stream is an ``error`` result, never clean. Skippable frames
+    end a "stream" like any frame, so the multi-stream loop below moves on to the frame after them.
+    """
+
+    def __init__(self) -> None:
+        try:
+            from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            try:
+                from backports import zstd  # type: ignore[import-not-found,no-redef,unused-ignore]
+            except ImportError:
+                raise AnalysisError(
+                    "Zstandard-compressed stream: install mlvet[zstd] to analyse it (not analysed)"
+                ) from None
+        self._error: type[Exception] = zstd.ZstdError
+        self._d = zstd.ZstdDecompressor()
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        try:
+            return bytes(self._d.decompress(data, max_length))
+        except self._error as exc:
+            raise ValueError(str(exc)) from None
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._d.eof)
+
+    @property
+    def needs_input(self) -> bool:
+        return bool(self._d.needs_input)
+
+    @property
+    def unused_data(self) -> bytes:
+        return bytes(self._d.unused_data)
+
+
+def _zstd_frame(h: bytes) -> bool:
+    """A Zstandard frame or a skippable frame (magic 0x184D2A50..5F), as ``ZstdFile`` reads them."""
+    return h[:4] == b"\x28\xb5\x2f\xfd" or (len(h) >= 8 and h[1:4] == b"\x2a\x4d\x18" and h[0] & 0xF0 == 0x50)
+
+
 _KINDS: list[tuple[str, Callable[[bytes], bool], Callable[[], Any], int]] = [
     ("gzip", lambda h: h[:2] == b"\x1f\x8b", lambda: zlib.decompressobj(31), 0),
     ("bzip2", lambda h: h[:3] == b"BZh" and h[3:4].isdigit(), bz2.BZ2Decompressor, 0),
@@ -56,6 +102,7 @@ _KINDS: list[tuple[str, Callable[[bytes], bool], Callable[[], Any], int]] = [
     ("lzma", lambda h: h[:2] == b"\x5d\x00" and h[2:3] == b"\x00",
      lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), 0),
     ("lz4", lambda h: h[:4] == b"\x04\x22\x4d\x18", _Lz4, 0),
+    ("zstd", _zstd_frame, _Zstd, 0),
     ("zlib", _zlib_ok, zlib.decompressobj, 0),
     ("joblib-zf", lambda h: _zf_start(h) is not None, _zf_decompressor, 21),
 ]
@@ -78,7 +125,8 @@ def _zf_start(head: bytes) -> int | None:
 
 
 class CompressedHandler:
-    """gzip, bz2, xz and lz4 streams (joblib's compressors): decompressed within limits and scanned by content."""
+    """gzip, bz2, xz, lz4 and zstd streams (joblib's and pandas' compressors): decompressed within limits, scanned by
+    content."""
     id = "compressed"
     priority = 30
 
@@ -124,7 +172,8 @@ def _outputs(d: Any, data: bytes) -> Any:
 #: Formats whose standard readers (gzip.GzipFile, bz2.BZ2File, lzma.LZMAFile, lz4.frame) read several streams
 #: back to back as one: joblib and pandas see the concatenation, so it is what must be analysed (a payload
 #: split across gzip members hid from scanners that stop at the first one: the nullifAI technique).
-_MULTI_STREAM = {"gzip": b"\x1f\x8b", "bzip2": b"BZh", "xz": b"\xfd7zXZ\x00", "lz4": b"\x04\x22\x4d\x18"}
+_MULTI_STREAM = {"gzip": b"\x1f\x8b", "bzip2": b"BZh", "xz": b"\xfd7zXZ\x00", "lz4": b"\x04\x22\x4d\x18",
+                 "zstd": b"\x28\xb5\x2f\xfd"}
 
 
 def _next_stream(d: Any, src: BinaryIO, kind: str) -> bytes | None:
@@ -140,6 +189,8 @@ def _next_stream(d: Any, src: BinaryIO, kind: str) -> bytes | None:
     while True:
         if kind == "gzip":
             rest = rest.lstrip(b"\x00")
+        if len(rest) >= len(magic) and kind == "zstd":
+            return rest if len(rest) >= 8 and _zstd_frame(rest) else None
         if len(rest) >= len(magic):
             return rest if rest.startswith(magic) else None
         more = src.read(1 << 20)

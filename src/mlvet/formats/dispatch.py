@@ -166,6 +166,42 @@ def _rdata() -> None:
 
 def _templates() -> None:
     from mlvet.formats import templates  # noqa: F401
+def _msgpack() -> None:
+    from mlvet.formats import msgpack_models  # noqa: F401
+
+
+def _matlab() -> None:
+    from mlvet.formats import matlab  # noqa: F401
+
+
+def _flatbuffer_models() -> None:
+    from mlvet.formats import flatbuffer_models  # noqa: F401
+
+
+def _embeddings() -> None:
+    from mlvet.formats import embeddings  # noqa: F401
+
+
+def _sentencepiece() -> None:
+    from mlvet.formats import sentencepiece  # noqa: F401
+
+
+def _boosting_like(p: Probe) -> bool:
+    """XGBoost UBJSON/JSON, LightGBM text, or a legacy XGBoost binary (a small u64 name length at 136/140)."""
+    h = p.head
+    return h[:1] in (b"{", b"t") or _json_like(p) or h[137:144] == bytes(7) or h[141:148] == bytes(7)
+
+
+def _boosting() -> None:
+    from mlvet.formats import boosting  # noqa: F401
+
+
+def _orbax() -> None:
+    from mlvet.formats import orbax  # noqa: F401
+
+
+def _zarr() -> None:
+    from mlvet.formats import zarr  # noqa: F401
 
 
 #: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
@@ -190,6 +226,14 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("templates", _templates, _text_head),
     ("loader-code", _loader_code,
      lambda p: p.name.lower().endswith(("hubconf.py", "generate.py")) or b'"_diffusers_version"' in p.head),
+    ("flatbuffer-models", _flatbuffer_models, lambda p: p.head[4:8] == b"ORTM" or p.head[:4] == b"CBM1"),
+    ("embeddings", _embeddings, lambda p: p.head[:4] == b"\xba\x16\x4f\x2f" or p.head[:1].isdigit()),
+    ("sentencepiece", _sentencepiece, lambda p: p.head[:1] == b"\x0a"),
+    ("boosting", _boosting, _boosting_like),
+    ("orbax", _orbax, lambda p: p.head[:2] == b"\x0c\xdb"),
+    ("zarr", _zarr, lambda p: os.path.basename(p.name)[:1].isdigit()),
+    ("matlab", _matlab, lambda p: p.head[:6] == b"MATLAB"),
+    ("msgpack", _msgpack, lambda p: p.head[:1] != b"" and (0x81 <= p.head[0] <= 0x8F or p.head[0] in (0xDE, 0xDF))),
 ]
 _loaded: set[str] = set()
 

@@ -12,6 +12,17 @@ from typing import BinaryIO
 
 from mlvet.errors import AnalysisError
 from mlvet.formats.base import Probe, ScanContext, register
+from mlvet.model import Severity
+from mlvet.rules import define_rule
+
+OTH030 = define_rule(
+    "OTH030", "empty-file", Severity.INFO,
+    "The file is empty (0 bytes).",
+    "An empty file holds nothing a loader could execute or build, so it is reported clean; every model loader "
+    "fails on it, so it may be a truncated download or a placeholder a pipeline writes (spaCy's empty "
+    "patterns.jsonl). Truncated non-empty files stay errors.",
+    "Nothing to do for security; re-download the file if a model was expected here.",
+)
 
 _NOT_MODELS: list[tuple[bytes, str]] = [
     (b"\x89PNG\r\n\x1a\n", "PNG image"),
@@ -94,9 +105,9 @@ class MiscHandler:
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
         head = stream.read(4096)
         if not head:
-            if ctx.opaque_ok:
-                return
-            raise AnalysisError("empty file")
+            if not ctx.opaque_ok:
+                ctx.report(OTH030, "empty file: nothing a loader could run (loaders fail on it)")
+            return
         if len(head) >= 8 and int.from_bytes(head[:8], "little") < min(size, 100_000_000) and head[8:9] == b"{":
             raise AnalysisError("looks like a safetensors file, but its header is not valid safetensors JSON")
         for magic, what in _NOT_MODELS:

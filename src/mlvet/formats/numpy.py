@@ -12,7 +12,7 @@ import math
 import re
 from typing import BinaryIO
 
-from mlvet.errors import AnalysisError
+from mlvet.errors import AnalysisError, LimitExceeded
 from mlvet.formats.base import Probe, ScanContext, register
 from mlvet.formats.pickle import analyse_pickle_stream
 
@@ -64,6 +64,14 @@ class NpyHandler:
             return  # structured or unusual dtype: data only, no code; size not checked
         expected = math.prod(shape) * itemsize
         actual = size - (start + hlen)
+        lim = ctx.limits
+        if expected > max(lim.ratio_floor_bytes, actual * lim.max_ratio) or expected > lim.max_member_bytes:
+            # numpy.load allocates the declared shape before reading (keras PR #23016): a small member
+            # declaring gigabytes exhausts memory whatever it stores. Far beyond what is stored: a bomb.
+            raise LimitExceeded(
+                "npy-declared-bytes", lim.ratio_floor_bytes,
+                f".npy header declares {expected} bytes of data ({shape!r} x {itemsize}) but {actual} are stored: "
+                "numpy.load allocates the declared size first (an allocation bomb)")
         if actual < expected:
             raise AnalysisError(f"truncated .npy: {actual} data bytes, the header promises {expected}")
 

@@ -193,16 +193,6 @@ class Corpus:
 #: Files in formats mlvet does not parse yet (issue 12: the long tail of formats). They must fail closed
 #: (an ``error`` result, never clean) until their format module lands; the test checks exactly that.
 NOT_PARSED: dict[str, str] = {
-    "catboost/classifier.cbm": "CatBoost .cbm (FlatBuffers model)",
-    "catboost/regressor.cbm": "CatBoost .cbm (FlatBuffers model)",
-    "fasttext/classifier.bin": "fastText binary model",
-    "fasttext/skipgram.bin": "fastText binary model",
-    "gensim/vectors.word2vec.bin": "word2vec binary vectors",
-    "scipy/arrays.mat": "MATLAB .mat (scipy.io.savemat)",
-    "spacy/doc_bin.spacy": "spaCy DocBin (zlib-compressed msgpack)",
-    "spacy/pipeline/textcat/model": "spaCy/thinc msgpack weights",
-    "spacy/pipeline/tokenizer": "spaCy tokenizer (msgpack)",
-    "spacy/pipeline/entity_ruler/patterns.jsonl": "an empty file (mlvet reports every empty input as an error)",
 }
 
 

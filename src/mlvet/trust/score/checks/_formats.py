@@ -18,6 +18,9 @@ _SCORES: dict[FormatId, int] = {
     F.KERAS: 7, F.KERAS_H5: 6, F.HDF5: 6, F.SKOPS: 7, F.TF_SAVEDMODEL: 6, F.TF_GRAPHDEF: 6,
     F.PYTORCH_ZIP: 3, F.PYTORCH_PT2: 3, F.PYTORCH_LEGACY: 2, F.PYTORCH_LEGACY_TAR: 2, F.PICKLE: 2,
     F.COMPRESSED: 2, F.TORCHSCRIPT: 1,
+    # Issue 12 long-tail formats: parsed data; msgpack lower (srsly unpickles msgpack-numpy object arrays).
+    F.ORT: 10, F.CATBOOST: 9, F.XGBOOST: 9, F.LIGHTGBM: 9, F.FASTTEXT: 9, F.WORD2VEC: 9, F.ORBAX_OCDBT: 9,
+    F.MATLAB: 8, F.MSGPACK: 7,
 }
 
 
