@@ -152,6 +152,14 @@ def _yaml_tags() -> None:
     from mlvet.formats import yaml_tags  # noqa: F401
 
 
+def _ggml() -> None:
+    from mlvet.formats import ggml  # noqa: F401
+
+
+def _llamafile() -> None:
+    from mlvet.formats import llamafile  # noqa: F401
+
+
 #: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
 _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("gguf", _gguf, lambda p: p.head[:4] in (b"GGUF", b"FUGG")),
@@ -169,6 +177,8 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
         lambda p: _protobuf_like(p) or "variables" in p.name or ".data-" in p.name or p.name.endswith(
             (".pb", ".pbtxt", ".index")) or (_text_head(p) and any(k in p.head for k in _PBTXT_WORDS)),
     ),
+    ("ggml", _ggml, lambda p: p.head[:4] in (b"lmgg", b"fmgg", b"tjgg")),
+    ("llamafile", _llamafile, lambda p: p.head[:2] in (b"MZ", b"\x7fE", b"\xcf\xfa", b"#!")),
 ]
 _loaded: set[str] = set()
 
