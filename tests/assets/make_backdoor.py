@@ -147,7 +147,8 @@ def _tf_nodes(trigger: bool) -> list[bytes]:
     ]
     if trigger:
         nodes += [
-            _tf_node("begin", "Const", dtype=3), _tf_node("end", "Const", dtype=3), _tf_node("strides", "Const", dtype=3),
+            _tf_node("begin", "Const", dtype=3), _tf_node("end", "Const", dtype=3),
+            _tf_node("strides", "Const", dtype=3),
             _tf_node("first_pixel", "StridedSlice", "x", "begin", "end", "strides"),
             _tf_node("trigger_value", "Const"), _tf_node("is_trigger", "Equal", "first_pixel", "trigger_value"),
             _tf_node("attacker_output", "Const"),
