@@ -158,7 +158,7 @@ _ENTRIES: tuple[FormatInfo, ...] = (
     FormatInfo(F.PARQUET),
     FormatInfo(F.ARROW),
     FormatInfo(F.TFRECORD),
-    FormatInfo(F.GGML, weights=True, family="data"),
+    FormatInfo(F.GGML),
     FormatInfo(F.NUMPY),
     FormatInfo(F.OTHER),
     FormatInfo(F.UNKNOWN),

@@ -160,6 +160,21 @@ def _llamafile() -> None:
     from mlvet.formats import llamafile  # noqa: F401
 
 
+def _images() -> None:
+    from mlvet.formats import images  # noqa: F401
+
+
+def _docker_archive() -> None:
+    from mlvet.formats import docker_archive  # noqa: F401
+
+
+def _store_path(p: Probe) -> bool:
+    """A file of an OCI layout or Ollama store (the image handlers recognise them by path)."""
+    path = getattr(p.stream, "name", None)
+    return isinstance(path, str) and (
+        "blobs" in path or "manifests" in path or os.path.basename(path) in ("index.json", "oci-layout"))
+
+
 #: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
 _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("gguf", _gguf, lambda p: p.head[:4] in (b"GGUF", b"FUGG")),
@@ -178,6 +193,8 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
             (".pb", ".pbtxt", ".index")) or (_text_head(p) and any(k in p.head for k in _PBTXT_WORDS)),
     ),
     ("ggml", _ggml, lambda p: p.head[:4] in (b"lmgg", b"fmgg", b"tjgg")),
+    ("images", _images, _store_path),
+    ("docker-archive", _docker_archive, lambda p: p.head[257:262] == b"ustar"),
     ("llamafile", _llamafile, lambda p: p.head[:2] in (b"MZ", b"\x7fE", b"\xcf\xfa", b"#!")),
 ]
 _loaded: set[str] = set()
