@@ -92,3 +92,20 @@ def test_malformed_sweep_is_bounded_and_never_clean_when_broken() -> None:
         result = scan_stream(io.BytesIO(blob), len(blob), "m.bin", default_policy())
         assert result.status in (Status.SCANNED, Status.ERROR)
     assert time.monotonic() - start < 30
+
+
+def test_llamafile_malformed_sweep_is_bounded_and_never_silently_clean() -> None:
+    rng = random.Random(7)
+    base = (FIXTURES / "ssti.llamafile").read_bytes()
+    start = time.monotonic()
+    for _ in range(60):
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        blob = bytes(data[: rng.choice([len(data), rng.randrange(16, len(data))])])
+        result = scan_stream(io.BytesIO(blob), len(blob), "model.llamafile", default_policy())
+        assert result.status in (Status.SCANNED, Status.ERROR, Status.SKIPPED)
+        if result.format == "llamafile" and result.status is Status.SCANNED:
+            # Still recognised and fully read: the executable is reported.
+            assert "OTH092" in {f.rule_id for f in result.findings}
+    assert time.monotonic() - start < 60
