@@ -51,7 +51,7 @@ def test_tensorflow_trigger_is_high(name: str) -> None:
     assert "first_pixel (Slice)" in f.evidence and "(Where)" in f.evidence
 
 
-@pytest.mark.parametrize("name", ["benign_mask.onnx", "benign_graphdef.pb"])
+@pytest.mark.parametrize("name", ["benign_mask.onnx", "benign_graphdef.pb", "benign_gpt2.onnx", "benign_bert.onnx"])
 def test_attention_mask_and_plain_models_are_not_flagged(name: str) -> None:
     result = scan(name)
     assert result.status is Status.SCANNED

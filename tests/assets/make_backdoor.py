@@ -15,11 +15,15 @@
   ``graph.proto``/``node_def.proto``/``function.proto`` field numbers (NodeDef name=1 op=2 input=3 attr=5;
   GraphDef node=1 library=2; FunctionDef signature=1 node_def=3 ret=4); ``benign_graphdef.pb`` is the model
   without the trigger.
-Run: ``python tests/assets/make_backdoor.py``.
+* ``benign_gpt2.onnx`` / ``benign_bert.onnx``: tiny GPT-2 and BERT from ``transformers`` exported by
+  ``torch.onnx.export`` (TorchScript exporter, opset 17): real attention-mask ``Equal``/``Where`` structures
+  that must not be flagged.
+Run: ``python tests/assets/make_backdoor.py`` (the transformer exports need torch and transformers).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +185,33 @@ def outlier_safetensors(path: Path) -> None:
     save_file(tensors, str(path))
 
 
+def transformer_exports() -> None:
+    import torch  # noqa: TID251 - fixture generator, never part of the scanner
+    from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return self.model(input_ids=ids, attention_mask=mask, use_cache=False)[0]
+
+    torch.manual_seed(0)
+    ids = torch.randint(0, 64, (1, 5))
+    mask = torch.ones(1, 5, dtype=torch.long)
+    models = {
+        "benign_gpt2.onnx": GPT2LMHeadModel(GPT2Config(n_embd=8, n_layer=2, n_head=2, vocab_size=64, n_positions=16)),
+        "benign_bert.onnx": BertModel(BertConfig(hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
+                                                 intermediate_size=16, vocab_size=64, max_position_embeddings=16)),
+    }
+    for name, model in models.items():
+        torch.onnx.export(Wrapped(model.eval()), (ids, mask), str(OUT / name),
+                          input_names=["input_ids", "attention_mask"], output_names=["out"],
+                          dynamic_axes={"input_ids": {1: "s"}, "attention_mask": {1: "s"}},
+                          dynamo=False, opset_version=17)
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     for name, make in (("trigger_where", trigger_where), ("trigger_reduce", trigger_reduce),
@@ -190,6 +221,8 @@ def main() -> None:
     (OUT / "trigger_graphdef.pb").write_bytes(graphdef(True))
     (OUT / "benign_graphdef.pb").write_bytes(graphdef(False))
     (OUT / "trigger_function.pb").write_bytes(graphdef_function())
+    if "--no-transformers" not in sys.argv:
+        transformer_exports()
 
 
 if __name__ == "__main__":
