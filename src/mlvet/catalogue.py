@@ -104,6 +104,12 @@ class FormatId(str, Enum):
     TF_METAGRAPH = "tf-metagraph"
     OTHER = "other"
     UNKNOWN = "unknown"
+    # Issue 12 (fmt-img): llamafile executables, container images and Ollama models.
+    LLAMAFILE = "llamafile"
+    DOCKER_ARCHIVE = "docker-archive"
+    OCI_LAYOUT = "oci-layout"
+    OCI_BLOB = "oci-blob"
+    OLLAMA_MANIFEST = "ollama-manifest"
 
     def __str__(self) -> str:
         return self.value
@@ -216,6 +222,12 @@ _ENTRIES: tuple[FormatInfo, ...] = (
     FormatInfo(F.TF_METAGRAPH),
     FormatInfo(F.OTHER),
     FormatInfo(F.UNKNOWN),
+    # The file is a program: running it runs its machine code (the embedded GGUF is scanned as a member).
+    FormatInfo(F.LLAMAFILE, runs_code=True, container=True),
+    FormatInfo(F.DOCKER_ARCHIVE, container=True),
+    FormatInfo(F.OCI_LAYOUT),
+    FormatInfo(F.OCI_BLOB, container=True),
+    FormatInfo(F.OLLAMA_MANIFEST),
 )
 
 #: Every format by id, in the catalogue's order.

@@ -3,7 +3,8 @@
 Ids are grouped by area (bandit-style): ``PKL1xx`` pickle calls, ``PKL2xx`` pickle structure and
 obfuscation, ``ARC3xx`` containers and archives, ``KER4xx`` Keras, ``TFG5xx`` TensorFlow (and TFLite),
 ``ONX6xx`` ONNX, ``GGF7xx`` GGUF and chat templates, ``SFT8xx`` safetensors, ``HFR9xx`` Hugging Face
-repositories, ``OTH0xx`` other formats (skops, PMML, MLflow ...), ``FMT0xx`` format-independent problems.
+repositories, ``OTH0xx`` other formats (skops, PMML, MLflow ...), ``BKD1xx`` architectural backdoors (graph
+triggers, out-of-family weights), ``FMT0xx`` format-independent problems.
 Format modules register their own rules with :func:`define_rule`. A new rule is a
 new entry here; the README's rule table is generated from this registry (``mlvet rules``).
 """
@@ -267,4 +268,102 @@ FMT002 = _rule(
     "is incomplete.",
     "Replace the link with the file itself, or scan the target explicitly if you trust it.",
     59,
+)
+
+
+# ---- issue 12 (fmt-img): legacy GGML, llamafile, Lightning, container images; BKD1xx architectural backdoors ----
+OTH090 = _rule(
+    "OTH090", "ggml-parser-attack", Severity.HIGH,
+    "A legacy GGML/GGMF/GGJT file declares counts, lengths or dimensions that cannot be real.",
+    "GGML carries no code, but its loaders (llama.cpp before August 2023, koboldcpp, ctransformers, gpt4all) "
+    "size buffers from these numbers without checks: vocab sizes beyond the file, huge token or name lengths "
+    "and more than 4 dimensions overflow or over-read their heap, the GGUF parser bugs' older siblings.",
+    "Do not load the file. A GGML file written by a real converter never has these values; convert a trusted "
+    "original to GGUF instead.",
+    787,
+)
+OTH091 = _rule(
+    "OTH091", "ggml-tensor-bounds", Severity.HIGH,
+    "A legacy GGML tensor's data runs past the end of the file, or bytes follow the last tensor.",
+    "Loaders mmap or read tensor data by the sizes in the tensor table; data beyond the end makes them read "
+    "out of bounds (a truncated download shows the same thing), and bytes after the last tensor are "
+    "unreferenced data that can carry a second payload.",
+    "Re-download the file from its publisher, or convert a trusted original to GGUF.",
+    125,
+)
+OTH092 = _rule(
+    "OTH092", "llamafile-executable", Severity.LOW,
+    "The file is a llamafile: a native executable (APE/ELF/PE/shell polyglot) with a GGUF model in an "
+    "embedded zip.",
+    "A llamafile is a program, not a model a loader parses: running it runs its machine code with your "
+    "privileges, and mlvet does not analyse machine code. That is what the user asked for when running it, "
+    "so it is ranked low; the embedded GGUF and its chat template are scanned like any GGUF file.",
+    "Run llamafiles only from publishers you trust (check the release's checksum or signature), or extract "
+    "the GGUF and load it with your own llama.cpp build.",
+    94,
+)
+OTH093 = _rule(
+    "OTH093", "image-digest-mismatch", Severity.HIGH,
+    "A blob of an OCI/Docker image or an Ollama model does not match the digest (or size) its manifest or "
+    "its content-addressed name declares.",
+    "Images and Ollama models are content-addressed: the digest is the only thing that ties a layer to the "
+    "manifest that was signed, pulled or reviewed. A blob whose bytes differ was changed after the fact "
+    "(tampering) or corrupted; runtimes that do not re-verify local blobs run it anyway.",
+    "Delete the local copy and pull the image or model again from its registry; find out who could write "
+    "to the store.",
+    345,
+)
+OTH094 = _rule(
+    "OTH094", "image-layout-anomaly", Severity.MEDIUM,
+    "An OCI/Docker image or Ollama model manifest is inconsistent: a referenced blob is missing, a digest is "
+    "malformed, or a layer has an unknown media type.",
+    "The runtime resolves layers from the manifest; a manifest that names blobs the store does not hold, or "
+    "content of unknown kind, means what runs is not what was scanned.",
+    "Pull the image or model again; inspect unknown layer types before running it.",
+    20,
+)
+OTH095 = _rule(
+    "OTH095", "lightning-instantiator", Severity.HIGH,
+    "A PyTorch Lightning checkpoint names a custom '_instantiator' in its hyper-parameters.",
+    "LightningModule/LightningDataModule.load_from_checkpoint imports the dotted path in "
+    "hyper_parameters['_instantiator'] and calls it with the class and the saved hyper-parameters; Lightning "
+    "up to 2.5 accepted any path (2.6 allows only its own LightningCLI instantiator). Any other value makes "
+    "older Lightning import a module of the checkpoint's choosing and call into it.",
+    "Do not load the checkpoint with load_from_checkpoint; load the state_dict with torch.load("
+    "weights_only=True) into a model you construct yourself.",
+    94,
+)
+OTH096 = _rule(
+    "OTH096", "lightning-class-path", Severity.INFO,
+    "A PyTorch Lightning checkpoint's hyper-parameters name classes that load_from_checkpoint instantiates "
+    "(LightningCLI '_class_path', or 'class_path'/'init_args' entries).",
+    "LightningCLI stores the model's class path and nested class_path/init_args configs; loading through "
+    "its instantiator (jsonargparse) imports and constructs them. Ordinary CLI checkpoints name the "
+    "project's own classes (listed for review); process, code-execution or deserialisation callables are "
+    "attacks and ranked critical.",
+    "Check that every class path belongs to the model's own code.",
+    94,
+)
+BKD100 = _rule(
+    "BKD100", "graph-trigger-branch", Severity.MEDIUM,
+    "The model graph compares a model input (or a slice or reduction of it) with a constant and uses the "
+    "result to select between outputs (Where/If/Select): a structure that changes the output on a trigger.",
+    "Architectural backdoors (Bober-Irizar et al., 2023; HiddenLayer ShadowLogic, 2024) hide the trigger "
+    "check in the graph itself, so they survive fine-tuning and need no poisoned weights: when the input "
+    "matches the constant the branch bypasses the model body. Genuine models rarely compare raw inputs "
+    "with constants; the evidence lists the subgraph. Heuristic: medium, high when the selected value does "
+    "not depend on the model body at all.",
+    "Review the listed nodes; retrain or re-export the model from trusted code if they are not part of its "
+    "published architecture.",
+    506,
+)
+BKD101 = _rule(
+    "BKD101", "weight-outlier-layer", Severity.LOW,
+    "A weight tensor's statistics (standard deviation or largest magnitude) are far out of family with the "
+    "other tensors of the same shape in the model.",
+    "Weight-space backdoors and injected payloads (data hidden in low bits, a hand-edited neuron) change one "
+    "layer's distribution while its siblings keep the trained one. Heuristic (robust z-score over layers of "
+    "the same shape): a pointer for review, not a verdict.",
+    "Compare the listed tensor with the publisher's original; re-download or re-train if they differ.",
+    506,
 )

@@ -202,6 +202,27 @@ def _orbax() -> None:
 
 def _zarr() -> None:
     from mlvet.formats import zarr  # noqa: F401
+def _ggml() -> None:
+    from mlvet.formats import ggml  # noqa: F401
+
+
+def _llamafile() -> None:
+    from mlvet.formats import llamafile  # noqa: F401
+
+
+def _images() -> None:
+    from mlvet.formats import images  # noqa: F401
+
+
+def _docker_archive() -> None:
+    from mlvet.formats import docker_archive  # noqa: F401
+
+
+def _store_path(p: Probe) -> bool:
+    """A file of an OCI layout or Ollama store (the image handlers recognise them by path)."""
+    path = getattr(p.stream, "name", None)
+    return isinstance(path, str) and (
+        "blobs" in path or "manifests" in path or os.path.basename(path) in ("index.json", "oci-layout"))
 
 
 #: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
@@ -234,6 +255,10 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("zarr", _zarr, lambda p: os.path.basename(p.name)[:1].isdigit()),
     ("matlab", _matlab, lambda p: p.head[:6] == b"MATLAB"),
     ("msgpack", _msgpack, lambda p: p.head[:1] != b"" and (0x81 <= p.head[0] <= 0x8F or p.head[0] in (0xDE, 0xDF))),
+    ("ggml", _ggml, lambda p: p.head[:4] in (b"lmgg", b"fmgg", b"tjgg")),
+    ("images", _images, _store_path),
+    ("docker-archive", _docker_archive, lambda p: p.head[257:262] == b"ustar"),
+    ("llamafile", _llamafile, lambda p: p.head[:2] in (b"MZ", b"\x7fE", b"\xcf\xfa", b"#!")),
 ]
 _loaded: set[str] = set()
 

@@ -20,6 +20,7 @@ from typing import BinaryIO
 from mlvet.analysis.protowire import WireReader
 from mlvet.errors import AnalysisError
 from mlvet.formats.base import Probe, ScanContext, register
+from mlvet.formats.onnx_backdoor import report_backdoors
 from mlvet.formats.onnx_external import OnnxExternalDataHandler, check_external, referencing_model
 from mlvet.formats.onnx_model import (
     MAX_DISTINCT_OPS,
@@ -76,6 +77,7 @@ class OnnxHandler:
                        evidence=", ".join(names[:100]))
         for ext in st.external:
             check_external(ext, ctx)
+        report_backdoors(reader, ctx)
 
 
 def _report_inventory(st: WalkState, ctx: ScanContext) -> None:

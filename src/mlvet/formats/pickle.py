@@ -20,6 +20,7 @@ from mlvet.analysis.pickle_stream import PickleFault, StreamAnalysis
 from mlvet.analysis.pickle_vm import Machine
 from mlvet.analysis.values import Blob, Call, Global, PDict, expanded_size, iter_symbols, render
 from mlvet.formats.base import Probe, ScanContext, Sink, Window, register
+from mlvet.formats.lightning import check_checkpoint_value, wants_value
 from mlvet.rules import (
     PKL102,
     PKL114,
@@ -215,7 +216,7 @@ def analyse_pickle_stream(
     while True:
         stream_start = m.offset
         quick = skim(m)
-        if quick.has_code:
+        if quick.has_code or (index == 0 and wants_value(stream, stream_start, m.offset)):
             stream.seek(stream_start)
             m = Machine(stream, limits, extensions=dict(ctx.policy.extensions), build_hook=hook,
                         persistent=persistent)
@@ -237,6 +238,8 @@ def analyse_pickle_stream(
                 _search_trailing(stream, stream_start, ctx)
             return stream_start
         _report_stream(res, sub, stream)
+        if index == 0 and res.result is not None:
+            check_checkpoint_value(res.result, sub, stream, res.start, res.end)
         for inline in hook.inline:
             _report_stream(inline.analysis, sub.child(f"<{inline.reason}>"), stream)
         hook.inline.clear()

@@ -120,6 +120,9 @@ class SafetensorsHandler:
             ctx.report(SFT804, f"safetensors header repeats keys ({shown}): parsers disagree on which value "
                        "wins", severity=Severity.HIGH, offset=8, evidence=f"duplicate keys: {shown}")
         _Checker(ctx, stream, size, header.length, list(header.entries)).run()
+        from mlvet.formats.weight_outliers import report_safetensors_outliers  # backdoor heuristics (BKD101)
+
+        report_safetensors_outliers(stream, size, 8 + header.length, list(header.entries), ctx)
 
 
 class _Checker:

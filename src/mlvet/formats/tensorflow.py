@@ -38,6 +38,7 @@ from mlvet.analysis.protowire import LEN, Field, Message, WireReader
 from mlvet.containers.zipread import ZipArchive
 from mlvet.errors import AnalysisError
 from mlvet.formats.base import Probe, ScanContext, register
+from mlvet.formats.tf_backdoor import report_tf_backdoors
 from mlvet.formats.tf_graph import MAX_DISTINCT_OPS, GraphWalker, Inventory, Node, Scope, judge, report_inventory
 from mlvet.formats.tf_keras import KerasChecker
 from mlvet.formats.tf_ops import (
@@ -97,6 +98,7 @@ class GraphDefHandler:
         if walker.inv.nodes == 0 and walker.inv.functions == 0:
             raise AnalysisError("TensorFlow GraphDef holds no nodes and no functions")
         report_inventory(walker.inv, ctx)
+        report_tf_backdoors(reader, [(reader.root(), "graph")], ctx)
 
 
 class SavedModelHandler:
@@ -135,6 +137,7 @@ class SavedModelHandler:
                         walker.inv.tf_version = r.text(g, 64)
             elif n == 2:
                 walker.graph_def(r.message(f), where)
+                report_tf_backdoors(r, [(r.message(f), where)], ctx)
             elif n == 6:  # AssetFileDef{filename=2}
                 for g in r.fields(r.message(f)):
                     if g.number == 2 and g.wire == LEN:
