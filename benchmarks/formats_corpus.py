@@ -25,7 +25,10 @@ Label = Literal["malicious", "benign", "ambiguous"]
 
 REPO = Path(__file__).resolve().parent.parent
 ASSETS = REPO / "tests" / "assets"
-FORMATS: tuple[str, ...] = ("keras", "tensorflow", "onnx", "gguf", "safetensors", "hf", "skops", "pmml", "mlflow")
+FORMATS: tuple[str, ...] = ("keras", "tensorflow", "onnx", "gguf", "safetensors", "hf", "skops", "pmml", "mlflow",
+                             # issue 12: the long tail, container images, architectural backdoors
+                             "formats_data", "longtail", "rdata", "code_formats", "templates", "tf_meta",
+                             "images", "lightning", "llama_legacy", "backdoor")
 MB = 1 << 20
 GIB = 1 << 30
 
@@ -47,6 +50,22 @@ _RULES: dict[str, str] = {
     "skops": "every file in skops/MANIFEST.json, benign (written by skops.io.dump)",
     "pmml": "every file in pmml/MANIFEST.json, benign (written by nyoka)",
     "mlflow": "each model folder is one unit; all benign (written by mlflow save_model from harmless models)",
+    "formats_data": "entries of formats_data/benign/ and formats_data/malicious/ (make_formats_data.py); "
+    "label = that folder",
+    "longtail": "entries of longtail/benign/ and longtail/malicious/ (make_longtail.py); label = that folder",
+    "rdata": "entries of rdata/benign/ and rdata/malicious/ (make_rdata.py); label = that folder",
+    "code_formats": "top-level files (make_code_formats.py); name contains 'benign' or is the tgz copy of the "
+    "benign handler -> benign, else malicious (os_system / eval / subprocess / evil payloads)",
+    "templates": "top-level files (make_templates.py); name contains 'ssti' -> malicious, else benign",
+    "tf_meta": "top-level files (make_tf_meta.py); name contains 'benign' -> benign, else malicious",
+    "images": "top-level entries (make_images.py; OCI folders and Ollama stores as folders); name contains "
+    "'tampered' -> malicious (a blob that does not match its digest), else benign",
+    "lightning": "top-level files (make_lightning.py, written by lightning 2.6); 'benign_' -> benign, else "
+    "malicious",
+    "llama_legacy": "top-level files (make_llama_legacy.py); 'benign' -> benign; malformed headers, "
+    "out-of-bounds tensors and the template-injection llamafile -> malicious",
+    "backdoor": "top-level files (make_backdoor.py); 'benign_' -> benign; 'trigger_' (a trigger branch "
+    "bypassing the model body) -> malicious; 'outlier_weights' -> ambiguous",
 }
 
 #: Generator lists these with the attacks, but loading them does nothing harmful.
@@ -153,6 +172,34 @@ def _units_folders(fmt: str, skip: tuple[str, ...] = ()) -> list[Unit]:
     ]
 
 
+def _units_split(fmt: str) -> list[Unit]:
+    """Formats whose generator writes ``benign/`` and ``malicious/`` folders: one unit per entry."""
+    out: list[Unit] = []
+    for label in ("benign", "malicious"):
+        folder = ASSETS / fmt / label
+        if folder.is_dir():
+            out.extend(Unit(fmt, str(p.relative_to(ASSETS)), label) for p in sorted(folder.iterdir())
+                       if p.name != "MANIFEST.json")
+    return out
+
+
+def _units_named(fmt: str, benign: tuple[str, ...], ambiguous: dict[str, str] | None = None) -> list[Unit]:
+    """Top-level entries labelled by their generator's naming: a ``benign`` marker, else an attack."""
+    out: list[Unit] = []
+    if not (ASSETS / fmt).is_dir():
+        return out
+    for p in sorted((ASSETS / fmt).iterdir()):
+        if p.name == "MANIFEST.json":
+            continue
+        rel = f"{fmt}/{p.name}"
+        note = next((why for key, why in (ambiguous or {}).items() if key in p.name), None)
+        if note is not None:
+            out.append(Unit(fmt, rel, "ambiguous", note))
+        else:
+            out.append(Unit(fmt, rel, "benign" if any(m in p.name for m in benign) else "malicious"))
+    return out
+
+
 def build() -> tuple[list[Unit], list[tuple[str, str]]]:
     """All units, and the (path, reason) of every committed file that is in no unit."""
     units: list[Unit] = [
@@ -165,6 +212,17 @@ def build() -> tuple[list[Unit], list[tuple[str, str]]]:
         *_units_manifest("skops"),
         *_units_manifest("pmml"),
         *_units_folders("mlflow"),
+        *_units_split("formats_data"),
+        *_units_split("longtail"),
+        *_units_split("rdata"),
+        *_units_named("code_formats", ("benign", "tiny_tgz")),
+        *_units_named("templates", ("chatml.j2", "prompt_jinja2.yaml", "tokenizer_config_nested.json")),
+        *_units_named("tf_meta", ("benign",)),
+        *_units_named("images", ("benign", "docker_oci")),
+        *_units_named("lightning", ("benign_",)),
+        *_units_named("llama_legacy", ("benign",)),
+        *_units_named("backdoor", ("benign_",),
+                      {"outlier_weights": "weight-statistics heuristic (low by design): a signal, not an attack"}),
     ]
     reasons = {
         "MANIFEST.json": "fixture manifest, not a model",
@@ -175,6 +233,8 @@ def build() -> tuple[list[Unit], list[tuple[str, str]]]:
     }
     excluded: list[tuple[str, str]] = []
     for fmt in FORMATS:
+        if not (ASSETS / fmt).is_dir():
+            continue
         files = _all_files(fmt)
         for f in sorted(files - _covered(units, files)):
             why = next((r for k, r in reasons.items() if k in f), "no label rule covers it")
