@@ -18,7 +18,7 @@ def register(group: click.Group) -> None:
     """Add ``bom`` to the group."""
 
     @group.command()
-    @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+    @click.argument("paths", nargs=-1, type=click.Path(path_type=str, readable=False))
     @click.option("--db", "db_url", metavar="URL",
                   help="Inventory database (SQLAlchemy URL; default: MLVET_DB or a SQLite file in the user's "
                        "data folder). With PATHs it supplies (and refreshes) the file-hash cache and earlier "
@@ -70,7 +70,7 @@ def register(group: click.Group) -> None:
         from mlvet.store import Store
 
         if from_db:
-            with Store(db_url) as store:
+            with Store(db_url, read_only=True) as store:
                 run, assets = store.latest_assets()
             if run is None:
                 raise click.UsageError("the inventory database has no recorded run; run `mlvet inventory` first")
