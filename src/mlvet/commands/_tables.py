@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from mlvet.commands._io import cell
 from mlvet.inventory.model import Asset, Changes, InventoryRun, verdict_text
+from mlvet.words import plural
 
 _VERDICT_STYLE = {"clean": "green", "info": "cyan", "low": "cyan", "medium": "yellow", "high": "red",
                   "critical": "bold red", "incomplete": "magenta"}
@@ -27,11 +28,6 @@ def _size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
-
-
-def plural(n: int, word: str, plural_form: str | None = None) -> str:
-    """``1 dataset``, ``2 datasets``: counts in human output read as English."""
-    return f"{n} {word if n == 1 else (plural_form or word + 's')}"
 
 
 def console(fh: TextIO | None = None) -> Any:

@@ -29,7 +29,6 @@ def register(group: click.Group) -> None:
         import json
 
         from mlvet.commands import _io
-
         from mlvet.inventory.serialize import asset_to_dict
         from mlvet.model import Severity
         from mlvet.store import Store
@@ -56,7 +55,8 @@ def register(group: click.Group) -> None:
             text = json.dumps([asset_to_dict(a) for a in found], indent=2, ensure_ascii=False)
             out.write(text.encode("utf-8", "backslashreplace").decode() + "\n")
         else:
-            from mlvet.commands._tables import assets_table, console, plural, summary_line
+            from mlvet.commands._tables import assets_table, console, summary_line
+            from mlvet.words import plural
 
             con = console()
             con.print(assets_table(found))

@@ -98,7 +98,11 @@ def register(group: click.Group) -> None:
         if output:
             with _io.output_file(output, what="BOM") as fh:
                 fh.write(text)
-            _io.note(f"wrote {label} with {len(assets)} assets to {output}")
+            from mlvet.words import plural
+
+            incomplete = sum(a.incomplete for a in assets)
+            partial = f", {incomplete} incomplete (not fully analysed)" if incomplete else ""
+            _io.note(f"wrote {label} with {plural(len(assets), 'asset')}{partial} to {output}")
         else:
             click.echo(text, nl=False)
         return EXIT_CLEAN

@@ -52,7 +52,8 @@ def register(group: click.Group) -> None:
         skipped = ""
         if result.skipped:
             names = list(result.skipped)
-            shown = ", ".join(printable(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            shown = ", ".join(printable(n) for n in names[:5])
+            shown += f" and {len(names) - 5} more" if len(names) > 5 else ""
             skipped = f"; left out {len(names)} non-tensor entr{'y' if len(names) == 1 else 'ies'}: {shown}"
         click.echo(
             f"converted {result.tensors} tensor{'s' if result.tensors != 1 else ''} "

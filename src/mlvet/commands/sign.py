@@ -127,12 +127,14 @@ def register(group: click.Group) -> None:
     @click.option("--client-id", "--client_id", "client_id", metavar="ID", help="Custom OpenID Connect client id.")
     @click.option("--client-secret", "--client_secret", "client_secret", metavar="SECRET",
                   help="Custom OpenID Connect client secret.")
-    def sign_sigstore(model_path: Path, signature: Path | None, force: bool, ignore_paths: tuple[Path, ...], ignore_git_paths: bool,
+    def sign_sigstore(model_path: Path, signature: Path | None, force: bool, ignore_paths: tuple[Path, ...],
+                      ignore_git_paths: bool,
                       allow_symlinks: bool, use_staging: bool, trust_config: Path | None,
                       use_ambient_credentials: bool, identity_token: str | None, oauth_force_oob: bool,
                       client_id: str | None, client_secret: str | None) -> int:
         """Sign PATH with Sigstore (keyless: an OIDC identity, a short-lived certificate, a public log)."""
-        return _run(model_path, "sigstore", signature=signature, overwrite=force, ignore_paths=absolute_paths(ignore_paths),
+        return _run(model_path, "sigstore", signature=signature, overwrite=force,
+                    ignore_paths=absolute_paths(ignore_paths),
                     ignore_git_paths=ignore_git_paths, allow_symlinks=allow_symlinks, use_staging=use_staging,
                     trust_config=trust_config, use_ambient_credentials=use_ambient_credentials,
                     identity_token=identity_token, oauth_force_oob=oauth_force_oob, client_id=client_id,

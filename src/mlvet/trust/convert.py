@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlvet.errors import UsageError
-from mlvet.outfile import atomic_writer, check_writable
 from mlvet.model import Severity
+from mlvet.outfile import atomic_writer, check_writable
 from mlvet.policy import Policy, default_policy
 from mlvet.trust.tensors import missing_input
 from mlvet.trust.torchckpt import CheckpointError, ConversionRefused, TensorRef, open_checkpoint

@@ -291,8 +291,8 @@ def verify(
     who = _signer_description(signed)
     scope = " (unsigned files ignored)" if ignore_unsigned_files else " and no unsigned file is present"
     return VerifyResult(ok=True, method=method, signature=str(sig_path),
-                        reason=f"verified with the {method} method{who}: the {len(signed.files)} signed "
-                               f"file(s) match {sig_path.name}{scope}")
+                        reason=f"verified with the {method} method{who}: every signed file ({len(signed.files)}) "
+                               f"matches {sig_path.name}{scope}")
 
 
 def _failed(lib: _Lib, method: str, model: Path, sig_path: Path, signed: _SignedManifest, exc: Exception,
@@ -385,7 +385,8 @@ def inspect_signature(
                              reason=f"the model does not match the manifest in {sig_path.name}: {differences}")
     method = f" ({signed.method_hint} method)" if signed.method_hint else ""
     return replace(base, manifest_ok=True,
-                         reason=f"all {len(signed.files)} file(s) match the manifest in {sig_path.name}{method}; "
+                         reason=f"every listed file ({len(signed.files)}) matches the manifest in "
+                                f"{sig_path.name}{method}; "
                                 "the signer was not checked (use mlvet verify with the publisher's key)")
 
 
