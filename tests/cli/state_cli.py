@@ -74,7 +74,7 @@ def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[bytes], timeo
     deadline = time.monotonic() + timeout
     while not condition():
         if proc.poll() is not None:
-            out, err = proc.communicate()
+            _out, err = proc.communicate()
             pytest.fail(f"mlvet finished (exit {proc.returncode}) before the condition held: {err.decode()[-2000:]}")
         if time.monotonic() > deadline:
             proc.send_signal(signal.SIGKILL)
@@ -114,7 +114,8 @@ def _as_nobody() -> None:  # pragma: no cover - runs in the child
 
 
 def _denied(prefix: Sequence[str], preexec: Callable[[], None] | None, probe: Path) -> bool:
-    code = "import sys, mlvet, click, sqlalchemy\ntry:\n    open(sys.argv[1], 'ab')\nexcept PermissionError:\n    sys.exit(7)\n"
+    code = ("import sys, mlvet, click, sqlalchemy\n"
+            "try:\n    open(sys.argv[1], 'ab')\nexcept PermissionError:\n    sys.exit(7)\n")
     try:
         done = subprocess.run([*prefix, sys.executable, "-c", code, str(probe)], env=env(), capture_output=True,
                               timeout=60, check=False, preexec_fn=preexec)
