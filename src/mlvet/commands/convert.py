@@ -57,6 +57,7 @@ def register(group: click.Group) -> None:
             skipped = f"; left out {len(names)} non-tensor entr{'y' if len(names) == 1 else 'ies'}: {shown}"
         click.echo(
             f"converted {result.tensors} tensor{'s' if result.tensors != 1 else ''} "
-            f"({result.data_bytes} bytes) from {result.source_format} {source} to {output}{skipped}"
+            f"({result.data_bytes} bytes) from {result.source_format} {printable(source)} to {printable(output)}"
+            f"{skipped}"
         )
         return EXIT_CLEAN

@@ -159,5 +159,7 @@ def _run(model_path: Path, method: Method, *, signature: Path | None, overwrite:
     except SigningError as exc:
         _io.error(f"signing failed: {exc.diagnostics()}")
         return exc.exit_code
-    click.echo(f"signed {model_path} with the {method} method: {written}")
+    from mlvet.report.text import printable
+
+    click.echo(f"signed {printable(str(model_path))} with the {method} method: {printable(str(written))}")
     return EXIT_CLEAN
