@@ -536,7 +536,8 @@ def test_cli_bom_from_the_database(model_folder: Path, tmp_path: Path, capsys: p
 
     url = f"sqlite:///{tmp_path / 'inventory.db'}"
     code, _out, err = _bom_cli(["--from-db", "--db", url], capsys)
-    assert code == 4 and "no recorded run" in err
+    assert code == 4 and "no inventory database" in err and "mlvet inventory" in err  # nothing created either
+    assert not (tmp_path / "inventory.db").exists()
     with Store(url) as store:
         recorded, assets, _changes, _previous = run_inventory([str(model_folder)], store)
     code, out, err = _bom_cli(["--from-db", "--db", url], capsys)

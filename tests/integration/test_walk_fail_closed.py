@@ -42,10 +42,21 @@ def _console_script() -> list[str]:
     return [found]
 
 
+_DB_DIR: list[str] = []
+
+
+def _db_url() -> str:
+    """A database file in a fresh folder anyone may write (the CLI refuses in-memory databases)."""
+    if not _DB_DIR:
+        _DB_DIR.append(tempfile.mkdtemp(prefix="mlvet-db-"))
+        os.chmod(_DB_DIR[0], 0o1777)
+    return f"sqlite:///{_DB_DIR[0]}/inventory.db"
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = SRC + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env["MLVET_DB"] = "sqlite://"
+    env["MLVET_DB"] = _db_url()
     env.pop("COLUMNS", None)
     return env
 
@@ -143,7 +154,7 @@ def test_scan_reports_unreadable_folder_and_file_as_errors(unprivileged: list[st
 
 def test_inventory_and_bom_surface_unreadable_parts(unprivileged: list[str], shared_tmp: Path) -> None:
     root = _tree_with_locked_parts(shared_tmp)
-    # MLVET_DB=sqlite:// (in memory, see _env): nobody cannot write a database file in the shared folder.
+    # MLVET_DB: a file in a folder anyone may write (see _env), as nobody cannot write the shared folder.
     done = _run(unprivileged, "inventory", str(root), "--format", "json", cwd=shared_tmp)
     assert done.returncode == 0, done.stderr  # inventory's contract: exit 1 only with --fail-on
     assets = {Path(a["path"]).name: a for a in json.loads(done.stdout)["assets"]}

@@ -356,7 +356,7 @@ def test_garbage_database_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_in_memory_sqlite() -> None:
-    with Store("sqlite://") as store:
+    with Store("sqlite://", memory_ok=True) as store:
         run = store.record_run(make_run(), [simple_asset("m")])
         assert store.latest_assets() == (run, [simple_asset("m")])
 

@@ -561,7 +561,7 @@ def test_cli_success_and_exit_codes(run_cli: RunCli, tmp_path: Path, malicious_s
     broken.write_bytes(b"\x80\x02" + os.urandom(8))
     bad = run_cli(["convert", str(broken), str(tmp_path / "broken.safetensors")])
     assert bad.returncode in (1, 2), bad.stderr
-    assert "mlvet convert:" in bad.stderr and "Traceback" not in bad.stderr
+    assert "mlvet: error:" in bad.stderr and "Traceback" not in bad.stderr
 
     legacy_tarless = save({"w": torch.ones(3)}, tmp_path / "c128.pt", legacy=True)
     assert run_cli(["convert", str(legacy_tarless), str(tmp_path / "l.safetensors")]).returncode == 0

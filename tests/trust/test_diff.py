@@ -411,7 +411,7 @@ def test_malformed_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
         code, out, err = run_diff(good, path, capsys)
         assert code == 2, (name, out, err)
         assert needle in err and "Traceback" not in err, (name, err)
-        assert err.startswith("mlvet diff: error: B"), err
+        assert err.startswith("mlvet: error: B"), err
     entry = '{"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}'
     dup = f'{{"a": {entry}, "a": {entry}}}'.encode()
     (tmp_path / "dup.safetensors").write_bytes(struct.pack("<Q", len(dup)) + dup + b"\0" * 4)

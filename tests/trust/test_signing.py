@@ -230,12 +230,14 @@ def test_mlvet_signs_model_signing_verifies(tmp_path: Path, keys: Keys, method: 
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     model = LAYOUTS[layout](tmp_path)
     monkeypatch.chdir(tmp_path)
-    # A folder's signature goes inside it (and must stay out of the manifest); a file's is the default.
-    sig_args = ["--signature", str(model / "model.sig")] if layout == "folder" else []
-    code, out = _mlvet(capsys, "sign", method, model, *_mlvet_sign_args(method, keys), *sig_args)
+    # By default the signature goes next to the model: inside a folder (and out of its manifest), <file>.sig
+    # beside a file; never ./model.sig, where a second model's signature would replace the first's.
+    code, out = _mlvet(capsys, "sign", method, model, *_mlvet_sign_args(method, keys))
     assert code == 0, out
-    sig = model / "model.sig" if layout == "folder" else tmp_path / "model.sig"  # model_signing's default
+    sig = model / "model.sig" if layout == "folder" else model.with_name(model.name + ".sig")
     assert sig.is_file()
+    if layout != "folder":
+        assert not (tmp_path / "model.sig").exists()
 
     theirs = _model_signing("verify", method, str(model), "--signature", str(sig), *_verify_args(method, keys),
                             cwd=tmp_path)
@@ -248,7 +250,7 @@ def test_mlvet_signs_model_signing_verifies(tmp_path: Path, keys: Keys, method: 
     if method == "certificate":
         assert "mlvet test publisher" in out and "publisher@example.com" in out  # the signer is named
 
-    # Without --signature mlvet finds it (inside the folder; model.sig in the working directory for a file).
+    # Without --signature mlvet finds it in the same default place.
     code, out = _mlvet(capsys, "verify", method, model, *_mlvet_verify_args(method, keys))
     assert code == 0, out
 
@@ -304,8 +306,8 @@ def test_ignored_paths_round_trip(tmp_path: Path, keys: Keys, capsys: pytest.Cap
                        "--ignore-paths", "tiny-model/README.md")
     assert code == 0, out
     (model / "README.md").write_text("edited after signing")
-    theirs = _model_signing("verify", "key", str(model), "--signature", "model.sig", "--public_key", str(keys.public),
-                            cwd=tmp_path)
+    theirs = _model_signing("verify", "key", str(model), "--signature", str(model / "model.sig"), "--public_key",
+                            str(keys.public), cwd=tmp_path)
     assert theirs.returncode == 0, theirs.stderr
     assert signing.verify(model, "key", public_key=keys.public).ok
     (model / "config.json").write_text("{}")

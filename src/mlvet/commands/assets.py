@@ -28,6 +28,7 @@ def register(group: click.Group) -> None:
         """
         import json
 
+        from mlvet.commands import _io
         from mlvet.inventory.serialize import asset_to_dict
         from mlvet.model import Severity
         from mlvet.store import Store
@@ -38,19 +39,26 @@ def register(group: click.Group) -> None:
                 sev = Severity.parse(min_severity)
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="--severity") from None
-        store = Store(db)
+        from mlvet.errors import UsageError
+
+        store = Store(db, read_only=True)
         try:
+            if run_id is not None and store.run(run_id) is None:
+                raise UsageError(f"no inventory run {run_id} in the database (see the run ids in "
+                                 "'mlvet inventory --format json')")
             found = store.query_assets(kind=kind, fmt=file_format, min_severity=sev, license=license_,
                                        path_glob=path_glob, run_id=run_id)
         finally:
             store.close()
+        out = _io.text_stdout()
         if fmt == "json":
-            click.echo(json.dumps([asset_to_dict(a) for a in found], indent=2, ensure_ascii=False))
+            text = json.dumps([asset_to_dict(a) for a in found], indent=2, ensure_ascii=False)
+            out.write(text.encode("utf-8", "backslashreplace").decode() + "\n")
         else:
-            from rich.console import Console
+            from mlvet.commands._tables import assets_table, console, summary_line
+            from mlvet.words import plural
 
-            from mlvet.commands._tables import assets_table
-
-            Console().print(assets_table(found))
-            click.echo(f"{len(found)} assets")
+            con = console()
+            con.print(assets_table(found))
+            con.print(f"{plural(len(found), 'asset')}: {summary_line(found)}" if found else "0 assets")
         return EXIT_CLEAN

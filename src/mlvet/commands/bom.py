@@ -18,7 +18,7 @@ def register(group: click.Group) -> None:
     """Add ``bom`` to the group."""
 
     @group.command()
-    @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+    @click.argument("paths", nargs=-1, type=click.Path(path_type=str, readable=False))
     @click.option("--db", "db_url", metavar="URL",
                   help="Inventory database (SQLAlchemy URL; default: MLVET_DB or a SQLite file in the user's "
                        "data folder). With PATHs it supplies (and refreshes) the file-hash cache and earlier "
@@ -71,7 +71,7 @@ def register(group: click.Group) -> None:
         from mlvet.store import Store
 
         if from_db:
-            with Store(db_url) as store:
+            with Store(db_url, read_only=True) as store:
                 run, assets = store.latest_assets()
             if run is None:
                 raise click.UsageError("the inventory database has no recorded run; run `mlvet inventory` first")
@@ -99,7 +99,11 @@ def register(group: click.Group) -> None:
         if output:
             with _io.output_file(output, what="BOM") as fh:
                 fh.write(text)
-            _io.note(f"wrote {label} with {len(assets)} assets to {output}")
+            from mlvet.words import plural
+
+            incomplete = sum(a.incomplete for a in assets)
+            partial = f", {incomplete} incomplete (not fully analysed)" if incomplete else ""
+            _io.note(f"wrote {label} with {plural(len(assets), 'asset')}{partial} to {output}")
         else:
             click.echo(text, nl=False)
         return EXIT_CLEAN

@@ -16,7 +16,7 @@ def register(group: click.Group) -> None:
     """Add ``convert`` to the group."""
 
     @group.command()
-    @click.argument("source", type=click.Path(dir_okay=False, path_type=str))
+    @click.argument("source", type=click.Path(dir_okay=False, readable=False, path_type=str))
     @click.argument("output", type=click.Path(dir_okay=False, path_type=str))
     @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
     @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=str),
@@ -29,7 +29,9 @@ def register(group: click.Group) -> None:
         """
         from pathlib import Path
 
+        from mlvet.commands import _io
         from mlvet.errors import MlvetError, UsageError
+        from mlvet.report.text import printable
         from mlvet.scanner import resolve_policy
         from mlvet.trust.convert import convert_to_safetensors
         from mlvet.trust.torchckpt import ConversionRefused
@@ -38,22 +40,24 @@ def register(group: click.Group) -> None:
             policy = resolve_policy(policy_file, Path.cwd())
             result = convert_to_safetensors(source, output, overwrite=force, policy=policy)
         except ConversionRefused as exc:
-            click.echo(f"mlvet convert: refused: {exc.reason}", err=True)
+            _io.error(f"conversion refused: {printable(exc.reason)}")
             return exc.exit_code
         except MlvetError as exc:
             what = exc.diagnostics() if isinstance(exc, UsageError) else f"cannot convert {source}: {exc.diagnostics()}"
-            click.echo(f"mlvet convert: {what}", err=True)
+            _io.error(printable(what))
             return exc.exit_code
         except OSError as exc:
-            click.echo(f"mlvet convert: {exc.strerror or exc}: {exc.filename or output}", err=True)
+            _io.error(f"{exc.strerror or exc}: {exc.filename or output}")
             return EXIT_INCOMPLETE
         skipped = ""
         if result.skipped:
             names = list(result.skipped)
-            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            shown = ", ".join(printable(n) for n in names[:5])
+            shown += f" and {len(names) - 5} more" if len(names) > 5 else ""
             skipped = f"; left out {len(names)} non-tensor entr{'y' if len(names) == 1 else 'ies'}: {shown}"
         click.echo(
             f"converted {result.tensors} tensor{'s' if result.tensors != 1 else ''} "
-            f"({result.data_bytes} bytes) from {result.source_format} {source} to {output}{skipped}"
+            f"({result.data_bytes} bytes) from {result.source_format} {printable(source)} to {printable(output)}"
+            f"{skipped}"
         )
         return EXIT_CLEAN

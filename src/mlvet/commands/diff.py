@@ -1,7 +1,10 @@
 """``mlvet diff A B``: the tamper diff's command line (see :mod:`mlvet.trust.diff`).
 
 Exit codes: 0 the two models are identical, 1 they differ, 2 an input could not be read (unrecognised,
-malformed, truncated, or a checkpoint the pickle engine refuses), 4 usage error.
+malformed, truncated, not a regular file, or a checkpoint the pickle engine refuses), 4 usage error,
+including NumPy (the ``diff`` extra) not installed: the library can list changed tensors without it, but
+the verdict needs the size of each change, and a command whose verdict silently depends on what happens
+to be installed cannot be scripted against.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ def register(group: click.Group) -> None:
     """Add ``diff`` to the group."""
 
     @group.command()
-    @click.argument("model_a", type=click.Path(exists=True, path_type=str))
-    @click.argument("model_b", type=click.Path(exists=True, path_type=str))
+    @click.argument("model_a", type=click.Path(exists=True, readable=False, path_type=str))
+    @click.argument("model_b", type=click.Path(exists=True, readable=False, path_type=str))
     @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text",
                   show_default=True, help="Output format.")
     @click.option("--color/--no-color", default=None, help="Force or disable colour (default: on a terminal).")
@@ -43,6 +46,9 @@ def register(group: click.Group) -> None:
         import os
         from contextlib import ExitStack
 
+        import numpy  # noqa: F401 - needed for the verdict; missing, the command line names the extra (exit 4)
+
+        from mlvet.commands import _io
         from mlvet.errors import MlvetError
         from mlvet.trust.diff import diff_tensors
         from mlvet.trust.tensors import open_tensors
@@ -58,14 +64,12 @@ def register(group: click.Group) -> None:
                         raise _InputError(f"{label} ({path}): {exc.diagnostics()}", exc.exit_code) from None
                 result = _run(diff_tensors, sets[0], sets[1], show_progress)
         except (_InputError, MlvetError) as exc:
-            click.echo(f"mlvet diff: error: {exc.diagnostics()}", err=True)
+            _io.error(exc.diagnostics())
             return exc.exit_code
         except OSError as exc:
-            click.echo(f"mlvet diff: error: {exc}", err=True)
+            _io.error(f"{exc.strerror or exc}: {exc.filename or ''}")
             return EXIT_INCOMPLETE
-        stream = sys.stdout
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
+        stream = _io.text_stdout()
         if fmt == "json":
             json.dump(result.to_dict(), stream, indent=2, allow_nan=False)
             stream.write("\n")
@@ -114,16 +118,17 @@ def _num(value: float | None, pct: bool = False) -> str:
 def render_text(result: TensorDiff, path_a: str, path_b: str, stream: TextIO, *, color: bool) -> None:
     """The human report: verdict and totals first, then the changed tensors grouped by layer."""
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
+
+    from mlvet.commands._io import cell as escape  # names and paths come from the files: escaped
 
     console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False,
                       width=None if color else 120)
     s = result.summary
     style = {"identical": "bold green", "targeted": "bold red", "scattered": "bold red", "widespread": "bold yellow",
-             "partial": "bold yellow"}.get(s.verdict, "bold")
-    console.print(f"[bold]mlvet diff[/]  A = {escape(path_a)} ({s.format_a}, {s.tensors_a} tensors)")
-    console.print(f"            B = {escape(path_b)} ({s.format_b}, {s.tensors_b} tensors)")
+             "partial": "bold yellow", "unrelated": "bold magenta"}.get(s.verdict, "bold")
+    console.print(f"[bold]mlvet diff[/]  A = {escape(path_a)} ({escape(s.format_a)}, {s.tensors_a} tensors)")
+    console.print(f"            B = {escape(path_b)} ({escape(s.format_b)}, {s.tensors_b} tensors)")
     console.print(f"[{style}]{s.verdict.upper()}[/]: {escape(s.message)}", soft_wrap=True)
     console.print(f"changed {s.changed} · unchanged {s.unchanged} · added {s.added} · removed {s.removed} · "
                   f"reshaped {s.reshaped} · retyped {s.retyped} · layers changed {s.layers_changed}/{s.layers}")
@@ -147,7 +152,7 @@ def render_text(result: TensorDiff, path_a: str, path_b: str, stream: TextIO, *,
                     frac += " of bytes"
                 table.add_row(escape(layer) if i == 0 else "", escape(change.name[len(layer):].lstrip(".")
                                                                       or change.name),
-                              change.dtype, "×".join(map(str, change.shape)) or "scalar",
+                              escape(change.dtype), "×".join(map(str, change.shape)) or "scalar",
                               _num(change.rel_l2), _num(change.max_abs), frac)
         console.print(table)
         if len(result.changed) > TEXT_ROWS:
@@ -156,7 +161,7 @@ def render_text(result: TensorDiff, path_a: str, path_b: str, stream: TextIO, *,
         ("added", [escape(n) for n in result.added]),
         ("removed", [escape(n) for n in result.removed]),
         ("reshaped", [f"{escape(r.name)}: {list(r.shape_a)} → {list(r.shape_b)}" for r in result.reshaped]),
-        ("retyped", [f"{escape(r.name)}: {r.dtype_a} → {r.dtype_b}" for r in result.retyped]),
+        ("retyped", [f"{escape(r.name)}: {escape(r.dtype_a)} → {escape(r.dtype_b)}" for r in result.retyped]),
     )
     for title, lines in sections:
         if not lines:

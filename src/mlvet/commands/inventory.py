@@ -14,12 +14,12 @@ def register(group: click.Group) -> None:
     """Add ``inventory`` to the group."""
 
     @group.command()
-    @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+    @click.argument("paths", nargs=-1, type=click.Path(path_type=str, readable=False))
     @click.option("--db", envvar="MLVET_DB", help="SQLAlchemy database URL (default: a SQLite file in the user "
                   "data folder; env MLVET_DB).")
     @click.option("--hf-cache", is_flag=True, help="Also inventory the Hugging Face cache (HF_HUB_CACHE, HF_HOME).")
     @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-    @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=str),
+    @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str),
                   help="Write the report to this file instead of standard output.")
     @click.option("--rescan", is_flag=True, help="Scan every asset again instead of reusing results for "
                   "unchanged content (use after changing the policy).")
@@ -52,13 +52,16 @@ def register(group: click.Group) -> None:
                 threshold = Severity.parse(fail_on)
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="--fail-on") from None
+        from mlvet.commands import _io
+
         if hf_cache:
             import os
 
             from mlvet.inventory.discover import default_hf_cache
 
             if not os.path.isdir(default_hf_cache()):
-                click.echo(f"mlvet: note: no Hugging Face cache at {default_hf_cache()}", err=True)
+                _io.note(f"no Hugging Face cache at {default_hf_cache()}")
+        _io.check_output(output)
         policy = resolve_policy(policy_file, Path.cwd())
         store = Store(db)
         try:
@@ -72,25 +75,27 @@ def register(group: click.Group) -> None:
         if fmt == "json":
             doc = {"run": run_to_dict(run), "assets": [asset_to_dict(a) for a in assets],
                    "changes": changes_to_dict(changes, assets, previous)}
-            text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-            _write(text, output)
+            # Undecodable bytes in file names (surrogateescape) become \\udcXX escapes: still valid JSON.
+            text = json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8", "backslashreplace").decode() + "\n"
+            if output:
+                with _io.output_file(output) as fh:
+                    fh.write(text)
+            else:
+                _io.text_stdout().write(text)
         else:
             from mlvet.commands._tables import render_inventory
 
-            render_inventory(run, assets, changes, previous, output)
+            if output:
+                with _io.output_file(output) as fh:
+                    render_inventory(run, assets, changes, previous, fh)
+            else:
+                _io.text_stdout()
+                render_inventory(run, assets, changes, previous)
         if threshold is not None and any(a.severity >= threshold > Severity.NONE for a in assets):
             return EXIT_FINDINGS
         if fail_on_worse and changes.worse:
             return EXIT_FINDINGS
         return EXIT_CLEAN
-
-
-def _write(text: str, output: str | None) -> None:
-    if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
 
 
 class _Progress:

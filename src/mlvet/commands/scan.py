@@ -15,7 +15,7 @@ def register(group: click.Group) -> None:
     from mlvet.model import Severity
 
     @group.command()
-    @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+    @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str, readable=False))
     @click.option("--format", "-f", "fmt", default="text", show_default=True,
                   help="Output format: text, json or sarif.")
     @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=str),

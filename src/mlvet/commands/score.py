@@ -15,7 +15,7 @@ def register(group: click.Group) -> None:
     """Add ``score`` to the group."""
 
     @group.command()
-    @click.argument("path", type=click.Path(path_type=str))
+    @click.argument("path", type=click.Path(path_type=str, readable=False))
     @click.option("--format", "-f", "fmt", default="text", show_default=True,
                   type=click.Choice(["text", "json", "html"], case_sensitive=False), help="Output format.")
     @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=str),

@@ -1,10 +1,13 @@
 """``mlvet sign key|certificate|sigstore PATH``: sign a model in the OpenSSF model-signing format.
 
 The methods, option names and defaults mirror ``model_signing sign`` so that commands (and scripts)
-carry over: ``--private-key`` is also accepted as ``--private_key``, the signature goes to
-``model.sig`` in the working directory unless ``--signature`` says otherwise, git paths are ignored by
-default, and ``--ignore-paths`` are resolved against the working directory. Exit codes: 0 signed,
-2 signing failed (unreadable key, no network for Sigstore...), 4 usage error.
+carry over: ``--private-key`` is also accepted as ``--private_key``, git paths are ignored by default, and
+``--ignore-paths`` are resolved against the working directory. One difference: unless ``--signature`` says
+otherwise the signature goes next to the model it signs (``<folder>/model.sig`` for a folder, ``<file>.sig``
+for a file; :func:`mlvet.trust.signature_file.default_signature_path`), not to ``./model.sig``, where a
+second model's signature replaced the first's. An existing signature is replaced only with ``--force``, and
+atomically. Exit codes: 0 signed, 2 signing failed (unreadable key, no network for Sigstore...), 4 usage
+error (an existing signature without ``--force``, the ``signing`` extra not installed).
 """
 
 from __future__ import annotations
@@ -66,9 +69,12 @@ def register(group: click.Group) -> None:
         (keyless, needs the network). The signature is a Sigstore bundle listing every file's digest.
         """
 
-    signature_option = click.option(
-        "--signature", type=click.Path(dir_okay=False, path_type=Path), default=Path("model.sig"),
-        show_default=True, metavar="SIGNATURE_PATH", help="Where to write the signature.")
+    def signature_option(func: F) -> F:
+        func = click.option("--force", is_flag=True, help="Replace an existing signature.")(func)
+        return click.option(
+            "--signature", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="SIGNATURE_PATH",
+            help="Where to write the signature (default: next to the model: <folder>/model.sig, <file>.sig).",
+        )(func)
     private_key_option = click.option(
         "--private-key", "--private_key", "private_key", type=_EXISTING_FILE, required=True,
         help="The signing key (PEM; elliptic curve P-256, P-384 or P-521).")
@@ -79,10 +85,10 @@ def register(group: click.Group) -> None:
     @click.option("--password", help="Password of an encrypted private key.")
     @signature_option
     @hashing_options
-    def sign_key(model_path: Path, private_key: Path, password: str | None, signature: Path,
+    def sign_key(model_path: Path, private_key: Path, password: str | None, signature: Path | None, force: bool,
                  ignore_paths: tuple[Path, ...], ignore_git_paths: bool, allow_symlinks: bool) -> int:
         """Sign PATH with a private key (verify with the paired public key)."""
-        return _run(model_path, "key", signature=signature, private_key=private_key,
+        return _run(model_path, "key", signature=signature, overwrite=force, private_key=private_key,
                     password=password.encode("utf-8") if password is not None else None,
                     ignore_paths=absolute_paths(ignore_paths), ignore_git_paths=ignore_git_paths,
                     allow_symlinks=allow_symlinks)
@@ -98,10 +104,11 @@ def register(group: click.Group) -> None:
     @signature_option
     @hashing_options
     def sign_certificate(model_path: Path, private_key: Path, signing_certificate: Path,
-                         certificate_chain: tuple[Path, ...], signature: Path, ignore_paths: tuple[Path, ...],
+                         certificate_chain: tuple[Path, ...], signature: Path | None, force: bool,
+                         ignore_paths: tuple[Path, ...],
                          ignore_git_paths: bool, allow_symlinks: bool) -> int:
         """Sign PATH with a private key and its certificate (verify with the CA certificate)."""
-        return _run(model_path, "certificate", signature=signature, private_key=private_key,
+        return _run(model_path, "certificate", signature=signature, overwrite=force, private_key=private_key,
                     signing_certificate=signing_certificate, certificate_chain=list(certificate_chain),
                     ignore_paths=absolute_paths(ignore_paths), ignore_git_paths=ignore_git_paths,
                     allow_symlinks=allow_symlinks)
@@ -120,25 +127,39 @@ def register(group: click.Group) -> None:
     @click.option("--client-id", "--client_id", "client_id", metavar="ID", help="Custom OpenID Connect client id.")
     @click.option("--client-secret", "--client_secret", "client_secret", metavar="SECRET",
                   help="Custom OpenID Connect client secret.")
-    def sign_sigstore(model_path: Path, signature: Path, ignore_paths: tuple[Path, ...], ignore_git_paths: bool,
+    def sign_sigstore(model_path: Path, signature: Path | None, force: bool, ignore_paths: tuple[Path, ...],
+                      ignore_git_paths: bool,
                       allow_symlinks: bool, use_staging: bool, trust_config: Path | None,
                       use_ambient_credentials: bool, identity_token: str | None, oauth_force_oob: bool,
                       client_id: str | None, client_secret: str | None) -> int:
         """Sign PATH with Sigstore (keyless: an OIDC identity, a short-lived certificate, a public log)."""
-        return _run(model_path, "sigstore", signature=signature, ignore_paths=absolute_paths(ignore_paths),
+        return _run(model_path, "sigstore", signature=signature, overwrite=force,
+                    ignore_paths=absolute_paths(ignore_paths),
                     ignore_git_paths=ignore_git_paths, allow_symlinks=allow_symlinks, use_staging=use_staging,
                     trust_config=trust_config, use_ambient_credentials=use_ambient_credentials,
                     identity_token=identity_token, oauth_force_oob=oauth_force_oob, client_id=client_id,
                     client_secret=client_secret)
 
 
-def _run(model_path: Path, method: Method, **kwargs: Any) -> int:
-    from mlvet.trust.signing import SigningError, sign
+def _run(model_path: Path, method: Method, *, signature: Path | None, overwrite: bool, **kwargs: Any) -> int:
+    from mlvet.commands import _io
+    from mlvet.trust.signing import (
+        SigningError,
+        check_signature_target,
+        default_signature_path,
+        require_library,
+        sign,
+    )
 
+    require_library()  # a missing extra is exit 4, naming it (see mlvet.cli.missing_extra_message)
+    target = signature if signature is not None else default_signature_path(model_path)
+    check_signature_target(target, overwrite=overwrite)  # before the (possibly long) hashing
     try:
-        written = sign(model_path, method, **kwargs)
+        written = sign(model_path, method, signature=target, overwrite=overwrite, **kwargs)
     except SigningError as exc:
-        click.echo(f"mlvet: signing failed: {exc.diagnostics()}", err=True)
+        _io.error(f"signing failed: {exc.diagnostics()}")
         return exc.exit_code
-    click.echo(f"signed {model_path} with the {method} method: {written}")
+    from mlvet.report.text import printable
+
+    click.echo(f"signed {printable(str(model_path))} with the {method} method: {printable(str(written))}")
     return EXIT_CLEAN

@@ -83,8 +83,10 @@ def register(group: click.Group) -> None:
 
 
 def _run(model_path: Path, method: Method, opts: dict[str, Any], **kwargs: Any) -> int:
-    from mlvet.trust.signing import SigningError, verify
+    from mlvet.commands import _io
+    from mlvet.trust.signing import SigningError, require_library, verify
 
+    require_library()  # a missing extra is exit 4, naming it (see mlvet.cli.missing_extra_message)
     fmt = opts.pop("fmt")
     try:
         result = verify(model_path, method, signature=opts["signature"],
@@ -94,7 +96,7 @@ def _run(model_path: Path, method: Method, opts: dict[str, Any], **kwargs: Any) 
     except SigningError as exc:
         if fmt == "json":
             _echo_json({"ok": False, "method": method, "error": exc.diagnostics()})
-        click.echo(f"mlvet: cannot verify: {exc.diagnostics()}", err=True)
+        _io.error(f"cannot verify: {exc.diagnostics()}")
         return exc.exit_code
     if fmt == "json":
         _echo_json(_as_dict(result))
@@ -119,10 +121,13 @@ def _echo_json(data: dict[str, Any]) -> None:
 
 
 def _echo_text(result: VerifyResult) -> None:
+    """The verdict, then the files that differ; names come from the model folder: escaped for the terminal."""
+    from mlvet.report.text import printable
+
     if result.ok:
-        click.echo(f"verified: {result.reason}")
+        click.echo(f"verified: {printable(result.reason)}")
         return
-    click.echo(f"verification FAILED: {result.reason}")
+    click.echo(f"verification FAILED: {printable(result.reason)}")
     for label, names in (("changed", result.changed), ("missing", result.missing), ("extra", result.extra)):
         for name in names:
-            click.echo(f"  {label:<8} {name}")
+            click.echo(f"  {label:<8} {printable(name)}")

@@ -19,12 +19,14 @@ content hash and mlvet version match the previous run keeps that run's scan resu
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import re
 import socket
 import stat
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -326,13 +328,25 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
+#: Computed hashes are committed to the store's hash cache at least this often (seconds), so an
+#: interrupted inventory (Ctrl-C, SIGTERM, a crash) keeps most of its hashing work for the next run.
+HASH_COMMIT_SECONDS = 1.0
+
+
 @dataclass
 class _Fingerprints:
-    """SHA-256 reuse: previous run's files, then the store's hash cache, else hash now."""
+    """SHA-256 reuse: previous run's files, then the store's hash cache, else hash now.
+
+    New hashes are committed in batches through ``commit`` (the store's hash-cache upsert, one short
+    transaction each) every :data:`HASH_COMMIT_SECONDS`, and once more at the end or on interruption:
+    hashing a large tree is the slow part of an inventory, and a run killed half way must not lose it.
+    """
 
     cache: dict[str, tuple[int, int, int, str]]
     hashed: int = 0
     updates: list[tuple[str, int, int, int, str]] = field(default_factory=list)
+    commit: Callable[[list[tuple[str, int, int, int, str]]], None] | None = None
+    _last_commit: float = field(default_factory=time.monotonic)
 
     def sha256(self, path: str, st: os.stat_result) -> str:
         hit = self.cache.get(path)
@@ -343,7 +357,16 @@ class _Fingerprints:
         self.hashed += 1
         self.cache[path] = (*key, digest)
         self.updates.append((path, *key, digest))
+        if self.commit is not None and time.monotonic() - self._last_commit >= HASH_COMMIT_SECONDS:
+            self.flush()
         return digest
+
+    def flush(self) -> None:
+        """Commit the hashes computed since the last commit (no-op without a store)."""
+        if self.commit is not None and self.updates:
+            batch, self.updates = self.updates, []
+            self.commit(batch)
+        self._last_commit = time.monotonic()
 
 
 def _integrity(path: str, sha: str, prev: AssetFile | None) -> str | None:
@@ -496,16 +519,20 @@ def inventory(paths: Sequence[str], *, store: Store | None = None, hf_cache: boo
         if prev_run is not None and not rescan and prev_run.tool_version == __version__:
             prev_assets = {a.id: a for a in prev_list}
         cache = store.hash_cache([p for g in groups for p, _rel in g.files])  # only what may be hashed
-    fp = _Fingerprints(cache)
+    fp = _Fingerprints(cache, commit=store.update_hash_cache if store is not None else None)
     pol = policy
     if scan and pol is None:
         from mlvet.policy import default_policy
 
         pol = default_policy()
     scanner = (lambda p: scan_file(p, pol)) if scan and pol is not None else None
-    assets = _build_all(groups, fp, prev_assets, scanner, jobs, progress, pol)
-    if store is not None and fp.updates:
-        store.update_hash_cache(fp.updates)
+    try:
+        assets = _build_all(groups, fp, prev_assets, scanner, jobs, progress, pol)
+    except BaseException:  # Ctrl-C, SIGTERM, an error: the hashes computed so far still serve the next run
+        with contextlib.suppress(Exception):  # never hide the interruption behind a database error
+            fp.flush()
+        raise
+    fp.flush()
     run = InventoryRun(started_at=started, finished_at=datetime.now(timezone.utc), roots=roots,
                        tool_version=__version__, host=socket.gethostname(), files_seen=counter[0],
                        files_hashed=fp.hashed)

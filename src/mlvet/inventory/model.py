@@ -110,10 +110,19 @@ class Asset:
 
     @property
     def verdict(self) -> str:
-        """"clean", "incomplete" or the highest severity label: what a gate or a dashboard shows."""
+        """"clean", "incomplete" or the highest severity label: what a gate or a dashboard shows.
+
+        An asset that could not be fully analysed is ``incomplete`` unless a finding of high severity or
+        more already condemns it: a file the scanner gave up on often carries the medium finding that says
+        why (a malformed pickle), and "medium" would read as "analysed, moderately risky". A high or
+        critical asset that is also incomplete keeps its severity here (the stronger statement for a
+        gate) and :attr:`incomplete` stays true; human outputs show both (see :func:`verdict_text`).
+        """
+        if self.incomplete and self.severity < Severity.HIGH:
+            return "incomplete"
         if self.findings:
             return self.severity.label
-        return "incomplete" if self.incomplete else "clean"
+        return "clean"
 
     @property
     def content_hash(self) -> str:
@@ -127,6 +136,13 @@ class Asset:
     def size(self) -> int:
         """Total bytes of the asset's files."""
         return sum(f.size for f in self.files)
+
+
+def verdict_text(asset: Asset) -> str:
+    """The verdict as people read it: :attr:`Asset.verdict`, plus ", incomplete" when a high or critical
+    asset was also not fully analysed, so incompleteness is never hidden in a human output."""
+    v = asset.verdict
+    return f"{v}, incomplete" if asset.incomplete and v != "incomplete" else v
 
 
 def asset_id(key: str) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -45,7 +46,17 @@ from mlvet.store.schema import (
     RunRow,
 )
 from mlvet.store.types import escape_text, from_signed64, to_signed64, unescape_text
-from mlvet.store.urls import StoreError, default_url, glob_to_like, normalize_url, roots_key
+from mlvet.store.urls import (
+    StoreError,
+    default_url,
+    glob_to_like,
+    normalize_url,
+    roots_key,
+    sqlite_file,
+    sqlite_memory,
+    sqlite_read_only_reason,
+    sqlite_read_only_url,
+)
 
 __all__ = ["MIGRATIONS_DIR", "HashCacheEntry", "Store", "StoreError", "default_url", "glob_to_like", "normalize_url",
            "roots_key"]
@@ -95,7 +106,7 @@ def _is_retryable(exc: sa.exc.DBAPIError) -> bool:
     return sqlstate in ("40001", "40P01")  # serialization_failure, deadlock_detected
 
 
-def _install_sqlite_hooks(engine: Engine, *, memory: bool) -> None:
+def _install_sqlite_hooks(engine: Engine, *, memory: bool, read_only: bool = False) -> None:
     """WAL, busy timeout and foreign keys on every connection; ``BEGIN IMMEDIATE`` for write transactions.
 
     pysqlite's own implicit transactions are switched off (``isolation_level = None``) so that SQLAlchemy
@@ -109,7 +120,9 @@ def _install_sqlite_hooks(engine: Engine, *, memory: bool) -> None:
         try:
             cur.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys = ON")
-            if not memory:
+            if read_only:
+                cur.execute("PRAGMA query_only = ON")
+            elif not memory:
                 cur.execute("PRAGMA journal_mode = WAL")
                 cur.execute("PRAGMA synchronous = NORMAL")
         finally:
@@ -134,32 +147,77 @@ def _insert(dialect: str, table: sa.TableClause) -> Any:
 
 
 class Store:
-    """The inventory database. Opening it migrates the schema to the current version."""
+    """The inventory database. Opening it for writing migrates the schema to the current version.
 
-    def __init__(self, url: str | None = None) -> None:
+    ``read_only=True`` is for the commands that only read (``assets``, ``bom --from-db``): a SQLite file is
+    opened through SQLite's ``mode=ro`` URI (and ``immutable`` when its folder cannot be written, where
+    no writer can be at work), nothing is migrated and nothing is written, so an inventory on read-only
+    media or owned by another user can be listed. ``read_only=False`` (the default) refuses an existing
+    SQLite file that cannot be written with a :class:`StoreError` (exit 4) before any work.
+    An in-memory SQLite URL is refused unless ``memory_ok`` (tests, library use): from the command line
+    it would record a run that vanishes when the process exits.
+    """
+
+    def __init__(self, url: str | None = None, *, read_only: bool = False, memory_ok: bool = False) -> None:
         self.url = normalize_url(url if url is not None else default_url())
         backend = self.url.get_backend_name()
         if backend not in ("sqlite", "postgresql"):
             raise StoreError(f"database {backend!r} is not supported (use a sqlite:// or postgresql:// URL)")
         self.dialect = backend
+        self.read_only = read_only
         self._display_url = self.url.render_as_string(hide_password=True)
+        memory = backend == "sqlite" and sqlite_memory(self.url)
+        if memory and not memory_ok:
+            raise StoreError(f"{self._display_url} is an in-memory database: nothing recorded in it would "
+                             "outlive the command; give a file (sqlite:///path/inventory.db) or a server URL")
         try:
             if backend == "sqlite":
-                memory = self.url.database in (None, "", ":memory:")
-                self.engine = sa.create_engine(self.url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
-                _install_sqlite_hooks(self.engine, memory=memory)
+                self.engine = sa.create_engine(self._sqlite_url(), connect_args={
+                    "timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
+                _install_sqlite_hooks(self.engine, memory=memory, read_only=read_only)
             else:
                 self.engine = sa.create_engine(self.url, pool_pre_ping=True)
+        except ModuleNotFoundError as exc:  # the driver (psycopg): named, so the command line names the extra
+            raise ModuleNotFoundError(f"{self._display_url} needs {exc.name}: {exc}", name=exc.name) from exc
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise StoreError(f"cannot open database {self._display_url}: {exc}") from exc
         try:
-            self._migrate()
+            self._check_schema() if read_only else self._migrate()
         except sa.exc.DBAPIError as exc:
             self.engine.dispose()
             raise StoreError(f"cannot open database {self._display_url}: {exc.orig}") from exc
         except BaseException:
             self.engine.dispose()
             raise
+
+    def _sqlite_url(self) -> Any:
+        path = sqlite_file(self.url)
+        if path is None:
+            return self.url
+        if self.read_only:
+            if not os.path.isfile(path):
+                raise StoreError(f"no inventory database at {path}: run `mlvet inventory` first")
+            folder = os.path.dirname(os.path.abspath(path))
+            return sqlite_read_only_url(path, immutable=not os.access(folder, os.W_OK | os.X_OK))
+        why = sqlite_read_only_reason(path)
+        if why is not None:
+            raise StoreError(f"cannot write the inventory database {path}: {why}; recording a run needs "
+                             "write access (listing it does not: mlvet assets, mlvet bom --from-db)")
+        return self.url
+
+    def _check_schema(self) -> None:
+        """Read-only open: the schema must already be the current one (it is not migrated here)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(self._alembic_config())
+        with self.engine.connect() as conn:
+            rev = MigrationContext.configure(conn).get_current_revision()
+        if rev is None:
+            raise StoreError(f"{self._display_url} holds no inventory: run `mlvet inventory` first")
+        if rev != script.get_current_head():
+            raise StoreError(f"the database {self._display_url} has schema revision {rev}, not the one this "
+                             "mlvet reads; open it once with write access (mlvet inventory) to migrate it")
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 

@@ -95,3 +95,48 @@ def glob_to_like(pattern: str) -> str:
         else:
             out.append(c)
     return "".join(out)
+
+
+# ---- SQLite files: in-memory URLs, read-only access ----------------------------------------------------
+
+
+def sqlite_memory(url: URL) -> bool:
+    """True for an in-memory SQLite URL (``sqlite://``, ``sqlite:///:memory:``, ``file::memory:``)."""
+    db = url.database or ""
+    return db in ("", ":memory:") or db.startswith("file::memory:") or url.query.get("mode") == "memory"
+
+
+def sqlite_file(url: URL) -> str | None:
+    """The file of a SQLite URL (None for in-memory or ``file:`` URI databases, which are left alone)."""
+    db = url.database or ""
+    if sqlite_memory(url) or db.startswith("file:"):
+        return None
+    return db
+
+
+def sqlite_read_only_reason(path: str) -> str | None:
+    """Why an existing SQLite file can only be read (None when it can be written, or does not exist yet).
+
+    A SQLite writer needs the file and, for its journal (WAL and shared-memory files), the folder.
+    """
+    if not os.path.exists(path):
+        return None
+    if not os.access(path, os.W_OK):
+        return f"the file {path} is read-only"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"its folder {folder} is read-only"
+    return None
+
+
+def sqlite_read_only_url(path: str, *, immutable: bool) -> URL:
+    """A URL opening ``path`` with SQLite's ``mode=ro`` (no write, no journal created).
+
+    ``immutable`` also tells SQLite that nobody writes the file, which it needs to read a WAL database
+    whose ``-shm`` file cannot be created (a read-only folder); used only when the folder is read-only,
+    so that no writer can be working next to us.
+    """
+    from urllib.parse import quote
+
+    query = "mode=ro&immutable=1" if immutable else "mode=ro"
+    return make_url(f"sqlite:///file:{quote(os.path.abspath(path))}?{query}&uri=true")

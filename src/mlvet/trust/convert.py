@@ -14,21 +14,23 @@ run time): an 8-byte little-endian header length, a JSON header (``__metadata__`
 implementation does, then the tensors' bytes. Tensors are laid out by decreasing element size, then name,
 so every tensor starts on a multiple of its element size. Tensors that share a storage in the checkpoint
 are written separately (safetensors forbids aliasing), each as ``tensor.contiguous()`` would hold it.
-Output goes to a temporary file in the destination folder and is renamed into place only when complete.
+Output goes to a hidden temporary file in the destination folder and is renamed into place only when
+complete (:func:`mlvet.outfile.atomic_writer`: removed on any error or interruption, SIGTERM included, and
+given the mode a plain ``open()`` would give under the umask).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlvet.errors import UsageError
 from mlvet.model import Severity
+from mlvet.outfile import atomic_writer, check_writable
 from mlvet.policy import Policy, default_policy
+from mlvet.trust.tensors import missing_input
 from mlvet.trust.torchckpt import CheckpointError, ConversionRefused, TensorRef, open_checkpoint
 
 __all__ = ["SAFETENSORS_DTYPES", "ConvertResult", "convert_to_safetensors"]
@@ -66,7 +68,9 @@ def _check_scan(src: str, policy: Policy) -> None:
     if bad:
         f = bad[0]
         evidence = f" (evidence: {f.evidence[:200]})" if f.evidence else ""
-        more = f"; {len(bad) - 1} more finding(s) of medium severity or above" if len(bad) > 1 else ""
+        others = len(bad) - 1
+        more = (f"; {others} more finding{'s' if others != 1 else ''} of medium severity or above"
+                if others else "")
         raise ConversionRefused(
             f"the scan reports {f.rule_id} ({f.severity.label}) at {f.location.display()}: {f.message}{evidence}{more}"
         )
@@ -103,14 +107,15 @@ def convert_to_safetensors(
 
     src_s, dst_path = os.fspath(src), Path(dst)
     pol = policy or default_policy()
-    if not os.path.isfile(src_s):
+    if not os.path.lexists(src_s):
         raise UsageError(f"no such file: {src_s}")
+    if not os.path.isfile(src_s):
+        raise CheckpointError(f"{src_s}: {missing_input(src_s)}")
     if dst_path.exists() and not overwrite:
-        raise UsageError(f"{dst_path} exists; pass --force (overwrite=True) to replace it")
+        raise UsageError(f"{dst_path} exists; pass --force to overwrite it")
     if dst_path.exists() and os.path.samefile(src_s, dst_path):
         raise UsageError("the output would overwrite the input")
-    if not dst_path.parent.is_dir():
-        raise UsageError(f"no such folder: {dst_path.parent}")
+    check_writable(dst_path, what="safetensors file")
     _check_scan(src_s, pol)
     with open_checkpoint(src_s, policy=pol) as ckpt:
         if not ckpt.tensors:
@@ -129,24 +134,17 @@ def convert_to_safetensors(
             )
         note = f"mlvet {__version__} (from {os.path.basename(src_s)}, read without unpickling)"
         header = _header(refs, note)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dst_path.name}.", suffix=".partial", dir=dst_path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(header)
-                for ref in refs:
-                    written = 0
-                    for piece in ckpt.iter_tensor_bytes(ref):
-                        out.write(piece)
-                        written += len(piece)
-                    if written != ref.nbytes:
-                        raise CheckpointError(f"tensor {ref.name!r}: read {written} bytes, expected {ref.nbytes}")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, dst_path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        # Atomic (see mlvet.outfile): the old output stays until the new one is complete; Ctrl-C, SIGTERM or
+        # an error removes the hidden .partial file; the result gets the mode open() would give it.
+        with atomic_writer(dst_path, binary=True, what="safetensors file") as out:
+            out.write(header)
+            for ref in refs:
+                written = 0
+                for piece in ckpt.iter_tensor_bytes(ref):
+                    out.write(piece)
+                    written += len(piece)
+                if written != ref.nbytes:
+                    raise CheckpointError(f"tensor {ref.name!r}: read {written} bytes, expected {ref.nbytes}")
         data_bytes = sum(r.nbytes for r in refs)
         return ConvertResult(
             source=src_s,

@@ -7,7 +7,8 @@ tensor and measuring *how much* and *where* each one moved separates the two pat
 ``targeted`` when at most :data:`TARGETED_MAX_FRACTION` of the shared tensors changed and everything
 else is bit-identical, ``widespread`` when most did, ``scattered`` when many tensors changed but only a
 sliver of their elements (training moves nearly every element it touches; hand edits do not),
-``identical`` when none did.
+``identical`` when none did, and ``unrelated`` when the tensors holding most of the weights moved by as
+much as their own norm (two independently initialised or trained models: relative L2 about sqrt(2)).
 
 How: both models are opened with :func:`mlvet.trust.tensors.open_tensors` (headers only). For each
 tensor present in both with the same shape and dtype, the two byte streams are read in lockstep, cut at
@@ -59,6 +60,14 @@ WIDESPREAD_MIN_FRACTION = 0.50
 #: Below this fraction of changed elements (within the changed tensors) a many-tensor change is flagged as
 #: sparse: gradient updates touch nearly every element, hand edits do not.
 SPARSE_MAX = 0.01
+#: A changed tensor whose relative L2 change is at least this moved by as much as its own norm: no
+#: fine-tune does that (their changes are orders of magnitude smaller), while two independently
+#: initialised or trained tensors differ by about sqrt(2) (||a - b||^2 = ||a||^2 + ||b||^2 when a and b
+#: are uncorrelated and of similar norm).
+UNRELATED_MIN_REL_L2 = 1.0
+#: When tensors moved that far hold at least this fraction of the shared elements, the models are
+#: unrelated weights (independently initialised or trained), not versions of each other.
+UNRELATED_MIN_ELEMENTS = 0.5
 
 NUMPY_MISSING = ("numpy is not installed: changed tensors are listed but the size of each change is not "
                  "measured (pip install numpy)")
@@ -460,6 +469,18 @@ def diff_tensors(a: TensorSet, b: TensorSet, *, chunk: int = CHUNK, progress: Pr
                       summary)
 
 
+def _unrelated_share(a: TensorSet, common: list[str], measured: list[TensorChange]) -> tuple[float, float] | None:
+    """(share of shared elements in tensors that moved by their own norm, their median rel L2), or None
+    when those tensors hold less than :data:`UNRELATED_MIN_ELEMENTS` of the shared elements."""
+    total = sum(math.prod(a.tensors[n].shape) for n in common)
+    far = [c for c in measured if c.rel_l2 is not None and c.rel_l2 >= UNRELATED_MIN_REL_L2]
+    moved = sum(math.prod(c.shape) for c in far)
+    if not total or moved / total < UNRELATED_MIN_ELEMENTS:
+        return None
+    rels = sorted(c.rel_l2 for c in far if c.rel_l2 is not None)
+    return moved / total, rels[len(rels) // 2]
+
+
 def _summarise(a: TensorSet, b: TensorSet, common: list[str], unchanged: int, changed: list[TensorChange],
                added: tuple[str, ...], removed: tuple[str, ...], reshaped: list[ShapeChange],
                retyped: list[DtypeChange], layers: tuple[LayerDiff, ...], bytes_compared: int, *,
@@ -499,7 +520,17 @@ def _summarise(a: TensorSet, b: TensorSet, common: list[str], unchanged: int, ch
     elements = sum(math.prod(c.shape) for c in measured_changes)
     element_fraction = (sum((c.fraction_changed or 0.0) * math.prod(c.shape) for c in measured_changes) / elements
                         if elements else None)
-    if verdict in ("widespread", "partial") and element_fraction is not None and element_fraction < SPARSE_MAX:
+    unrelated = _unrelated_share(a, common, measured_changes)
+    if verdict in ("widespread", "partial") and unrelated is not None:
+        share, median = unrelated
+        verdict = "unrelated"
+        message = (f"unrelated weights: {where} differ, and tensors holding {share:.0%} of the shared elements "
+                   f"moved by at least their own norm (median relative L2 {median:.2f}; about 1.41 for "
+                   "independent weights); the pattern of independently initialised or trained models, not a "
+                   "fine-tune or an edit of one model")
+        if extra:
+            message += f"; also {extra[0]}"
+    elif verdict in ("widespread", "partial") and element_fraction is not None and element_fraction < SPARSE_MAX:
         verdict = "scattered"
         message = (f"scattered change: {where} differ, but only {element_fraction:.2%} of their elements: sparse "
                    "edits spread over many tensors, unlike a fine-tune, which moves nearly every element of "

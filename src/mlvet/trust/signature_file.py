@@ -26,8 +26,24 @@ HashAlgorithm = Literal["sha256", "blake2", "blake3"]
 METHODS: tuple[Method, ...] = get_args(Method)
 
 
-#: ``model_signing``'s CLI writes ``model.sig`` in the working directory unless ``--signature`` is given.
+#: ``model_signing``'s CLI writes ``model.sig`` in the working directory unless ``--signature`` is given;
+#: mlvet writes it next to the model instead (see :func:`default_signature_path`).
 DEFAULT_SIGNATURE_NAME = "model.sig"
+
+
+def default_signature_path(model_path: str | os.PathLike[str]) -> Path:
+    """Where ``mlvet sign`` writes a model's signature by default: next to what it signs.
+
+    A folder gets ``<folder>/model.sig`` (``model_signing``'s file name, shipped inside the model it
+    signs and left out of the manifest, as ``model_signing`` leaves its signature out); a file
+    ``<file>.sig`` beside it (the name ``model_signing``'s documentation gives single-file signatures).
+    Two models signed from one working directory therefore never share, and overwrite, one ``model.sig``;
+    both places are the first :func:`signature_candidates`, so ``verify`` and ``score`` find them.
+    """
+    model = Path(model_path)
+    if model.is_dir():
+        return model / DEFAULT_SIGNATURE_NAME
+    return model.with_name(model.name + ".sig")
 
 
 #: Paths ``model_signing`` leaves out of the manifest unless told otherwise (``--no-ignore-git-paths``).

@@ -4,9 +4,10 @@ Why a layer over ``model_signing`` rather than our own signer: the format (a Sig
 envelope carries an in-toto statement listing every file's digest) is only worth having if signatures
 made here verify with the ``model_signing`` CLI and the other way round. So every cryptographic step --
 hashing the model, signing, checking the key, the certificate chain or the Sigstore identity -- is
-``model_signing``'s own, configured exactly as its CLI configures it (same default signature file
-``model.sig`` in the working directory, same git paths ignored, the signature file itself left out of
-the manifest when it lies inside the model folder).
+``model_signing``'s own, configured exactly as its CLI configures it (same git paths ignored, the
+signature file itself left out of the manifest when it lies inside the model folder). One deliberate
+difference: the default signature goes next to the model (``<folder>/model.sig``, ``<file>.sig``), not
+to ``model.sig`` in the working directory, where signing a second model overwrote the first's.
 
 What this layer adds:
 
@@ -28,12 +29,16 @@ JSON only.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, get_args
 
+from mlvet.errors import UsageError
+from mlvet.outfile import check_writable, default_file_mode
 from mlvet.trust.signature_file import (
     DEFAULT_SIGNATURE_NAME,
     GIT_PATHS,
@@ -49,14 +54,16 @@ from mlvet.trust.signature_file import (
     _read_signed_manifest,
     _SignedManifest,
     _signer_description,
+    default_signature_path,
     find_signature,
     signature_candidates,
 )
 
 __all__ = [
     "DEFAULT_SIGNATURE_NAME", "GIT_PATHS", "MAX_SIGNATURE_BYTES", "METHODS", "HashAlgorithm", "Method",
-    "SignatureInfo", "SignatureReadError", "SigningError", "VerifyResult", "describe_differences",
-    "find_signature", "inspect_signature", "is_available", "sign", "signature_candidates", "verify",
+    "SignatureInfo", "SignatureReadError", "SigningError", "VerifyResult", "check_signature_target",
+    "default_signature_path", "describe_differences", "find_signature", "inspect_signature", "is_available",
+    "require_library", "sign", "signature_candidates", "verify",
 ]
 
 #: How many file names a reason text lists per category before summarising the rest.
@@ -106,6 +113,17 @@ def _lib() -> _Lib:
     return _Lib(hashing, signing, verifying)
 
 
+def require_library() -> None:
+    """Import ``model_signing`` and let a missing module propagate as ``ModuleNotFoundError`` with its name.
+
+    For the command line, which maps that name to the extra to install (exit 4, a usage problem); the
+    library functions below raise :class:`SigningError` instead.
+    """
+    import model_signing.hashing
+    import model_signing.signing
+    import model_signing.verifying  # noqa: F401
+
+
 def is_available() -> bool:
     """True when ``model_signing`` can be imported (the ``signing`` extra is installed)."""
     try:
@@ -133,6 +151,7 @@ def sign(
     hash_algorithm: HashAlgorithm = "sha256",
     use_staging: bool = False,
     trust_config: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
     identity_token: str | None = None,
     use_ambient_credentials: bool = False,
     oauth_force_oob: bool = False,
@@ -141,7 +160,10 @@ def sign(
 ) -> Path:
     """Sign the model file or folder at ``model_path``; return the path of the signature written.
 
-    ``signature`` defaults to ``model.sig`` in the working directory, like ``model_signing``'s CLI.
+    ``signature`` defaults to :func:`~mlvet.trust.signature_file.default_signature_path` (next to the
+    model); an existing signature is replaced only with ``overwrite`` (else :class:`UsageError`), and it
+    is replaced atomically: the bundle is written under a temporary name and renamed into place, so an
+    interruption leaves the old signature (or none), never half of one.
     ``ignore_paths`` are relative to the model folder, or absolute (paths outside the model are
     dropped); the signature file is always left out of the manifest. ``key`` and ``certificate`` need
     ``private_key`` (an EC P-256/P-384/P-521 PEM key; ``password`` if it is encrypted -- the key method
@@ -153,7 +175,8 @@ def sign(
     """
     lib = _lib()
     model = _existing_model(model_path)
-    sig_path = Path(signature) if signature is not None else Path(DEFAULT_SIGNATURE_NAME)
+    sig_path = Path(signature) if signature is not None else default_signature_path(model)
+    check_signature_target(sig_path, overwrite=overwrite)
     config = lib.signing.Config()
     if method == "key":
         key = _need_file(private_key, "private key", "--private-key")
@@ -178,19 +201,34 @@ def sign(
         raise SigningError(f"unknown signing method {method!r}; choose one of {', '.join(METHODS)}")
     if hash_algorithm not in get_args(HashAlgorithm):
         raise SigningError(f"unknown hash algorithm {hash_algorithm!r}; choose sha256, blake2 or blake3")
+    # Not created yet: model_signing hashes the model first and writes the bundle last; both names are
+    # left out of the manifest.
+    tmp = sig_path.with_name(f".{sig_path.name}.{secrets.token_hex(6)}.partial")
     hashing = (lib.hashing.Config()
                .use_file_serialization(hashing_algorithm=hash_algorithm)
-               .set_ignored_paths(paths=_model_relative(model, [*ignore_paths], sig_path),
+               .set_ignored_paths(paths=_model_relative(model, [*ignore_paths, sig_path.absolute()], tmp),
                                   ignore_git_paths=ignore_git_paths)
                .set_allow_symlinks(allow_symlinks))
     try:
-        config.set_hashing_config(hashing).sign(model, sig_path)
-    except SigningError:
-        raise
-    except Exception as exc:  # the library raises ValueError, OSError, sigstore and network errors alike
+        config.set_hashing_config(hashing).sign(model, tmp)
+        os.chmod(tmp, default_file_mode())
+        os.replace(tmp, sig_path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, SigningError) or not isinstance(exc, Exception):
+            raise
+        # the library raises ValueError, OSError, sigstore and network errors alike
         where = " (Sigstore signing needs network access to Sigstore's services)" if method == "sigstore" else ""
         raise SigningError(f"signing {model} failed{where}: {_describe(exc)}") from exc
     return sig_path
+
+
+def check_signature_target(sig_path: Path, *, overwrite: bool) -> None:
+    """Refuse (exit 4) to replace an existing signature unless asked, or to write where nothing can be."""
+    if sig_path.exists() and not overwrite:
+        raise UsageError(f"{sig_path} exists; pass --force to overwrite it (or --signature to write elsewhere)")
+    check_writable(sig_path, what="signature")
 
 
 # ---- verification -------------------------------------------------------------------------------------
@@ -253,8 +291,8 @@ def verify(
     who = _signer_description(signed)
     scope = " (unsigned files ignored)" if ignore_unsigned_files else " and no unsigned file is present"
     return VerifyResult(ok=True, method=method, signature=str(sig_path),
-                        reason=f"verified with the {method} method{who}: the {len(signed.files)} signed "
-                               f"file(s) match {sig_path.name}{scope}")
+                        reason=f"verified with the {method} method{who}: every signed file ({len(signed.files)}) "
+                               f"matches {sig_path.name}{scope}")
 
 
 def _failed(lib: _Lib, method: str, model: Path, sig_path: Path, signed: _SignedManifest, exc: Exception,
@@ -347,7 +385,8 @@ def inspect_signature(
                              reason=f"the model does not match the manifest in {sig_path.name}: {differences}")
     method = f" ({signed.method_hint} method)" if signed.method_hint else ""
     return replace(base, manifest_ok=True,
-                         reason=f"all {len(signed.files)} file(s) match the manifest in {sig_path.name}{method}; "
+                         reason=f"every listed file ({len(signed.files)}) matches the manifest in "
+                                f"{sig_path.name}{method}; "
                                 "the signer was not checked (use mlvet verify with the publisher's key)")
 
 

@@ -222,6 +222,23 @@ def _open_zip(path: Path, size: int) -> TensorSet:
     raise TensorFormatError(f"{path.name}: a ZIP archive that is neither a PyTorch checkpoint nor an .npz")
 
 
+def missing_input(path: str | os.PathLike[str]) -> str:
+    """Why ``path`` is neither a regular file nor a folder, in words: "no such file or folder", or what it
+    is instead ("a FIFO (named pipe), not a regular file"), which a "no such file" would hide."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file or folder"
+    except OSError as exc:
+        return f"cannot read ({exc.strerror or exc})"
+    kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    what = next((name for test, name in kinds if test(mode)), "not a file or folder mlvet can read")
+    return f"{what}, not a regular file" if what.startswith("a ") else what
+
+
 def open_tensors(path: str | os.PathLike[str]) -> TensorSet:
     """Open a model file or folder as a :class:`TensorSet`, recognising the format by content.
 
@@ -233,7 +250,7 @@ def open_tensors(path: str | os.PathLike[str]) -> TensorSet:
         if p.is_dir():
             return _open_folder(p)
         if not p.is_file():
-            raise TensorFormatError(f"{p}: no such file or folder")
+            raise TensorFormatError(f"{p}: {missing_input(p)}")
         return _open_file(p)
     except OSError as exc:
         raise TensorFormatError(f"{p}: cannot read ({exc.strerror or exc})") from None

@@ -27,6 +27,7 @@ from mlvet.trust.score.base import (
     register,
 )
 from mlvet.trust.score.settings import DEFAULT_CAPS, DEFAULT_WEIGHTS, ScoreSettings, score_settings
+from mlvet.words import plural
 
 if TYPE_CHECKING:
     from mlvet.model import ScanReport
@@ -117,7 +118,7 @@ def _policy_notes(report: ScanReport) -> list[str]:
     if report.suppressed:
         rules = sorted({f.rule_id for f in report.suppressed})
         sources = sorted({f.suppressed_by or "policy" for f in report.suppressed})
-        notes.append(f"{len(report.suppressed)} scanner finding(s) ({', '.join(rules)}) suppressed by "
+        notes.append(f"{plural(len(report.suppressed), 'scanner finding')} ({', '.join(rules)}) suppressed by "
                      f"{', '.join(sources)}; they do not count in this score")
     return notes
 

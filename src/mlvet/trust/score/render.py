@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any, TextIO
 
 from mlvet.trust.score.base import CheckResult, ScoreCard
+from mlvet.words import plural
 
 #: Bumped when the JSON shape changes incompatibly.
 SCORE_SCHEMA_VERSION = "1.0"
@@ -71,20 +72,26 @@ def render_text(card: ScoreCard, out: TextIO, *, color: bool = False, verbose: b
     from rich.table import Table
     from rich.text import Text
 
+    from mlvet.report.text import printable  # names, paths and messages come from the files
+
     styles = {"good": "green", "fair": "yellow", "poor": "red", "none": "dim"}
     console = Console(file=out, force_terminal=color, no_color=not color, width=120 if not color else None,
                       highlight=False, soft_wrap=False)
     head = Text()
     head.append("Report card for ")
-    head.append(card.name, style="bold")
-    head.append(f"  ({card.target})\n")
+    head.append(printable(card.name), style="bold")
+    head.append(f"  ({printable(card.target)})\n")
     head.append("Score ")
     head.append(f"{card.score:.1f}/10", style=f"bold {styles[grade(card.score)]}")
     if card.cap is not None:
         head.append(f"  (capped from {card.uncapped_score:.1f})", style="red")
     console.print(head)
     if card.cap is not None:
-        console.print(Text(card.cap.reason, style="red"))
+        console.print(Text(printable(card.cap.reason), style="red"))
+    errors = card.scan.get("errors")
+    if isinstance(errors, int) and errors:  # never hidden in a table row: the score rests on part of the model
+        console.print(Text(f"Incomplete: {plural(errors, 'file')} could not be fully analysed "
+                           "(see scan_completeness); this is not a complete assessment.", style="magenta"))
     table = Table(show_header=True, header_style="bold", expand=False, show_lines=verbose)
     table.add_column("Check", no_wrap=True)
     table.add_column("Score", justify="right", no_wrap=True)
@@ -92,16 +99,16 @@ def render_text(card: ScoreCard, out: TextIO, *, color: bool = False, verbose: b
     table.add_column("Reason", overflow="fold")
     for c in card.checks:
         score = Text("?" if c.score is None else f"{c.score}/10", style=styles[grade(c.score)])
-        reason = escape(c.reason)
+        reason = escape(printable(c.reason))
         if verbose and c.details:
-            reason += "\n" + "\n".join(f"  • {escape(d)}" for d in c.details)
+            reason += "\n" + "\n".join(f"  • {escape(printable(d))}" for d in c.details)
         table.add_row(c.name, score, c.risk.value + ("" if c.weight else " (ignored)"), reason)
     console.print(table)
     foot = []
     if card.inconclusive:
         foot.append(f"Inconclusive (not counted): {', '.join(card.inconclusive)}.")
     foot.append("Weights by risk: " + ", ".join(f"{k} {v:g}" for k, v in card.weights.items()) + ".")
-    foot.extend(card.notes)
+    foot.extend(printable(n) for n in card.notes)
     console.print(Text(" ".join(foot), style="dim"))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mlvet.model import Severity
 from mlvet.trust.score.base import Check, CheckResult, Risk, ScoreContext, register
+from mlvet.words import plural
 
 #: Score by the worst finding: anything high or critical means the file can run code, hide a payload or
 #: attack its parser when loaded; medium findings need a reviewer; low ones are worth a glance.
@@ -31,13 +32,14 @@ class CodeExecution(Check):
         tally = ", ".join(f"{n} {sev}" for sev, n in reversed(counts.items()) if n)
         if worst >= Severity.HIGH:
             top = findings[0]
-            reason = (f"{tally} finding(s); worst: {top.rule_id} in {ctx.rel(top.location.path)} — {top.message}")
+            reason = (f"{plural(len(findings), 'finding')} ({tally}); worst: {top.rule_id} in "
+                      f"{ctx.rel(top.location.path)} — {top.message}")
         elif worst is Severity.MEDIUM:
-            reason = f"no high or critical findings, but {tally} finding(s) need review"
+            reason = f"no high or critical findings, but {plural(len(findings), 'finding')} ({tally}) need review"
         elif worst is Severity.LOW:
             reason = f"only low-severity findings ({tally})"
         else:
-            reason = f"no findings in {len(report.results)} file(s)" + (f" ({tally})" if tally else "")
+            reason = f"no findings in {plural(len(report.results), 'file')}" + (f" ({tally})" if tally else "")
         return self.result(ctx, _BY_SEVERITY[worst], reason, details)
 
 

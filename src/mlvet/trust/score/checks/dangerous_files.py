@@ -11,6 +11,7 @@ import os
 
 from mlvet.trust.score.base import Check, CheckResult, Risk, ScoreContext, register
 from mlvet.walk import open_regular
+from mlvet.words import plural
 
 _NATIVE_EXT = frozenset({".exe", ".dll", ".so", ".dylib", ".pyd", ".node", ".sys", ".msi", ".com", ".scr"})
 _SCRIPT_EXT = frozenset({".sh", ".bash", ".zsh", ".bat", ".cmd", ".ps1", ".vbs", ".js", ".jar", ".pyc",
@@ -64,14 +65,16 @@ class DangerousFiles(Check):
                 python.append(f"{ctx.rel(f)}: Python source")
         details = native + scripts + python
         if native:
-            return self.result(ctx, 0, f"{len(native)} native executable(s) or librar(ies) ship with the model",
-                               details)
+            what = plural(len(native), "native executable or library", "native executables or libraries")
+            return self.result(ctx, 0, f"{what} ship{'s' if len(native) == 1 else ''} with the model", details)
         if scripts:
-            return self.result(ctx, 3, f"{len(scripts)} script(s) or bytecode file(s) ship with the model", details)
+            what = plural(len(scripts), "script or bytecode file", "scripts or bytecode files")
+            return self.result(ctx, 3, f"{what} ship{'s' if len(scripts) == 1 else ''} with the model", details)
         if python:
-            return self.result(ctx, 7, f"{len(python)} Python source file(s) ship with the model (see remote_code)",
+            what = plural(len(python), "Python source file")
+            return self.result(ctx, 7, f"{what} ship{'s' if len(python) == 1 else ''} with the model (see remote_code)",
                                details)
-        return self.result(ctx, 10, f"no executables, libraries or scripts among {len(ctx.files)} file(s)")
+        return self.result(ctx, 10, f"no executables, libraries or scripts among {plural(len(ctx.files), 'file')}")
 
 
 register(DangerousFiles())

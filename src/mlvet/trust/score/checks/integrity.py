@@ -90,13 +90,13 @@ class Integrity(Check):
                     bad.append(f"the signature's manifest does not match: {sig.reason}")
         details = bad + ok + unknown
         if bad:
-            return self.result(ctx, 0, f"{len(bad)} file(s) do not match their published hash "
+            return self.result(ctx, 0, f"files not matching their published hash: {len(bad)} "
                                        f"({', '.join(sources)})", details)
         if not ok:
             return self.result(ctx, None, "no published hashes to compare with (not a Hugging Face cache or "
                                           "local_dir download, and no signature manifest)", details)
         if unknown and not (sig.present and sig.manifest_ok):
-            return self.result(ctx, 8, f"{len(ok)} file(s) match their published hash, {len(unknown)} could not "
+            return self.result(ctx, 8, f"files matching their published hash: {len(ok)}; {len(unknown)} could not "
                                        f"be checked ({', '.join(sources)})", details)
         return self.result(ctx, 10, f"every file matches its published hash ({', '.join(sources)})", details)
 

@@ -29,8 +29,9 @@ class PinnedRevision(Check):
             details += [f"ref {r} → this commit" for r in ref.refs]
             details += [f"ref {r} → {c}" for r, c in sorted(others.items())]
             if ref.refs:
-                return self.result(ctx, 6, f"commit {ref.revision[:12]} was fetched through the moving ref(s) "
-                                           f"{', '.join(ref.refs)}; pin revision=\"{ref.revision}\" so an "
+                refs = f"ref{'s' if len(ref.refs) > 1 else ''} {', '.join(ref.refs)}"
+                return self.result(ctx, 6, f"commit {ref.revision[:12]} was fetched through the moving "
+                                           f"{refs}; pin revision=\"{ref.revision}\" so an "
                                            "upstream push cannot change what you load", details)
             return self.result(ctx, 10, f"pinned to commit {ref.revision[:12]} (no branch points to this snapshot)",
                                details)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mlvet.trust.score.base import Check, CheckResult, Risk, ScoreContext, register
+from mlvet.words import plural
 
 #: Shipped code that does something dangerous (processes, dynamic code, native code, obfuscation ...).
 _DANGEROUS = frozenset({"HFR902", "HFR910", "HFR911", "HFR914", "HFR915", "HFR916"})
@@ -39,7 +40,7 @@ class RemoteCode(Check):
             return self.result(ctx, 3, "loading needs trust_remote_code=True: the repository's Python runs "
                                        "with your privileges", details)
         if py:
-            return self.result(ctx, 7, f"{len(py)} Python file(s) ship with the model, though no config "
+            return self.result(ctx, 7, f"{plural(len(py), 'Python file')} ship with the model, though no config "
                                        "references them", details)
         return self.result(ctx, 10, "loads with the library's own code; no remote code is needed", details)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mlvet.model import Status
 from mlvet.trust.score.base import Check, CheckResult, Risk, ScoreContext, register
+from mlvet.words import plural
 
 
 class ScanCompleteness(Check):
@@ -24,10 +25,10 @@ class ScanCompleteness(Check):
             return self.result(ctx, 0, "no files to analyse", details)
         if errors:
             score = min(5, int(10 * scanned / (scanned + len(errors))))
-            return self.result(ctx, score, f"{len(errors)} of {len(results)} file(s) could not be fully analysed",
-                               details)
+            return self.result(ctx, score, f"{len(errors)} of {plural(len(results), 'file')} could not be fully "
+                                           "analysed", details)
         tail = f" ({len(skipped)} skipped as data or text that runs no code)" if skipped else ""
-        return self.result(ctx, 10, f"all {scanned} model-relevant file(s) fully analysed{tail}", details)
+        return self.result(ctx, 10, f"all {plural(scanned, 'model-relevant file')} fully analysed{tail}", details)
 
 
 register(ScanCompleteness())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mlvet.trust.score.base import Check, CheckResult, Risk, ScoreContext, register
+from mlvet.words import plural
 
 
 class Signature(Check):
@@ -37,7 +38,8 @@ class Signature(Check):
                                        "(pass --public-key to verify it)", details)
         if sig.manifest_ok is False:
             n = len(sig.changed) + len(sig.missing) + len(sig.extra)
-            return self.result(ctx, 0, f"signature present but {n} file(s) differ from what was signed", details)
+            return self.result(ctx, 0, f"signature present but {plural(n, 'file')} differ{'s' if n == 1 else ''} "
+                                       "from what was signed", details)
         return self.result(ctx, 0, f"signature present but could not be checked: {sig.reason}", details)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from mlvet.trust.score.base import Check, CheckResult, Risk, ScoreContext, register
 from mlvet.trust.score.checks._formats import SAFE_FORMATS, is_pickle_family, is_weight_file
+from mlvet.words import plural
 
 
 class UnsafeDuplicates(Check):
@@ -27,7 +28,7 @@ class UnsafeDuplicates(Check):
             return self.result(ctx, None, "no safe-format copy to compare with (serialization_format covers "
                                           "the format itself)", details)
         if unsafe:
-            return self.result(ctx, 4, f"{len(unsafe)} pickle-based file(s) ship next to safe-format weights; "
+            return self.result(ctx, 4, f"{plural(len(unsafe), 'pickle-based file')} ship next to safe-format weights; "
                                        "remove them so no loader can fall back to pickle", details)
         return self.result(ctx, 10, "no pickle-based copies next to the safe-format weights", details)
 
