@@ -149,6 +149,57 @@ def _corrupt_signature(f: Files, tmp: Path) -> list[str]:
     return ["verify", "key", str(model), "--public-key", str(f.pub)]
 
 
+def _torch_checkpoint(tmp: Path, *, truncate: bool = False) -> Path:
+    """A checkpoint written by torch.save (cut short with ``truncate``: unreadable, so not convertible)."""
+    torch = pytest.importorskip("torch")
+    path = tmp / "ckpt.pt"
+    torch.save({"w": torch.ones(4, 4)}, path)
+    if truncate:
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) - 200])
+    return path
+
+
+def _dataset(f: Files, tmp: Path, *, big: bool = False, dangling: bool = False) -> Path:
+    """A dataset folder: two small files (or four hard links to the 1 GiB files), optionally a dangling link."""
+    data = tmp / "dataset"
+    data.mkdir()
+    if big:
+        for i, src in enumerate((f.big_a, f.big_b, f.big_a, f.big_b)):
+            os.link(src, data / f"shard{i}.safetensors")
+    else:
+        (data / "a.pkl").write_bytes(f.clean.read_bytes())
+        (data / "b.txt").write_text("text")
+    if dangling:
+        (data / "gone.bin").symlink_to(tmp / "no-such-target")
+    return data
+
+
+def _locked(f: Files, tmp: Path) -> tuple[Path, Path]:
+    data = _dataset(f, tmp)
+    lock = tmp / "data.lock"
+    done = _mlvet("data", "lock", str(data), "-o", str(lock), cwd=tmp)
+    assert done.returncode == 0, done.stderr
+    return data, lock
+
+
+def _verified(f: Files, tmp: Path) -> list[str]:
+    data, lock = _locked(f, tmp)
+    return ["data", "verify", str(data), "--lock", str(lock)]
+
+
+def _changed_dataset(f: Files, tmp: Path) -> list[str]:
+    data, lock = _locked(f, tmp)
+    (data / "b.txt").write_text("edited")
+    return ["data", "verify", str(data), "--lock", str(lock)]
+
+
+def _big_lock(f: Files, tmp: Path) -> Run:
+    data = _dataset(f, tmp, big=True)
+    return Run(["data", "lock", str(data), "-o", str(tmp / "data.lock"), "--workers", "1"],
+               busy_with=data)
+
+
 TABLE: dict[str, dict[int, Scenario | str]] = {
     "scan": {
         EXIT_CLEAN: lambda f, t: ["scan", str(f.clean)],
@@ -212,9 +263,17 @@ TABLE: dict[str, dict[int, Scenario | str]] = {
     "convert": {
         EXIT_CLEAN: lambda f, t: ["convert", str(_torch_checkpoint(t)), str(t / "out.safetensors")],
         EXIT_FINDINGS: lambda f, t: ["convert", str(f.malicious), str(t / "out.safetensors")],
-        EXIT_INCOMPLETE: lambda f, t: ["convert", str(f.truncated), str(t / "out.safetensors")],
+        EXIT_INCOMPLETE: lambda f, t: ["convert", str(_torch_checkpoint(t, truncate=True)), str(t / "out.safetensors")],
         EXIT_USAGE: lambda f, t: ["convert", str(f.clean), str(f.clean)],
         EXIT_SIGINT: "tests/cli: SIGTERM and SIGINT during a 400 MB convert (test_state_* of the convert tests)",
+    },
+    "data": {
+        EXIT_CLEAN: _verified,
+        EXIT_FINDINGS: _changed_dataset,
+        EXIT_INCOMPLETE: lambda f, t: ["data", "lock", str(_dataset(f, t, dangling=True)), "-o",
+                                       str(t / "data.lock")],
+        EXIT_USAGE: lambda f, t: ["data", "verify", str(_dataset(f, t)), "--lock", str(t / "missing.lock")],
+        EXIT_SIGINT: _big_lock,
     },
     "rules": {
         EXIT_CLEAN: lambda f, t: ["rules"],
@@ -224,13 +283,6 @@ TABLE: dict[str, dict[int, Scenario | str]] = {
         EXIT_SIGINT: "rules prints a static table at once: nothing to interrupt",
     },
 }
-
-
-def _torch_checkpoint(tmp: Path) -> Path:
-    torch = pytest.importorskip("torch")
-    path = tmp / "ckpt.pt"
-    torch.save({"w": torch.ones(4, 4)}, path)
-    return path
 
 
 def _console() -> str:

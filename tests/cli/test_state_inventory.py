@@ -98,7 +98,7 @@ def test_a_file_scan_reports_as_error_is_incomplete_everywhere(tmp_path: Path) -
     assert result["status"] == "error" and result["severity"] == "medium"  # the case the issue saw as "medium"
     db = f"sqlite:///{tmp_path / 'inv.db'}"
     inv = run("inventory", "--db", db, bad)
-    assert inv.returncode == 0, inv.stderr
+    assert inv.returncode == 2, inv.stderr  # the README table: incomplete is exit 2
     row = next(line for line in inv.stdout.decode().splitlines() if "trunc.pkl" in line and "│" in line)
     assert "incomplete" in row and "medium" not in row
     assert "1 incomplete (not fully analysed)" in inv.stdout.decode()
@@ -266,7 +266,7 @@ def test_unreadable_file_alone_or_in_a_folder_is_incomplete(tmp_path: Path) -> N
         db_dir.chmod(0o777)
         inv = run("inventory", "-f", "json", "--db", f"sqlite:///{db_dir / 'i.db'}", locked, prefix=prefix,
                   preexec=preexec)
-        assert inv.returncode == 0, inv.stderr  # inventory's contract; the asset says incomplete
+        assert inv.returncode == 2, inv.stderr  # incomplete asset: exit 2, as in scan
         assert json.loads(inv.stdout)["assets"][0]["verdict"] == "incomplete"
     finally:
         locked.chmod(0o644)

@@ -156,7 +156,7 @@ def test_inventory_and_bom_surface_unreadable_parts(unprivileged: list[str], sha
     root = _tree_with_locked_parts(shared_tmp)
     # MLVET_DB: a file in a folder anyone may write (see _env), as nobody cannot write the shared folder.
     done = _run(unprivileged, "inventory", str(root), "--format", "json", cwd=shared_tmp)
-    assert done.returncode == 0, done.stderr  # inventory's contract: exit 1 only with --fail-on
+    assert done.returncode == 2, done.stderr  # incomplete assets: exit 2 (README exit-code table)
     assets = {Path(a["path"]).name: a for a in json.loads(done.stdout)["assets"]}
     assert assets["locked"]["verdict"] == "incomplete"
     assert assets["secret.pkl"]["verdict"] == "incomplete"
@@ -172,7 +172,7 @@ def test_inventory_and_bom_surface_unreadable_parts(unprivileged: list[str], sha
 def test_score_counts_unreadable_parts_as_incomplete(unprivileged: list[str], shared_tmp: Path) -> None:
     root = _tree_with_locked_parts(shared_tmp)
     done = _run(unprivileged, "score", str(root), "--format", "json", cwd=shared_tmp)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 2, done.stderr  # the card rests on an incomplete scan
     card = json.loads(done.stdout)
     check = next(c for c in card["checks"] if c["name"] == "scan_completeness")
     assert check["score"] is not None and check["score"] < 10

@@ -27,6 +27,8 @@ import sys
 from types import FrameType
 from typing import Any, TextIO
 
+from mlvet.words import plural  # re-exported: commands count things in their messages
+
 __all__ = [
     "Terminated", "cell", "check_output", "error", "guard_stdout", "install_signal_handlers",
     "interrupt_exit_code", "note", "output_file", "plural", "stdout_closed", "text_stdout", "warn",
@@ -150,11 +152,6 @@ def check_output(path: str | None, *, what: str = "report") -> None:
         from mlvet.outfile import check_writable
 
         check_writable(path, what=what)
-
-
-def plural(count: int, singular: str, plural_form: str | None = None) -> str:
-    """``"1 file"``, ``"2 files"``: counts in messages read as English, never ``file(s)``."""
-    return f"{count} {singular if count == 1 else plural_form or singular + 's'}"
 
 
 def cell(text: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from mlvet.commands import EXIT_CLEAN, EXIT_FINDINGS
+from mlvet.commands import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE
 
 
 def register(group: click.Group) -> None:
@@ -95,6 +95,10 @@ def register(group: click.Group) -> None:
             return EXIT_FINDINGS
         if fail_on_worse and changes.worse:
             return EXIT_FINDINGS
+        incomplete = sum(a.incomplete for a in assets)
+        if incomplete:  # the README's table: an input that could not be fully analysed is exit 2, as in scan
+            _io.note(f"{_io.plural(incomplete, 'asset')} could not be fully analysed (exit 2)")
+            return EXIT_INCOMPLETE
         return EXIT_CLEAN
 
 
