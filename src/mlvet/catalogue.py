@@ -65,6 +65,20 @@ class FormatId(str, Enum):
     MLFLOW_MLMODEL = "mlflow-mlmodel"
     XML = "xml"
     YAML_PYTHON = "yaml-python"
+    # Long-tail model formats (issue 12: fmt-new).
+    COREML = "coreml"
+    COREML_WEIGHTS = "coreml-weights"
+    MXNET_PARAMS = "mxnet-params"
+    MXNET_SYMBOL = "mxnet-symbol"
+    CNTK = "cntk"
+    PADDLE_PROGRAM = "paddle-program"
+    PADDLE_PARAMS = "paddle-params"
+    OPENVINO_IR = "openvino-ir"
+    OPENVINO_WEIGHTS = "openvino-weights"
+    TENSORRT_ENGINE = "tensorrt-engine"
+    EXECUTORCH = "executorch"
+    RKNN = "rknn"
+    TORCH7 = "torch7"
     # Inventory-only kinds and the catch-alls.
     WEBDATASET = "webdataset"
     PARQUET = "parquet"
@@ -148,6 +162,20 @@ _ENTRIES: tuple[FormatInfo, ...] = (
     FormatInfo(F.XML),
     # YAML with PyYAML python/object tags: an unsafe yaml.load (old Keras model_from_yaml) builds the objects.
     FormatInfo(F.YAML_PYTHON, runs_code=True),
+    # Long-tail model formats (issue 12: fmt-new). Torch7 stores Lua bytecode; CNTK user functions import code.
+    FormatInfo(F.COREML, weights=True, family="graph"),
+    FormatInfo(F.COREML_WEIGHTS),
+    FormatInfo(F.MXNET_PARAMS, weights=True, family="data"),
+    FormatInfo(F.MXNET_SYMBOL, weights=True, family="graph"),
+    FormatInfo(F.CNTK, weights=True, family="graph"),
+    FormatInfo(F.PADDLE_PROGRAM, weights=True, family="graph"),
+    FormatInfo(F.PADDLE_PARAMS, weights=True, family="data"),
+    FormatInfo(F.OPENVINO_IR, weights=True, family="graph"),
+    FormatInfo(F.OPENVINO_WEIGHTS),
+    FormatInfo(F.TENSORRT_ENGINE, weights=True, family="graph"),
+    FormatInfo(F.EXECUTORCH, weights=True, family="graph"),
+    FormatInfo(F.RKNN, weights=True, family="graph"),
+    FormatInfo(F.TORCH7, runs_code=True, weights=True, family="code"),
     FormatInfo(F.WEBDATASET),
     FormatInfo(F.PARQUET),
     FormatInfo(F.ARROW),
