@@ -168,6 +168,26 @@ def _coreml() -> None:
     from mlvet.formats import coreml  # noqa: F401
 
 
+def _openvino() -> None:
+    from mlvet.formats import openvino  # noqa: F401
+
+
+def _executorch() -> None:
+    from mlvet.formats import executorch  # noqa: F401
+
+
+def _mxnet() -> None:
+    from mlvet.formats import mxnet  # noqa: F401
+
+
+def _tensorrt() -> None:
+    from mlvet.formats import tensorrt  # noqa: F401
+
+
+def _rknn() -> None:
+    from mlvet.formats import rknn  # noqa: F401
+
+
 #: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
 _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("gguf", _gguf, lambda p: p.head[:4] in (b"GGUF", b"FUGG")),
@@ -189,6 +209,11 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("cntk", _cntk, lambda p: p.head[:1] == b"\x08" or p.head[:6] == b"B\x00C\x00N\x00"),
     ("paddle", _paddle, lambda p: p.head[:1] == b"\x0a" or p.head[:4] == b"\x00\x00\x00\x00"),
     ("coreml", _coreml, lambda p: p.head[:1] == b"\x08" or p.head[4:8] == b"\x02\x00\x00\x00"),
+    ("openvino", _openvino, lambda p: b"<net" in p.head or p.name.endswith(".bin")),
+    ("executorch", _executorch, lambda p: p.head[4:6] == b"ET"),
+    ("mxnet", _mxnet, lambda p: p.head[:8] == b"\x12\x01\x00\x00\x00\x00\x00\x00" or b'"nodes"' in p.head),
+    ("tensorrt", _tensorrt, lambda p: b"ftrt" in p.head or p.head[4:5] == b"{"),
+    ("rknn", _rknn, lambda p: p.head[:4] == b"RKNN" or p.head[:8] == b"CYPTRKNN"),
 ]
 _loaded: set[str] = set()
 

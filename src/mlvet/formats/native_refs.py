@@ -11,8 +11,10 @@ knows which extensions a target loads picks exactly those.
 from __future__ import annotations
 
 import re
+from typing import BinaryIO
 
 from mlvet.model import Severity
+from mlvet.rules import define_rule
 
 #: Words in an operator, layer, class or plugin name that suggest access beyond tensor math.
 SUSPICIOUS = re.compile(r"(?i)(file|read|write|exec|shell|system|popen|process|socket|http|url|download|upload|"
@@ -22,3 +24,85 @@ SUSPICIOUS = re.compile(r"(?i)(file|read|write|exec|shell|system|popen|process|s
 def reference_severity(name: str) -> Severity:
     """Low for an ordinary custom name, medium when the name suggests file/process/network access."""
     return Severity.MEDIUM if SUSPICIOUS.search(name) else Severity.LOW
+
+
+# ---- compiled engines whose layout is not published (TensorRT plans, RKNN NPU programs) ----------------
+
+OTH080 = define_rule(
+    "OTH080", "embedded-executable", Severity.HIGH,
+    "A compiled model engine embeds an executable or shared library (ELF, PE or Mach-O image).",
+    "TensorRT serializes plugin libraries and, for version-compatible engines, its lean runtime into the "
+    "engine and loads them as native code when the application allows host code; an executable image "
+    "inside a model is native code the model brings along.",
+    "Do not load the engine with host code allowed unless you built it; rebuild engines from ONNX locally.",
+    829,
+)
+OTH081 = define_rule(
+    "OTH081", "opaque-engine", Severity.LOW,
+    "The compiled engine's body is in an undocumented vendor layout; only its framing was analysed.",
+    "mlvet checked the header and searched the whole body for embedded executables and library names, but "
+    "cannot list the layers or plugins a vendor engine runs. An engine is tied to the machine it was built "
+    "for; review where it came from.",
+    "Prefer building engines locally from a reviewed ONNX or framework model.",
+)
+OTH079 = define_rule(
+    "OTH079", "engine-library-reference", Severity.MEDIUM,
+    "The compiled engine names a shared library (a plugin library path or file name).",
+    "Engines that need plugins name the library that provides them; a loader that honours the name loads "
+    "native code chosen by the file.",
+    "Check that the named library is one you ship and trust.",
+    114,
+)
+
+#: Executable images: ELF (class, data and version bytes checked), PE (MZ with a PE header), Mach-O.
+_EXEC = re.compile(rb"\x7fELF[\x01\x02][\x01\x02]\x01|\xcf\xfa\xed\xfe|\xce\xfa\xed\xfe|\xca\xfe\xba\xbe\x00\x00\x00[\x01-\x20]|MZ")
+_LIB = re.compile(rb"[\w./\\-]{0,200}?[\w-]+\.(?:so(?:\.\d+)*|dll|dylib)(?![\w.])")
+_SCAN_CHUNK = 1 << 20
+
+
+def scan_body(stream: BinaryIO, start: int, end: int) -> tuple[list[tuple[int, str]], list[str]]:
+    """Executable images (offset, kind) and shared-library names found in ``[start, end)`` of ``stream``.
+
+    A linear pass in 1 MiB chunks with a small overlap: bounded memory for any engine size.
+    """
+    images: list[tuple[int, str]] = []
+    libs: list[str] = []
+    pos = start
+    carry = b""
+    while pos < end and len(images) < 20:
+        stream.seek(pos)
+        chunk = stream.read(min(_SCAN_CHUNK, end - pos))
+        if not chunk:
+            break
+        data = carry + chunk
+        base = pos - len(carry)
+        for m in _EXEC.finditer(data):
+            kind = _image_kind(data, m.start())
+            if kind and base + m.start() not in {o for o, _ in images}:
+                images.append((base + m.start(), kind))
+        for m in _LIB.finditer(data):
+            name = m.group(0).decode("ascii", "replace")
+            if name not in libs and len(libs) < 50:
+                libs.append(name)
+        carry = data[-256:]
+        pos += len(chunk)
+    return images, libs
+
+
+def _image_kind(data: bytes, i: int) -> str:
+    sig = data[i : i + 4]
+    if sig == b"\x7fELF":
+        return "ELF"
+    if sig[:2] == b"MZ":
+        if i + 0x40 > len(data):
+            return ""
+        pe = int.from_bytes(data[i + 0x3C : i + 0x40], "little")
+        return "PE" if 0x40 <= pe < 4096 and data[i + pe : i + pe + 4] == b"PE\x00\x00" else ""
+    if i + 16 > len(data):
+        return ""
+    cpu = int.from_bytes(data[i + 4 : i + 8], "little")
+    filetype = int.from_bytes(data[i + 12 : i + 16], "little")
+    return "Mach-O" if sig[0] != 0xCA and cpu in _MACHO_CPUS and 1 <= filetype <= 12 else ""
+
+
+_MACHO_CPUS = frozenset({7, 12, 0x01000007, 0x0100000C})
