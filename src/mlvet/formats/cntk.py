@@ -90,14 +90,15 @@ class _Walker:
 
     def dictionary(self, msg: Message) -> _Dict:
         if msg.depth > _MAX_DEPTH:
-            raise LimitExceeded(f"CNTK dictionaries nested deeper than {_MAX_DEPTH} levels")
+            raise LimitExceeded("max_depth", _MAX_DEPTH, f"CNTK dictionaries nested deeper than {_MAX_DEPTH} levels")
         out = _Dict()
         for f in self.r.fields(msg):
             if f.number != 2 or f.wire != LEN:
                 continue
             self.entries += 1
             if self.entries > _MAX_ENTRIES:
-                raise LimitExceeded(f"CNTK model holds more than {_MAX_ENTRIES} dictionary entries")
+                raise LimitExceeded("max_entries", _MAX_ENTRIES,
+                                    f"CNTK model holds more than {_MAX_ENTRIES} dictionary entries")
             key = ""
             value: Field | None = None
             for e in self.r.fields(self.r.message(f)):

@@ -80,7 +80,7 @@ def looks_like_coreml(probe: Probe) -> bool:
     if len(h) < 4 or h[0] != 0x08 or not 1 <= h[1] <= 40 or h[2] != 0x12:
         return False
     numbers = _top_fields(probe.stream, probe.size)
-    return bool(numbers) and set(numbers) <= _MODEL_FIELDS and any(n >= 200 for n in numbers)
+    return numbers is not None and bool(numbers) and set(numbers) <= _MODEL_FIELDS and any(n >= 200 for n in numbers)
 
 
 class _Walk:
@@ -121,7 +121,7 @@ class _Walk:
                 continue
             self.layers += 1
             if self.layers > _MAX_LAYERS:
-                raise LimitExceeded(f"Core ML model holds more than {_MAX_LAYERS} layers")
+                raise LimitExceeded("max_layers", _MAX_LAYERS, f"Core ML model holds more than {_MAX_LAYERS} layers")
             name = ""
             for g in self.r.fields(self.r.message(f)):
                 if g.number == 1 and g.wire == LEN:
@@ -185,7 +185,7 @@ def looks_like_blob_storage(head: bytes, size: int) -> bool:
     if len(head) < 72 or size < 128:
         return False
     count, version = struct.unpack_from("<II", head)
-    return version == 2 and count > 0 and struct.unpack_from("<I", head, 64)[0] == _BLOB_SENTINEL
+    return bool(version == 2 and count > 0 and struct.unpack_from("<I", head, 64)[0] == _BLOB_SENTINEL)
 
 
 class CoreMLWeightsHandler:
@@ -200,7 +200,7 @@ class CoreMLWeightsHandler:
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
         count = struct.unpack("<I", stream.read(4))[0]
         if count > _MAX_BLOBS:
-            raise LimitExceeded(f"Core ML weight file declares {count} blobs")
+            raise LimitExceeded("max_blobs", _MAX_BLOBS, f"Core ML weight file declares {count} blobs")
         pos = 64
         for i in range(count):
             stream.seek(pos)

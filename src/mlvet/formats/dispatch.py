@@ -205,7 +205,8 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
         lambda p: _protobuf_like(p) or "variables" in p.name or ".data-" in p.name or p.name.endswith(
             (".pb", ".pbtxt", ".index")) or (_text_head(p) and any(k in p.head for k in _PBTXT_WORDS)),
     ),
-    ("torch7", _torch7, lambda p: p.head[:4] in (b"\x03\x00\x00\x00", b"\x04\x00\x00\x00") or p.head[:2] in (b"3\n", b"4\n")),
+    ("torch7", _torch7,
+     lambda p: p.head[:4] in (b"\x03\x00\x00\x00", b"\x04\x00\x00\x00") or p.head[:2] in (b"3\n", b"4\n")),
     ("cntk", _cntk, lambda p: p.head[:1] == b"\x08" or p.head[:6] == b"B\x00C\x00N\x00"),
     ("paddle", _paddle, lambda p: p.head[:1] == b"\x0a" or p.head[:4] == b"\x00\x00\x00\x00"),
     ("coreml", _coreml, lambda p: p.head[:1] == b"\x08" or p.head[4:8] == b"\x02\x00\x00\x00"),

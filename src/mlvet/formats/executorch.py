@@ -64,11 +64,8 @@ class _Fb(_FlatBuffer):
 
 
 def looks_like_pte(head: bytes, size: int) -> bool:
-    """The FlatBuffer identifier ``ETnn`` at bytes 4..8 and a root offset inside the file."""
-    if len(head) < 16 or not _IDENT.fullmatch(head[4:8]):
-        return False
-    root = int.from_bytes(head[:4], "little")
-    return 8 <= root < size
+    """The FlatBuffer identifier ``ETnn`` at bytes 4..8 (offsets are checked by the scan)."""
+    return len(head) >= 16 and bool(_IDENT.fullmatch(head[4:8])) and size >= 16
 
 
 class ExecuTorchHandler:
@@ -96,7 +93,7 @@ class ExecuTorchHandler:
             if at is not None:
                 o_first, o_count = fb.vector(at, "operators")
                 if o_count > _MAX_ITEMS:
-                    raise LimitExceeded(f"ExecuTorch plan lists {o_count} operators")
+                    raise LimitExceeded("max_items", _MAX_ITEMS, f"ExecuTorch plan lists {o_count} operators")
                 for k in range(o_count):
                     op = fb.table_at(o_first + 4 * k)
                     name_at = fb.field(op, 0)

@@ -45,14 +45,11 @@ _MAX_SYMBOL = 256 * 1024 * 1024
 
 
 def looks_like_params(head: bytes) -> bool:
-    """The NDArray list magic and reserved word, then a plausible array count and version magic."""
+    """The NDArray list magic ``0x112`` and the zero reserved word (counts are checked by the scan)."""
     if len(head) < 24:
         return False
-    magic, reserved, count = struct.unpack_from("<QQQ", head)
-    if magic != _LIST_MAGIC or reserved != 0 or count > _MAX_ARRAYS:
-        return False
-    return count == 0 or len(head) < 28 or struct.unpack_from("<I", head, 24)[0] in (_V1, _V2, _V3) or \
-        struct.unpack_from("<I", head, 24)[0] <= 32
+    magic, reserved = struct.unpack_from("<QQ", head)
+    return bool(magic == _LIST_MAGIC and reserved == 0)
 
 
 class _Reader:
@@ -160,7 +157,7 @@ class MxnetParamsHandler:
         r.skip(16)
         count = r.u64()
         if count > _MAX_ARRAYS:
-            raise LimitExceeded(f"MXNet parameter file declares {count} arrays")
+            raise LimitExceeded("max_arrays", _MAX_ARRAYS, f"MXNet parameter file declares {count} arrays")
         for _ in range(count):
             _array(r)
         names = r.u64()
@@ -193,7 +190,8 @@ class MxnetSymbolHandler:
 
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
         if size > _MAX_SYMBOL:
-            raise LimitExceeded(f"MXNet symbol file of {size} bytes is larger than {_MAX_SYMBOL}")
+            raise LimitExceeded("max_symbol_bytes", _MAX_SYMBOL,
+                                f"MXNet symbol file of {size} bytes is larger than {_MAX_SYMBOL}")
         try:
             doc: Any = json.loads(stream.read(size))
         except (ValueError, RecursionError) as exc:

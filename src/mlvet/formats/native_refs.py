@@ -55,7 +55,7 @@ OTH079 = define_rule(
 )
 
 #: Executable images: ELF (class, data and version bytes checked), PE (MZ with a PE header), Mach-O.
-_EXEC = re.compile(rb"\x7fELF[\x01\x02][\x01\x02]\x01|\xcf\xfa\xed\xfe|\xce\xfa\xed\xfe|\xca\xfe\xba\xbe\x00\x00\x00[\x01-\x20]|MZ")
+_EXEC = re.compile(rb"\x7fELF[\x01\x02][\x01\x02]\x01|\xcf\xfa\xed\xfe|\xce\xfa\xed\xfe|MZ")
 _LIB = re.compile(rb"[\w./\\-]{0,200}?[\w-]+\.(?:so(?:\.\d+)*|dll|dylib)(?![\w.])")
 _SCAN_CHUNK = 1 << 20
 

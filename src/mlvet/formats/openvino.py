@@ -67,7 +67,7 @@ class _IR:
         elif name == "layer":
             self.layers += 1
             if self.layers > _MAX_LAYERS:
-                raise LimitExceeded(f"OpenVINO IR holds more than {_MAX_LAYERS} layers")
+                raise LimitExceeded("max_layers", _MAX_LAYERS, f"OpenVINO IR holds more than {_MAX_LAYERS} layers")
             version = attrs.get("version")
             if version is not None and not _STANDARD_SET.match(version):
                 label = f"{attrs.get('type', '?')} ({version})"
@@ -83,7 +83,7 @@ class _IR:
 def parse_ir(stream: BinaryIO, size: int) -> _IR:
     """Walk an IR document (streaming expat, no DTD) and collect layers and weight ranges."""
     if size > _MAX_XML:
-        raise LimitExceeded(f"OpenVINO IR of {size} bytes is larger than {_MAX_XML}")
+        raise LimitExceeded("max_xml_bytes", _MAX_XML, f"OpenVINO IR of {size} bytes is larger than {_MAX_XML}")
     ir = _IR()
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)

@@ -133,7 +133,7 @@ class PaddleProgramHandler:
                     raise AnalysisError(f"malformed Paddle program: an operator without a type at byte {op.offset}")
                 ops[kind] = ops.get(kind, 0) + 1
                 if sum(ops.values()) > _MAX_OPS:
-                    raise LimitExceeded(f"Paddle program holds more than {_MAX_OPS} operators")
+                    raise LimitExceeded("max_ops", _MAX_OPS, f"Paddle program holds more than {_MAX_OPS} operators")
                 if kind in _FILE_OPS or kind in _PYTHON_OPS:
                     evidence.append((kind, paths))
         if not ops:
@@ -185,12 +185,14 @@ class PaddleParamsHandler:
         while pos < size:
             count += 1
             if count > _MAX_TENSORS:
-                raise LimitExceeded(f"Paddle parameter file holds more than {_MAX_TENSORS} tensors")
+                raise LimitExceeded("max_tensors", _MAX_TENSORS,
+                                    f"Paddle parameter file holds more than {_MAX_TENSORS} tensors")
             stream.seek(pos)
             head = stream.read(4096)
             at = _lod_header(head, 0)
             if at is None or len(head) < at + 8 or head[at : at + 4] != b"\x00\x00\x00\x00":
-                raise AnalysisError(f"malformed Paddle parameter file: tensor {count} has no valid header at byte {pos}")
+                raise AnalysisError(f"malformed Paddle parameter file: tensor {count} has no valid header "
+                                    f"at byte {pos}")
             (n,) = struct.unpack_from("<i", head, at + 4)
             if not 0 < n <= len(head) - at - 8:
                 raise AnalysisError(f"malformed Paddle parameter file: TensorDesc of {n} bytes at byte {pos + at}")

@@ -55,7 +55,7 @@ class RknnHandler:
                                 f"match the file size ({size} bytes; truncated?)")
         json_at = data_start + length + 8
         if size - json_at > _MAX_JSON:
-            raise LimitExceeded(f"RKNN model info JSON larger than {_MAX_JSON} bytes")
+            raise LimitExceeded("max_json_bytes", _MAX_JSON, f"RKNN model info JSON larger than {_MAX_JSON} bytes")
         stream.seek(json_at)
         try:
             info = json.loads(stream.read(size - json_at).rstrip(b"\x00"))

@@ -38,8 +38,9 @@ def plan_offset(head: bytes, size: int) -> int | None:
     if len(head) < 8:
         return None
     (n,) = struct.unpack_from("<I", head)
-    if 2 <= n < min(size - 4, _MAX_META) and head[4:5] == b"{" and (4 + n + 4 > len(head) or head[4 + n : 8 + n] == MAGIC):
-        return 4 + n
+    tag_visible = 8 + n <= len(head)
+    if 2 <= n < min(size - 4, _MAX_META) and head[4:5] == b"{" and (not tag_visible or head[4 + n : 8 + n] == MAGIC):
+        return int(4 + n)
     return None
 
 

@@ -10,7 +10,8 @@ tables, *torch objects* (an instance of a registered Lua class, named by a strin
 * a **torch object** names a Lua class that ``torch.factory`` must find already registered; its ``read``
   method (Lua code of the package that defines the class) then parses the following bytes. Classes of
   ``torch.*`` and ``nn.*`` are the framework's own; any other package (``cudnn``, ``nngraph``, a private
-  one) runs that package's code on load. Medium: the code is not in the file, but the file picks it.
+  one) runs that package's code on load. Low (medium for a name suggesting file, process or network
+  access), as mlvet rates custom operators elsewhere: the code is not in the file, but the file picks it.
 
 Tensors and storages are read by the layout of Torch's own ``read`` methods, so their data is skipped by
 size, never loaded. A class outside the known ones is assumed to use the default table layout (as every
@@ -27,6 +28,7 @@ from typing import BinaryIO
 
 from mlvet.errors import AnalysisError, LimitExceeded
 from mlvet.formats.base import Probe, ScanContext, register
+from mlvet.formats.native_refs import reference_severity
 from mlvet.model import Severity
 from mlvet.rules import define_rule
 
@@ -39,10 +41,11 @@ OTH084 = define_rule(
     94,
 )
 OTH085 = define_rule(
-    "OTH085", "torch7-foreign-class", Severity.MEDIUM,
+    "OTH085", "torch7-foreign-class", Severity.LOW,
     "The Torch7 file names Lua classes outside torch.* and nn.*.",
     "torch.load instantiates each named class and runs its package's read method on the bytes that follow; "
-    "that package's Lua code (not the file) runs, but the file chooses which.",
+    "that package's Lua code (not the file) runs, but the file chooses which. Names suggesting file, "
+    "process or network access are medium.",
     "Check that you trust the Lua packages that define these classes before loading.",
     470,
 )
@@ -105,11 +108,13 @@ class _Reader:
         self.pos += n
         return self._buf[rel : rel + n]
 
-    def int(self) -> int:
-        return int(struct.unpack("<i", self.take(4))[0])
+    def i32(self) -> int:
+        (value,) = struct.unpack("<i", self.take(4))
+        return int(value)
 
-    def long(self) -> int:
-        return int(struct.unpack("<q", self.take(8))[0])
+    def i64(self) -> int:
+        (value,) = struct.unpack("<q", self.take(8))
+        return int(value)
 
     def skip(self, n: int) -> None:
         if n < 0 or self.pos + n > self.size:
@@ -130,12 +135,12 @@ class _Walk:
     def value(self, depth: int) -> None:
         r = self.r
         if depth > _MAX_DEPTH:
-            raise LimitExceeded(f"Torch7 objects nested deeper than {_MAX_DEPTH} levels")
+            raise LimitExceeded("max_depth", _MAX_DEPTH, f"Torch7 objects nested deeper than {_MAX_DEPTH} levels")
         self.objects += 1
         if self.objects > _MAX_OBJECTS:
-            raise LimitExceeded(f"Torch7 file holds more than {_MAX_OBJECTS} objects")
+            raise LimitExceeded("max_objects", _MAX_OBJECTS, f"Torch7 file holds more than {_MAX_OBJECTS} objects")
         at = r.pos
-        tag = r.int()
+        tag = r.i32()
         if tag == _NIL:
             return
         if tag == _NUMBER:
@@ -147,7 +152,7 @@ class _Walk:
         elif tag == _FUNCTION:
             self._function(at, depth)
         elif tag in (_TABLE, _TORCH, _RECUR, _LEGACY_RECUR):
-            index = r.int()
+            index = r.i32()
             if index in self.seen:
                 return  # a back reference to an object already read
             self.seen.add(index)
@@ -164,7 +169,7 @@ class _Walk:
             raise AnalysisError(f"malformed Torch7 file: unknown type tag {tag} at byte {at}")
 
     def _length(self, what: str, unit: int = 1) -> int:
-        n = self.r.int()
+        n = self.r.i32()
         if n < 0 or n * unit > self.r.size - self.r.pos:
             raise self.r.fail(f"{what} of {n} elements does not fit in the rest of the file")
         return n
@@ -198,12 +203,12 @@ class _Walk:
         if width is None:
             raise r.fail(f"unknown tensor type {name!r}")
         if m.group(2) == "Storage":
-            count = r.long()
+            count = r.i64()
             if count < 0 or count * width > r.size - r.pos:
                 raise r.fail(f"{name} of {count} elements does not fit in the rest of the file")
             r.skip(count * width)
             return
-        ndim = r.int()
+        ndim = r.i32()
         if not 0 <= ndim <= 64:
             raise r.fail(f"{name} with {ndim} dimensions")
         r.skip(16 * ndim + 8)  # sizes, strides, storage offset
@@ -234,8 +239,9 @@ class Torch7Handler:
         foreign = {k: v for k, v in walk.classes.items() if not k.startswith(_OWN)}
         if foreign:
             names = ", ".join(f"{k}×{v}" for k, v in sorted(foreign.items())[:40])
+            severity = max(reference_severity(k) for k in foreign)
             ctx.report(OTH085, f"{len(foreign)} Lua classes outside torch.*/nn.*: their packages' read methods run",
-                       evidence=names[:2000])
+                       severity=severity, evidence=names[:2000])
 
 
 register(Torch7Handler())

@@ -18,6 +18,9 @@ _SCORES: dict[FormatId, int] = {
     F.KERAS: 7, F.KERAS_H5: 6, F.HDF5: 6, F.SKOPS: 7, F.TF_SAVEDMODEL: 6, F.TF_GRAPHDEF: 6,
     F.PYTORCH_ZIP: 3, F.PYTORCH_PT2: 3, F.PYTORCH_LEGACY: 2, F.PYTORCH_LEGACY_TAR: 2, F.PICKLE: 2,
     F.COMPRESSED: 2, F.TORCHSCRIPT: 1,
+    # Long-tail formats (issue 12, fmt-new): opaque vendor engines and Lua bytecode containers rank low.
+    F.COREML: 7, F.MXNET_PARAMS: 9, F.MXNET_SYMBOL: 7, F.CNTK: 5, F.PADDLE_PROGRAM: 6, F.PADDLE_PARAMS: 9,
+    F.OPENVINO_IR: 8, F.TENSORRT_ENGINE: 4, F.EXECUTORCH: 8, F.RKNN: 5, F.TORCH7: 2,
 }
 
 
