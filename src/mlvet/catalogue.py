@@ -68,6 +68,7 @@ class FormatId(str, Enum):
     # Long-tail model formats (issue 12: fmt-new).
     COREML = "coreml"
     COREML_WEIGHTS = "coreml-weights"
+    COREML_MANIFEST = "coreml-manifest"
     MXNET_PARAMS = "mxnet-params"
     MXNET_SYMBOL = "mxnet-symbol"
     CNTK = "cntk"
@@ -165,6 +166,7 @@ _ENTRIES: tuple[FormatInfo, ...] = (
     # Long-tail model formats (issue 12: fmt-new). Torch7 stores Lua bytecode; CNTK user functions import code.
     FormatInfo(F.COREML, weights=True, family="graph"),
     FormatInfo(F.COREML_WEIGHTS),
+    FormatInfo(F.COREML_MANIFEST),
     FormatInfo(F.MXNET_PARAMS, weights=True, family="data"),
     FormatInfo(F.MXNET_SYMBOL, weights=True, family="graph"),
     FormatInfo(F.CNTK, weights=True, family="graph"),

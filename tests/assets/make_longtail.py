@@ -93,6 +93,21 @@ def make_coreml() -> None:
     spec.customModel.className = "DownloadAndRunModel"
     ct.utils.save_spec(spec, str(MAL / "coreml_custom_model_download.mlmodel"))
 
+    pipeline = Model_pb2.Model(specificationVersion=4)
+    pipeline.description.CopyFrom(custom.spec.description)
+    pipeline.pipeline.models.add().CopyFrom(nn.spec)
+    pipeline.pipeline.models.add().CopyFrom(custom.spec)
+    ct.utils.save_spec(pipeline, str(MAL / "coreml_pipeline_nested_custom.mlmodel"))
+
+    escape = MAL / "coreml_manifest_escape.mlpackage"
+    shutil.rmtree(escape, ignore_errors=True)
+    shutil.copytree(BENIGN / "coreml" / "tiny.mlpackage", escape)
+    manifest = json.loads((escape / "Manifest.json").read_text(encoding="utf-8"))
+    for item in manifest["itemInfoEntries"].values():
+        if item["name"] == "model.mlmodel":
+            item["path"] = "../../../../Users/victim/Library/other.mlmodel"
+    (escape / "Manifest.json").write_text(json.dumps(manifest, indent=4), encoding="utf-8")
+
     linked = Model_pb2.Model(specificationVersion=4)
     linked.description.CopyFrom(nn.spec.description)
     linked.linkedModel.linkedModelFile.linkedModelFileName.defaultValue = "../../../../tmp/other.mlmodelc"
@@ -117,6 +132,18 @@ def make_paddle() -> None:
         paddle.static.save_inference_model(str(BENIGN / "paddle" / "inference"), [x], [z], exe, program=main)
     paddle.disable_static()
     paddle.save(paddle.nn.Linear(4, 3).state_dict(), str(BENIGN / "paddle" / "linear.pdparams"))
+    # Paddle 3's default: a PIR JSON program (model.json) beside model.pdiparams.
+    layer = paddle.nn.Sequential(paddle.nn.Linear(4, 3), paddle.nn.ReLU())
+    paddle.jit.save(layer, str(BENIGN / "paddle" / "pir" / "model"),
+                    input_spec=[paddle.static.InputSpec([None, 4], "float32")])
+    pir = json.loads((BENIGN / "paddle" / "pir" / "model.json").read_text(encoding="utf-8"))
+    ops = pir["program"]["regions"][0]["blocks"][0]["ops"]
+    ops.insert(len(ops) - 1, {"#": "1.save_combine", "A": [
+        {"AT": {"#": "0.a_str", "D": "/home/user/.ssh/authorized_keys"}, "N": "file_path"}], "I": [], "O": []})
+    (MAL / "paddle_pir_save_combine.json").write_text(json.dumps(pir), encoding="utf-8")
+    ops.insert(len(ops) - 1, {"#": "3.custom_shell_exec", "A": [], "I": [], "O": []})
+    ops.pop(len(ops) - 3)  # keep only the custom op in the second variant
+    (MAL / "paddle_pir_custom_op.json").write_text(json.dumps(pir), encoding="utf-8")
 
     program = framework_pb2.ProgramDesc.FromString((BENIGN / "paddle" / "inference.pdmodel").read_bytes())
     block = program.blocks[0]
@@ -439,7 +466,7 @@ def make_engines() -> None:
 
 
 def main() -> None:
-    for folder in ("coreml", "paddle", "openvino", "torch7", "cntk", "mxnet", "executorch", "engines"):
+    for folder in ("coreml", "paddle/pir", "openvino", "torch7", "cntk", "mxnet", "executorch", "engines"):
         (BENIGN / folder).mkdir(parents=True, exist_ok=True)
     MAL.mkdir(parents=True, exist_ok=True)
     make_torch7()

@@ -15,13 +15,15 @@ file, process or network access); nested networks (branch and loop layers) and p
 walked too. A ``linkedModel`` names another compiled model file; a path that is absolute or climbs out
 with ``..`` is medium. The weight file of an ML program (``weights/weight.bin``, the MIL blob storage
 format: a header, then ``0xDEADBEEF``-tagged blob records) is data only; its records are checked against
-the file.
+the file. The package's ``Manifest.json`` lists the items Core ML resolves under ``Data/``; an item path
+that is absolute or climbs out with ``..`` is medium, and a root model that is not listed is an error.
 """
 
 from __future__ import annotations
 
+import json
 import struct
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from mlvet.analysis.protowire import LEN, VARINT, Message, WireReader
 from mlvet.errors import AnalysisError, LimitExceeded
@@ -40,11 +42,11 @@ OTH070 = define_rule(
     470,
 )
 OTH071 = define_rule(
-    "OTH071", "coreml-linked-path", Severity.MEDIUM,
-    "A Core ML linked model points at a file outside the model's folder (an absolute path or '..').",
-    "Core ML loads the linked compiled model from that path, so the file makes the app load a model the "
-    "reviewer did not see.",
-    "Keep linked models inside the package with relative paths.",
+    "OTH071", "coreml-path-escape", Severity.MEDIUM,
+    "A Core ML linked model or .mlpackage item points at a file outside the model's folder (absolute or '..').",
+    "Core ML loads the linked compiled model, or the package item (the model spec, its weights), from that "
+    "path, so the file makes the app load content the reviewer did not see.",
+    "Keep linked models and package items inside the package with relative paths.",
     22,
 )
 
@@ -176,8 +178,51 @@ class CoreMLHandler:
             ctx.report(OTH070, f"{where} is implemented by the app class {cls or '(unnamed)'!r}",
                        severity=reference_severity(cls), evidence=cls)
         for path in walk.links[:20]:
-            if path.startswith(("/", "\\", "~")) or ".." in path.replace("\\", "/").split("/") or ":" in path[:3]:
+            if escapes(path):
                 ctx.report(OTH071, f"linked model path {path!r} leaves the model's folder", evidence=path[:400])
+
+
+def escapes(path: str) -> bool:
+    """True for an absolute path, a drive path or one with a ``..`` component."""
+    return path.startswith(("/", "\\", "~")) or ".." in path.replace("\\", "/").split("/") or ":" in path[:3]
+
+
+def looks_like_manifest(head: bytes) -> bool:
+    """An ``.mlpackage`` ``Manifest.json``: its three top-level keys near the start."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return text.startswith(b"{") and b'"itemInfoEntries"' in text and (
+        b'"fileFormatVersion"' in text or b'"rootModelIdentifier"' in text)
+
+
+class CoreMLManifestHandler:
+    """``.mlpackage`` manifests: item paths must stay inside the package; the root model must be listed."""
+
+    id = "coreml-manifest"
+    priority = 55
+
+    def sniff(self, probe: Probe) -> bool:
+        return looks_like_manifest(probe.head)
+
+    def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
+        if size > 16 * 1024 * 1024:
+            raise LimitExceeded("max_manifest_bytes", 16 * 1024 * 1024, "Core ML manifest larger than 16 MiB")
+        try:
+            doc: Any = json.loads(stream.read(size))
+        except (ValueError, RecursionError) as exc:
+            raise AnalysisError(f"malformed Core ML package manifest: {exc}") from exc
+        items = doc.get("itemInfoEntries") if isinstance(doc, dict) else None
+        if not isinstance(items, dict):
+            raise AnalysisError("malformed Core ML package manifest: no itemInfoEntries")
+        root = doc.get("rootModelIdentifier")
+        if root is not None and root not in items:
+            raise AnalysisError(f"malformed Core ML package manifest: root model {str(root)[:80]!r} is not listed")
+        for key, item in list(items.items())[:1000]:
+            path = item.get("path") if isinstance(item, dict) else None
+            if not isinstance(path, str):
+                raise AnalysisError(f"malformed Core ML package manifest: item {str(key)[:80]!r} has no path")
+            if escapes(path):
+                ctx.report(OTH071, f"package item {item.get('name', key)!s:.80} resolves to {path!r}, outside the "
+                           "package", evidence=path[:400])
 
 
 def looks_like_blob_storage(head: bytes, size: int) -> bool:
@@ -218,3 +263,4 @@ class CoreMLWeightsHandler:
 
 register(CoreMLHandler())
 register(CoreMLWeightsHandler())
+register(CoreMLManifestHandler())

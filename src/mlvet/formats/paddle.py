@@ -12,6 +12,10 @@ tensor math:
 * operator types outside Paddle's registry are custom operators (``paddle.utils.cpp_extension``): native
   code the application must load, low (medium when the name suggests file/process/network access).
 
+Paddle 3 writes the program as PIR JSON (``model.json``: ``base_code.magic`` = ``pir``) instead: operators
+are ``"#": "<dialect>.<name>"`` entries of block ``ops`` lists, dialect ``1`` being Paddle's own operators and
+``3`` custom operators; the same file, Python and custom checks apply.
+
 The ``.pdiparams`` file is a headerless sequence of LoDTensors (version, LoD levels, a ``TensorDesc``
 protobuf, raw data): data only; each tensor's declared size is checked against the file and skipped.
 ``.pdparams``/``.pdopt`` (``paddle.save``) are pickles and are recognised and analysed by the pickle
@@ -20,6 +24,7 @@ engine by their content, not here.
 
 from __future__ import annotations
 
+import json
 import struct
 from functools import lru_cache
 from importlib import resources
@@ -204,6 +209,88 @@ class PaddleParamsHandler:
             pos += nbytes
 
 
+_PIR_OWN_DIALECTS = frozenset({"0", "1", "2", "4", "builtin", "pd_op", "cf", "dist"})
+_PIR_SHORT = frozenset({"p", "c", "s", "g"})  # builtin parameter, combine, set/get parameter
+_MAX_PIR = 512 * 1024 * 1024
+
+
+def looks_like_pir(head: bytes) -> bool:
+    """Paddle 3 PIR JSON: ``{"base_code": {"magic": "pir", ...}, "program": ...}``."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return text.startswith(b"{") and b'"base_code"' in text[:64] and b'"pir"' in text[:256]
+
+
+class PaddlePirHandler:
+    """Paddle 3 PIR programs (``model.json``): file, Python and custom-dialect operators are reported."""
+
+    id = "paddle-program"
+    priority = 54
+
+    def sniff(self, probe: Probe) -> bool:
+        return looks_like_pir(probe.head)
+
+    def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
+        if size > _MAX_PIR:
+            raise LimitExceeded("max_pir_bytes", _MAX_PIR, f"Paddle PIR program of {size} bytes is too large")
+        try:
+            doc = json.loads(stream.read(size))
+        except (ValueError, RecursionError) as exc:
+            raise AnalysisError(f"malformed Paddle PIR program: {exc}") from exc
+        if not isinstance(doc, dict) or not isinstance(doc.get("program"), dict):
+            raise AnalysisError("malformed Paddle PIR program: no program")
+        ops: list[tuple[str, str]] = []
+        _pir_ops(doc["program"], ops, 0)
+        if not ops:
+            raise AnalysisError("malformed Paddle PIR program: no operators")
+        custom: dict[str, int] = {}
+        for name, path in ops:
+            dialect, _, op = name.partition(".")
+            if name in _PIR_SHORT:
+                continue
+            if dialect not in _PIR_OWN_DIALECTS:
+                custom[name] = custom.get(name, 0) + 1
+            elif op in _FILE_OPS:
+                ctx.report(OTH075, f"operator {op} accesses the file {path or '(path set at run time)'!r}",
+                           evidence=f"{name} {path}"[:600])
+            elif op in _PYTHON_OPS:
+                ctx.report(OTH076, f"operator {op} runs a Python callable of the loading process", evidence=name)
+        for name in sorted(custom)[:50]:
+            ctx.report(OTH077, f"custom operator {name!r} (×{custom[name]}) is outside Paddle's dialects",
+                       severity=reference_severity(name), evidence=name)
+
+
+def _pir_ops(node: object, out: list[tuple[str, str]], depth: int) -> None:
+    """Collect (op name, file path attribute) from every ``ops`` list under ``node``."""
+    if depth > 200:
+        raise LimitExceeded("max_depth", 200, "Paddle PIR program nested deeper than 200 levels")
+    if isinstance(node, dict):
+        listed = node.get("ops")
+        if isinstance(listed, list):
+            for op in listed:
+                if isinstance(op, dict) and isinstance(op.get("#"), str):
+                    if len(out) > _MAX_OPS:
+                        raise LimitExceeded("max_ops", _MAX_OPS, f"Paddle program holds more than {_MAX_OPS} operators")
+                    out.append((op["#"], _pir_path(op.get("A"))))
+        for value in node.values():
+            if isinstance(value, (dict, list)):
+                _pir_ops(value, out, depth + 1)
+    elif isinstance(node, list):
+        for value in node:
+            if isinstance(value, (dict, list)):
+                _pir_ops(value, out, depth + 1)
+
+
+def _pir_path(attrs: object) -> str:
+    if not isinstance(attrs, list):
+        return ""
+    for a in attrs:
+        if isinstance(a, dict) and a.get("N") in ("file_path", "filename", "path"):
+            at = a.get("AT")
+            if isinstance(at, dict) and isinstance(at.get("D"), str):
+                return str(at["D"])[:512]
+    return ""
+
+
 def _tensor_bytes(desc: bytes, where: int) -> int:
     """Byte size of the data that follows a ``TensorDesc`` (data_type = 1, repeated int64 dims = 2)."""
     import io
@@ -237,3 +324,4 @@ def _tensor_bytes(desc: bytes, where: int) -> int:
 
 register(PaddleProgramHandler())
 register(PaddleParamsHandler())
+register(PaddlePirHandler())
