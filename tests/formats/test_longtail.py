@@ -243,3 +243,33 @@ def test_torch7_deep_nesting_is_a_limit(tmp_path: Path) -> None:
     (tmp_path / "deep.t7").write_bytes(bytes(out))
     result = mlvet.scan(tmp_path / "deep.t7").results[0]
     assert result.status is Status.ERROR and "ARC301" in {f.rule_id for f in result.findings}
+
+
+@pytest.mark.parametrize("rel", sorted(_BINARY))
+def test_mutated_bytes_never_crash_the_parser(rel: str, tmp_path: Path) -> None:
+    """Seeded byte mutations of each fixture: every outcome is a verdict or an AnalysisError, never an
+    internal error (an exception the parser did not anticipate)."""
+    import random
+
+    data = (BENIGN / rel).read_bytes()
+    rng = random.Random(rel)
+    for i in range(15):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            pos = rng.randrange(len(mutated))
+            mutated[pos] = rng.choice((0x00, 0xFF, 0x7F, 0x80, rng.randrange(256)))
+        target = tmp_path / f"{i}-{Path(rel).name}"
+        target.write_bytes(bytes(mutated))
+        if rel.startswith("openvino/"):
+            shutil.copy(BENIGN / "openvino" / "tiny.xml", target.with_suffix(".xml"))
+        result = mlvet.scan(target).results[0]
+        assert not any("internal error" in e for e in result.errors), (rel, i, result.errors)
+
+
+def test_library_names_are_found_without_backtracking(tmp_path: Path) -> None:
+    body = b"A" * 300_000 + b"\x00libnvinfer_plugin.so.10\x00" + b"B" * 300_000 + b"\x00C:\\plugins\\x.dll\x00"
+    plan = b"ftrt" + struct.pack("<III", 0, 239, len(body)) + body
+    (tmp_path / "m.plan").write_bytes(plan)
+    result = mlvet.scan(tmp_path / "m.plan").results[0]
+    libs = sorted(f.evidence for f in result.findings if f.rule_id == "OTH079")
+    assert libs == ["C:\\plugins\\x.dll", "libnvinfer_plugin.so.10"]

@@ -41,7 +41,7 @@ _V1, _V2, _V3 = 0xF993FAC8, 0xF993FAC9, 0xF993FACA
 _DTYPE = {0: 4, 1: 8, 2: 2, 3: 1, 4: 4, 5: 1, 6: 8, 7: 1, 8: 2, 9: 2, 10: 4, 11: 8, 12: 2}
 _AUX = {1: 1, 2: 2}  # row_sparse: indices; csr: indptr + indices
 _MAX_ARRAYS = 1_000_000
-_MAX_SYMBOL = 256 * 1024 * 1024
+_MAX_SYMBOL = 64 * 1024 * 1024
 
 
 def looks_like_params(head: bytes) -> bool:

@@ -56,7 +56,9 @@ OTH079 = define_rule(
 
 #: Executable images: ELF (class, data and version bytes checked), PE (MZ with a PE header), Mach-O.
 _EXEC = re.compile(rb"\x7fELF[\x01\x02][\x01\x02]\x01|\xcf\xfa\xed\xfe|\xce\xfa\xed\xfe|MZ")
-_LIB = re.compile(rb"[\w./\\-]{0,200}?[\w-]+\.(?:so(?:\.\d+)*|dll|dylib)(?![\w.])")
+#: A shared-library suffix; the name is taken from the bytes before it (no backtracking regex over binary).
+_LIB_SUFFIX = re.compile(rb"\.(?:so(?:\.\d+)*|dll|dylib)(?![\w.])")
+_NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:\\")
 _SCAN_CHUNK = 1 << 20
 
 
@@ -80,13 +82,24 @@ def scan_body(stream: BinaryIO, start: int, end: int) -> tuple[list[tuple[int, s
             kind = _image_kind(data, m.start())
             if kind and base + m.start() not in {o for o, _ in images}:
                 images.append((base + m.start(), kind))
-        for m in _LIB.finditer(data):
-            name = m.group(0).decode("ascii", "replace")
-            if name not in libs and len(libs) < 50:
+        for m in _LIB_SUFFIX.finditer(data):
+            name = _library_name(data, m.start(), m.end())
+            if name and name not in libs and len(libs) < 50:
                 libs.append(name)
         carry = data[-256:]
         pos += len(chunk)
     return images, libs
+
+
+def _library_name(data: bytes, dot: int, end: int) -> str:
+    """The path-like run of bytes ending at a library suffix (at most 200 bytes), or "" when none."""
+    start = dot
+    while start > 0 and dot - start < 200 and data[start - 1] in _NAME_BYTES:
+        start -= 1
+    stem = data[start:dot].rsplit(b"/", 1)[-1].rsplit(b"\\", 1)[-1].rsplit(b":", 1)[-1]
+    if not stem or not all(c in _NAME_BYTES for c in stem) or stem.strip(b".") != stem:
+        return ""
+    return data[start:end].decode("ascii", "replace")
 
 
 def _image_kind(data: bytes, i: int) -> str:

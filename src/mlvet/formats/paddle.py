@@ -211,7 +211,7 @@ class PaddleParamsHandler:
 
 _PIR_OWN_DIALECTS = frozenset({"0", "1", "2", "4", "builtin", "pd_op", "cf", "dist"})
 _PIR_SHORT = frozenset({"p", "c", "s", "g"})  # builtin parameter, combine, set/get parameter
-_MAX_PIR = 512 * 1024 * 1024
+_MAX_PIR = 64 * 1024 * 1024
 
 
 def looks_like_pir(head: bytes) -> bool:
