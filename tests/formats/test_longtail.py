@@ -273,3 +273,28 @@ def test_library_names_are_found_without_backtracking(tmp_path: Path) -> None:
     result = mlvet.scan(tmp_path / "m.plan").results[0]
     libs = sorted(f.evidence for f in result.findings if f.rule_id == "OTH079")
     assert libs == ["C:\\plugins\\x.dll", "libnvinfer_plugin.so.10"]
+
+
+def test_lazy_prefilters_admit_every_fixture() -> None:
+    """A format module is imported only when its prefilter passes: it must pass on every file the module's
+    handlers recognise, or such a file would escape analysis in a fresh process."""
+    from mlvet.formats.base import Probe
+    from mlvet.formats.dispatch import _LAZY
+
+    module_of = {"cntk": "cntk", "coreml": "coreml", "coreml-weights": "coreml", "coreml-manifest": "coreml",
+                 "tensorrt-engine": "tensorrt", "rknn": "rknn", "executorch": "executorch", "mxnet-params": "mxnet",
+                 "mxnet-symbol": "mxnet", "openvino-ir": "openvino", "openvino-weights": "openvino",
+                 "paddle-program": "paddle", "paddle-params": "paddle", "torch7": "torch7"}
+    prefilters = {name: test for name, _, test in _LAZY}
+    checked = 0
+    for root in (BENIGN, MAL):
+        for path, result in _scan(root).items():
+            module = module_of.get(result.format or "")
+            if module is None:
+                continue
+            with open(root / path, "rb") as fh:
+                head = fh.read(4096)
+                fh.seek(0)
+                assert prefilters[module](Probe(fh, len(head), Path(path).name, head)), path
+            checked += 1
+    assert checked >= 40

@@ -79,8 +79,9 @@ class ExecuTorchHandler:
 
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
         fb = _Fb(stream, size)
-        _check_extended_header(fb, size)
+        segment_base = _check_extended_header(fb, size)
         root = fb.deref(0)
+        _check_segments(fb, root, segment_base, size)
         plans_at = fb.field(root, 1)
         if plans_at is None:
             raise AnalysisError("malformed ExecuTorch program: no execution plans")
@@ -118,13 +119,16 @@ class ExecuTorchHandler:
                            evidence=backend)
 
 
-def _check_extended_header(fb: _Fb, size: int) -> None:
-    """The optional ``eh00`` header after the root offset: program size and segment base must fit."""
+def _check_extended_header(fb: _Fb, size: int) -> int | None:
+    """The optional ``eh00`` header after the root offset: program size and segment base must fit.
+
+    Returns the segment base offset (None when the file has no extended header).
+    """
     if size < 32:
         raise AnalysisError("malformed ExecuTorch program: shorter than its header")
     head = fb.read(8, 24)
     if head[:4] != b"eh00":
-        return
+        return None
     length = struct.unpack_from("<I", head, 4)[0]
     if length < 24:
         raise AnalysisError("malformed ExecuTorch program: extended header too short")
@@ -132,6 +136,25 @@ def _check_extended_header(fb: _Fb, size: int) -> None:
     if program_size > size or segment_base > size:
         raise AnalysisError(f"malformed ExecuTorch program: header declares {program_size} program bytes and "
                             f"segments from byte {segment_base}, but the file has {size} bytes (truncated?)")
+    return int(segment_base)
+
+
+def _check_segments(fb: _Fb, root: int, base: int | None, size: int) -> None:
+    """Every ``DataSegment`` (offset, size after the segment base) must lie inside the file."""
+    at = fb.field(root, 4)
+    if at is None:
+        return
+    first, count = fb.vector(at, "segments")
+    if count and base is None:
+        raise AnalysisError("malformed ExecuTorch program: data segments but no extended header")
+    for k in range(min(count, _MAX_ITEMS)):
+        seg = fb.table_at(first + 4 * k)
+        off_at, len_at = fb.field(seg, 0), fb.field(seg, 1)
+        offset = int.from_bytes(fb.read(off_at, 8), "little") if off_at is not None else 0
+        length = int.from_bytes(fb.read(len_at, 8), "little") if len_at is not None else 0
+        if (base or 0) + offset + length > size:
+            raise AnalysisError(f"malformed ExecuTorch program: segment {k} ({length} bytes at {offset} after the "
+                                f"segment base) runs past the end of the file ({size} bytes; truncated?)")
 
 
 register(ExecuTorchHandler())
