@@ -26,6 +26,7 @@ Label = Literal["malicious", "benign", "ambiguous"]
 REPO = Path(__file__).resolve().parent.parent
 ASSETS = REPO / "tests" / "assets"
 FORMATS: tuple[str, ...] = ("keras", "tensorflow", "onnx", "gguf", "safetensors", "hf", "skops", "pmml", "mlflow")
+FORMATS += ("longtail",)  # issue 12 (fmt-new): the long-tail model formats of tests/assets/longtail
 MB = 1 << 20
 GIB = 1 << 30
 
@@ -47,6 +48,9 @@ _RULES: dict[str, str] = {
     "skops": "every file in skops/MANIFEST.json, benign (written by skops.io.dump)",
     "pmml": "every file in pmml/MANIFEST.json, benign (written by nyoka)",
     "mlflow": "each model folder is one unit; all benign (written by mlflow save_model from harmless models)",
+    "longtail": "units are the entries of longtail/benign/<format>/ (an .mlpackage as one folder) -> benign, and "
+    "of longtail/malicious/ -> malicious (make_longtail.py), except the custom-operator/class name fixtures "
+    "listed as ambiguous (they name app-registered code; nothing in the file runs)",
 }
 
 #: Generator lists these with the attacks, but loading them does nothing harmful.
@@ -54,6 +58,12 @@ _AMBIGUOUS: dict[str, str] = {
     "onnx/contrib_op.onnx": "legitimate onnxruntime contrib op (com.microsoft FusedGemm)",
     "onnx/ext_missing": "external-data file that does not exist: broken, not an attack",
     "onnx/code_in_doc_string.onnx": "code-like text in doc_string, inert on load",
+    **{f"longtail/malicious/{name}": "names app-registered code (custom op/layer/class); nothing in the file runs"
+       for name in ("coreml_custom_layer_shell.mlmodel", "coreml_custom_model_download.mlmodel",
+                    "coreml_pipeline_nested_custom.mlmodel", "mxnet_custom_op-symbol.json",
+                    "openvino_custom_layer.xml", "openvino_custom_layer.bin", "paddle_custom_op_exec.pdmodel",
+                    "paddle_pir_custom_op.json", "executorch_custom_op.pte", "executorch_unknown_backend.pte",
+                    "torch7_foreign_class.t7")},
 }
 
 
@@ -127,6 +137,16 @@ def _units_onnx() -> list[Unit]:
     return out
 
 
+def _units_longtail() -> list[Unit]:
+    out = [Unit("longtail", str(p.relative_to(ASSETS)), "benign")
+           for d in sorted((ASSETS / "longtail" / "benign").iterdir()) for p in sorted(d.iterdir())]
+    for p in sorted((ASSETS / "longtail" / "malicious").iterdir()):
+        rel = str(p.relative_to(ASSETS))
+        out.append(Unit("longtail", rel, "ambiguous", _AMBIGUOUS[rel]) if rel in _AMBIGUOUS
+                   else Unit("longtail", rel, "malicious"))
+    return out
+
+
 def _units_generated(fmt: str, script: str, suffix: str) -> list[Unit]:
     attacks = _generated_names(script)
     out = []
@@ -165,6 +185,7 @@ def build() -> tuple[list[Unit], list[tuple[str, str]]]:
         *_units_manifest("skops"),
         *_units_manifest("pmml"),
         *_units_folders("mlflow"),
+        *_units_longtail(),
     ]
     reasons = {
         "MANIFEST.json": "fixture manifest, not a model",
