@@ -204,21 +204,34 @@ def make_openvino() -> None:
 # ---- Torch7 (File.lua binary writeObject) ---------------------------------------------------------------
 
 class T7:
-    def __init__(self) -> None:
+    """``File.lua`` writeObject in binary mode, or in ASCII mode (DiskFile: numbers as text separated by spaces
+    with a newline after each write call, strings and byte storages raw followed by a newline)."""
+
+    def __init__(self, ascii: bool = False) -> None:
         self.out = bytearray()
         self.index = 0
+        self.ascii = ascii
 
     def i(self, n: int) -> None:
-        self.out += struct.pack("<i", n)
+        self.out += f"{n}\n".encode() if self.ascii else struct.pack("<i", n)
+
+    def longs(self, values: list[int]) -> None:
+        if self.ascii:
+            self.out += (" ".join(map(str, values)) + "\n").encode() if values else b""
+        else:
+            self.out += struct.pack(f"<{len(values)}q", *values)
+
+    def raw(self, data: bytes) -> None:
+        self.out += data + (b"\n" if self.ascii and data else b"")
 
     def string(self, s: bytes) -> None:
         self.i(2)
         self.i(len(s))
-        self.out += s
+        self.raw(s)
 
     def number(self, v: float) -> None:
         self.i(1)
-        self.out += struct.pack("<d", v)
+        self.out += f"{v:.17g}\n".encode() if self.ascii else struct.pack("<d", v)
 
     def _new(self, tag: int) -> None:
         self.index += 1
@@ -245,20 +258,22 @@ class T7:
     def torch_header(self, cls: str) -> None:
         self._new(4)
         self.i(3)
-        self.out += b"V 1"
+        self.raw(b"V 1")
         self.i(len(cls))
-        self.out += cls.encode()
+        self.raw(cls.encode())
 
     def tensor(self, arr: np.ndarray) -> None:
         self.torch_header("torch.FloatTensor")
         self.i(arr.ndim)
-        self.out += struct.pack(f"<{arr.ndim}q", *arr.shape)
-        strides = [int(s // 4) for s in arr.strides]
-        self.out += struct.pack(f"<{arr.ndim}q", *strides)
-        self.out += struct.pack("<q", 1)
+        self.longs(list(arr.shape))
+        self.longs([int(s // 4) for s in arr.strides])
+        self.longs([1])
         self.torch_header("torch.FloatStorage")
-        self.out += struct.pack("<q", arr.size)
-        self.out += arr.astype("<f4").tobytes()
+        self.longs([arr.size])
+        if self.ascii:
+            self.out += (" ".join(f"{x:.9g}" for x in arr.ravel()) + "\n").encode()
+        else:
+            self.out += arr.astype("<f4").tobytes()
 
     def module(self, cls: str, fields: list[tuple[object, object]]) -> None:
         self.torch_header(cls)
@@ -267,7 +282,7 @@ class T7:
     def function(self, bytecode: bytes) -> None:
         self.i(6)
         self.i(len(bytecode))
-        self.out += bytecode
+        self.raw(bytecode)
         self.table([])
 
 
@@ -283,12 +298,20 @@ def make_torch7() -> None:
     t.table([("epoch", 3), ("name", "checkpoint"), ("weights", lambda: t.tensor(w))])
     (BENIGN / "torch7" / "table.t7").write_bytes(t.out)
 
+    t = T7(ascii=True)
+    t.module("nn.Linear", [("weight", lambda: t.tensor(w)), ("bias", lambda: t.tensor(b)), ("train", 1)])
+    (BENIGN / "torch7" / "linear_ascii.t7").write_bytes(t.out)
+
     # A LuaJIT 2 bytecode dump header ("\x1bLJ", version 2) then a made-up body: torch.load loadstring()s it.
     luajit = b"\x1bLJ\x02\x00" + b"os.execute('id > /tmp/mlvet_t7_pwned')".ljust(64, b"\x00")
     t = T7()
     t.module("nn.Sequential", [("modules", lambda: t.table([(1, lambda: t.module("nn.Linear", [
         ("weight", lambda: t.tensor(w))]))])), ("forward_hook", lambda: t.function(luajit))])
     (MAL / "torch7_lua_function.t7").write_bytes(t.out)
+
+    t = T7(ascii=True)
+    t.module("nn.Sequential", [("modules", lambda: t.table([])), ("forward_hook", lambda: t.function(luajit))])
+    (MAL / "torch7_lua_function_ascii.t7").write_bytes(t.out)
 
     t = T7()
     t.module("evil.Backdoor", [("payload", "x"), ("weight", lambda: t.tensor(w))])

@@ -17,7 +17,7 @@ Tensors and storages are read by the layout of Torch's own ``read`` methods, so 
 size, never loaded. A class outside the known ones is assumed to use the default table layout (as every
 ``nn`` module does); if the bytes that follow do not parse that way the result is an error, not clean.
 Every count and size is checked against the bytes left, nesting is bounded, and so is the object count.
-ASCII-mode files are recognised and reported as not parsed.
+ASCII-mode files (``torch.save(..., 'ascii')``: numbers as text, strings raw) are walked the same way.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ _ELEMENT = {"Byte": 1, "Char": 1, "Bool": 1, "Short": 2, "Half": 2, "Int": 4, "F
             "CudaInt": 4, "CudaLong": 8, "CudaDouble": 8}
 _TENSOR = re.compile(r"^torch\.(\w*?)(Tensor|Storage)$")
 _ASCII = re.compile(rb"^[34]\r?\n1\r?\n")
+_TOKEN = re.compile(rb"[ \t\r\n]{0,32}([^ \t\r\n]{1,64})?")
 _OWN = ("torch.", "nn.")
 
 
@@ -121,6 +122,88 @@ class _Reader:
             raise self.fail(f"{n} bytes of data declared but only {self.size - self.pos} remain")
         self.pos += n
 
+    # ---- typed reads: the walk says what it reads, each mode lays it out its own way ----
+
+    def number(self) -> None:
+        self.skip(8)
+
+    def string(self, n: int) -> bytes:
+        """``n`` raw bytes (a string or bytecode written with writeChar)."""
+        return self.take(n)
+
+    def values(self, count: int, width: int, raw: bool = False) -> None:
+        """Skip ``count`` numbers of ``width`` bytes written in one call (storage data, sizes, strides)."""
+        self.skip(count * width)
+
+
+class _AsciiReader(_Reader):
+    """``torch.save(..., 'ascii')``: numbers as text separated by spaces, a newline after each write call,
+    strings and byte/char storages as raw bytes (then a newline)."""
+
+    def _window_at(self, n: int) -> bytes:
+        rel = self.pos - self._start
+        if rel < 0 or rel + n > len(self._buf):
+            self.stream.seek(self.pos)
+            self._buf = self.stream.read(min(_WINDOW, self.size - self.pos))
+            self._start = self.pos
+            rel = 0
+        return self._buf[rel : rel + n]
+
+    def _token(self) -> bytes:
+        while True:
+            chunk = self._window_at(96)
+            m = _TOKEN.match(chunk)
+            if m is None:
+                raise self.fail("expected a number (truncated or not an ASCII Torch7 file)")
+            if m.group(1):
+                self.pos += m.end()
+                return m.group(1)
+            if m.end() == 0:
+                raise self.fail("file ends early (truncated)")
+            self.pos += m.end()  # a long run of whitespace: keep going
+
+    def _end_call(self) -> None:
+        if self.pos < self.size and self._window_at(1) == b"\n":
+            self.pos += 1
+
+    def _int(self) -> int:
+        tok = self._token()
+        try:
+            value = int(tok)
+        except ValueError:
+            raise self.fail(f"{tok[:20]!r} is not an integer") from None
+        self._end_call()
+        return value
+
+    def i32(self) -> int:
+        return self._int()
+
+    def i64(self) -> int:
+        return self._int()
+
+    def number(self) -> None:
+        tok = self._token()
+        try:
+            float(tok)
+        except ValueError:
+            raise self.fail(f"{tok[:20]!r} is not a number") from None
+        self._end_call()
+
+    def string(self, n: int) -> bytes:
+        data = self.take(n)
+        if n:
+            self._end_call()
+        return data
+
+    def values(self, count: int, width: int, raw: bool = False) -> None:
+        if raw:
+            self.skip(count)
+        else:
+            for _ in range(count):
+                self._token()
+        if count:
+            self._end_call()
+
 
 class _Walk:
     """One pass over the object tree, collecting what the findings need."""
@@ -144,11 +227,11 @@ class _Walk:
         if tag == _NIL:
             return
         if tag == _NUMBER:
-            r.skip(8)
+            r.number()
         elif tag == _BOOLEAN:
-            r.skip(4)
+            r.i32()
         elif tag == _STRING:
-            r.skip(self._length("string"))
+            r.string(self._length("string"))
         elif tag == _FUNCTION:
             self._function(at, depth)
         elif tag in (_TABLE, _TORCH, _RECUR, _LEGACY_RECUR):
@@ -161,7 +244,7 @@ class _Walk:
             elif tag == _TORCH:
                 self._torch(depth)
             else:
-                n = self._length("table", 8)
+                n = self._length("table", 4)
                 for _ in range(n):
                     self.value(depth + 1)
                     self.value(depth + 1)
@@ -176,8 +259,7 @@ class _Walk:
 
     def _function(self, at: int, depth: int) -> None:
         n = self._length("function bytecode")
-        code = self.r.take(min(n, 16))
-        self.r.skip(n - len(code))
+        code = self.r.string(n)[:16]
         self.functions.append((at, n, code))
         self.value(depth + 1)  # the upvalues table
 
@@ -186,12 +268,12 @@ class _Walk:
         n = self._length("class header")
         if n > _MAX_CLASS_NAME:
             raise r.fail(f"class header of {n} bytes")
-        version = r.take(n).decode("utf-8", "backslashreplace")
+        version = r.string(n).decode("utf-8", "backslashreplace")
         if re.fullmatch(r"V \d+", version):
             n = self._length("class name")
             if n > _MAX_CLASS_NAME:
                 raise r.fail(f"class name of {n} bytes")
-            name = r.take(n).decode("utf-8", "backslashreplace")
+            name = r.string(n).decode("utf-8", "backslashreplace")
         else:
             name = version  # files written before class versioning
         self.classes[name] = self.classes.get(name, 0) + 1
@@ -204,19 +286,21 @@ class _Walk:
             raise r.fail(f"unknown tensor type {name!r}")
         if m.group(2) == "Storage":
             count = r.i64()
-            if count < 0 or count * width > r.size - r.pos:
+            if count < 0 or count * (width if type(r) is _Reader else 1) > r.size - r.pos:
                 raise r.fail(f"{name} of {count} elements does not fit in the rest of the file")
-            r.skip(count * width)
+            r.values(count, width, raw=m.group(1) in ("Byte", "Char", "CudaByte", "CudaChar"))
             return
         ndim = r.i32()
         if not 0 <= ndim <= 64:
             raise r.fail(f"{name} with {ndim} dimensions")
-        r.skip(16 * ndim + 8)  # sizes, strides, storage offset
+        r.values(ndim, 8)  # sizes
+        r.values(ndim, 8)  # strides
+        r.i64()  # storage offset
         self.value(depth + 1)  # the storage (or nil)
 
 
 class Torch7Handler:
-    """Binary Torch7 files: every object is walked; Lua functions and foreign classes are reported."""
+    """Torch7 files (binary or ASCII): every object is walked; Lua functions and foreign classes are reported."""
 
     id = "torch7"
     priority = 47
@@ -226,10 +310,13 @@ class Torch7Handler:
 
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
         head = stream.read(64)
-        if _ASCII.match(head):
-            raise AnalysisError("ASCII-mode Torch7 file: recognised but not parsed (only binary mode is)")
-        walk = _Walk(_Reader(stream, size))
+        reader = _AsciiReader(stream, size) if _ASCII.match(head) else _Reader(stream, size)
+        walk = _Walk(reader)
         walk.value(0)
+        if isinstance(reader, _AsciiReader) and reader.pos < size:
+            stream.seek(reader.pos)
+            if not stream.read(65536).strip():
+                reader.pos = size  # trailing whitespace after the last write
         if walk.r.pos != size:
             raise AnalysisError(f"malformed Torch7 file: {size - walk.r.pos} bytes follow the serialized object")
         for at, n, code in walk.functions[:20]:
