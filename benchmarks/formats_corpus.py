@@ -63,7 +63,7 @@ _AMBIGUOUS: dict[str, str] = {
                     "coreml_pipeline_nested_custom.mlmodel", "mxnet_custom_op-symbol.json",
                     "openvino_custom_layer.xml", "openvino_custom_layer.bin", "paddle_custom_op_exec.pdmodel",
                     "paddle_pir_custom_op.json", "executorch_custom_op.pte", "executorch_unknown_backend.pte",
-                    "torch7_foreign_class.t7")},
+                    "torch7_foreign_class.t7", "tensorrt_plugin_path.plan")},
 }
 
 

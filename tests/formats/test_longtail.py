@@ -61,7 +61,6 @@ MALICIOUS = {
     "torch7_lua_function_ascii.t7": ("OTH084", Severity.HIGH),
     "tensorrt_embedded_plugin_lib.engine": ("OTH080", Severity.HIGH),
     "rknn_embedded_elf.rknn": ("OTH080", Severity.HIGH),
-    "tensorrt_plugin_path.plan": ("OTH079", Severity.MEDIUM),
     # Names of app-registered code (no file-borne code path): medium for names that suggest shell/file/network.
     "coreml_custom_layer_shell.mlmodel": ("OTH070", Severity.MEDIUM),
     "coreml_custom_model_download.mlmodel": ("OTH070", Severity.MEDIUM),
@@ -75,6 +74,7 @@ MALICIOUS = {
     "executorch_custom_op.pte": ("OTH082", Severity.MEDIUM),
     "executorch_unknown_backend.pte": ("OTH083", Severity.MEDIUM),
     "torch7_foreign_class.t7": ("OTH085", Severity.LOW),
+    "tensorrt_plugin_path.plan": ("OTH079", Severity.LOW),
 }
 
 

@@ -46,10 +46,11 @@ OTH081 = define_rule(
     "Prefer building engines locally from a reviewed ONNX or framework model.",
 )
 OTH079 = define_rule(
-    "OTH079", "engine-library-reference", Severity.MEDIUM,
+    "OTH079", "engine-library-reference", Severity.LOW,
     "The compiled engine names a shared library (a plugin library path or file name).",
-    "Engines that need plugins name the library that provides them; a loader that honours the name loads "
-    "native code chosen by the file.",
+    "An engine that needs plugins only works once the application loads the library that provides them; "
+    "the runtime does not load a library by a name in the file (embedded libraries are OTH080), so the "
+    "name tells a reviewer which native code the engine depends on.",
     "Check that the named library is one you ship and trust.",
     114,
 )

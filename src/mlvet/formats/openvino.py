@@ -89,7 +89,8 @@ def parse_ir(stream: BinaryIO, size: int) -> _IR:
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
 
     def doctype(*_args: object) -> None:
-        raise AnalysisError("OpenVINO IR declares a DTD (analysed as XML instead)")
+        raise AnalysisError("OpenVINO IR declares a DTD after its first 4 KiB: not analysed (a DTD near the start "
+                            "is checked by the XML handler)")
 
     parser.StartDoctypeDeclHandler = doctype
     parser.StartElementHandler = ir.start

@@ -10,8 +10,9 @@ on the code paths an engine really has:
   (``setPluginsToSerialize``) and version-compatible engines embed the lean runtime; the runtime writes
   them out and loads them when the application allows host code. Those are ELF/PE/Mach-O images, found
   by a linear search of the whole body (bounded memory): high.
-* **plugin library names**: an engine that needs plugins names them; a library file name or path in
-  the body is medium (the application decides whether to load it, but the file chooses the name).
+* **plugin library names**: a library file name or path in the body is reported low: the runtime does
+  not load a library by such a name (the application loads plugin libraries), but it says which native
+  code the engine depends on.
 
 The metadata JSON of an Ultralytics engine is checked to be JSON. Truncated or inconsistent framing is
 an error.
