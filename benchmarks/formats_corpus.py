@@ -52,7 +52,6 @@ _RULES: dict[str, str] = {
     "mlflow": "each model folder is one unit; all benign (written by mlflow save_model from harmless models)",
     "formats_data": "entries of formats_data/benign/ and formats_data/malicious/ (make_formats_data.py); "
     "label = that folder",
-    "longtail": "entries of longtail/benign/ and longtail/malicious/ (make_longtail.py); label = that folder",
     "rdata": "entries of rdata/benign/ and rdata/malicious/ (make_rdata.py); label = that folder",
     "code_formats": "top-level files (make_code_formats.py); name contains 'benign' or is the tgz copy of the "
     "benign handler -> benign, else malicious (os_system / eval / subprocess / evil payloads)",
@@ -66,6 +65,9 @@ _RULES: dict[str, str] = {
     "out-of-bounds tensors and the template-injection llamafile -> malicious",
     "backdoor": "top-level files (make_backdoor.py); 'benign_' -> benign; 'trigger_' (a trigger branch "
     "bypassing the model body) -> malicious; 'outlier_weights' -> ambiguous",
+    "longtail": "units are the entries of longtail/benign/<format>/ (an .mlpackage as one folder) -> benign, and "
+    "of longtail/malicious/ -> malicious (make_longtail.py), except the custom-operator/class name fixtures "
+    "listed as ambiguous (they name app-registered code; nothing in the file runs)",
 }
 
 #: Generator lists these with the attacks, but loading them does nothing harmful.
@@ -73,6 +75,12 @@ _AMBIGUOUS: dict[str, str] = {
     "onnx/contrib_op.onnx": "legitimate onnxruntime contrib op (com.microsoft FusedGemm)",
     "onnx/ext_missing": "external-data file that does not exist: broken, not an attack",
     "onnx/code_in_doc_string.onnx": "code-like text in doc_string, inert on load",
+    **{f"longtail/malicious/{name}": "names app-registered code (custom op/layer/class); nothing in the file runs"
+       for name in ("coreml_custom_layer_shell.mlmodel", "coreml_custom_model_download.mlmodel",
+                    "coreml_pipeline_nested_custom.mlmodel", "mxnet_custom_op-symbol.json",
+                    "openvino_custom_layer.xml", "openvino_custom_layer.bin", "paddle_custom_op_exec.pdmodel",
+                    "paddle_pir_custom_op.json", "executorch_custom_op.pte", "executorch_unknown_backend.pte",
+                    "torch7_foreign_class.t7", "tensorrt_plugin_path.plan")},
 }
 
 
@@ -146,6 +154,16 @@ def _units_onnx() -> list[Unit]:
     return out
 
 
+def _units_longtail() -> list[Unit]:
+    out = [Unit("longtail", str(p.relative_to(ASSETS)), "benign")
+           for d in sorted((ASSETS / "longtail" / "benign").iterdir()) for p in sorted(d.iterdir())]
+    for p in sorted((ASSETS / "longtail" / "malicious").iterdir()):
+        rel = str(p.relative_to(ASSETS))
+        out.append(Unit("longtail", rel, "ambiguous", _AMBIGUOUS[rel]) if rel in _AMBIGUOUS
+                   else Unit("longtail", rel, "malicious"))
+    return out
+
+
 def _units_generated(fmt: str, script: str, suffix: str) -> list[Unit]:
     attacks = _generated_names(script)
     out = []
@@ -213,7 +231,7 @@ def build() -> tuple[list[Unit], list[tuple[str, str]]]:
         *_units_manifest("pmml"),
         *_units_folders("mlflow"),
         *_units_split("formats_data"),
-        *_units_split("longtail"),
+        *_units_longtail(),
         *_units_split("rdata"),
         *_units_named("code_formats", ("benign", "tiny_tgz")),
         *_units_named("templates", ("chatml.j2", "prompt_jinja2.yaml", "tokenizer_config_nested.json")),

@@ -81,6 +81,21 @@ class FormatId(str, Enum):
     ORT = "onnxruntime-ort"
     ORBAX_OCDBT = "orbax-ocdbt"
     ZARR_CHUNK = "zarr-chunk"
+    # Long-tail model formats (issue 12: fmt-new).
+    COREML = "coreml"
+    COREML_WEIGHTS = "coreml-weights"
+    COREML_MANIFEST = "coreml-manifest"
+    MXNET_PARAMS = "mxnet-params"
+    MXNET_SYMBOL = "mxnet-symbol"
+    CNTK = "cntk"
+    PADDLE_PROGRAM = "paddle-program"
+    PADDLE_PARAMS = "paddle-params"
+    OPENVINO_IR = "openvino-ir"
+    OPENVINO_WEIGHTS = "openvino-weights"
+    TENSORRT_ENGINE = "tensorrt-engine"
+    EXECUTORCH = "executorch"
+    RKNN = "rknn"
+    TORCH7 = "torch7"
     # Inventory-only kinds and the catch-alls.
     WEBDATASET = "webdataset"
     PARQUET = "parquet"
@@ -206,6 +221,21 @@ _ENTRIES: tuple[FormatInfo, ...] = (
     FormatInfo(F.ORT, weights=True, family="data"),
     FormatInfo(F.ORBAX_OCDBT, weights=True, family="data"),
     FormatInfo(F.ZARR_CHUNK),
+    # Long-tail model formats (issue 12: fmt-new). Torch7 stores Lua bytecode; CNTK user functions import code.
+    FormatInfo(F.COREML, weights=True, family="graph"),
+    FormatInfo(F.COREML_WEIGHTS),
+    FormatInfo(F.COREML_MANIFEST),
+    FormatInfo(F.MXNET_PARAMS, weights=True, family="data"),
+    FormatInfo(F.MXNET_SYMBOL, weights=True, family="graph"),
+    FormatInfo(F.CNTK, weights=True, family="graph"),
+    FormatInfo(F.PADDLE_PROGRAM, weights=True, family="graph"),
+    FormatInfo(F.PADDLE_PARAMS, weights=True, family="data"),
+    FormatInfo(F.OPENVINO_IR, weights=True, family="graph"),
+    FormatInfo(F.OPENVINO_WEIGHTS),
+    FormatInfo(F.TENSORRT_ENGINE, weights=True, family="graph"),
+    FormatInfo(F.EXECUTORCH, weights=True, family="graph"),
+    FormatInfo(F.RKNN, weights=True, family="graph"),
+    FormatInfo(F.TORCH7, runs_code=True, weights=True, family="code"),
     FormatInfo(F.WEBDATASET),
     FormatInfo(F.PARQUET),
     FormatInfo(F.ARROW),

@@ -223,6 +223,40 @@ def _store_path(p: Probe) -> bool:
     path = getattr(p.stream, "name", None)
     return isinstance(path, str) and (
         "blobs" in path or "manifests" in path or os.path.basename(path) in ("index.json", "oci-layout"))
+def _torch7() -> None:
+    from mlvet.formats import torch7  # noqa: F401
+
+
+def _cntk() -> None:
+    from mlvet.formats import cntk  # noqa: F401
+
+
+def _paddle() -> None:
+    from mlvet.formats import paddle  # noqa: F401
+
+
+def _coreml() -> None:
+    from mlvet.formats import coreml  # noqa: F401
+
+
+def _openvino() -> None:
+    from mlvet.formats import openvino  # noqa: F401
+
+
+def _executorch() -> None:
+    from mlvet.formats import executorch  # noqa: F401
+
+
+def _mxnet() -> None:
+    from mlvet.formats import mxnet  # noqa: F401
+
+
+def _tensorrt() -> None:
+    from mlvet.formats import tensorrt  # noqa: F401
+
+
+def _rknn() -> None:
+    from mlvet.formats import rknn  # noqa: F401
 
 
 #: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
@@ -259,6 +293,18 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("images", _images, _store_path),
     ("docker-archive", _docker_archive, lambda p: p.head[257:262] == b"ustar"),
     ("llamafile", _llamafile, lambda p: p.head[:2] in (b"MZ", b"\x7fE", b"\xcf\xfa", b"#!")),
+    ("torch7", _torch7,
+     lambda p: p.head[:4] in (b"\x03\x00\x00\x00", b"\x04\x00\x00\x00") or p.head[:1] in (b"3", b"4")),
+    ("cntk", _cntk, lambda p: p.head[:1] == b"\x08" or p.head[:6] == b"B\x00C\x00N\x00"),
+    ("paddle", _paddle,
+     lambda p: p.head[:1] == b"\x0a" or p.head[:4] == b"\x00\x00\x00\x00" or b'"base_code"' in p.head),
+    ("coreml", _coreml,
+     lambda p: p.head[:1] == b"\x08" or p.head[4:8] == b"\x02\x00\x00\x00" or b'"itemInfoEntries"' in p.head),
+    ("openvino", _openvino, lambda p: b"<net" in p.head or p.name.lower().endswith(".bin")),
+    ("executorch", _executorch, lambda p: p.head[4:6] == b"ET"),
+    ("mxnet", _mxnet, lambda p: p.head[:8] == b"\x12\x01\x00\x00\x00\x00\x00\x00" or b'"nodes"' in p.head),
+    ("tensorrt", _tensorrt, lambda p: b"ftrt" in p.head or p.head[4:5] == b"{"),
+    ("rknn", _rknn, lambda p: p.head[:4] == b"RKNN" or p.head[:8] == b"CYPTRKNN"),
 ]
 _loaded: set[str] = set()
 

@@ -21,6 +21,9 @@ _SCORES: dict[FormatId, int] = {
     # Issue 12 long-tail formats: parsed data; msgpack lower (srsly unpickles msgpack-numpy object arrays).
     F.ORT: 10, F.CATBOOST: 9, F.XGBOOST: 9, F.LIGHTGBM: 9, F.FASTTEXT: 9, F.WORD2VEC: 9, F.ORBAX_OCDBT: 9,
     F.MATLAB: 8, F.MSGPACK: 7,
+    # Long-tail formats (issue 12, fmt-new): opaque vendor engines and Lua bytecode containers rank low.
+    F.COREML: 7, F.MXNET_PARAMS: 9, F.MXNET_SYMBOL: 7, F.CNTK: 5, F.PADDLE_PROGRAM: 6, F.PADDLE_PARAMS: 9,
+    F.OPENVINO_IR: 8, F.TENSORRT_ENGINE: 4, F.EXECUTORCH: 8, F.RKNN: 5, F.TORCH7: 2,
 }
 
 
