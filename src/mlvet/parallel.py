@@ -129,6 +129,8 @@ def _init_worker(state: Any) -> None:
     _WORKER_STATE = state
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's "raise Terminated": just end
+    if hasattr(signal, "pthread_sigmask"):  # blocked by the parent around the fork (see _signals_held)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):  # best effort: die with the parent even if it is SIGKILLed
             import ctypes
@@ -145,6 +147,26 @@ def _run_batch(fn: Callable[[Any, Any], Any], items: list[Any]) -> list[Any]:
 
 
 # ---- the parent side ------------------------------------------------------------------------------------
+
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while workers are forked; a signal that arrives meanwhile is delivered after.
+
+    A worker forked just before Ctrl-C would otherwise get it before its initializer had set it to be
+    ignored, and print a traceback into the user's terminal. The children inherit the blocked mask and
+    unblock it once their handlers are in place; the parent unblocks on leaving, and gets what arrived.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _context() -> Any:
@@ -183,6 +205,11 @@ class WorkerPool(Generic[T, R]):
         else:
             self.terminate()
 
+    def pids(self) -> list[int]:
+        """Process ids of the running workers (empty before the first :meth:`submit`)."""
+        processes = getattr(self._executor, "_processes", None) or {}
+        return [p.pid for p in processes.values() if p.pid is not None]
+
     def terminate(self) -> None:
         """Stop now: cancel what is queued, kill the workers and reap them (no orphan, no zombie)."""
         processes = list((getattr(self._executor, "_processes", None) or {}).values())
@@ -206,8 +233,9 @@ class WorkerPool(Generic[T, R]):
         that fails as a whole (its worker died) yields ``on_failure(item, reason)`` for each of its items.
         """
         futures: dict[Any, list[int]] = {}
-        for batch in make_batches(sizes, self.jobs):
-            futures[self._executor.submit(_run_batch, fn, [items[i] for i in batch])] = batch
+        with _signals_held():
+            for batch in make_batches(sizes, self.jobs):
+                futures[self._executor.submit(_run_batch, fn, [items[i] for i in batch])] = batch
         return self._collect(futures, items, on_failure)
 
     @staticmethod
