@@ -122,11 +122,59 @@ def make_batches(sizes: Sequence[int], jobs: int, *, max_files: int = BATCH_MAX_
 
 _WORKER_STATE: Any = None
 
+# ---- where the current file's read has got to (progress within big files) -------------------------------
 
-def _init_worker(state: Any) -> None:
+#: The descriptor of the file this process is scanning now (-1: none), and in a worker its slot in the
+#: shared array through which the parent sees it.
+_READING = {"fd": -1, "slot": -1}
+_SLOTS: Any = None
+
+
+def note_reading(fd: int) -> None:
+    """The scanner says which file descriptor it is reading (-1 when done): a word written, nothing else.
+
+    A progress bar then follows a big file byte by byte without any cost to the scan: it asks the kernel
+    for the descriptor's offset (:func:`reading_position`, :meth:`WorkerPool.in_flight`) from its own thread.
+    """
+    _READING["fd"] = fd
+    if _SLOTS is not None:
+        _SLOTS[2 * _READING["slot"]] = fd
+
+
+def reading_position() -> int:
+    """Bytes into the file this process is scanning now (0 when none); safe from another thread."""
+    fd = _READING["fd"]
+    if fd < 0:
+        return 0
+    try:
+        return os.lseek(fd, 0, os.SEEK_CUR)
+    except OSError:  # closed meanwhile: the file is done and counted by its result
+        return 0
+
+
+def _fd_position(pid: int, fd: int) -> int:
+    """The offset of another process's descriptor, from ``/proc`` (0 where there is no ``/proc``)."""
+    try:
+        with open(f"/proc/{pid}/fdinfo/{fd}", "rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return 0
+    for line in head.splitlines():
+        if line.startswith(b"pos:"):
+            return int(line[4:].strip() or 0)
+    return 0
+
+
+def _init_worker(state: Any, slots: Any = None, counter: Any = None) -> None:
     """Runs once in each worker: keep the shared state (the policy), set the signal behaviour."""
-    global _WORKER_STATE  # noqa: PLW0603 - one value per worker process, set once
+    global _WORKER_STATE, _SLOTS  # noqa: PLW0603 - one value per worker process, set once
     _WORKER_STATE = state
+    if slots is not None and counter is not None:
+        with counter.get_lock():
+            _READING["slot"] = counter.value
+            counter.value += 1
+        _SLOTS = slots
+        slots[2 * _READING["slot"] + 1] = os.getpid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's "raise Terminated": just end
     if hasattr(signal, "pthread_sigmask"):  # blocked by the parent around the fork (see _signals_held)
@@ -193,8 +241,12 @@ class WorkerPool(Generic[T, R]):
         from concurrent.futures import ProcessPoolExecutor
 
         self.jobs = jobs
-        self._executor = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(),
-                                             initializer=_init_worker, initargs=(state,))
+        ctx = _context()
+        #: Per worker: the descriptor it is reading, and its pid (see :meth:`in_flight`).
+        self._slots = ctx.Array("q", [-1] * (2 * jobs), lock=False)
+        self._counter = ctx.Value("i", 0)
+        self._executor = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                                             initargs=(state, self._slots, self._counter))
 
     def __enter__(self) -> WorkerPool[T, R]:
         return self
@@ -209,6 +261,14 @@ class WorkerPool(Generic[T, R]):
         """Process ids of the running workers (empty before the first :meth:`submit`)."""
         processes = getattr(self._executor, "_processes", None) or {}
         return [p.pid for p in processes.values() if p.pid is not None]
+
+    def in_flight(self) -> int:
+        """Bytes the workers have read so far of the files they are scanning now (Linux; 0 elsewhere)."""
+        if not sys.platform.startswith("linux"):
+            return 0
+        slots = list(self._slots)
+        return sum(_fd_position(pid, fd) for fd, pid in zip(slots[::2], slots[1::2], strict=True)
+                   if fd >= 0 and pid > 0)
 
     def terminate(self) -> None:
         """Stop now: cancel what is queued, kill the workers and reap them (no orphan, no zombie)."""

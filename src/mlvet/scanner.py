@@ -21,6 +21,7 @@ from mlvet.errors import PolicyError
 from mlvet.formats.dispatch import dispatch
 from mlvet.hfcache import is_cache_blob, parse_hf_path
 from mlvet.model import FileResult, HubOrigin, ScanReport, Severity, Status
+from mlvet.parallel import note_reading, reading_position
 from mlvet.policy import Policy, default_policy
 from mlvet.rules import FMT001, FMT002
 from mlvet.walk import IssueKind, WalkIssue, iter_files, walk
@@ -40,7 +41,11 @@ def scan_file(path: str, policy: Policy) -> FileResult:
                               skip_reason="not a regular file")
         size = st.st_size
         with open(path, "rb") as f:
-            return _scan_opened(f, size, os.path.basename(path), path, policy)
+            note_reading(f.fileno())  # lets a progress bar follow a big file (mlvet.parallel)
+            try:
+                return _scan_opened(f, size, os.path.basename(path), path, policy)
+            finally:
+                note_reading(-1)
     except OSError as exc:
         return _assemble(path, policy, _failed(f"cannot read file: {exc.strerror or exc}"), None, size)
     except Exception as exc:
@@ -198,15 +203,18 @@ def scan(
     policy: Policy | None = None,
     jobs: int | None = 1,
     progress: Progress | None = None,
-    on_start: Callable[[int, int], None] | None = None,
+    on_start: Callable[[int, int, Callable[[], int]], None] | None = None,
 ) -> ScanReport:
     """Scan files, folders and archives; return the report (never raises for a bad *file*).
 
     ``jobs`` is the number of worker processes; 0 or None chooses it from the machine and the input
     (:func:`mlvet.parallel.default_jobs`). Results are in input order whatever ``jobs`` is. ``on_start`` is
-    called once with the number of results to come and the total bytes of the files, after the workers have
-    started (so a caller may then start threads of its own, e.g. a progress bar); ``progress`` is called
-    with each result as it arrives. Raises :class:`~mlvet.errors.UsageError` for a path that does not exist.
+    called once with the number of results to come, the total bytes of the files, and a function that tells
+    (from any thread) how many bytes of the files being scanned right now have been read; it is called after
+    the workers have started (so a caller may then start threads of its own, e.g. a progress bar).
+    ``progress`` is called with each result as it arrives.
+
+    Raises :class:`~mlvet.errors.UsageError` for a path that does not exist.
     """
     from mlvet.parallel import resolve_jobs
 
@@ -227,11 +235,11 @@ def scan(
         with WorkerPool[str, FileResult](n_jobs, pol) as pool:
             arriving = pool.submit(_scan_item, files, sizes, failed)
             if on_start:
-                on_start(len(files) + len(issues), sum(sizes))
+                on_start(len(files) + len(issues), sum(sizes), pool.in_flight)
             results = ordered(len(files), arriving, progress)
     else:
         if on_start:
-            on_start(len(files) + len(issues), sum(sizes))
+            on_start(len(files) + len(issues), sum(sizes), reading_position)
         results = []
         for f in files:
             res = scan_file(f, pol)

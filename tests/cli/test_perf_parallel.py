@@ -129,7 +129,7 @@ def test_console_script_reports_are_identical_for_every_job_count(many_files: Pa
 def test_progress_sees_every_result_once_and_start_reports_the_bytes(many_files: Path) -> None:
     seen: list[FileResult] = []
     started: list[tuple[int, int]] = []
-    report = scan([many_files], jobs=2, progress=seen.append, on_start=lambda n, b: started.append((n, b)))
+    report = scan([many_files], jobs=2, progress=seen.append, on_start=lambda n, b, _f: started.append((n, b)))
     total = sum(p.stat().st_size for p in many_files.iterdir())
     assert started == [(len(report.results), total)]
     assert sorted(r.path for r in seen) == sorted(r.path for r in report.results)
@@ -165,3 +165,52 @@ def test_worker_failure_becomes_an_error_result_in_a_scan(many_files: Path, monk
 
 def _crash_item(policy: object, path: str) -> FileResult:
     raise RuntimeError("boom")
+
+
+# ---- progress within big files --------------------------------------------------------------------------
+
+
+def test_reading_position_follows_the_scanned_descriptor(tmp_path: Path) -> None:
+    from mlvet.parallel import note_reading, reading_position
+
+    target = tmp_path / "big.bin"
+    target.write_bytes(b"\0" * 100_000)
+    with open(target, "rb") as fh:
+        note_reading(fh.fileno())
+        try:
+            fh.seek(12_345)
+            assert reading_position() == 12_345
+        finally:
+            note_reading(-1)
+    assert reading_position() == 0
+
+
+def _read_and_wait(path: str, item: int) -> int:
+    from mlvet.parallel import note_reading
+
+    with open(path, "rb") as fh:
+        note_reading(fh.fileno())
+        fh.seek(item)
+        import time
+
+        time.sleep(3)
+        note_reading(-1)
+    return item
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads worker offsets from /proc")
+def test_pool_reports_the_bytes_its_workers_have_read(tmp_path: Path) -> None:
+    import time
+
+    target = tmp_path / "big.bin"
+    target.write_bytes(b"\0" * 1_000_000)
+    with WorkerPool[int, int](2, str(target)) as pool:
+        arriving = pool.submit(_read_and_wait, [300_000, 500_000], [1, 1], lambda item, why: -1)
+        deadline = time.monotonic() + 60
+        seen = 0
+        while time.monotonic() < deadline and seen < 300_000:
+            seen = pool.in_flight()
+            time.sleep(0.05)
+        assert seen in (300_000, 500_000, 800_000)  # one worker's offset, or both (they run side by side)
+        assert sorted(r for _i, r in arriving) == [300_000, 500_000]
+    pool.in_flight()  # the workers are gone: still answers, never raises
