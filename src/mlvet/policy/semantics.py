@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from mlvet.errors import PolicyError
 from mlvet.model import Severity
-from mlvet.policy.tiers import Glob, glob_to_regex
+from mlvet.policy.tiers import Glob
 
 if sys.version_info >= (3, 11):  # pragma: no cover - version switch
     import tomllib
@@ -268,7 +268,7 @@ def _locate(sem: Semantics, module: str) -> Location:
 
 def _glob(pattern: str) -> Glob:
     """The policy's glob over ``module:name`` (same syntax as the tiers), compiled when first needed."""
-    return Glob(pattern, glob_to_regex(pattern))
+    return Glob(pattern)
 
 
 def _patterns(items: Any, what: str) -> tuple[re.Pattern[str], ...]:
