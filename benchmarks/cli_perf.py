@@ -118,9 +118,16 @@ def build(corpus: Path) -> dict[str, Path]:
 
 
 def timed(cmd: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds (user + system of the process and the children it waited for), exit code."""
+    """Wall seconds, CPU seconds (user + system of the process and the children it waited for), exit code.
+
+    A command starting with ``PYTHONPATH=DIR`` runs with that environment variable (the baseline's source).
+    """
+    env = None
+    if cmd and cmd[0].startswith("PYTHONPATH="):
+        env = dict(os.environ, PYTHONPATH=cmd[0].partition("=")[2])
+        cmd = cmd[1:]
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -164,6 +171,9 @@ def main() -> None:
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results-cli.md"))
     ap.add_argument("--skip-peers", action="store_true")
     ap.add_argument("--only", choices=["jobs", "startup"], default=None)
+    ap.add_argument("--baseline-src", default=None,
+                    help="also run -j 1 and -j 2 with PYTHONPATH=this mlvet source tree (e.g. a checkout of an "
+                         "older commit's src/), to show what a change did")
     args = ap.parse_args()
     inputs = build(CORPUS)
     mlvet = _mlvet()
@@ -174,19 +184,26 @@ def main() -> None:
              f"each, interleaved. CPUs available: {available_cpus()}. Load average at start: "
              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}. mlvet: `{' '.join(mlvet)}`.", ""]
     if args.only in (None, "jobs"):
-        lines += ["## `mlvet scan` with -j 1, -j 2 and the default", "",
+        lines += ["## `mlvet scan` with -j 1, -j 2 and the default", ""]
+        if args.baseline_src:
+            lines += [f"Baseline: the same console script with `PYTHONPATH={args.baseline_src}`.", ""]
+        lines += [
                   "| input | files | run | wall s (median) | CPU s (median) | exit |", "|---|---|---|---|---|---|"]
         for key in ("small", "models"):
             folder = inputs[key]
             n = sum(len(f) for _, _, f in os.walk(folder))
             size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
             base = [*mlvet, "scan", str(folder), "--format", "json", "--no-progress"]
-            res = run_set({"-j 1": [*base, "-j", "1"], "-j 2": [*base, "-j", "2"], "default": base}, args.repeat)
+            commands = {"-j 1": [*base, "-j", "1"], "-j 2": [*base, "-j", "2"], "default": base}
+            if args.baseline_src:
+                for j in ("1", "2"):
+                    commands[f"baseline -j {j}"] = [f"PYTHONPATH={args.baseline_src}", *base, "-j", j]
+            res = run_set(commands, args.repeat)
             for run, (wall, cpu, codes) in res.items():
                 label = run if run != "default" else f"default (= -j {default_jobs(n, size)})"
                 exits = ",".join(map(str, sorted(codes)))
                 lines.append(f"| {key} | {n} | {label} | {wall:.2f} | {cpu:.2f} | {exits} |")
-            print("\n".join(lines[-3:]), flush=True)
+            print("\n".join(lines[-len(commands):]), flush=True)
         lines.append("")
     if args.only in (None, "startup"):
         big = str(inputs["big"])
