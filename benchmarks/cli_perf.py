@@ -13,6 +13,7 @@ Inputs are made locally with the real libraries (``torch==2.13.0``, scikit-learn
 Runs, each a fresh process timed with ``os.wait4`` (wall and CPU time of the process and its workers):
 
 * ``mlvet scan -j 1``, ``-j 2`` and the default (no ``-j``) on *small* and *models*;
+* ``mlvet inventory --rescan -j 1`` and ``-j 2`` on *small* (a warm hash cache, so the scans are measured);
 * ``mlvet scan big.pt --format json`` against ``picklescan -p`` and ``modelscan -p`` (from
   ``benchmarks/.venv-peers``; ``bash benchmarks/setup_peers.sh`` installs them), interleaved run by run so
   that a change in the machine's load hits every tool alike. mlvet runs from ``benchmarks/.venv-mlvet``
@@ -151,6 +152,28 @@ def run_set(commands: dict[str, list[str]], repeat: int) -> dict[str, tuple[floa
     return {k: (statistics.median(walls[k]), statistics.median(cpus[k]), codes[k]) for k in commands}
 
 
+def inventory_section(folder: Path, mlvet: list[str], args: argparse.Namespace) -> list[str]:
+    """``mlvet inventory --rescan`` of the small files with -j 1 and -j 2 (and the baseline), warm hash cache."""
+    import tempfile
+
+    lines = ["## `mlvet inventory --rescan` of the 10,000 small files", "",
+             "| run | wall s (median) | CPU s (median) | exit |", "|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        commands: dict[str, list[str]] = {}
+        sources = [("", None)] + ([("baseline ", args.baseline_src)] if args.baseline_src else [])
+        for label, src in sources:
+            db = f"sqlite:///{tmp}/{label.strip() or 'current'}.db"
+            prefix = [f"PYTHONPATH={src}"] if src else []
+            base = [*prefix, *mlvet, "inventory", str(folder), "--db", db, "--rescan", "-f", "json", "--no-progress"]
+            for j in ("1", "2"):
+                commands[f"{label}-j {j}"] = [*base, "-j", j]
+        res = run_set(commands, args.repeat)  # the warm-up run fills each database's hash cache
+    for run, (wall, cpu, codes) in res.items():
+        lines.append(f"| {run} | {wall:.2f} | {cpu:.2f} | {','.join(map(str, sorted(codes)))} |")
+    print("\n".join(lines), flush=True)
+    return [*lines, ""]
+
+
 def _mlvet() -> list[str]:
     """mlvet's console script: from ``benchmarks/.venv-mlvet`` when it exists, else next to this interpreter.
 
@@ -170,7 +193,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results-cli.md"))
     ap.add_argument("--skip-peers", action="store_true")
-    ap.add_argument("--only", choices=["jobs", "startup"], default=None)
+    ap.add_argument("--only", choices=["jobs", "inventory", "startup"], default=None)
     ap.add_argument("--baseline-src", default=None,
                     help="also run -j 1 and -j 2 with PYTHONPATH=this mlvet source tree (e.g. a checkout of an "
                          "older commit's src/), to show what a change did")
@@ -206,6 +229,8 @@ def main() -> None:
                 lines.append(f"| {key} | {n} | {label} | {wall:.2f} | {cpu:.2f} | {exits} |")
             print("\n".join(lines[-len(commands):]), flush=True)
         lines.append("")
+    if args.only in (None, "inventory"):
+        lines += inventory_section(inputs["small"], mlvet, args)
     if args.only in (None, "startup"):
         big = str(inputs["big"])
         cmds = {"mlvet scan --format json": [*mlvet, "scan", big, "--format", "json"],
