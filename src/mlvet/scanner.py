@@ -2,7 +2,8 @@
 
 Each file is scanned inside its own error boundary: whatever goes wrong in a handler becomes an ``error``
 result for that file (fail closed), and the scan goes on with the others. ``jobs > 1`` scans files in
-worker processes; results come back as plain data and the report is ordered by path either way.
+worker processes (:mod:`mlvet.parallel`: one pool, batched tasks); results come back as plain data and the
+report is in input order either way.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mlvet.errors import PolicyError
 from mlvet.formats.dispatch import dispatch
 from mlvet.hfcache import is_cache_blob, parse_hf_path
 from mlvet.model import FileResult, HubOrigin, ScanReport, Severity, Status
+from mlvet.parallel import note_reading, reading_position
 from mlvet.policy import Policy, default_policy
 from mlvet.rules import FMT001, FMT002
 from mlvet.walk import IssueKind, WalkIssue, iter_files, walk
@@ -39,7 +41,11 @@ def scan_file(path: str, policy: Policy) -> FileResult:
                               skip_reason="not a regular file")
         size = st.st_size
         with open(path, "rb") as f:
-            return _scan_opened(f, size, os.path.basename(path), path, policy)
+            note_reading(f.fileno())  # lets a progress bar follow a big file (mlvet.parallel)
+            try:
+                return _scan_opened(f, size, os.path.basename(path), path, policy)
+            finally:
+                note_reading(-1)
     except OSError as exc:
         return _assemble(path, policy, _failed(f"cannot read file: {exc.strerror or exc}"), None, size)
     except Exception as exc:
@@ -179,41 +185,68 @@ def _primary_format(fmt: str | None, seen: list[str]) -> str:
     return fmt
 
 
-def _scan_one(args: tuple[str, Policy]) -> FileResult:
-    return scan_file(*args)
+def _scan_item(policy: Policy, path: str) -> FileResult:
+    """The worker-side task of a parallel scan (module level: sent to workers by reference)."""
+    return scan_file(path, policy)
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def scan(
     paths: Iterable[str | os.PathLike[str]],
     *,
     policy: Policy | None = None,
-    jobs: int = 1,
+    jobs: int | None = 1,
     progress: Progress | None = None,
+    on_start: Callable[[int, int, Callable[[], int]], None] | None = None,
 ) -> ScanReport:
     """Scan files, folders and archives; return the report (never raises for a bad *file*).
 
+    ``jobs`` is the number of worker processes; 0 or None chooses it from the machine and the input
+    (:func:`mlvet.parallel.default_jobs`). Results are in input order whatever ``jobs`` is. ``on_start`` is
+    called once with the number of results to come, the total bytes of the files, and a function that tells
+    (from any thread) how many bytes of the files being scanned right now have been read; it is called after
+    the workers have started (so a caller may then start threads of its own, e.g. a progress bar).
+    ``progress`` is called with each result as it arrives.
+
     Raises :class:`~mlvet.errors.UsageError` for a path that does not exist.
     """
+    from mlvet.parallel import resolve_jobs
+
     pol = policy or default_policy()
     started = datetime.now(timezone.utc)
     items = list(walk(paths, pol.limits.max_files))
     files = _dedupe_cache_blobs([i for i in items if isinstance(i, str)])
-    results: list[FileResult] = []
-    if jobs > 1 and len(files) > 1:
-        from concurrent.futures import ProcessPoolExecutor
+    issues = [i for i in items if isinstance(i, WalkIssue)]
+    need_sizes = on_start is not None or not jobs or jobs > 1
+    sizes = [_file_size(f) for f in files] if need_sizes else []
+    n_jobs = resolve_jobs(jobs, len(files), sum(sizes)) if files else 1
+    if n_jobs > 1:
+        from mlvet.parallel import WorkerPool, ordered
 
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for res in pool.map(_scan_one, [(f, pol) for f in files], chunksize=4):
-                results.append(res)
-                if progress:
-                    progress(res)
+        def failed(path: str, reason: str) -> FileResult:
+            return _assemble(path, pol, _failed(reason), None, None)
+
+        with WorkerPool[str, FileResult](n_jobs, pol) as pool:
+            arriving = pool.submit(_scan_item, files, sizes, failed)
+            if on_start:
+                on_start(len(files) + len(issues), sum(sizes), pool.in_flight)
+            results = ordered(len(files), arriving, progress)
     else:
+        if on_start:
+            on_start(len(files) + len(issues), sum(sizes), reading_position)
+        results = []
         for f in files:
             res = scan_file(f, pol)
             results.append(res)
             if progress:
                 progress(res)
-    for issue in (i for i in items if isinstance(i, WalkIssue)):
+    for issue in issues:
         res = issue_result(issue, pol)
         results.append(res)
         if progress:

@@ -79,7 +79,7 @@ def test_exit_2_for_a_truncated_file(run_cli, files: dict[str, Path]) -> None:  
         (["scan", "/definitely/not/here.pkl"], "no such file or directory"),
         (["scan", "--format", "xml", str(CLEAN_FILE)], "xml"),
         (["scan", "--fail-on", "urgent", str(CLEAN_FILE)], "urgent"),
-        (["scan", "--jobs", "0", str(CLEAN_FILE)], "--jobs"),
+        (["scan", "--jobs", "999", str(CLEAN_FILE)], "--jobs"),
         (["scan"], "PATHS"),
         (["frobnicate"], "frobnicate"),
     ],

@@ -25,8 +25,9 @@ def register(group: click.Group) -> None:
                   "unchanged content (use after changing the policy).")
     @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=str),
                   help="Policy file (TOML) for the scans.")
-    @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 256),
-                  help="Assets scanned in parallel (worker processes).")
+    @click.option("--jobs", "-j", default=0, show_default="0: auto", type=click.IntRange(0, 256),
+                  help="Assets scanned in parallel (worker processes); 0 chooses from the machine and the input: "
+                  "one per available CPU (at most 8), one for small inputs.")
     @click.option("--fail-on", default=None, help="Exit 1 when an asset has a finding of at least this severity.")
     @click.option("--fail-on-worse", is_flag=True, help="Exit 1 when an asset's verdict got worse since the "
                   "previous run.")

@@ -29,8 +29,9 @@ def register(group: click.Group) -> None:
                   help="Exit 1 when the overall score is below this value (0–10).")
     @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=str),
                   help="Policy file (TOML); its [score] table sets weights, per-check risks and caps.")
-    @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 256),
-                  help="Files scanned in parallel (worker processes).")
+    @click.option("--jobs", "-j", default=0, show_default="0: auto", type=click.IntRange(0, 256),
+                  help="Files scanned in parallel (worker processes); 0 chooses from the machine and the input: "
+                  "one per available CPU (at most 8), one for small inputs.")
     @click.option("--color/--no-color", default=None, help="Force or disable colour (default: on a terminal).")
     @click.option("--verbose", "-v", is_flag=True, help="Show every check's details in the text output.")
     def score(path: str, fmt: str, output: str | None, public_key: str | None, signature: str | None,

@@ -545,29 +545,55 @@ def _build_all(groups: list[_Group], fp: _Fingerprints, prev: dict[str, Asset],
     assets: list[Asset] = []
     pending: list[Asset] = []
     total = len(groups)
+    parallel = jobs != 1 and scanner is not None  # 0: decided by mlvet.parallel once the work is known
     for i, g in enumerate(groups, 1):
-        a = build_asset(g, fp, prev.get(asset_id(g.key)), scanner if jobs <= 1 else None)
-        if jobs > 1 and scanner is not None and not _has_results(a):
+        a = build_asset(g, fp, prev.get(asset_id(g.key)), None if parallel else scanner)
+        if parallel and not _has_results(a):
             pending.append(a)
         else:
             assets.append(a)
         if progress:
             progress("assets", i, total)
-    if pending and policy is not None:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for a in pool.map(_scan_asset, [(a, policy) for a in pending], chunksize=1):
-                assets.append(a)
+    if pending and policy is not None and scanner is not None:
+        assets.extend(_scan_pending(pending, jobs, policy, scanner, progress))
     return assets
+
+
+def _scan_pending(pending: list[Asset], jobs: int, policy: Policy, scanner: Callable[[str], FileResult],
+                  progress: ProgressFn | None) -> list[Asset]:
+    """Scan the assets that need it: in one pool of batched workers (:mod:`mlvet.parallel`) when that pays."""
+    from mlvet.parallel import WorkerPool, ordered, resolve_jobs
+
+    sizes = [sum(f.size for f in a.files) for a in pending]
+    n_jobs = resolve_jobs(jobs, sum(len(a.files) for a in pending), sum(sizes))
+    done = [0]
+
+    def step(_a: Asset) -> None:
+        done[0] += 1
+        if progress:
+            progress("scan", done[0], len(pending))
+
+    if n_jobs <= 1:
+        out = []
+        for a in pending:
+            out.append(_scanned(a, scanner))
+            step(a)
+        return out
+    with WorkerPool[Asset, Asset](n_jobs, policy) as pool:
+        return ordered(len(pending), pool.submit(_scan_asset, pending, sizes, _unscanned), step)
+
+
+def _unscanned(asset: Asset, reason: str) -> Asset:
+    """An asset whose worker died: every file an error, the asset incomplete (never silently clean)."""
+    return replace(asset, incomplete=True, files=tuple(replace(f, scan_status="error") for f in asset.files))
 
 
 def _has_results(a: Asset) -> bool:
     return bool(a.files) and all(f.scan_status is not None for f in a.files)
 
 
-def _scan_asset(args: tuple[Asset, Policy]) -> Asset:
+def _scan_asset(policy: Policy, asset: Asset) -> Asset:
+    """The worker-side task of a parallel inventory (module level: sent to workers by reference)."""
     from mlvet.scanner import scan_file
 
-    asset, policy = args
     return _scanned(asset, lambda p: scan_file(p, policy))

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from mlvet.errors import PolicyError
 from mlvet.model import Severity
+from mlvet.policy.tiers import Glob
 
 if sys.version_info >= (3, 11):  # pragma: no cover - version switch
     import tomllib
@@ -146,20 +147,20 @@ class Semantics:
     write_modes: frozenset[str]
     effect_names: re.Pattern[str] | None
     rank: Mapping[str, Mapping[str, Severity]]
-    pure: tuple[tuple[re.Pattern[str], str], ...]
-    handed: tuple[tuple[re.Pattern[str], Handed], ...]
-    modes: tuple[tuple[re.Pattern[str], ModeRule], ...]
-    effects: tuple[tuple[re.Pattern[str], Effect], ...]
-    reconstructors: tuple[tuple[re.Pattern[str], Reconstructor], ...]
+    pure: tuple[tuple[Glob, str], ...]
+    handed: tuple[tuple[Glob, Handed], ...]
+    modes: tuple[tuple[Glob, ModeRule], ...]
+    effects: tuple[tuple[Glob, Effect], ...]
+    reconstructors: tuple[tuple[Glob, Reconstructor], ...]
     memory_sized: frozenset[str] = frozenset()
     memory_materialise: frozenset[str] = frozenset()
     memory_ranges: frozenset[str] = frozenset()
     memory_limit: int = 1 << 62
-    type_loaders: tuple[tuple[re.Pattern[str], TypeLoader], ...] = ()
-    factories: tuple[tuple[re.Pattern[str], str], ...] = ()
-    attributes: tuple[tuple[re.Pattern[str], str], ...] = ()
-    ops: tuple[tuple[re.Pattern[str], str], ...] = ()
-    trampolines: tuple[tuple[re.Pattern[str], str], ...] = ()
+    type_loaders: tuple[tuple[Glob, TypeLoader], ...] = ()
+    factories: tuple[tuple[Glob, str], ...] = ()
+    attributes: tuple[tuple[Glob, str], ...] = ()
+    ops: tuple[tuple[Glob, str], ...] = ()
+    trampolines: tuple[tuple[Glob, str], ...] = ()
 
     # ---- location and argument shapes -----------------------------------------------------------
 
@@ -243,7 +244,7 @@ class Semantics:
 _T = TypeVar("_T")
 
 
-def _first(table: Sequence[tuple[re.Pattern[str], _T]], qualified: str) -> _T | None:
+def _first(table: Sequence[tuple[Glob, _T]], qualified: str) -> _T | None:
     for rx, value in table:
         if rx.match(qualified):
             return value
@@ -265,11 +266,9 @@ def _locate(sem: Semantics, module: str) -> Location:
 # ---- loading ------------------------------------------------------------------------------------------
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
-    """The policy's glob over ``module:name`` (same syntax as the tiers), compiled."""
-    from mlvet.policy import Entry
-
-    return re.compile(Entry(pattern, "", "semantics").regex() + r"\Z", re.DOTALL)
+def _glob(pattern: str) -> Glob:
+    """The policy's glob over ``module:name`` (same syntax as the tiers), compiled when first needed."""
+    return Glob(pattern)
 
 
 def _patterns(items: Any, what: str) -> tuple[re.Pattern[str], ...]:
@@ -281,7 +280,7 @@ def _patterns(items: Any, what: str) -> tuple[re.Pattern[str], ...]:
         raise PolicyError(f"semantics.toml: bad regular expression in {what}: {exc}") from None
 
 
-def _matches(item: Mapping[str, Any], value: Any) -> list[tuple[re.Pattern[str], Any]]:
+def _matches(item: Mapping[str, Any], value: Any) -> list[tuple[Glob, Any]]:
     globs = item.get("match")
     if not isinstance(globs, list) or not globs or not isinstance(item.get("reason"), str):
         raise PolicyError(f"semantics.toml: entry {dict(item)!r} needs a 'match' list and a 'reason'")
@@ -298,36 +297,36 @@ def parse(data: Mapping[str, Any]) -> Semantics:
         if not isinstance(table, dict) or "plain" not in table:
             raise PolicyError(f"semantics.toml: [rank.{loc.value}] needs at least a 'plain' entry")
         rank[loc.value] = {k: Severity.parse(v) for k, v in table.items()}
-    pure: list[tuple[re.Pattern[str], str]] = []
+    pure: list[tuple[Glob, str]] = []
     for item in data.get("pure", []):
         pure += _matches(item, item["reason"])
-    handed: list[tuple[re.Pattern[str], Handed]] = []
+    handed: list[tuple[Glob, Handed]] = []
     for item in data.get("handed", []):
         handed += _matches(item, Handed(int(item["arg"]), frozenset(item["accept"]), item["reason"]))
-    modes: list[tuple[re.Pattern[str], ModeRule]] = []
+    modes: list[tuple[Glob, ModeRule]] = []
     for item in data.get("mode", []):
         rule = ModeRule(int(item["arg"]), str(item["keyword"]), str(item["default"]), frozenset(item["write"]),
                         Severity.parse(item["severity"]), Severity.parse(item["otherwise"]), item["reason"])
         modes += _matches(item, rule)
-    effects: list[tuple[re.Pattern[str], Effect]] = []
+    effects: list[tuple[Glob, Effect]] = []
     for item in data.get("call_effect", []):
         effects += _matches(item, Effect(Severity.parse(item["severity"]), item["reason"]))
-    recon: list[tuple[re.Pattern[str], Reconstructor]] = []
+    recon: list[tuple[Glob, Reconstructor]] = []
     for item in data.get("reconstructor", []):
         recon += _matches(item, Reconstructor(tuple(item["reconstruct"]), tuple(item["call"]), item["reason"]))
-    loaders: list[tuple[re.Pattern[str], TypeLoader]] = []
+    loaders: list[tuple[Glob, TypeLoader]] = []
     for item in data.get("type_loader", []):
         loaders += _matches(item, TypeLoader(int(item["arg"]), frozenset(item["accept"]), item["reason"]))
-    factories: list[tuple[re.Pattern[str], str]] = []
+    factories: list[tuple[Glob, str]] = []
     for item in data.get("factory", []):
         factories += _matches(item, item["reason"])
-    attributes: list[tuple[re.Pattern[str], str]] = []
+    attributes: list[tuple[Glob, str]] = []
     for item in data.get("attribute", []):
         attributes += _matches(item, item["reason"])
-    ops: list[tuple[re.Pattern[str], str]] = []
+    ops: list[tuple[Glob, str]] = []
     for item in data.get("ops", []):
         ops += _matches(item, item["reason"])
-    trampolines: list[tuple[re.Pattern[str], str]] = []
+    trampolines: list[tuple[Glob, str]] = []
     for item in data.get("trampoline", []):
         trampolines += _matches(item, item["reason"])
     memory = data.get("memory", {})

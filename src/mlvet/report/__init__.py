@@ -2,15 +2,23 @@
 
 The CLI never branches on the format: it asks :func:`get_renderer` for the name the user gave. Adding a
 format is one new module plus one entry in ``_BUILTIN`` below (or a :func:`register_renderer` call from a
-plugin). Importing this package is cheap: heavy dependencies (``rich``) are imported inside ``render``.
+plugin). Importing this package is cheap: a built-in format's module is imported when that format is
+first asked for (``mlvet scan x.pt -f json`` never imports the text or SARIF renderers, and a CLI run per
+file in a pre-commit hook pays only for the output it writes); heavy dependencies (``rich``) are imported
+inside ``render``. The renderer classes and helpers below are still importable from here, on first access.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
 from mlvet.report.base import Renderer
-from mlvet.report.jsonfmt import JsonRenderer, report_from_json, report_to_dict
-from mlvet.report.sarif import SarifRenderer, report_to_sarif
-from mlvet.report.text import TextRenderer
+
+if TYPE_CHECKING:
+    from mlvet.report.jsonfmt import JsonRenderer, report_from_json, report_to_dict
+    from mlvet.report.sarif import SarifRenderer, report_to_sarif
+    from mlvet.report.text import TextRenderer
 
 __all__ = [
     "JsonRenderer",
@@ -25,10 +33,30 @@ __all__ = [
     "report_to_sarif",
 ]
 
-#: The built-in formats; the first one is the default for a console.
-_BUILTIN: tuple[Renderer, ...] = (TextRenderer(), JsonRenderer(), SarifRenderer())
+#: Where each public name of a built-in format lives (imported on first access, PEP 562).
+_LAZY = {"JsonRenderer": "jsonfmt", "report_from_json": "jsonfmt", "report_to_dict": "jsonfmt",
+         "SarifRenderer": "sarif", "report_to_sarif": "sarif", "TextRenderer": "text"}
 
-_REGISTRY: dict[str, Renderer] = {}
+#: The built-in formats by name, with the class that renders each; the first one is the default for a console.
+_BUILTIN = {"text": "TextRenderer", "json": "JsonRenderer", "sarif": "SarifRenderer"}
+
+_REGISTRY: dict[str, Renderer | None] = {}  # None: a built-in not imported yet
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    loaded: ModuleType
+    if module == "jsonfmt":  # spelled out: mlvet never imports a module by a computed name
+        from mlvet.report import jsonfmt as loaded
+    elif module == "sarif":
+        from mlvet.report import sarif as loaded
+    else:
+        from mlvet.report import text as loaded
+    value = getattr(loaded, name)
+    globals()[name] = value
+    return value
 
 
 def register_renderer(renderer: Renderer, *, replace: bool = False) -> Renderer:
@@ -48,11 +76,14 @@ def register_renderer(renderer: Renderer, *, replace: bool = False) -> Renderer:
 
 def get_renderer(name: str) -> Renderer:
     """The renderer for ``name`` (case-insensitive); ValueError listing the choices otherwise."""
-    try:
-        return _REGISTRY[name.strip().lower()]
-    except KeyError:
+    key = name.strip().lower()
+    if key not in _REGISTRY:
         choices = ", ".join(renderer_names())
-        raise ValueError(f"unknown output format {name!r}; choose one of: {choices}") from None
+        raise ValueError(f"unknown output format {name!r}; choose one of: {choices}")
+    renderer = _REGISTRY[key]
+    if renderer is None:
+        renderer = _REGISTRY[key] = __getattr__(_BUILTIN[key])()
+    return renderer
 
 
 def renderer_names() -> tuple[str, ...]:
@@ -60,6 +91,4 @@ def renderer_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
-for _renderer in _BUILTIN:
-    register_renderer(_renderer)
-del _renderer
+_REGISTRY.update(dict.fromkeys(_BUILTIN))

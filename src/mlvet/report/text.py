@@ -153,10 +153,39 @@ def _order(results: tuple[FileResult, ...]) -> list[FileResult]:
     return [r for _, r in sorted(enumerate(results), key=rank)]
 
 
+class _PlainText:
+    """The part of :class:`rich.text.Text` the writer uses, for output without colour: styles are dropped."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def append(self, content: str, style: str | None = None) -> None:
+        self.parts.append(content)
+
+    def __str__(self) -> str:
+        return "".join(self.parts)
+
+
+class _PlainConsole:
+    """The part of :class:`rich.console.Console` the writer uses, for output without colour.
+
+    Uncoloured text (a pipe, a file, ``--no-color``, CI logs) is most of mlvet's output, and a CLI run per file
+    in a pre-commit hook should not pay for importing rich (tens of milliseconds) to print plain lines.
+    The output is the same: rich adds nothing to unstyled text without markup, emoji, highlighting or wrapping.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def print(self, text: object = None) -> None:
+        self.out.write(f"{text}\n" if text is not None else "\n")
+
+
 class _Writer:
     """Builds each output line from styled pieces; untrusted strings go through :func:`printable`."""
 
-    def __init__(self, console: Console, text_cls: type[Text], verbose: bool) -> None:
+    def __init__(self, console: Console | _PlainConsole, text_cls: type[Text] | type[_PlainText],
+                 verbose: bool) -> None:
         self.console = console
         self.text_cls = text_cls
         self.verbose = verbose
@@ -334,6 +363,9 @@ class TextRenderer:
     name = "text"
 
     def render(self, report: ScanReport, out: TextIO, *, color: bool = False, verbose: bool = False) -> None:
+        if not color:
+            self._render(report, _PlainConsole(out), _PlainText, verbose)
+            return
         from rich.console import Console
         from rich.text import Text
 
@@ -352,8 +384,12 @@ class TextRenderer:
             force_jupyter=False,
             force_interactive=False,
         )
-        writer = _Writer(console, Text, verbose)
+        self._render(report, console, Text, verbose)
 
+    @staticmethod
+    def _render(report: ScanReport, console: Console | _PlainConsole, text_cls: type[Text] | type[_PlainText],
+                verbose: bool) -> None:
+        writer = _Writer(console, text_cls, verbose)
         clean: list[FileResult] = []
         skipped: list[FileResult] = []
         for result in _order(report.results):
