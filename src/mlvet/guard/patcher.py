@@ -21,7 +21,7 @@ from typing import Any
 
 from mlvet.guard.check import Checker
 from mlvet.guard.targets import ALIAS_PACKAGES, TARGETS, Target
-from mlvet.guard.wrappers import make_wrapper
+from mlvet.guard.wrappers import ORIGINAL_ATTR, make_wrapper
 
 __all__ = ["Patcher"]
 
@@ -68,6 +68,7 @@ class Patcher:
             for owner, attr, previous in reversed(self._undo):
                 setattr(owner, attr, previous)
             self._undo.clear()
+            self._sweep()
             self._wrapper_of.clear()
             self._originals.clear()
 
@@ -101,6 +102,8 @@ class Patcher:
         raw = owner.__dict__.get(attr) if isinstance(owner, type) else getattr(owner, attr, None)
         if raw is None:
             return
+        if _original_of(raw) is not raw:  # a wrapper left behind (copied by a module while patched)
+            raw = _original_of(raw)
         if isinstance(raw, classmethod):
             func = raw.__func__
             if id(func) in self._wrapper_of:  # already wrapped (a parent class patched first)
@@ -115,12 +118,27 @@ class Patcher:
         if id(raw) in self._wrapper_of:  # the same function reached under another name: reuse its wrapper
             self._record(owner, attr, raw, self._wrapper_of[id(raw)])
             return
-        if any(raw is w for w in self._wrapper_of.values()):
-            return
         wrapper = make_wrapper(target, raw, self.checker, self._loads())
         self._wrapper_of[id(raw)] = wrapper
         self._originals[id(raw)] = raw
         self._record(owner, attr, raw, wrapper)
+
+    def _sweep(self) -> None:
+        """Put originals back wherever a module copied one of our wrappers while it was installed.
+
+        (``from torch.serialization import load`` run while ``torch.serialization`` was already patched
+        binds the wrapper, not the original, and no undo record knows that name.)
+        """
+        watched = self._modules
+        for name, module in list(sys.modules.items()):
+            if module is None or not (name in watched or name.split(".")[0] in self._watched):
+                continue
+            namespace = getattr(module, "__dict__", None)
+            if not isinstance(namespace, dict):
+                continue
+            for key, value in list(namespace.items()):
+                if callable(value) and getattr(value, ORIGINAL_ATTR, None) is not None:
+                    setattr(module, key, _original_of(value))
 
     def _loads(self) -> Func:
         assert self._original_loads is not None
@@ -142,10 +160,26 @@ class Patcher:
         namespace = getattr(module, "__dict__", None)
         if not isinstance(namespace, dict):
             return
+        mine = {id(w) for w in self._wrapper_of.values()}
         for name, value in list(namespace.items()):
-            wrapper = self._wrapper_of.get(id(value))
-            if wrapper is not None and self._originals.get(id(value)) is value:
+            if not callable(value) or id(value) in mine:
+                continue
+            base = _original_of(value)
+            wrapper = self._wrapper_of.get(id(base))
+            if wrapper is not None and self._originals.get(id(base)) is base:
                 self._record(module, name, value, wrapper)
+
+
+def _original_of(value: Any) -> Any:
+    """Unwrap guard wrappers (of any installation) down to the library's own function."""
+    seen = 0
+    while seen < 16:
+        inner = getattr(value, ORIGINAL_ATTR, None) if callable(value) else None
+        if inner is None:
+            return value
+        value = inner
+        seen += 1
+    return value
 
 
 class _Finder(importlib.abc.MetaPathFinder):

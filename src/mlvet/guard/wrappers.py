@@ -26,7 +26,10 @@ from typing import Any
 from mlvet.guard.check import Checker
 from mlvet.guard.targets import EXEMPT_CALLERS, Target
 
-__all__ = ["make_wrapper"]
+__all__ = ["ORIGINAL_ATTR", "make_wrapper"]
+
+#: Attribute every wrapper carries: the function it wraps (so a later installation can unwrap stale copies).
+ORIGINAL_ATTR = "__mlvet_guard_original__"
 
 _state = threading.local()
 
@@ -246,5 +249,8 @@ FACTORIES: dict[str, Callable[..., Func]] = {
 def make_wrapper(target: Target, original: Func, checker: Checker, original_loads: Func) -> Func:
     """The guarded replacement of ``original`` for ``target``."""
     if target.kind == "pickle_load":
-        return pickle_load(original, checker, target, original_loads)
-    return FACTORIES[target.kind](original, checker, target)
+        wrapper = pickle_load(original, checker, target, original_loads)
+    else:
+        wrapper = FACTORIES[target.kind](original, checker, target)
+    setattr(wrapper, ORIGINAL_ATTR, original)
+    return wrapper
