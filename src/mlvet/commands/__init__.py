@@ -22,3 +22,6 @@ def register_all(group: Any) -> None:
 
     for module in (scan, inventory, assets, bom, score, sign, verify, diff, convert, rules):
         module.register(group)
+    from mlvet.commands import guard
+
+    guard.register(group)

@@ -19,7 +19,9 @@ def _autoload() -> None:
                             fail_on=os.environ.get("MLVET_GUARD_FAIL_ON") or "high")
     except Exception as exc:
         sys.stderr.write(f"mlvet.guard: MLVET_GUARD is set but the guard could not be installed: {exc}\n")
-        raise SystemExit(4) from exc
+        sys.stderr.flush()
+        # Not SystemExit: site.py reports exceptions from .pth lines and carries on, unguarded.
+        os._exit(4)
 
 
 _autoload()
