@@ -217,13 +217,10 @@ def test_python_m_mlvet_guard_runs_a_script(tmp_path: Path, canary: Path) -> Non
 
 def _with_hook(tmp_path: Path) -> dict[str, str]:
     """Make the hook's site folder a real site folder for child processes (sitecustomize → addsitedir)."""
-    from click.testing import CliRunner
-
-    from mlvet.cli import get_cli
+    from mlvet.cli import main
 
     site_dir = tmp_path / "site"
-    result = CliRunner().invoke(get_cli(), ["guard", "install", "--site-dir", str(site_dir)])
-    assert result.exit_code == 0, result.output
+    assert main(["guard", "install", "--site-dir", str(site_dir)]) == 0
     boot = tmp_path / "boot"
     boot.mkdir()
     (boot / "sitecustomize.py").write_text(f"import site\nsite.addsitedir({str(site_dir)!r})\n")
@@ -268,17 +265,15 @@ def test_pth_hook_with_a_bad_policy_stops_the_interpreter(tmp_path: Path) -> Non
     assert "could not be installed" in proc.stderr
 
 
-def test_guard_command_install_status_uninstall(tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
-    from mlvet.cli import get_cli
+def test_guard_command_install_status_uninstall(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mlvet.cli import main
     from mlvet.guard.pth import PTH_NAME
 
-    runner = CliRunner()
-    site_dir = tmp_path / "site"
-    assert runner.invoke(get_cli(), ["guard", "status", "--site-dir", str(site_dir)]).exit_code == 1
-    assert runner.invoke(get_cli(), ["guard", "install", "--site-dir", str(site_dir)]).exit_code == 0
-    assert (site_dir / PTH_NAME).read_text().startswith("import os;")
-    assert runner.invoke(get_cli(), ["guard", "status", "--site-dir", str(site_dir)]).exit_code == 0
-    out = runner.invoke(get_cli(), ["guard", "uninstall", "--site-dir", str(site_dir)])
-    assert out.exit_code == 0 and not (site_dir / PTH_NAME).exists()
+    site_dir = str(tmp_path / "site")
+    assert main(["guard", "status", "--site-dir", site_dir]) == 1
+    assert main(["guard", "install", "--site-dir", site_dir]) == 0
+    assert (tmp_path / "site" / PTH_NAME).read_text().startswith("import os;")
+    assert main(["guard", "status", "--site-dir", site_dir]) == 0
+    assert main(["guard", "uninstall", "--site-dir", site_dir]) == 0
+    assert not (tmp_path / "site" / PTH_NAME).exists()
+    assert "removed" in capsys.readouterr().out
