@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import _guard_support as gs
+import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 # No network here or in CI: without these, the Hub client retries connections before using the cache.
@@ -151,8 +150,9 @@ def _benign_vae(tmp: Path) -> Path:
     from diffusers import AutoencoderKL
 
     folder = tmp / "vae"
-    AutoencoderKL(block_out_channels=(8,), layers_per_block=1, latent_channels=2, norm_num_groups=4,
-                  down_block_types=("DownEncoderBlock2D",), up_block_types=("UpDecoderBlock2D",)).save_pretrained(folder)
+    vae = AutoencoderKL(block_out_channels=(8,), layers_per_block=1, latent_channels=2, norm_num_groups=4,
+                        down_block_types=("DownEncoderBlock2D",), up_block_types=("UpDecoderBlock2D",))
+    vae.save_pretrained(folder)
     return folder
 
 
@@ -236,7 +236,7 @@ CASES = [
          lambda t, c: gs.evil_npy(t / "evil.npy", c), lambda p: __import__("numpy").load(p, allow_pickle=True),
          "import numpy; numpy.load({path!r}, allow_pickle=True)", "PKL100"),
     Case("keras.models.load_model", "keras", _benign_keras,
-         lambda p: __import__("keras").models.load_model(p), _same_keras,
+         lambda p: __import__("keras").models.load_model(p), _same_keras,  # noqa: PLW0108 - imported lazily
          lambda t, c: gs.evil_keras(t / "evil.keras", c),
          lambda p: __import__("keras").models.load_model(p, safe_mode=False),
          "import os; os.environ['KERAS_BACKEND'] = 'torch'; import keras; "
@@ -260,7 +260,8 @@ CASES = [
          lambda p: _hub_download(p, "acme/tiny-bert", "config.json"), _eq,
          _hub_evil, lambda p: _hub_download(p, "acme/evil", "model.pkl"),
          "import pickle; from huggingface_hub import hf_hub_download; "
-         "pickle.load(open(hf_hub_download('acme/evil', 'model.pkl', cache_dir={path!r}, local_files_only=True), 'rb'))",
+         "pickle.load(open(hf_hub_download('acme/evil', 'model.pkl', cache_dir={path!r}, "
+         "local_files_only=True), 'rb'))",
          "PKL100"),
     Case("diffusers from_pretrained", "diffusers", _benign_vae,
          lambda p: __import__("diffusers").AutoencoderKL.from_pretrained(str(p)), _same_state,

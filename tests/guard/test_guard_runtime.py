@@ -17,9 +17,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import _guard_support as gs
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BENIGN = {"weights": [0.5, 1.5], "name": "tiny"}
@@ -72,7 +71,7 @@ def test_cached_entry_for_other_content_is_never_trusted(tmp_path: Path, canary:
     from mlvet.guard.cache import VerdictCache
 
     # Plant the clean verdict of good.pkl under bad.pkl's key: the entry names another hash, so it is a miss.
-    checker = guard.module._active.checker
+    checker = guard.module._Installed.patcher.checker
     cache: VerdictCache = checker.cache
     import hashlib
 
@@ -204,12 +203,12 @@ def test_python_m_mlvet_guard_runs_a_script(tmp_path: Path, canary: Path) -> Non
     ok.write_bytes(pickle.dumps(BENIGN))
     env = _env(MLVET_GUARD_CACHE="off")
     proc = subprocess.run([sys.executable, "-m", "mlvet.guard", str(_script(tmp_path, ok)), "a", "--b"],
-                          capture_output=True, text=True, env=env, timeout=300)
+                          capture_output=True, text=True, check=False, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "argv ['a', '--b']" in proc.stdout and "loaded {'weights'" in proc.stdout
     evil = gs.evil_pickle(tmp_path / "evil.pkl", canary)
     proc = subprocess.run([sys.executable, "-m", "mlvet.guard", str(_script(tmp_path, evil))],
-                          capture_output=True, text=True, env=env, timeout=300)
+                          capture_output=True, text=True, check=False, env=env, timeout=300)
     assert proc.returncode == 1
     assert "UnsafeModelError" in proc.stderr and "PKL100" in proc.stderr and str(evil) in proc.stderr
     assert not canary.exists()
@@ -231,12 +230,12 @@ def test_pth_hook_guards_only_when_the_variable_is_set(tmp_path: Path, canary: P
     env = _with_hook(tmp_path)
     evil = gs.evil_pickle(tmp_path / "evil.pkl", canary)
     code = f"import pickle, sys; pickle.load(open({str(evil)!r}, 'rb'))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                           env={**env, "MLVET_GUARD": "1"}, timeout=300)
     assert proc.returncode == 1 and "UnsafeModelError" in proc.stderr, proc.stderr
     assert not canary.exists()
     off = subprocess.run([sys.executable, "-c", "import sys; print('mlvet.guard' in sys.modules)"],
-                         capture_output=True, text=True, env={**env, "MLVET_GUARD": "0"}, timeout=300)
+                         capture_output=True, text=True, check=False, env={**env, "MLVET_GUARD": "0"}, timeout=300)
     assert off.stdout.strip() == "False"
 
 
@@ -251,15 +250,15 @@ def test_pth_hook_guarded_spawn_workers_still_work(tmp_path: Path) -> None:
             with multiprocessing.get_context("spawn").Pool(2) as pool:
                 print(pool.map(square, range(4)), "mlvet.guard" in sys.modules)
     """))
-    proc = subprocess.run([sys.executable, str(tmp_path / "work.py")], capture_output=True, text=True, env=env,
-                          timeout=300, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, str(tmp_path / "work.py")], capture_output=True, text=True, check=False,
+                          env=env, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[0, 1, 4, 9] True"
 
 
 def test_pth_hook_with_a_bad_policy_stops_the_interpreter(tmp_path: Path) -> None:
     env = {**_with_hook(tmp_path), "MLVET_GUARD": "1", "MLVET_GUARD_POLICY": str(tmp_path / "missing.toml")}
-    proc = subprocess.run([sys.executable, "-c", "print('ran')"], capture_output=True, text=True, env=env,
+    proc = subprocess.run([sys.executable, "-c", "print('ran')"], capture_output=True, text=True, check=False, env=env,
                           timeout=300)
     assert proc.returncode == 4 and "ran" not in proc.stdout
     assert "could not be installed" in proc.stderr

@@ -26,19 +26,13 @@ def register(group: click.Group) -> None:
     def guard() -> None:
         """Scan models when Python loads them (the MLVET_GUARD start-up hook)."""
 
-    location = [
-        click.option("--user", is_flag=True, help="Use the per-user site-packages folder."),
-        click.option("--site-dir", type=click.Path(file_okay=False), default=None,
-                     help="Use this folder instead of the interpreter's site-packages."),
-    ]
-
-    def with_location(f):  # type: ignore[no-untyped-def]
-        for option in reversed(location):
-            f = option(f)
-        return f
+    user_option = click.option("--user", is_flag=True, help="Use the per-user site-packages folder.")
+    site_option = click.option("--site-dir", type=click.Path(file_okay=False), default=None,
+                               help="Use this folder instead of the interpreter's site-packages.")
 
     @guard.command("install")
-    @with_location
+    @user_option
+    @site_option
     def install(user: bool, site_dir: str | None) -> int:
         """Install the start-up hook (active only where MLVET_GUARD=1 is set)."""
         from mlvet.guard.pth import install_pth
@@ -48,7 +42,8 @@ def register(group: click.Group) -> None:
         return EXIT_CLEAN
 
     @guard.command("uninstall")
-    @with_location
+    @user_option
+    @site_option
     def uninstall(user: bool, site_dir: str | None) -> int:
         """Remove the start-up hook."""
         from mlvet.guard.pth import pth_path, uninstall_pth
@@ -61,7 +56,8 @@ def register(group: click.Group) -> None:
         return EXIT_CLEAN
 
     @guard.command("status")
-    @with_location
+    @user_option
+    @site_option
     def status(user: bool, site_dir: str | None) -> int:
         """Say whether the hook is installed there (exit 0) or not (exit 1)."""
         import os

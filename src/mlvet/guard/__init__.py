@@ -3,7 +3,7 @@
 ::
 
     import mlvet.guard
-    mlvet.guard.install()                 # or: python -m mlvet.guard script.py, or MLVET_GUARD=1 + `mlvet guard install`
+    mlvet.guard.install()          # or: python -m mlvet.guard script.py, or `mlvet guard install` + MLVET_GUARD=1
     model = torch.load("model.pt")        # scanned first; raises mlvet.guard.UnsafeModelError if unsafe
 
 Wrapped loaders (each patched when its module is imported, or at once if it already was):
@@ -31,7 +31,12 @@ if TYPE_CHECKING:
 __all__ = ["UnsafeModelError", "install", "installed", "stats", "uninstall"]
 
 _lock = threading.Lock()
-_active: Patcher | None = None
+
+
+class _Installed:
+    """The one installation of this process (None when the guard is not installed)."""
+
+    patcher: Patcher | None = None
 
 
 def install(policy: Policy | str | os.PathLike[str] | None = None, fail_on: str = "high",
@@ -44,7 +49,6 @@ def install(policy: Policy | str | os.PathLike[str] | None = None, fail_on: str 
     replaces the previous installation (new policy, new threshold). ``cache_dir`` overrides the on-disk
     verdict cache folder; ``disk_cache=False`` keeps verdicts in memory only.
     """
-    global _active
     from mlvet.guard.check import Checker
     from mlvet.guard.patcher import Patcher
     from mlvet.model import Severity
@@ -61,26 +65,26 @@ def install(policy: Policy | str | os.PathLike[str] | None = None, fail_on: str 
     import mlvet.scanner  # noqa: F401 - loaded before any loader is wrapped; format modules load on demand
     patcher = Patcher(Checker(pol, threshold, cache_dir, use_disk_cache=disk_cache))
     with _lock:
-        if _active is not None:
-            _active.remove()
+        if _Installed.patcher is not None:
+            _Installed.patcher.remove()
         patcher.apply()
-        _active = patcher
+        _Installed.patcher = patcher
 
 
 def uninstall() -> None:
     """Restore every wrapped loader (a no-op when the guard is not installed)."""
-    global _active
     with _lock:
-        if _active is not None:
-            _active.remove()
-            _active = None
+        if _Installed.patcher is not None:
+            _Installed.patcher.remove()
+            _Installed.patcher = None
 
 
 def installed() -> bool:
     """Whether the guard is currently installed in this process."""
-    return _active is not None
+    return _Installed.patcher is not None
 
 
 def stats() -> Stats | None:
     """Counters of the installed guard (scans, cache hits, refusals), or None when not installed."""
-    return _active.checker.stats if _active is not None else None
+    active = _Installed.patcher
+    return active.checker.stats if active is not None else None

@@ -19,7 +19,7 @@ from typing import IO, Any, BinaryIO
 
 from mlvet.guard.cache import CachedVerdict, VerdictCache, default_cache_dir, hash_stream, stat_key
 from mlvet.guard.errors import UnsafeModelError
-from mlvet.model import FileResult, Severity, Status
+from mlvet.model import FileResult, Finding, Severity, Status
 from mlvet.policy import Policy, default_policy
 from mlvet.streams import Window
 
@@ -135,7 +135,8 @@ class Checker:
             return verdict
         size = st.st_size - start
         f.seek(start)
-        verdict = self._scan_stream(Window(f, start, size) if start else f, size, path)
+        stream: BinaryIO = Window(f, start, size) if start else f  # type: ignore[assignment]
+        verdict = self._scan_stream(stream, size, path)
         # A file modified while it was hashed or scanned gets its verdict, but it is not cached: the bytes
         # scanned may not be the bytes hashed.
         if unchanged and _same_file(os.fstat(f.fileno()), st):
@@ -144,7 +145,8 @@ class Checker:
 
     def _check_seekable(self, f: IO[bytes], start: int, loader: str, name: str) -> None:
         fileno = _fileno(f)
-        if fileno is not None and isinstance(f, (io.BufferedReader, io.FileIO)) and stat.S_ISREG(os.fstat(fileno).st_mode):
+        plain_file = isinstance(f, (io.BufferedReader, io.FileIO))  # not gzip & co, whose fileno is the raw file
+        if fileno is not None and plain_file and stat.S_ISREG(os.fstat(fileno).st_mode):
             with open(fileno, "rb", closefd=False) as raw:  # same open file, own position
                 verdict = self._vet_open_file(raw, name, start)
             self._enforce(verdict, name, loader)
@@ -152,18 +154,19 @@ class Checker:
         end = f.seek(0, io.SEEK_END)
         f.seek(start)
         sha = hash_stream(f, end - start)  # type: ignore[arg-type]
-        verdict = self.cache.get(sha)
-        if verdict is None:
-            verdict = self._scan_stream(Window(f, start, end - start), end - start, name)  # type: ignore[arg-type]
-            self.cache.put(sha, verdict)
+        cached = self.cache.get(sha)
+        if cached is None:
+            window: BinaryIO = Window(f, start, end - start)  # type: ignore[arg-type,assignment]
+            cached = self._scan_stream(window, end - start, name)
+            self.cache.put(sha, cached)
         else:
             self._hit()
-        self._enforce(verdict, name, loader)
+        self._enforce(cached, name, loader)
 
     def _check_unseekable(self, f: IO[bytes], loader: str, name: str) -> bytes:
         tee = _Tee(f)
         try:
-            for _ in pickletools.genops(tee):  # parses opcodes up to STOP; executes nothing
+            for _ in pickletools.genops(tee):  # type: ignore[arg-type]  # parses opcodes up to STOP; executes nothing
                 pass
         except Exception:  # noqa: S110 - a malformed pickle is scanned as read so far, and fails closed there
             pass
@@ -181,16 +184,18 @@ class Checker:
                 opened = open_regular(file_path)
                 if opened is None:
                     sha = "not-regular"
-                    listing.update(f"{os.path.relpath(file_path, path)}\0{sha}\n".encode("utf-8", "surrogateescape"))
+                    rel = os.path.relpath(file_path, path)
+                    listing.update(f"{rel}\0{sha}\n".encode("utf-8", "surrogateescape"))
                     continue
                 with opened as f:
                     st = os.fstat(f.fileno())
                     skey = stat_key(st, f"{os.path.realpath(file_path)}\0{0}")
-                    sha = self.cache.known_hash(skey)
-                    if sha is None:
-                        sha = hash_stream(f)
+                    known = self.cache.known_hash(skey)
+                    if known is None:
+                        known = hash_stream(f)
                         if _same_file(os.fstat(f.fileno()), st):
-                            self.cache.remember_hash(skey, sha)
+                            self.cache.remember_hash(skey, known)
+                    sha = known
             except OSError:
                 sha = "unreadable"
             listing.update(f"{os.path.relpath(file_path, path)}\0{sha}\n".encode("utf-8", "surrogateescape"))
@@ -234,8 +239,8 @@ class Checker:
 
 
 def _merge(results: Iterable[FileResult]) -> CachedVerdict:
-    findings = []
-    errors = []
+    findings: list[Finding] = []
+    errors: list[str] = []
     status = Status.SCANNED.value
     for r in results:
         findings.extend(r.findings)

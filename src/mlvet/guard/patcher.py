@@ -74,7 +74,7 @@ class Patcher:
 
     def watches(self, fullname: str) -> bool:
         """Whether a module of this name is one the guard must see right after import."""
-        return fullname in self._modules or fullname.split(".")[0] in ALIAS_PACKAGES
+        return fullname in self._modules or fullname.split(".", maxsplit=1)[0] in ALIAS_PACKAGES
 
     def after_import(self, fullname: str, module: types.ModuleType) -> None:
         """Called once a watched module has executed: patch its targets, re-point aliases in it."""
