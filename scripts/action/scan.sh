@@ -20,6 +20,7 @@ else
     read -r -a paths <<< "$raw"
 fi
 [ "${#paths[@]}" -gt 0 ] || paths=(.)
+mkdir -p "$(dirname "$sarif")"
 args=(scan --format sarif --output "$sarif" --fail-on "$fail_on" --no-progress --no-color)
 if [ -n "${INPUT_POLICY:-}" ]; then
     args+=(--policy "$INPUT_POLICY")
