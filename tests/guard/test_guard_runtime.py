@@ -143,6 +143,13 @@ def test_seekable_stream_keeps_its_position(guard: Any) -> None:
     assert pickle.load(buf) == "second"
 
 
+def test_fifo_path_is_refused_not_read(tmp_path: Path, guard: Any) -> None:
+    fifo = tmp_path / "model.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(guard.module.UnsafeModelError, match="not a regular file"):
+        guard.module._Installed.patcher.checker.check_path(fifo, "torch.load")
+
+
 def test_loads_arguments_pass_through(guard: Any) -> None:
     data = pickle.dumps(b"\xff\xfe", protocol=0)
     assert pickle.loads(data, encoding="bytes") == pickle.loads(bytearray(data))

@@ -72,6 +72,10 @@ class Checker:
             self._check_dir(p, loader)
         elif stat.S_ISREG(st.st_mode):
             self._check_file(p, loader)
+        else:  # a FIFO or device cannot be scanned without consuming it: fail closed
+            with self._lock:
+                self.stats.refused += 1
+            raise UnsafeModelError(p, (), ("not a regular file: it cannot be scanned before it is read",), loader)
 
     def check_bytes(self, data: bytes | bytearray | memoryview, loader: str, name: str = "<bytes>") -> None:
         """Vet in-memory pickle data (``pickle.loads``)."""
