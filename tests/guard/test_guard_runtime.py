@@ -112,6 +112,39 @@ def test_policy_and_threshold_are_part_of_the_cache_key(tmp_path: Path, guard: A
     assert guard.scans == 1 and guard.hits == 0
 
 
+def _sentencepiece_like(path: Path) -> None:
+    """Protobuf bytes shaped like a SentencePiece model: content mlvet does not recognise at all."""
+    import struct
+
+    pieces = b""
+    for i in range(50):
+        word = f"tok{i}".encode()
+        inner = b"\x0a" + bytes([len(word)]) + word + b"\x15" + struct.pack("<f", -float(i))
+        pieces += b"\x0a" + bytes([len(inner)]) + inner
+    path.write_bytes(pieces)
+
+
+def test_folder_with_unrecognised_data_loads_but_broken_pickle_is_refused(tmp_path: Path, guard: Any) -> None:
+    transformers = pytest.importorskip("transformers")
+    folder = gs.tiny_bert(tmp_path / "bert")
+    _sentencepiece_like(folder / "tokenizer.model")
+    assert mlvet_scan_status(folder / "tokenizer.model") == ("other", "error")
+    model = transformers.AutoModel.from_pretrained(str(folder))
+    assert type(model).__name__ == "BertModel"
+    (folder / "extra.bin").write_bytes(pickle.dumps({"a": list(range(100))}, protocol=4)[:40])  # truncated
+    with pytest.raises(guard.module.UnsafeModelError, match="malformed|truncated|not fully analysed"):
+        transformers.AutoModel.from_pretrained(str(folder))
+    with pytest.raises(guard.module.UnsafeModelError), open(folder / "tokenizer.model", "rb") as f:
+        pickle.load(f)  # named directly, unrecognised content still fails closed
+
+
+def mlvet_scan_status(path: Path) -> tuple[str, str]:
+    import mlvet
+
+    result = mlvet.scan([path]).results[0]
+    return result.format, result.status.value
+
+
 # ---- streams and bytes ------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO
 
+from mlvet.catalogue import FormatId
 from mlvet.guard.cache import CachedVerdict, VerdictCache, default_cache_dir, hash_stream, stat_key
 from mlvet.guard.errors import UnsafeModelError
 from mlvet.model import FileResult, Finding, Severity, Status
@@ -219,7 +220,7 @@ class Checker:
             self.stats.scans += 1
             self.stats.scanned_paths.append(path)
         report = scan([path], policy=self.policy)
-        return _merge(report.results)
+        return _merge(report.results, tolerate_unrecognised=True)
 
     def _scan_stream(self, stream: BinaryIO, size: int, name: str) -> CachedVerdict:
         from mlvet.scanner import scan_stream
@@ -242,12 +243,22 @@ class Checker:
             raise UnsafeModelError(path, bad, verdict.errors, loader)
 
 
-def _merge(results: Iterable[FileResult]) -> CachedVerdict:
+def _merge(results: Iterable[FileResult], *, tolerate_unrecognised: bool = False) -> CachedVerdict:
+    """One verdict for the results of a file or folder scan.
+
+    ``tolerate_unrecognised`` (folder scans): a file in content mlvet does not recognise at all (format
+    ``other``, no finding: a SentencePiece ``tokenizer.model``, Flax msgpack weights) does not make the folder
+    incomplete. No wrapped loader executes such content (it is neither a pickle nor any format mlvet parses,
+    and each is identified by content), while refusing would break every model repository that ships one.
+    Files mlvet recognises but cannot finish (truncated, malformed, a limit hit) still refuse.
+    """
     findings: list[Finding] = []
     errors: list[str] = []
     status = Status.SCANNED.value
     for r in results:
         findings.extend(r.findings)
+        if tolerate_unrecognised and r.status is Status.ERROR and r.format == FormatId.OTHER.value and not r.findings:
+            continue
         if r.status is Status.ERROR:
             status = Status.ERROR.value
             errors.extend(f"{r.path}: {e}" for e in r.errors)
