@@ -132,7 +132,7 @@ def test_folder_with_unrecognised_data_loads_but_broken_pickle_is_refused(tmp_pa
     model = transformers.AutoModel.from_pretrained(str(folder))
     assert type(model).__name__ == "BertModel"
     (folder / "extra.bin").write_bytes(pickle.dumps({"a": list(range(100))}, protocol=4)[:40])  # truncated
-    with pytest.raises(guard.module.UnsafeModelError, match="malformed|truncated|not fully analysed"):
+    with pytest.raises(guard.module.UnsafeModelError, match=r"malformed|truncated|not fully analysed"):
         transformers.AutoModel.from_pretrained(str(folder))
     with pytest.raises(guard.module.UnsafeModelError), open(folder / "tokenizer.model", "rb") as f:
         pickle.load(f)  # named directly, unrecognised content still fails closed
