@@ -25,7 +25,9 @@ REPO = Path(__file__).resolve().parents[2]
 def test_hook_manifest_scans_every_file_by_content() -> None:
     hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
     by_id = {h["id"]: h for h in hooks}
-    assert set(by_id) == {"mlvet-scan"}  # no `data verify` command exists yet, so no hook for it
+    assert set(by_id) == {"mlvet-scan", "mlvet-data-verify"}
+    verify = by_id["mlvet-data-verify"]
+    assert verify["entry"].split()[:3] == ["mlvet", "data", "verify"] and verify["pass_filenames"] is False
     hook = by_id["mlvet-scan"]
     assert hook["entry"].split()[:2] == ["mlvet", "scan"]
     assert hook["types"] == ["file"] and "files" not in hook  # no extension filter: content decides
@@ -79,3 +81,37 @@ def test_precommit_runs_the_hook_on_staged_files(tmp_path: Path, precommit_home:
     else:
         assert proc.returncode == 0, out
         assert "Passed" in out
+
+
+def test_data_verify_hook_passes_then_fails_on_a_changed_file(tmp_path: Path, precommit_home: Path) -> None:
+    """The data hook, configured the way docs/pre-commit.md shows, on a dataset and its lock."""
+    pytest.importorskip("pre_commit")
+    if not (REPO / "src" / "mlvet" / "commands" / "data.py").exists():
+        pytest.skip("this checkout has no `mlvet data` command")
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("needs git and a git checkout of mlvet")
+    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    _git(work, "init", "-q")
+    _git(work, "config", "user.email", "t@example.com")
+    _git(work, "config", "user.name", "t")
+    (work / "data" / "train.csv").write_text("text,label\nhello,1\nworld,0\n")
+    (work / "data" / "test.csv").write_text("text,label\nagain,1\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    subprocess.run([sys.executable, "-m", "mlvet", "data", "lock", "data", "-o", "data.lock.json"], cwd=work,
+                   env=env, check=True, capture_output=True, timeout=300)
+    (work / ".pre-commit-config.yaml").write_text(
+        f"repos:\n- repo: {REPO}\n  rev: {rev}\n  hooks:\n  - id: mlvet-data-verify\n"
+        "    args: [data, --lock, data.lock.json, --no-resume]\n")
+    _git(work, "add", ".")
+    run_env = {**os.environ, "PRE_COMMIT_HOME": str(precommit_home), "VIRTUALENV_SYSTEM_SITE_PACKAGES": "1",
+               "PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0", "PRE_COMMIT_COLOR": "never"}
+    cmd = [sys.executable, "-m", "pre_commit", "run", "mlvet-data-verify", "--all-files"]
+    ok = subprocess.run(cmd, cwd=work, env=run_env, capture_output=True, text=True, check=False, timeout=900)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    (work / "data" / "train.csv").write_text("text,label\nhello,0\nworld,0\n")  # a flipped label
+    bad = subprocess.run(cmd, cwd=work, env=run_env, capture_output=True, text=True, check=False, timeout=900)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "Failed" in bad.stdout
