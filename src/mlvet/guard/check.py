@@ -247,7 +247,7 @@ def _merge(results: Iterable[FileResult], *, tolerate_unrecognised: bool = False
     """One verdict for the results of a file or folder scan.
 
     ``tolerate_unrecognised`` (folder scans): a file in content mlvet does not recognise at all (format
-    ``other``, no finding: a SentencePiece ``tokenizer.model``, Flax msgpack weights) does not make the folder
+    ``other``, no finding: a binary tokenizer or weights format mlvet does not know yet) does not make the folder
     incomplete. No wrapped loader executes such content (it is neither a pickle nor any format mlvet parses,
     and each is identified by content), while refusing would break every model repository that ships one.
     Files mlvet recognises but cannot finish (truncated, malformed, a limit hit) still refuse.
