@@ -296,7 +296,7 @@ def test_benign_load_unchanged_and_cached(case: Case, tmp_path: Path, guard: Any
     got = case.load(path)
     case.same(expected, got)
     scans, hits = guard.scans, guard.hits
-    assert scans >= 1, "the guard did not scan anything"
+    assert scans >= 1, f"the guard did not scan anything: {guard.module.stats()}"
     again = case.load(path)
     case.same(expected, again)
     assert guard.scans == scans, "a second load of the same file was scanned again"

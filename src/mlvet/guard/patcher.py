@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.machinery
 import sys
@@ -41,6 +42,8 @@ class Patcher:
         #: id(original function) -> wrapper, for alias re-pointing.
         self._wrapper_of: dict[int, Func] = {}
         self._originals: dict[int, Func] = {}
+        #: code object of each wrapped original -> its target (to find copies made with FunctionType).
+        self._code_targets: dict[int, tuple[Any, Target]] = {}
         self._lock = threading.RLock()
         self._finder = _Finder(self)
         self._original_loads: Func | None = None
@@ -84,6 +87,7 @@ class Patcher:
                 self._repoint_all()
             else:
                 self._repoint(module)
+                self._wrap_copies(module)
 
     # ---- internals ----------------------------------------------------------------------------------------
 
@@ -102,7 +106,7 @@ class Patcher:
         raw = owner.__dict__.get(attr) if isinstance(owner, type) else getattr(owner, attr, None)
         if raw is None:
             return
-        if _original_of(raw) is not raw:  # a wrapper left behind (copied by a module while patched)
+        if _is_wrapper(raw):  # a wrapper left behind (copied by a module while patched)
             raw = _original_of(raw)
         if isinstance(raw, classmethod):
             func = raw.__func__
@@ -112,6 +116,7 @@ class Patcher:
             self._record(owner, attr, raw, classmethod(wrapper))
             self._wrapper_of[id(func)] = wrapper
             self._originals[id(func)] = func
+            self._code_targets[id(func.__code__)] = (func.__code__, target)
             return
         if not callable(raw):
             return
@@ -121,24 +126,49 @@ class Patcher:
         wrapper = make_wrapper(target, raw, self.checker, self._loads())
         self._wrapper_of[id(raw)] = wrapper
         self._originals[id(raw)] = raw
+        code = getattr(raw, "__code__", None)
+        if code is not None:
+            self._code_targets[id(code)] = (code, target)
         self._record(owner, attr, raw, wrapper)
 
     def _sweep(self) -> None:
-        """Put originals back wherever a module copied one of our wrappers while it was installed.
+        """Put originals back wherever a wrapper was copied while the guard was installed.
 
-        (``from torch.serialization import load`` run while ``torch.serialization`` was already patched
-        binds the wrapper, not the original, and no undo record knows that name.)
+        ``from torch.serialization import load`` run while ``torch.serialization`` was patched binds the
+        wrapper, and transformers gives every ``AutoModel*`` class its own copy of ``from_pretrained``; no undo
+        record knows those names. Every module namespace and every class defined in a module is checked.
         """
-        watched = self._modules
-        for name, module in list(sys.modules.items()):
-            if module is None or not (name in watched or name.split(".")[0] in self._watched):
-                continue
+        for module in list(sys.modules.values()):
             namespace = getattr(module, "__dict__", None)
             if not isinstance(namespace, dict):
                 continue
             for key, value in list(namespace.items()):
-                if callable(value) and getattr(value, ORIGINAL_ATTR, None) is not None:
-                    setattr(module, key, _original_of(value))
+                if _is_wrapper(value):
+                    with contextlib.suppress(AttributeError, TypeError):
+                        setattr(module, key, _original_of(value))
+                elif isinstance(value, type) and value.__module__ == module.__name__:
+                    _sweep_class(value)
+
+    def _wrap_copies(self, module: types.ModuleType) -> None:
+        """Wrap copies of a wrapped original (same code object) in the classes this module defines."""
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict) or not self._code_targets:
+            return
+        for value in list(namespace.values()):
+            if not isinstance(value, type) or value.__module__ != module.__name__:
+                continue
+            for attr, raw in list(value.__dict__.items()):
+                func = raw.__func__ if isinstance(raw, classmethod) else raw
+                code = getattr(func, "__code__", None)
+                if code is None or _is_wrapper(func) or id(func) in self._wrapper_of:
+                    continue
+                entry = self._code_targets.get(id(code))
+                if entry is None or entry[0] is not code:
+                    continue
+                wrapper = make_wrapper(entry[1], func, self.checker, self._loads())
+                self._wrapper_of[id(func)] = wrapper
+                self._originals[id(func)] = func
+                self._record(value, attr, raw, classmethod(wrapper) if isinstance(raw, classmethod) else wrapper)
 
     def _loads(self) -> Func:
         assert self._original_loads is not None
@@ -152,6 +182,7 @@ class Patcher:
         for name, module in list(sys.modules.items()):
             if module is not None and name.split(".")[0] in ALIAS_PACKAGES:
                 self._repoint(module)
+                self._wrap_copies(module)
 
     def _repoint(self, module: types.ModuleType) -> None:
         """Re-point module-level names bound to an original loader at its wrapper."""
@@ -170,14 +201,30 @@ class Patcher:
                 self._record(module, name, value, wrapper)
 
 
+def _is_wrapper(value: Any) -> bool:
+    """A guard wrapper (or a copy of one): a plain function carrying the original in its own ``__dict__``.
+
+    Checked on the function's ``__dict__``, never with ``getattr``: proxies and mocks answer any attribute.
+    """
+    return isinstance(value, types.FunctionType) and ORIGINAL_ATTR in value.__dict__
+
+
+def _sweep_class(cls: type) -> None:
+    for attr, raw in list(vars(cls).items()):
+        func = raw.__func__ if isinstance(raw, (classmethod, staticmethod)) else raw
+        if not _is_wrapper(func):
+            continue
+        original = _original_of(func)
+        restored = type(raw)(original) if isinstance(raw, (classmethod, staticmethod)) else original
+        with contextlib.suppress(AttributeError, TypeError):
+            setattr(cls, attr, restored)
+
+
 def _original_of(value: Any) -> Any:
     """Unwrap guard wrappers (of any installation) down to the library's own function."""
     seen = 0
-    while seen < 16:
-        inner = getattr(value, ORIGINAL_ATTR, None) if callable(value) else None
-        if inner is None:
-            return value
-        value = inner
+    while seen < 16 and _is_wrapper(value):
+        value = value.__dict__[ORIGINAL_ATTR]
         seen += 1
     return value
 
