@@ -304,3 +304,26 @@ def test_guard_command_install_status_uninstall(tmp_path: Path, capsys: pytest.C
     assert main(["guard", "uninstall", "--site-dir", site_dir]) == 0
     assert not (tmp_path / "site" / PTH_NAME).exists()
     assert "removed" in capsys.readouterr().out
+
+
+def test_transformers_imported_before_install_is_guarded(tmp_path: Path, canary: Path) -> None:
+    """transformers imported before install() (no import hook involved), then installed twice: still refused."""
+    pytest.importorskip("transformers")
+    folder = gs.evil_remote_code(tmp_path / "bert", canary)
+    code = textwrap.dedent(f"""
+        from transformers import AutoConfig, AutoModel
+        import mlvet.guard
+        for round in range(2):  # install, then reinstall
+            mlvet.guard.install(disk_cache=False)
+            for loader in (AutoConfig, AutoModel):
+                try:
+                    loader.from_pretrained({str(folder)!r}, trust_remote_code=True)
+                except mlvet.guard.UnsafeModelError as err:
+                    print("refused", loader.__name__, [f.rule_id for f in err.findings][:1])
+    """)
+    env = _env(HF_MODULES_CACHE=str(tmp_path / "modules"), HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("refused") == 4, proc.stdout + proc.stderr[-2000:]
+    assert not canary.exists()
