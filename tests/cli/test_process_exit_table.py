@@ -275,6 +275,14 @@ TABLE: dict[str, dict[int, Scenario | str]] = {
         EXIT_USAGE: lambda f, t: ["data", "verify", str(_dataset(f, t)), "--lock", str(t / "missing.lock")],
         EXIT_SIGINT: _big_lock,
     },
+    "guard": {
+        EXIT_CLEAN: lambda f, t: ["guard", "install", "--site-dir", str(t / "site")],
+        EXIT_FINDINGS: lambda f, t: ["guard", "status", "--site-dir", str(t / "site")],
+        EXIT_INCOMPLETE: lambda f, t: Run(["guard", "install", "--site-dir", str(t)], file_size_limit=0),
+        EXIT_USAGE: lambda f, t: ["guard", "install", "--site-dir", str(f.clean)],
+        EXIT_SIGINT: "guard install/uninstall/status write, remove or read one small file at once: nothing to "
+                     "interrupt",
+    },
     "rules": {
         EXIT_CLEAN: lambda f, t: ["rules"],
         EXIT_FINDINGS: "rules lists the rule table; it reads no input",

@@ -29,6 +29,10 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("mlvet.store", ("mlvet.bom", "mlvet.trust", "mlvet.commands", "mlvet.cli")),
     ("mlvet.bom", ("mlvet.trust", "mlvet.commands", "mlvet.cli")),
     ("mlvet.trust", ("mlvet.bom", "mlvet.commands", "mlvet.cli")),
+    ("mlvet.guard", ("mlvet.inventory", "mlvet.store", "mlvet.bom", "mlvet.trust", "mlvet.data", "mlvet.commands",
+                     "mlvet.cli")),
+    ("mlvet.integrations", ("mlvet.formats", "mlvet.analysis", "mlvet.inventory", "mlvet.store", "mlvet.bom",
+                            "mlvet.trust", "mlvet.data", "mlvet.guard", "mlvet.commands", "mlvet.cli")),
     ("mlvet.data", ("mlvet.formats", "mlvet.inventory", "mlvet.store", "mlvet.bom", "mlvet.trust", "mlvet.report",
                     "mlvet.commands", "mlvet.cli")),
 ]

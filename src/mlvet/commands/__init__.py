@@ -18,8 +18,7 @@ __all__ = ["EXIT_CLEAN", "EXIT_FINDINGS", "EXIT_INCOMPLETE", "EXIT_USAGE", "regi
 
 def register_all(group: Any) -> None:
     """Import every command module and let it register itself on ``group`` (help lists them in this order)."""
-    from mlvet.commands import assets, bom, convert, diff, inventory, rules, scan, score, sign, verify
+    from mlvet.commands import assets, bom, convert, data, diff, guard, inventory, rules, scan, score, sign, verify
 
-    for module in (scan, inventory, assets, bom, score, sign, verify, diff, convert, rules):
+    for module in (scan, inventory, assets, bom, score, sign, verify, diff, convert, data, guard, rules):
         module.register(group)
-    from mlvet.commands import data; data.register(group)  # noqa: E702, I001 (issue 15; append-only)
