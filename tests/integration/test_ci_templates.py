@@ -120,7 +120,7 @@ def test_action_passes_on_benign_models(work: Path) -> None:
     codes, outputs, summary = _run_action(work, {"paths": "models README.md"})
     assert codes == [0, 0, 0], codes
     assert outputs["exit-code"] == "0"
-    assert "✅" in summary and "2 file(s) scanned, 0 finding(s)" in summary
+    assert "✅" in summary and "2 files scanned, 0 findings" in summary
     doc = json.loads((work / "mlvet.sarif").read_text())
     jsonschema.validate(doc, _official_schema())
 

@@ -66,7 +66,7 @@ def register(group: click.Group) -> None:
         if result.errors:
             for message in result.errors[:50]:
                 _io.error(message)
-            _io.error(f"{len(result.errors)} file(s) could not be read: no lock written")
+            _io.error(f"{_io.plural(len(result.errors), 'file')} could not be read: no lock written")
             return EXIT_INCOMPLETE
         lock = result.lock
         with _io.output_file(output, what="lock file", binary=True) as fh:
@@ -125,7 +125,7 @@ def register(group: click.Group) -> None:
         else:
             _print_verify(report)
         if unchecked:
-            _io.warn(f"{len(unchecked)} file(s) have no SHA-256 in the Croissant file and were not verified")
+            _io.warn(f"{_io.plural(len(unchecked), 'file')} with no SHA-256 in the Croissant file: not verified")
         differs = not report.matches if max_affected is None else report.affected_fraction > max_affected
         if differs:
             return EXIT_FINDINGS

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from mlvet.report.text import printable
+from mlvet.words import plural
 
 __all__ = ["code_quality", "load_sarif", "main", "summary_markdown"]
 
@@ -99,7 +100,8 @@ def summary_markdown(doc: Mapping[str, Any], *, fail_on: str = "high", exit_code
         lines.append(f"{icon} **{_EXIT_MEANING.get(exit_code, f'exit code {exit_code}')}** "
                      f"(fail on `{_cell(fail_on, 20)}`, exit code {exit_code})")
         lines.append("")
-    lines.append(f"{files} file(s) scanned, {len(rows)} finding(s), {len(incomplete)} not fully analysed.")
+    lines.append(f"{plural(files, 'file')} scanned, {plural(len(rows), 'finding')}, "
+                 f"{len(incomplete)} not fully analysed.")
     lines.append("")
     lines.append("| " + " | ".join(_ORDER) + " |")
     lines.append("|" + "---|" * len(_ORDER))
