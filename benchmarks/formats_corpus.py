@@ -299,6 +299,10 @@ def make_big_inputs(out_dir: Path, sizes: tuple[int, ...]) -> list[BigInput]:
     st = _load(ASSETS / "make_safetensors.py", "_bench_make_safetensors")
     gg = _load(ASSETS / "make_gguf.py", "_bench_make_gguf")
     onnx_test = REPO / "tests" / "formats" / "test_onnx.py"
+    import sys
+
+    if str(onnx_test.parent) not in sys.path:  # test_onnx imports its protobuf helpers from tests/formats/_support
+        sys.path.insert(0, str(onnx_test.parent))
     onnx = _load(onnx_test, "_bench_test_onnx")  # make_big_onnx lives with its test; imports mlvet + pytest
     out: list[BigInput] = []
     for size in sizes:
