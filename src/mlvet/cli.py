@@ -119,18 +119,30 @@ def _internal_error(exc: Exception) -> int:
 def _build_cli() -> Any:
     import click
 
-    from mlvet.commands import register_all
+    from mlvet import commands
 
     class _Group(click.Group):
+        """Lists every command from :data:`mlvet.commands.COMMANDS` but imports a command's module only when
+        that command is looked up: ``mlvet scan`` pays for the scan command alone. Help imports them all
+        (it shows each command's short help, which lives with the command)."""
+
         def list_commands(self, ctx: click.Context) -> list[str]:
-            return list(self.commands)  # registration order: the primary commands first
+            return list(commands.COMMANDS)  # table order: the primary commands first
+
+        def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+            if cmd_name not in self.commands and cmd_name in commands.COMMANDS:
+                commands.register(self, cmd_name)
+            return self.commands.get(cmd_name)
+
+        def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+            commands.register_all(self)
+            super().format_commands(ctx, formatter)
 
     @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(__version__, "-V", "--version", prog_name="mlvet")
     def group() -> None:
         """mlvet: static security for ML models: scan, inventory, BOM, trust. Never loads what it reads."""
 
-    register_all(group)
     return group
 
 

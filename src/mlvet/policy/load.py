@@ -15,20 +15,15 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from mlvet.errors import PolicyError
 from mlvet.model import Severity
+from mlvet.policy import shipped
 from mlvet.policy.core import Policy
 from mlvet.policy.derived import SINKS
 from mlvet.policy.tiers import USES, Entry
-
-if sys.version_info >= (3, 11):  # pragma: no cover - version switch
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 #: Every key a policy table may have.
 TOP_KEYS = frozenset({
@@ -224,8 +219,7 @@ def merge(
 
 def default_policy_data() -> dict[str, Any]:
     """The shipped policy as data, parsed from ``default.toml`` (the file people read and edit)."""
-    text = resources.files("mlvet.policy").joinpath("default.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return shipped.toml_data("default")
 
 
 @lru_cache(maxsize=1)
@@ -234,20 +228,18 @@ def default_policy() -> Policy:
 
     ``default.toml`` is the source; ``default.json`` is the same data, generated from it
     (``python -m mlvet.policy``) because the pure-Python TOML parser costs ~50 ms on every start while
-    JSON parses in C. A test keeps the two identical.
+    JSON parses in C. A test keeps the two identical (see :mod:`mlvet.policy.shipped`).
     """
-    import json
-
-    twin = resources.files("mlvet.policy").joinpath("default.json")
-    try:
-        data = json.loads(twin.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = default_policy_data()
+    data = shipped.data("default")
     base = Policy(safe=(), dangerous=(), sources=())
     return merge(base, data, "builtin:default.toml")
 
 
 def _read_toml(p: Path, what: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):  # pragma: no cover - version switch (imported only for a user's file)
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
         raw = p.read_bytes()
     except OSError as exc:

@@ -23,17 +23,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
-from importlib import resources
 from typing import Any, TypeVar
 
 from mlvet.errors import PolicyError
 from mlvet.model import Severity
+from mlvet.policy import shipped
 from mlvet.policy.tiers import Glob
-
-if sys.version_info >= (3, 11):  # pragma: no cover - version switch
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 class Location(str, Enum):
@@ -359,8 +354,7 @@ def parse(data: Mapping[str, Any]) -> Semantics:
 
 def semantics_data() -> dict[str, Any]:
     """The shipped semantics table as data."""
-    text = resources.files("mlvet.policy").joinpath("semantics.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return shipped.data("semantics")  # the generated JSON twin of semantics.toml
 
 
 @lru_cache(maxsize=1)
