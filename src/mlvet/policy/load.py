@@ -262,12 +262,27 @@ def load_policy_file(path: str | Path, base: Policy | None = None) -> Policy:
     return merge(base or default_policy(), data, str(p))
 
 
+def _may_name_mlvet(p: Path) -> bool:
+    """Whether ``p`` can hold a ``[tool.mlvet]`` table: the key spelt out, or an escape in a quoted key.
+
+    Most projects' ``pyproject.toml`` never mention mlvet; skipping their parse spares every per-file scan the
+    TOML parser (~10 ms). A file that cannot be read is parsed as before, so its error is still reported.
+    """
+    try:
+        raw = p.read_bytes()
+    except OSError:
+        return True
+    return b"mlvet" in raw or b"\\u" in raw or b"\\U" in raw
+
+
 def find_pyproject(start: Path) -> tuple[Path, dict[str, Any]] | None:
     """The nearest ``pyproject.toml`` at or above ``start`` and its ``[tool.mlvet]`` table, if it has one."""
     here = start.resolve()
     for folder in (here, *here.parents):
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
+            if not _may_name_mlvet(candidate):
+                return None
             data = _read_toml(candidate, "project file")
             tool = data.get("tool", {})
             table = tool.get("mlvet") if isinstance(tool, dict) else None
