@@ -13,7 +13,9 @@ An :class:`~mlvet.errors.MlvetError` that ends a command exits with its own ``ex
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from mlvet._version import __version__
@@ -67,26 +69,51 @@ def missing_extra_message(exc: ModuleNotFoundError) -> str | None:
 
 
 def _run_click(args: list[str]) -> int:
+    fast = _fast_scan(args)
+    if fast is not None:
+        return _guarded(fast)
+
     import click
 
+    from mlvet.commands import _io
+
+    def call() -> Any:
+        try:
+            return get_cli().main(args=args, prog_name="mlvet", standalone_mode=False)
+        except click.UsageError as exc:
+            _io.error(exc.format_message())
+            if exc.ctx is not None:
+                _io.note(f"try '{exc.ctx.command_path} --help' for help")
+            return EXIT_USAGE
+        except click.Abort as exc:  # click wraps KeyboardInterrupt (and our SIGTERM) in Abort
+            _io.error("interrupted")
+            return _io.interrupt_exit_code(exc.__cause__ or exc.__context__)
+        except click.exceptions.Exit as exc:
+            return int(exc.exit_code)
+
+    return _guarded(call)
+
+
+def _fast_scan(args: list[str]) -> Callable[[], int] | None:
+    """The plain ``mlvet scan PATH... [--format F] [--fail-on S] [--no-color] ...`` without click (its import
+    costs as much as scanning a 500 MB checkpoint), or None: anything else goes through click."""
+    if not args or args[0] != "scan" or "_MLVET_COMPLETE" in os.environ:
+        return None
+    from mlvet.commands import _scan_body
+
+    return _scan_body.fast_path(args[1:])
+
+
+def _guarded(call: Callable[[], Any]) -> int:
+    """Run a command; every way it can end becomes the documented exit code and one message on stderr."""
     from mlvet.commands import _io
     from mlvet.errors import MlvetError
 
     try:
-        result = get_cli().main(args=args, prog_name="mlvet", standalone_mode=False)
-    except click.UsageError as exc:
-        _io.error(exc.format_message())
-        if exc.ctx is not None:
-            _io.note(f"try '{exc.ctx.command_path} --help' for help")
-        return EXIT_USAGE
-    except click.Abort as exc:  # click wraps KeyboardInterrupt (and our SIGTERM) in Abort
-        _io.error("interrupted")
-        return _io.interrupt_exit_code(exc.__cause__ or exc.__context__)
-    except KeyboardInterrupt as exc:  # raised outside click's own handler (e.g. during teardown)
+        result = call()
+    except KeyboardInterrupt as exc:  # the fast path, or raised outside click's own handler (e.g. teardown)
         _io.error("interrupted")
         return _io.interrupt_exit_code(exc)
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
     except MlvetError as exc:
         _io.error(exc.diagnostics())
         return exc.exit_code
@@ -105,8 +132,6 @@ def _run_click(args: list[str]) -> int:
 
 def _internal_error(exc: Exception) -> int:
     """A bug, not a bad input: say so briefly (traceback with MLVET_DEBUG=1) and exit 2, never clean."""
-    import os
-
     from mlvet.commands import _io
 
     _io.error(f"internal error: {type(exc).__name__}: {exc}")
@@ -119,18 +144,30 @@ def _internal_error(exc: Exception) -> int:
 def _build_cli() -> Any:
     import click
 
-    from mlvet.commands import register_all
+    from mlvet import commands
 
     class _Group(click.Group):
+        """Lists every command from :data:`mlvet.commands.COMMANDS` but imports a command's module only when
+        that command is looked up: ``mlvet scan`` pays for the scan command alone. Help imports them all
+        (it shows each command's short help, which lives with the command)."""
+
         def list_commands(self, ctx: click.Context) -> list[str]:
-            return list(self.commands)  # registration order: the primary commands first
+            return list(commands.COMMANDS)  # table order: the primary commands first
+
+        def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+            if cmd_name not in self.commands and cmd_name in commands.COMMANDS:
+                commands.register(self, cmd_name)
+            return self.commands.get(cmd_name)
+
+        def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+            commands.register_all(self)
+            super().format_commands(ctx, formatter)
 
     @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(__version__, "-V", "--version", prog_name="mlvet")
     def group() -> None:
         """mlvet: static security for ML models: scan, inventory, BOM, trust. Never loads what it reads."""
 
-    register_all(group)
     return group
 
 

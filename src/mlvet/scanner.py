@@ -19,7 +19,6 @@ from mlvet.catalogue import REFINED, FormatId, code_formats
 from mlvet.context import ScanContext, Sink
 from mlvet.errors import PolicyError
 from mlvet.formats.dispatch import dispatch
-from mlvet.hfcache import is_cache_blob, parse_hf_path
 from mlvet.model import FileResult, HubOrigin, ScanReport, Severity, Status
 from mlvet.parallel import note_reading, reading_position
 from mlvet.policy import Policy, default_policy
@@ -138,6 +137,10 @@ def issue_result(issue: WalkIssue, policy: Policy) -> FileResult:
 
 
 def _hub_origin(path: str) -> HubOrigin | None:
+    if "--" not in os.path.abspath(path):  # a cache repository folder is named models--org--name: not in one
+        return None
+    from mlvet.hfcache import parse_hf_path  # imported only for paths that may be in a Hugging Face cache
+
     ref = parse_hf_path(path)
     if ref is None:
         return None
@@ -149,6 +152,8 @@ def _dedupe_cache_blobs(files: list[str]) -> list[str]:
     snapshot name (which says what the file is), and blobs no snapshot points to under their own path."""
     if not any(f"{os.sep}blobs{os.sep}" in f for f in files):
         return files
+    from mlvet.hfcache import is_cache_blob
+
     by_target: dict[str, str] = {}
     order: list[str] = []
     for f in files:

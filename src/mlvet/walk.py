@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from mlvet.errors import UsageError
-from mlvet.hfcache import is_cache_blob
 
 
 class IssueKind(enum.Enum):
@@ -74,6 +73,8 @@ def link_issue(path: str, root: str, root_real: str, is_dir: bool) -> WalkIssue 
             return WalkIssue(path, IssueKind.LINK_FOLDER, f"symbolic link to the folder {target!r} inside the "
                              "scanned folder: not followed (its files are scanned under their own path)", target, root)
         return None
+    from mlvet.hfcache import is_cache_blob  # only a symbolic link out of the folder needs it
+
     if not is_dir and is_cache_blob(real):
         return None
     what = "folder" if is_dir else "file"

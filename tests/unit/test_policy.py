@@ -352,6 +352,18 @@ def test_missing_policy_file(tmp_path: Path) -> None:
         load_policy_file(tmp_path / "nope.toml")
 
 
+def test_pyproject_naming_mlvet_only_through_an_escape_still_applies(tmp_path: Path) -> None:
+    """The parse is skipped only when the file cannot name mlvet: a quoted key with an escape still can."""
+    (tmp_path / "pyproject.toml").write_text('[tool."ml\\u0076et".limits]\nmax_members = 7\n', encoding="utf-8")
+    pol = load_pyproject(tmp_path)
+    assert pol is not None and pol.limits.max_members == 7
+
+
+def test_pyproject_that_never_names_mlvet_is_not_parsed(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project\nname = 'broken but not ours'\n", encoding="utf-8")
+    assert load_pyproject(tmp_path) is None
+
+
 def test_broken_pyproject_is_a_policy_error(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.mlvet\n", encoding="utf-8")
     with pytest.raises(PolicyError, match=r"pyproject\.toml"):

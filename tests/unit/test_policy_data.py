@@ -16,6 +16,32 @@ def test_json_twin_matches_toml() -> None:
     assert twin == default_policy_data(), "default.json is stale: run `python -m mlvet.policy`"
 
 
+@pytest.mark.parametrize("stem", ["default", "semantics", "state_checks"])
+def test_every_json_twin_matches_its_toml_source(stem: str) -> None:
+    """The scanner reads the JSON twins (no TOML parser at start-up); they must be their sources, exactly."""
+    from mlvet.policy import shipped
+
+    assert stem in shipped.TWINNED
+    twin = shipped.read_text(f"{stem}.json")
+    assert json.loads(twin) == shipped.toml_data(stem), f"{stem}.json is stale: run `python -m mlvet.policy`"
+    assert twin == shipped.dump(stem), f"{stem}.json is not as generated: run `python -m mlvet.policy`"
+    assert shipped.data(stem) == shipped.toml_data(stem)
+
+
+def test_a_missing_twin_falls_back_to_the_toml_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlvet.policy import shipped
+
+    real = shipped.read_text
+
+    def no_json(name: str) -> str:
+        if name.endswith(".json"):
+            raise FileNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(shipped, "read_text", no_json)
+    assert shipped.data("semantics") == shipped.toml_data("semantics") != {}
+
+
 def test_every_shipped_pattern_compiles_and_has_a_reason() -> None:
     from mlvet.policy import Entry
 

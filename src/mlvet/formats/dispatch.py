@@ -99,6 +99,19 @@ def _text_head(p: Probe) -> bool:
     return b"\x00" not in p.head[:1024]
 
 
+def _beyond_head(p: Probe) -> bool:
+    """The content goes on past the sniffed head: a sniffer that reads further may still match it."""
+    return p.size > len(p.head)
+
+
+def _has_any(p: Probe, needles: tuple[bytes, ...]) -> bool:
+    """One of ``needles`` (lower case) occurs in the head, case-insensitively. Used where the head is all of
+    the content and a handler's sniffer needs one of them: small text members such as a PyTorch archive's
+    ``version`` or ``byteorder`` then import no text-format module."""
+    low = p.head.lower()
+    return any(n in low for n in needles)
+
+
 _PY_WORDS = (b"import", b"def ", b"class ", b"exec", b"eval", b"__", b"{%", b"{{", b"lambda")
 _PBTXT_WORDS = (b"node", b"meta_graph", b"saved_model", b"graph_def", b"op:")
 
@@ -269,20 +282,23 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("mlflow", _mlflow, lambda p: b"flavors" in p.head),
     ("pmml", _pmml, lambda p: b"<" in p.head[:256]),
     ("onnx", _onnx, _onnx_prefilter),
-    ("yaml-python", _yaml_tags, _text_head),
+    ("yaml-python", _yaml_tags, lambda p: _text_head(p) and (_beyond_head(p) or _has_any(p, (b"python/", b"%tag")))),
     (
         "tensorflow",
         _tensorflow,
         lambda p: _protobuf_like(p) or "variables" in p.name or ".data-" in p.name or p.name.endswith(
             (".pb", ".pbtxt", ".index")) or (_text_head(p) and any(k in p.head for k in _PBTXT_WORDS)),
     ),
-    ("hydra-config", _hydra_config, _text_head),
+    ("hydra-config", _hydra_config,
+     lambda p: _text_head(p) and (_beyond_head(p) or _has_any(p, (b"_target_", b"_call_")))),
     ("rdata", _rdata, lambda p: p.head[:2] in (b"X\n", b"B\n", b"A\n") or p.head[:3] in (b"RDX", b"RDA", b"RDB")),
-    ("templates", _templates, _text_head),
+    ("templates", _templates, lambda p: _text_head(p) and (
+        _beyond_head(p) or p.name.lower().endswith((".j2", ".jinja2")) or _has_any(p, (b"{%", b"{{")))),
     ("loader-code", _loader_code,
      lambda p: p.name.lower().endswith(("hubconf.py", "generate.py")) or b'"_diffusers_version"' in p.head),
     ("flatbuffer-models", _flatbuffer_models, lambda p: p.head[4:8] == b"ORTM" or p.head[:4] == b"CBM1"),
-    ("embeddings", _embeddings, lambda p: p.head[:4] == b"\xba\x16\x4f\x2f" or p.head[:1].isdigit()),
+    ("embeddings", _embeddings,
+     lambda p: p.head[:4] == b"\xba\x16\x4f\x2f" or (p.head[:1].isdigit() and b" " in p.head[:24])),
     ("sentencepiece", _sentencepiece, lambda p: p.head[:1] == b"\x0a"),
     ("boosting", _boosting, _boosting_like),
     ("orbax", _orbax, lambda p: p.head[:2] == b"\x0c\xdb"),
@@ -294,7 +310,8 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("docker-archive", _docker_archive, lambda p: p.head[257:262] == b"ustar"),
     ("llamafile", _llamafile, lambda p: p.head[:2] in (b"MZ", b"\x7fE", b"\xcf\xfa", b"#!")),
     ("torch7", _torch7,
-     lambda p: p.head[:4] in (b"\x03\x00\x00\x00", b"\x04\x00\x00\x00") or p.head[:1] in (b"3", b"4")),
+     lambda p: (len(p.head) >= 16 and p.head[:4] in (b"\x03\x00\x00\x00", b"\x04\x00\x00\x00"))
+     or (p.head[:1] in (b"3", b"4") and b"V 1" in p.head[:64])),
     ("cntk", _cntk, lambda p: p.head[:1] == b"\x08" or p.head[:6] == b"B\x00C\x00N\x00"),
     ("paddle", _paddle,
      lambda p: p.head[:1] == b"\x0a" or p.head[:4] == b"\x00\x00\x00\x00" or b'"base_code"' in p.head),

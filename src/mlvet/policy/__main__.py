@@ -1,10 +1,7 @@
-"""Regenerate ``default.json`` from ``default.toml``: ``python -m mlvet.policy``."""
+"""Regenerate the JSON twins (``default.json``, ``semantics.json``, ``state_checks.json``) from their TOML
+sources: ``python -m mlvet.policy``."""
 
-import json
-from pathlib import Path
+from mlvet.policy.shipped import write_twins
 
-from mlvet.policy import default_policy_data
-
-target = Path(__file__).with_name("default.json")
-target.write_text(json.dumps(default_policy_data(), indent=0, sort_keys=True) + "\n", encoding="utf-8")
-print(f"wrote {target}")
+for target in write_twins():
+    print(f"wrote {target}")

@@ -21,8 +21,9 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Literal
+
+from mlvet.policy import shipped
 
 #: Sink kinds, in the order of their bit in the packed facts.
 SINKS: tuple[str, ...] = ("exec", "import", "process", "file-write", "network", "deserialize", "native")
@@ -207,7 +208,7 @@ def _table() -> _Table:
     tier), never a crash. The packed format is described in ``mlvet.policy.derive.facts``.
     """
     try:
-        text = resources.files("mlvet.policy").joinpath("derived.json").read_text(encoding="utf-8")
+        text = shipped.read_text("derived.json")
         return _Table(_parse(text))
     except (OSError, ValueError):
         return _Table({})

@@ -15,20 +15,15 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from mlvet.errors import PolicyError
 from mlvet.model import Severity
+from mlvet.policy import shipped
 from mlvet.policy.core import Policy
 from mlvet.policy.derived import SINKS
 from mlvet.policy.tiers import USES, Entry
-
-if sys.version_info >= (3, 11):  # pragma: no cover - version switch
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 #: Every key a policy table may have.
 TOP_KEYS = frozenset({
@@ -224,8 +219,7 @@ def merge(
 
 def default_policy_data() -> dict[str, Any]:
     """The shipped policy as data, parsed from ``default.toml`` (the file people read and edit)."""
-    text = resources.files("mlvet.policy").joinpath("default.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return shipped.toml_data("default")
 
 
 @lru_cache(maxsize=1)
@@ -234,20 +228,18 @@ def default_policy() -> Policy:
 
     ``default.toml`` is the source; ``default.json`` is the same data, generated from it
     (``python -m mlvet.policy``) because the pure-Python TOML parser costs ~50 ms on every start while
-    JSON parses in C. A test keeps the two identical.
+    JSON parses in C. A test keeps the two identical (see :mod:`mlvet.policy.shipped`).
     """
-    import json
-
-    twin = resources.files("mlvet.policy").joinpath("default.json")
-    try:
-        data = json.loads(twin.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = default_policy_data()
+    data = shipped.data("default")
     base = Policy(safe=(), dangerous=(), sources=())
     return merge(base, data, "builtin:default.toml")
 
 
 def _read_toml(p: Path, what: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):  # pragma: no cover - version switch (imported only for a user's file)
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
         raw = p.read_bytes()
     except OSError as exc:
@@ -270,12 +262,27 @@ def load_policy_file(path: str | Path, base: Policy | None = None) -> Policy:
     return merge(base or default_policy(), data, str(p))
 
 
+def _may_name_mlvet(p: Path) -> bool:
+    """Whether ``p`` can hold a ``[tool.mlvet]`` table: the key spelt out, or an escape in a quoted key.
+
+    Most projects' ``pyproject.toml`` never mention mlvet; skipping their parse spares every per-file scan the
+    TOML parser (~10 ms). A file that cannot be read is parsed as before, so its error is still reported.
+    """
+    try:
+        raw = p.read_bytes()
+    except OSError:
+        return True
+    return b"mlvet" in raw or b"\\u" in raw or b"\\U" in raw
+
+
 def find_pyproject(start: Path) -> tuple[Path, dict[str, Any]] | None:
     """The nearest ``pyproject.toml`` at or above ``start`` and its ``[tool.mlvet]`` table, if it has one."""
     here = start.resolve()
     for folder in (here, *here.parents):
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
+            if not _may_name_mlvet(candidate):
+                return None
             data = _read_toml(candidate, "project file")
             tool = data.get("tool", {})
             table = tool.get("mlvet") if isinstance(tool, dict) else None

@@ -19,21 +19,16 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
-from importlib import resources
 from typing import Any, TypeVar
 
 from mlvet.errors import PolicyError
 from mlvet.model import Severity
+from mlvet.policy import shipped
 from mlvet.policy.tiers import Glob
-
-if sys.version_info >= (3, 11):  # pragma: no cover - version switch
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 class Location(str, Enum):
@@ -140,10 +135,10 @@ class Semantics:
 
     ml: frozenset[str]
     main: frozenset[str]
-    command: tuple[re.Pattern[str], ...]
-    code: tuple[re.Pattern[str], ...]
-    path: tuple[re.Pattern[str], ...]
-    url: tuple[re.Pattern[str], ...]
+    command: Patterns
+    code: Patterns
+    path: Patterns
+    url: Patterns
     write_modes: frozenset[str]
     effect_names: re.Pattern[str] | None
     rank: Mapping[str, Mapping[str, Severity]]
@@ -271,11 +266,35 @@ def _glob(pattern: str) -> Glob:
     return Glob(pattern)
 
 
-def _patterns(items: Any, what: str) -> tuple[re.Pattern[str], ...]:
+class Patterns:
+    """Regular expressions compiled on first use: most scans never look at a string argument's shape, and
+    compiling the shipped table's ~30 expressions on every start costs milliseconds paid per file."""
+
+    __slots__ = ("_compiled", "sources")
+
+    def __init__(self, sources: Sequence[str], *, check: bool) -> None:
+        self.sources = tuple(sources)
+        self._compiled: tuple[re.Pattern[str], ...] | None = None
+        if check:
+            self._compile()
+
+    def _compile(self) -> tuple[re.Pattern[str], ...]:
+        if self._compiled is None:
+            self._compiled = tuple(re.compile(i) for i in self.sources)
+        return self._compiled
+
+    def __iter__(self) -> Iterator[re.Pattern[str]]:
+        return iter(self._compile())
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+
+def _patterns(items: Any, what: str, check: bool) -> Patterns:
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         raise PolicyError(f"semantics.toml: {what} must be a list of regular expressions")
     try:
-        return tuple(re.compile(i) for i in items)
+        return Patterns(items, check=check)
     except re.error as exc:
         raise PolicyError(f"semantics.toml: bad regular expression in {what}: {exc}") from None
 
@@ -287,8 +306,12 @@ def _matches(item: Mapping[str, Any], value: Any) -> list[tuple[Glob, Any]]:
     return [(_glob(g), value) for g in globs]
 
 
-def parse(data: Mapping[str, Any]) -> Semantics:
-    """Validate and prepare a semantics table (the shipped one, or one a test builds)."""
+def parse(data: Mapping[str, Any], *, check: bool = True) -> Semantics:
+    """Validate and prepare a semantics table (the shipped one, or one a test builds).
+
+    ``check=False`` leaves the argument patterns to compile on first use: for the shipped table, whose
+    expressions the test suite compiles (``tests/unit/test_policy_data.py``).
+    """
     eco = data.get("ecosystem", {})
     args = data.get("arguments", {})
     rank: dict[str, dict[str, Severity]] = {}
@@ -342,10 +365,10 @@ def parse(data: Mapping[str, Any]) -> Semantics:
         attributes=tuple(attributes),
         ml=frozenset(eco.get("ml", ())),
         main=frozenset(eco.get("main", ())),
-        command=_patterns(args.get("command", []), "arguments.command"),
-        code=_patterns(args.get("code", []), "arguments.code"),
-        path=_patterns(args.get("path", []), "arguments.path"),
-        url=_patterns(args.get("url", []), "arguments.url"),
+        command=_patterns(args.get("command", []), "arguments.command", check),
+        code=_patterns(args.get("code", []), "arguments.code", check),
+        path=_patterns(args.get("path", []), "arguments.path", check),
+        url=_patterns(args.get("url", []), "arguments.url", check),
         write_modes=frozenset(args.get("write_modes", ())),
         effect_names=re.compile(args["effect_names"]) if isinstance(args.get("effect_names"), str) else None,
         rank=rank,
@@ -359,15 +382,14 @@ def parse(data: Mapping[str, Any]) -> Semantics:
 
 def semantics_data() -> dict[str, Any]:
     """The shipped semantics table as data."""
-    text = resources.files("mlvet.policy").joinpath("semantics.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return shipped.data("semantics")  # the generated JSON twin of semantics.toml
 
 
 @lru_cache(maxsize=1)
 def default_semantics() -> Semantics:
     """The shipped semantics, parsed once on first use (only files that reference callables need it)."""
-    return parse(semantics_data())
+    return parse(semantics_data(), check=False)  # its patterns compile in the tests, not on every start
 
 
-__all__ = ["Effect", "Handed", "Location", "ModeRule", "Reconstructor", "Semantics", "Shape", "TypeLoader",
+__all__ = ["Effect", "Handed", "Location", "ModeRule", "Patterns", "Reconstructor", "Semantics", "Shape", "TypeLoader",
            "default_semantics", "parse", "semantics_data"]

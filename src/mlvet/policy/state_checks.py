@@ -11,17 +11,11 @@ state value that does not have that shape. The data lives in ``state_checks.toml
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
+from mlvet.policy import shipped
 from mlvet.policy.tiers import glob_to_regex
-
-if sys.version_info >= (3, 11):  # pragma: no cover - version switch
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 @dataclass(frozen=True)
@@ -47,9 +41,8 @@ class StateCheck:
 @lru_cache(maxsize=1)
 def state_checks() -> tuple[StateCheck, ...]:
     """The shipped checks (a missing or broken data file is a bug of mlvet itself, so it raises)."""
-    text = resources.files("mlvet.policy").joinpath("state_checks.toml").read_text(encoding="utf-8")
     out = []
-    for item in tomllib.loads(text)["check"]:
+    for item in shipped.data("state_checks")["check"]:  # the generated JSON twin of state_checks.toml
         shape = "".join(item["shape"])
         for name, part in item.get("parts", {}).items():
             shape = shape.replace("{" + name + "}", part)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from importlib import resources
 from typing import Any, TextIO
 
 from mlvet.model import (
@@ -39,6 +38,8 @@ SCHEMA_RESOURCE = "mlvet-report.schema.json"
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema describing ``--format json`` output, for consumers and tests to validate against."""
+    from importlib import resources  # only for consumers and tests: a scan never needs the schema
+
     text = resources.files(__package__ or "mlvet.report").joinpath(SCHEMA_RESOURCE).read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
