@@ -16,12 +16,12 @@ import resource
 import signal
 import struct
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from procwatch import wait_until_busy
 
 from mlvet.cli import get_cli
 from mlvet.commands._io import EXIT_SIGINT, EXIT_SIGTERM
@@ -319,32 +319,6 @@ def _mlvet(*args: str, cwd: Path | None = None, file_size_limit: int | None = No
                           env={**os.environ, "NO_COLOR": "1"}, preexec_fn=_limit(file_size_limit))
 
 
-def _children(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
-
-
-def _wait_until_busy(proc: subprocess.Popen[str], target: Path, timeout: float = 120) -> None:
-    """Block until the process or one of its workers holds ``target`` (or a file under it) open: its work is
-    under way. (A scan of many files reads them in worker processes, and with a fast start-up the parent's
-    own walk of the folder can be over before the first look.)"""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"finished (exit {proc.returncode}) before it could be interrupted"
-        links = []
-        for pid in [str(proc.pid), *_children(proc.pid)]:
-            try:
-                links += [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
-            except OSError:
-                pass
-        if any(link == str(target) or link.startswith(f"{target}/") for link in links):
-            return
-        time.sleep(0.005)
-    raise AssertionError(f"the command never opened {target}")
-
-
 def _cases() -> list[object]:
     cases = []
     for command, row in TABLE.items():
@@ -373,7 +347,7 @@ def test_command_ends_with_the_documented_code(files: Files, tmp_path: Path, com
     before = set(tmp_path.iterdir())
     proc = subprocess.Popen([_console(), *run.args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "NO_COLOR": "1"})
-    _wait_until_busy(proc, run.busy_with)
+    wait_until_busy(proc, run.busy_with)
     proc.send_signal(signal.SIGINT if code == EXIT_SIGINT else signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, (run.args, proc.returncode, err[-2000:])

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from procwatch import wait_until_busy
 
 
 def _run(exe: str, *args: str, cwd: Path | None = None, timeout: float = 120,
@@ -140,25 +141,6 @@ def test_report_larger_than_a_pipe_buffer(mlvet_exe: str, medium_only: Path) -> 
 
 # -- signals -----------------------------------------------------------------------------------------------
 
-def _wait_until_reading(proc: subprocess.Popen[bytes], folder: Path, timeout: float = 60) -> None:
-    """Block until the process has a file of ``folder`` open: the scan is really under way."""
-    fd_dir = Path(f"/proc/{proc.pid}/fd")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the scan finished before it could be interrupted"
-        try:
-            for fd in fd_dir.iterdir():
-                try:
-                    if os.readlink(fd).startswith(str(folder)):
-                        return
-                except OSError:
-                    continue
-        except OSError:
-            pass
-        time.sleep(0.005)
-    raise AssertionError("the scan never opened an input file")
-
-
 @pytest.mark.parametrize(("signum", "expected"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_scan_exits_by_convention_and_keeps_the_old_report(
         mlvet_exe: str, many_pickles: Path, tmp_path: Path, signum: int, expected: int) -> None:
@@ -166,7 +148,7 @@ def test_interrupted_scan_exits_by_convention_and_keeps_the_old_report(
     report.write_text("previous report\n")
     proc = subprocess.Popen([mlvet_exe, "scan", str(many_pickles), "-f", "json", "-o", str(report)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "NO_COLOR": "1"})
-    _wait_until_reading(proc, many_pickles)
+    wait_until_busy(proc, many_pickles)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == expected, err.decode()

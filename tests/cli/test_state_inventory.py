@@ -133,10 +133,10 @@ def test_interrupted_inventory_commits_the_hashes_it_computed(tmp_path: Path, si
     root.mkdir()
     header = np.lib.format.header_data_from_array_1_0(np.zeros(4, dtype="<f4"))
     n = 24
-    for i in range(n):  # sparse 24 MiB NumPy files: slow enough to hash that the run can be stopped half way
+    for i in range(n):  # sparse 256 MiB NumPy files: hashing all of them takes seconds, so the run is stopped half way
         with open(root / f"a{i:02d}.npy", "wb") as fh:
             np.lib.format.write_array_header_1_0(fh, header)
-            fh.truncate(24 << 20)
+            fh.truncate(256 << 20)
     db = tmp_path / "inv.db"
     proc = start("inventory", "--db", f"sqlite:///{db}", "--no-progress", root)
     wait_for(lambda: _hash_rows(db) > 0, proc)  # the first batch is committed (about a second in)

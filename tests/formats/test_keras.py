@@ -686,6 +686,7 @@ def test_live_benign_keras3_files_load() -> None:
 def test_live_cve_2025_12058_vocabulary_path_is_read_when_loading(tmp_path: Path) -> None:
     """The PoC shape really reads a local file into the model (current Keras: once safe mode is off)."""
     pytest.importorskip("keras")
+    pytest.importorskip("tensorflow", reason="Keras' StringLookup layer needs TensorFlow to be rebuilt")
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-TOKEN\n")
     poc = tmp_path / "poc.keras"
