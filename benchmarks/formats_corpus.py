@@ -75,6 +75,9 @@ _AMBIGUOUS: dict[str, str] = {
     "onnx/contrib_op.onnx": "legitimate onnxruntime contrib op (com.microsoft FusedGemm)",
     "onnx/ext_missing": "external-data file that does not exist: broken, not an attack",
     "onnx/code_in_doc_string.onnx": "code-like text in doc_string, inert on load",
+    **{f"formats_data/malicious/{name}": "names app-registered code (ONNX Runtime custom-domain op, MATLAB "
+       "class); nothing in the file runs"
+       for name in ("custom_domain.ort", "subgraph_custom_domain.ort", "object.mat")},
     **{f"longtail/malicious/{name}": "names app-registered code (custom op/layer/class); nothing in the file runs"
        for name in ("coreml_custom_layer_shell.mlmodel", "coreml_custom_model_download.mlmodel",
                     "coreml_pipeline_nested_custom.mlmodel", "mxnet_custom_op-symbol.json",
@@ -196,8 +199,11 @@ def _units_split(fmt: str) -> list[Unit]:
     for label in ("benign", "malicious"):
         folder = ASSETS / fmt / label
         if folder.is_dir():
-            out.extend(Unit(fmt, str(p.relative_to(ASSETS)), label) for p in sorted(folder.iterdir())
-                       if p.name != "MANIFEST.json")
+            for p in sorted(folder.iterdir()):
+                rel = str(p.relative_to(ASSETS))
+                if p.name != "MANIFEST.json":
+                    out.append(Unit(fmt, rel, "ambiguous", _AMBIGUOUS[rel]) if rel in _AMBIGUOUS
+                               else Unit(fmt, rel, label))
     return out
 
 
