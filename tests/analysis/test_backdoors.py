@@ -115,3 +115,40 @@ def test_graph_search_is_bounded_on_a_long_chain() -> None:
     start = time.monotonic()
     assert find_triggers(g) == []
     assert time.monotonic() - start < 20
+
+
+def test_weight_statistics_read_no_tensor_bytes_without_a_family(tmp_path: Path) -> None:
+    """Files whose matrices come in fewer than MIN_FAMILY of a shape (most files) cost a header read only."""
+    import io
+    import json
+    import struct
+
+    from mlvet.analysis.weight_stats import MIN_FAMILY
+    from mlvet.formats import weight_outliers
+
+    shapes = [[8, 8 + i] for i in range(MIN_FAMILY)]  # six matrices, every shape different
+    header: dict[str, Any] = {}
+    offset = 0
+    for i, shape in enumerate(shapes):
+        nbytes = 4 * shape[0] * shape[1]
+        header[f"w{i}"] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    blob = json.dumps(header).encode()
+    data_start = 8 + len(blob)
+    raw = struct.pack("<Q", len(blob)) + blob + b"\0" * offset
+
+    class Watched(io.BytesIO):
+        reads_past_header = 0
+
+        def read(self, n: int | None = -1) -> bytes:
+            if self.tell() >= data_start:
+                Watched.reads_past_header += 1
+            return super().read(n)
+
+    class Ctx:
+        def report(self, *args: object, **kwargs: object) -> None:
+            raise AssertionError("no finding expected")
+
+    weight_outliers.report_safetensors_outliers(Watched(raw), len(raw), data_start, list(header.items()),
+                                                Ctx())  # type: ignore[arg-type]
+    assert Watched.reads_past_header == 0

@@ -11,10 +11,11 @@ alternative output is a constant or the raw input), BKD101 for out-of-family ten
 from __future__ import annotations
 
 import struct
+from collections import Counter
 
 from mlvet.analysis.graph_triggers import Graph, Node, Trigger, find_triggers
 from mlvet.analysis.protowire import LEN, VARINT, Field, Message, WireReader
-from mlvet.analysis.weight_stats import SAMPLE, TensorStats, outliers, stats_of
+from mlvet.analysis.weight_stats import MIN_FAMILY, SAMPLE, TensorStats, outliers, stats_of
 from mlvet.formats.base import ScanContext
 from mlvet.model import Confidence, Severity
 from mlvet.rules import BKD100, BKD101
@@ -41,6 +42,8 @@ class _GraphReader:
         self.r = reader
         self.graph = Graph()
         self.stats: list[TensorStats] = []
+        #: Float initializers seen (name, shape, raw field, width); sampled later, only in families big enough.
+        self.pending: list[tuple[str, tuple[int, ...], Field, int]] = []
         self.cut = False
 
     def model(self, msg: Message) -> None:
@@ -108,13 +111,21 @@ class _GraphReader:
                 name = self.r.text(f, 512)
             elif n == 9 and f.wire == LEN:
                 raw = f
-        if raw is not None and dtype in (_FLOAT, _FLOAT16) and len(self.stats) < MAX_SAMPLED_TENSORS:
-            width = 4 if dtype == _FLOAT else 2
-            values = self.sample(raw, width)
-            s = stats_of(name, tuple(dims), values)
+        if raw is not None and dtype in (_FLOAT, _FLOAT16):
+            self.pending.append((name, tuple(dims), raw, 4 if dtype == _FLOAT else 2))
+        return name
+
+    def sample_families(self) -> None:
+        """Sample the initializers whose shape family is big enough to compare (no tensor byte otherwise)."""
+        family = Counter(shape for _, shape, _, _ in self.pending if len(shape) >= 2)
+        for name, shape, raw, width in self.pending:
+            if len(self.stats) >= MAX_SAMPLED_TENSORS:
+                break
+            if family[shape] < MIN_FAMILY:
+                continue
+            s = stats_of(name, shape, self.sample(raw, width))
             if s is not None:
                 self.stats.append(s)
-        return name
 
     def sample(self, raw: Field, width: int) -> list[float]:
         count = raw.value // width
@@ -148,6 +159,7 @@ def report_backdoors(reader: WireReader, ctx: ScanContext) -> None:
     if g.cut:
         ctx.error(f"ONNX graph has more than {MAX_NODES} nodes; the backdoor check read only the first ones")
     report_triggers(find_triggers(g.graph), ctx, "ONNX")
+    g.sample_families()
     report_outliers(g.stats, ctx, "ONNX initializer")
 
 

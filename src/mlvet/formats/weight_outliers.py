@@ -10,9 +10,10 @@ safetensors checks already reported them).
 from __future__ import annotations
 
 import struct
+from collections import Counter
 from typing import Any, BinaryIO
 
-from mlvet.analysis.weight_stats import SAMPLE, TensorStats, stats_of
+from mlvet.analysis.weight_stats import MIN_FAMILY, SAMPLE, TensorStats, stats_of
 from mlvet.formats.base import ScanContext
 from mlvet.formats.onnx_backdoor import MAX_SAMPLED_TENSORS, report_outliers
 
@@ -37,27 +38,41 @@ def _read(stream: BinaryIO, at: int, n: int) -> bytes:
     return stream.read(n)
 
 
+def _candidate(name: str, entry: Any, data_start: int,
+               size: int) -> tuple[str, str, tuple[int, ...], int, int] | None:
+    """(name, dtype, shape, begin, end) of a float tensor whose extent lies in the file, else None."""
+    if name == "__metadata__" or not isinstance(entry, dict):
+        return None
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(dtype, str) or dtype not in _WIDTH:
+        return None
+    if not isinstance(shape, list) or not isinstance(offsets, list) or len(offsets) != 2:
+        return None
+    if not all(isinstance(v, int) for v in [*shape, *offsets]):
+        return None
+    begin, end = data_start + offsets[0], data_start + offsets[1]
+    if not data_start <= begin <= end <= size:
+        return None
+    return name, dtype, tuple(shape), begin, end
+
+
 def report_safetensors_outliers(
     stream: BinaryIO, size: int, data_start: int, entries: list[tuple[str, Any]], ctx: ScanContext
 ) -> None:
-    """Sample the float tensors of a validated header and report out-of-family ones."""
+    """Sample the float tensors of a validated header and report out-of-family ones.
+
+    Only tensors in a shape family big enough to compare (``MIN_FAMILY`` matrices of one shape, decided
+    from the header alone) are read: most files have none, and then no tensor byte is touched.
+    """
+    candidates = [c for c in (_candidate(name, entry, data_start, size) for name, entry in entries) if c]
+    family = Counter(shape for _, _, shape, _, _ in candidates if len(shape) >= 2)
     stats: list[TensorStats] = []
-    for name, entry in entries:
+    for name, dtype, shape, begin, end in candidates:
         if len(stats) >= MAX_SAMPLED_TENSORS:
             break
-        if name == "__metadata__" or not isinstance(entry, dict):
-            continue
-        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-        if not isinstance(dtype, str) or dtype not in _WIDTH:
+        if family[shape] < MIN_FAMILY:
             continue
         width = _WIDTH[dtype]
-        if not isinstance(shape, list) or not isinstance(offsets, list) or len(offsets) != 2:
-            continue
-        if not all(isinstance(v, int) for v in [*shape, *offsets]):
-            continue
-        begin, end = data_start + offsets[0], data_start + offsets[1]
-        if not data_start <= begin <= end <= size:
-            continue
         count = (end - begin) // width
         if count <= SAMPLE:
             values = _decode(dtype, _read(stream, begin, count * width))
@@ -66,7 +81,7 @@ def report_safetensors_outliers(
             values = []
             for k in range(_RUNS):
                 values.extend(_decode(dtype, _read(stream, begin + k * step * width, run * width)))
-        s = stats_of(name, tuple(shape), values)
+        s = stats_of(name, shape, values)
         if s is not None:
             stats.append(s)
     report_outliers(stats, ctx, "safetensors tensor")
