@@ -340,3 +340,28 @@ def test_mutated_files_never_crash_the_parsers() -> None:
             result = scan_stream(io.BytesIO(bytes(b)), len(b), src.name, policy)
             assert not any("internal error" in e for e in result.errors), (src.name, result.errors)
             assert time.monotonic() - start < 5
+
+
+def test_flatbuffer_byte_vectors_are_spanned_not_listed() -> None:
+    """A 3 MB byte vector (tensor data in an .ort file) is bounds-checked without listing its elements, and a
+    vector too long to list is an error rather than gigabytes of positions."""
+    import tracemalloc
+
+    from mlvet.containers.flatbuf import MAX_LISTED, FlatBuffer
+    from mlvet.errors import AnalysisError
+
+    n = 3 * MAX_LISTED
+    # root uoffset -> table at 12 (vtable at 4: vsize 6, tsize 8, field 0 at +4) -> uoffset to the vector
+    buf = bytearray(struct.pack("<I", 12) + struct.pack("<HHH", 6, 8, 4) + b"\0\0")
+    buf += struct.pack("<i", 12 - 4) + struct.pack("<I", 4)  # table: soffset to vtable, field 0 -> +4
+    buf += struct.pack("<I", n) + bytes(n)
+    fb = FlatBuffer(io.BytesIO(bytes(buf)), len(buf), "test buffer")
+    table = fb.root()
+    tracemalloc.start()
+    first, count = fb.span(table, 0, width=1) or (0, 0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert (first, count) == (24, n)
+    assert peak < 1 << 20
+    with pytest.raises(AnalysisError, match="longer than mlvet lists"):
+        fb.vector(table, 0, width=1)

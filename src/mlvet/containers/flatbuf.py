@@ -13,9 +13,11 @@ from typing import BinaryIO
 
 from mlvet.errors import AnalysisError
 
-__all__ = ["FlatBuffer"]
+__all__ = ["MAX_LISTED", "FlatBuffer"]
 
 _WINDOW = 64 * 1024
+#: Longest vector whose element positions are listed (tables, names, opsets; never tensor bytes).
+MAX_LISTED = 1_000_000
 
 
 class FlatBuffer:
@@ -91,16 +93,31 @@ class FlatBuffer:
         pos = self.field(table, index)
         return None if pos is None else self.deref(pos)
 
-    def vector(self, table: int, index: int, width: int = 4) -> list[int]:
-        """Positions of the elements of the vector in field ``index`` (empty when absent)."""
+    def span(self, table: int, index: int, width: int = 4) -> tuple[int, int] | None:
+        """(first element position, element count) of the vector in field ``index``, bounds-checked, without
+        listing its elements (None when absent): for byte vectors such as tensor data, which are never read."""
         pos = self.field(table, index)
         if pos is None:
-            return []
+            return None
         vec = self.deref(pos)
         n = self.u32(vec)
         if vec + 4 + width * n > self.size:
             raise self.fail(f"vector of {n} elements does not fit in the buffer", vec)
-        return [vec + 4 + width * i for i in range(n)]
+        return vec + 4, n
+
+    def vector(self, table: int, index: int, width: int = 4) -> list[int]:
+        """Positions of the elements of the vector in field ``index`` (empty when absent).
+
+        The list is bounded (:data:`MAX_LISTED`): a vector that fits in a big file can still hold hundreds of
+        millions of elements, which would cost gigabytes as a list; such a vector is an error.
+        """
+        found = self.span(table, index, width)
+        if found is None:
+            return []
+        first, n = found
+        if n > MAX_LISTED:
+            raise self.fail(f"vector of {n} elements is longer than mlvet lists ({MAX_LISTED})", first - 4)
+        return [first + width * i for i in range(n)]
 
     def tables(self, table: int, index: int) -> list[int]:
         """The tables of a vector of tables in field ``index``."""

@@ -80,7 +80,7 @@ class OrtHandler:
             st.subgraphs += 1
         for tensor in fb.tables(graph, _GRAPH_INITIALIZERS):
             fb.string(tensor, _TENSOR_NAME)
-            fb.vector(tensor, _TENSOR_RAW, width=1)  # bounds only: the tensor bytes are never read
+            fb.span(tensor, _TENSOR_RAW, width=1)  # bounds only: the tensor bytes are never read or listed
         for node in fb.tables(graph, _GRAPH_NODES):
             st.nodes += 1
             domain = fb.string(node, _NODE_DOMAIN) or ""
