@@ -59,8 +59,11 @@ _MAX_ITEMS = 1_000_000
 
 
 class _Fb(_FlatBuffer):
-    def _fail(self, what: str, pos: int) -> AnalysisError:
-        return AnalysisError(f"malformed ExecuTorch program: {what} at byte {pos}")
+    """The TFLite walker's position-based reader, with errors naming an ExecuTorch program."""
+
+    def __init__(self, stream: BinaryIO, size: int) -> None:
+        super().__init__(stream, size)
+        self.label = "ExecuTorch program"
 
 
 def looks_like_pte(head: bytes, size: int) -> bool:
@@ -85,28 +88,28 @@ class ExecuTorchHandler:
         plans_at = fb.field(root, 1)
         if plans_at is None:
             raise AnalysisError("malformed ExecuTorch program: no execution plans")
-        first, count = fb.vector(plans_at, "execution_plan")
+        first, count = fb.vector_at(plans_at, "execution_plan")
         ops: dict[str, int] = {}
         backends: dict[str, int] = {}
         for i in range(min(count, _MAX_ITEMS)):
             plan = fb.table_at(first + 4 * i)
             at = fb.field(plan, 6)
             if at is not None:
-                o_first, o_count = fb.vector(at, "operators")
+                o_first, o_count = fb.vector_at(at, "operators")
                 if o_count > _MAX_ITEMS:
                     raise LimitExceeded("max_items", _MAX_ITEMS, f"ExecuTorch plan lists {o_count} operators")
                 for k in range(o_count):
                     op = fb.table_at(o_first + 4 * k)
                     name_at = fb.field(op, 0)
-                    name = fb.string(name_at) if name_at is not None else ""
+                    name = fb.string_at(name_at) if name_at is not None else ""
                     ops[name] = ops.get(name, 0) + 1
             at = fb.field(plan, 7)
             if at is not None:
-                d_first, d_count = fb.vector(at, "delegates")
+                d_first, d_count = fb.vector_at(at, "delegates")
                 for k in range(min(d_count, _MAX_ITEMS)):
                     d = fb.table_at(d_first + 4 * k)
                     id_at = fb.field(d, 0)
-                    backend = fb.string(id_at) if id_at is not None else ""
+                    backend = fb.string_at(id_at) if id_at is not None else ""
                     backends[backend] = backends.get(backend, 0) + 1
         for name in sorted(ops)[:200]:
             namespace = name.split("::", 1)[0] if "::" in name else ""
@@ -144,7 +147,7 @@ def _check_segments(fb: _Fb, root: int, base: int | None, size: int) -> None:
     at = fb.field(root, 4)
     if at is None:
         return
-    first, count = fb.vector(at, "segments")
+    first, count = fb.vector_at(at, "segments")
     if count and base is None:
         raise AnalysisError("malformed ExecuTorch program: data segments but no extended header")
     for k in range(min(count, _MAX_ITEMS)):

@@ -18,6 +18,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, BinaryIO
 
+from mlvet.containers.flatbuf import FlatBuffer
 from mlvet.errors import AnalysisError
 from mlvet.formats.base import Probe, ScanContext, register
 from mlvet.formats.tf_ops import TFG500, TFG502, TFG503, TFG504, classify_op, standard_ops
@@ -35,7 +36,6 @@ TFG509 = define_rule(
 
 IDENTIFIER = b"TFL3"
 _CUSTOM = 32  # BuiltinOperator.CUSTOM
-_WINDOW = 64 * 1024
 _MAX_VECTOR = 10_000_000
 _MAX_OPTIONS = 1 << 20
 _URL = re.compile(rb"(?:file|grpc)://[\x21-\x7e]{0,400}")
@@ -55,90 +55,32 @@ def builtin_names() -> dict[int, str]:
     return out
 
 
-class _FlatBuffer:
-    """Bounds-checked random access to FlatBuffer tables in a seekable stream (windowed reads)."""
+class _FlatBuffer(FlatBuffer):
+    """The shared bounds-checked FlatBuffer reader, plus the position-based accessors the TFLite walk uses."""
 
     def __init__(self, stream: BinaryIO, size: int) -> None:
-        self.stream = stream
-        self.size = size
-        self._buf = b""
-        self._start = 0
-
-    def _fail(self, what: str, pos: int) -> AnalysisError:
-        return AnalysisError(f"malformed TFLite model: {what} at byte {pos}")
-
-    def read(self, pos: int, n: int) -> bytes:
-        if pos < 0 or n < 0 or pos + n > self.size:
-            raise self._fail(f"{n}-byte read outside the file ({self.size} bytes)", pos)
-        rel = pos - self._start
-        if rel >= 0 and rel + n <= len(self._buf):
-            return self._buf[rel : rel + n]
-        self.stream.seek(pos)
-        data = self.stream.read(max(n, min(_WINDOW, self.size - pos)))
-        if len(data) < n:
-            raise self._fail("file ends early (truncated)", pos)
-        self._buf, self._start = data, pos
-        return data[:n]
-
-    def u8(self, pos: int) -> int:
-        return self.read(pos, 1)[0]
+        super().__init__(stream, size, "TFLite model")
 
     def i8(self, pos: int) -> int:
         return int.from_bytes(self.read(pos, 1), "little", signed=True)
 
-    def u16(self, pos: int) -> int:
-        return int.from_bytes(self.read(pos, 2), "little")
-
-    def u32(self, pos: int) -> int:
-        return int.from_bytes(self.read(pos, 4), "little")
-
-    def i32(self, pos: int) -> int:
-        return int.from_bytes(self.read(pos, 4), "little", signed=True)
-
-    def field(self, table: int, index: int) -> int | None:
-        """Absolute position of field ``index`` of the table at ``table`` (None when absent)."""
-        vtable = table - self.i32(table)
-        if not 0 <= vtable < self.size:
-            raise self._fail("vtable outside the file", table)
-        vsize = self.u16(vtable)
-        tsize = self.u16(vtable + 2)
-        if vsize < 4 or vsize % 2:
-            raise self._fail(f"invalid vtable size {vsize}", vtable)
-        slot = 4 + 2 * index
-        if slot + 2 > vsize:
-            return None
-        off = self.u16(vtable + slot)
-        if off == 0:
-            return None
-        if off >= tsize:
-            raise self._fail(f"field {index} lies outside its table", table)
-        return table + off
-
-    def deref(self, pos: int) -> int:
-        """Follow a uoffset stored at ``pos``."""
-        target = pos + self.u32(pos)
-        if target >= self.size:
-            raise self._fail("offset points past the end of the file", pos)
-        return target
-
-    def vector(self, pos: int, what: str, width: int = 4) -> tuple[int, int]:
+    def vector_at(self, pos: int, what: str, width: int = 4) -> tuple[int, int]:
         """(first element position, length) of the vector referenced at ``pos`` (``width``-byte elements)."""
         vec = self.deref(pos)
         n = self.u32(vec)
         if n > _MAX_VECTOR or vec + 4 + width * n > self.size:
-            raise self._fail(f"{what} vector of {n} elements does not fit in the file", vec)
+            raise self.fail(f"{what} vector of {n} elements does not fit in the file", vec)
         return vec + 4, n
 
     def table_at(self, elem: int) -> int:
         return self.deref(elem)
 
-    def string(self, pos: int, limit: int = 256) -> str:
+    def string_at(self, pos: int, limit: int = 256) -> str:
         s = self.deref(pos)
         n = self.u32(s)
         if s + 4 + n > self.size:
-            raise self._fail(f"string of {n} bytes runs past the end of the file", s)
-        data = self.read(s + 4, min(n, limit))
-        text = data.decode("utf-8", "backslashreplace")
+            raise self.fail(f"string of {n} bytes runs past the end of the file", s)
+        text = self.read(s + 4, min(n, limit)).decode("utf-8", "backslashreplace")
         return text + "…" if n > limit else text
 
 
@@ -166,7 +108,7 @@ class TfliteHandler:
         codes_at = fb.field(root, 1)
         if codes_at is None:
             raise AnalysisError("malformed TFLite model: no operator_codes")
-        first, count = fb.vector(codes_at, "operator_codes")
+        first, count = fb.vector_at(codes_at, "operator_codes")
         codes: list[tuple[int, str]] = []
         for i in range(count):
             table = fb.table_at(first + 4 * i)
@@ -175,19 +117,19 @@ class TfliteHandler:
             builtin = fb.field(table, 3)
             code = max(fb.i8(deprecated) if deprecated is not None else 0,
                        fb.i32(builtin) if builtin is not None else 0)
-            codes.append((code, fb.string(custom) if custom is not None else ""))
+            codes.append((code, fb.string_at(custom) if custom is not None else ""))
         usage = Counter[int]()
         operators = 0
         flex_urls: list[tuple[str, str]] = []
         subgraphs_at = fb.field(root, 2)
         if subgraphs_at is not None:
-            sg_first, sg_count = fb.vector(subgraphs_at, "subgraphs")
+            sg_first, sg_count = fb.vector_at(subgraphs_at, "subgraphs")
             for s in range(sg_count):
                 sg = fb.table_at(sg_first + 4 * s)
                 ops_at = fb.field(sg, 3)
                 if ops_at is None:
                     continue
-                op_first, op_count = fb.vector(ops_at, "operators")
+                op_first, op_count = fb.vector_at(ops_at, "operators")
                 for k in range(op_count):
                     op = fb.table_at(op_first + 4 * k)
                     idx_at = fb.field(op, 0)
@@ -201,11 +143,11 @@ class TfliteHandler:
         meta_names: list[str] = []
         meta_at = fb.field(root, 6)
         if meta_at is not None:
-            m_first, m_count = fb.vector(meta_at, "metadata")
+            m_first, m_count = fb.vector_at(meta_at, "metadata")
             for k in range(min(m_count, 64)):
                 name_at = fb.field(fb.table_at(m_first + 4 * k), 0)
                 if name_at is not None:
-                    meta_names.append(fb.string(name_at, 128))
+                    meta_names.append(fb.string_at(name_at, 128))
         _report(codes, usage, operators, version, meta_names, ctx)
         for flex_op, url in dict.fromkeys(flex_urls):
             rule = TFG502 if url.startswith("file://") else TFG503
@@ -223,7 +165,7 @@ def _flex_urls(fb: _FlatBuffer, op: int) -> list[str]:
     at = fb.field(op, 5)
     if at is None:
         return []
-    first, n = fb.vector(at, "custom_options", 1)
+    first, n = fb.vector_at(at, "custom_options", 1)
     blob = fb.read(first, min(n, _MAX_OPTIONS))
     urls = []
     for m in _URL.finditer(blob):
