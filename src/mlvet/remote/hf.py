@@ -86,10 +86,14 @@ def _hub() -> Any:
 
 def _errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "the hub could not answer" (network, HTTP status, malformed answer)."""
-    import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
-    return (HfHubHTTPError, httpx2.HTTPError, OSError, ValueError, KeyError, TypeError)
+    transport: type[BaseException]
+    try:  # huggingface_hub 2.x speaks httpx2
+        from httpx2 import HTTPError as transport
+    except ImportError:  # pragma: no cover - older clients use httpx
+        from httpx import HTTPError as transport
+    return (HfHubHTTPError, transport, OSError, ValueError, KeyError, TypeError)
 
 
 def _reason(exc: BaseException) -> str:
