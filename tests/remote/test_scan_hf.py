@@ -185,3 +185,20 @@ def test_one_file_and_sarif_and_verbose_text(hub: Hub, tmp_path: Path) -> None:
 def test_malformed_url_is_a_usage_error(hub: Hub, tmp_path: Path) -> None:
     code, _, err = _cli(hub.url, tmp_path, "hf://org/na me@")
     assert code == 4 and "hf://" in err
+
+
+def test_a_server_ignoring_range_fails_closed(hub: Hub, tmp_path: Path) -> None:
+    from support.hubserver import HubServer
+
+    with HubServer(tmp_path / "srv", lfs_redirect="none") as server:
+        commit = server.add_repo("org/big", hub.folders["big"])
+        server.ignore_range = True
+        code, doc = _scan_json(server.url, tmp_path, "hf://org/big")
+    assert code == 2
+    by_name = {r["origin"]["path"]: r for r in doc["results"]}
+    big = by_name["model.safetensors"]
+    assert big["status"] == "error" and "ignored the byte range" in " ".join(big["errors"])
+    assert big["path"] == f"hf://org/big@{commit}/model.safetensors"
+    assert big["bytes_read"] == 0  # refused on the status line, before the body
+    assert by_name["config.json"]["status"] == "scanned"  # a whole small file is a valid answer to its range
+    assert server.bytes_served["org/big/model.safetensors"] < 256 * 1024 * 1024  # the client hung up
