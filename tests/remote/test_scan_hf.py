@@ -46,19 +46,24 @@ def _comparable(result: dict[str, Any]) -> tuple[Any, ...]:
     return result["status"], result["format"], tuple(result["formats_seen"]), tuple(findings)
 
 
-@pytest.mark.parametrize("name", ["evil", "bert", "big"])
-def test_findings_equal_a_local_scan(hub: Hub, tmp_path: Path, name: str) -> None:
-    code, remote = _scan_json(hub.url, tmp_path, f"hf://org/{name}")
-    local_code, local_out, _ = _cli(hub.url, tmp_path, str(hub.folders[name]), "-f", "json")
-    local = json.loads(local_out)
-    assert code == local_code == (1 if name == "evil" else 0)
+@pytest.mark.parametrize("name", ["evil", "bert", "big", "gpt2"])
+def test_findings_equal_a_local_scan(hub: Hub, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlvet
+    from mlvet.report.jsonfmt import report_to_dict
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    remote = report_to_dict(scan_remote(f"hf://org/{name}"))
+    local = report_to_dict(mlvet.scan(hub.folders[name]))
     prefix = f"hf://org/{name}@{hub.commits[name]}/"
     by_remote = {r["path"].removeprefix(prefix): _comparable(r) for r in remote["results"]}
     by_local = {str(Path(r["path"]).relative_to(hub.folders[name])): _comparable(r) for r in local["results"]}
     assert by_remote == by_local
+    assert remote["summary"] == local["summary"]
     assert all(r["path"].startswith(prefix) for r in remote["results"])
     if name == "evil":
         assert any(f[0] == "PKL100" and "system" in f[2] for f in by_remote["pytorch_model.bin"][3])
+    else:
+        assert remote["summary"]["findings"] == 0
 
 
 def test_origin_is_pinned_in_every_result(hub: Hub, tmp_path: Path) -> None:
