@@ -46,7 +46,7 @@ def _comparable(result: dict[str, Any]) -> tuple[Any, ...]:
     return result["status"], result["format"], tuple(result["formats_seen"]), tuple(findings)
 
 
-@pytest.mark.parametrize("name", ["evil", "bert", "big", "gpt2"])
+@pytest.mark.parametrize("name", ["evil", "bert", "big", "gpt2", "onnx"])
 def test_findings_equal_a_local_scan(hub: Hub, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import mlvet
     from mlvet.report.jsonfmt import report_to_dict
@@ -62,6 +62,10 @@ def test_findings_equal_a_local_scan(hub: Hub, name: str, monkeypatch: pytest.Mo
     assert all(r["path"].startswith(prefix) for r in remote["results"])
     if name == "evil":
         assert any(f[0] == "PKL100" and "system" in f[2] for f in by_remote["pytorch_model.bin"][3])
+    elif name == "onnx":  # the data file is attributed to the graph through the shadow folder, and only probed
+        assert by_remote["model.onnx_data"][:2] == ("skipped", "onnx-external-data")
+        data = next(r for r in remote["results"] if r["path"].endswith("model.onnx_data"))
+        assert data["bytes_read"] < data["size"] // 8
     else:
         assert remote["summary"]["findings"] == 0
 
