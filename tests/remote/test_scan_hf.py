@@ -211,3 +211,18 @@ def test_a_server_ignoring_range_fails_closed(hub: Hub, tmp_path: Path) -> None:
     assert big["bytes_read"] == 0  # refused on the status line, before the body
     assert by_name["config.json"]["status"] == "scanned"  # a whole small file is a valid answer to its range
     assert server.bytes_served["org/big/model.safetensors"] < 256 * 1024 * 1024  # the client hung up
+
+
+def test_spaces_prefix(hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    space = tmp_path / "space"
+    space.mkdir()
+    (space / "README.md").write_text("---\nsdk: gradio\n---\n")
+    (space / "weights.pkl").write_bytes((hub.folders["data"] / "train" / "shard.pkl").read_bytes())
+    commit = hub.server.add_repo("org/demo", space, repo_type="space")
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    report = scan_remote("hf://spaces/org/demo")
+    by_path = {r.path: r for r in report.results}
+    pkl = by_path[f"hf://spaces/org/demo@{commit}/weights.pkl"]
+    assert any(f.rule_id == "PKL100" for f in pkl.findings)
+    assert pkl.hub is not None and pkl.hub.repo_type == "space"
+    assert pkl.origin is not None and pkl.origin.locator == "spaces/org/demo"

@@ -6,6 +6,9 @@ files, so each remote file goes through :func:`mlvet.scanner.scan_stream` exactl
 safetensors or GGUF file cost its header. Each result gets ``path`` = the pinned display URL, ``origin``,
 ``bytes_read`` and ``sha256`` (the source's content key, or the digest of a small file read whole).
 
+Some analyses look beside a file (ONNX external data, ``auto_map`` code next to config.json): the scan runs
+against a :class:`Shadow` folder with the source's names and sizes, and results are relabelled to the URLs.
+
 Failures fail closed: a source that cannot be resolved or listed is one ``error`` result for its URL; a file
 that cannot be read is an ``error`` result for that file (exit 2 either way).
 """
