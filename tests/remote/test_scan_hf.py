@@ -226,3 +226,18 @@ def test_spaces_prefix(hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert any(f.rule_id == "PKL100" for f in pkl.findings)
     assert pkl.hub is not None and pkl.hub.repo_type == "space"
     assert pkl.origin is not None and pkl.origin.locator == "spaces/org/demo"
+
+
+def test_hostile_file_names_are_escaped(hub: Hub, tmp_path: Path) -> None:
+    repo = tmp_path / "hostile"
+    (repo / "sub").mkdir(parents=True)
+    hostile = "sub/<img src=x onerror=alert(1)>\x1b[2J.pkl"
+    (repo / hostile).write_bytes((hub.folders["data"] / "train" / "shard.pkl").read_bytes())
+    hub.server.add_repo("org/hostile", repo)
+    code, out, _ = _cli(hub.url, tmp_path, "hf://org/hostile", "--no-color")
+    assert code == 1 and "\x1b" not in out and "PKL100" in out
+    code, doc = _scan_json(hub.url, tmp_path, "hf://org/hostile")
+    assert code == 1 and doc["results"][0]["origin"]["path"] == hostile
+    code, out, _ = _cli(hub.url, tmp_path, "hf://org/hostile", "-f", "sarif")
+    uri = json.loads(out)["runs"][0]["artifacts"][0]["location"]["uri"]
+    assert "<" not in uri and "\x1b" not in uri and uri.startswith("hf://org/hostile@")
