@@ -37,6 +37,8 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
                     "mlvet.commands", "mlvet.cli")),
 ]
 #: Upward imports being removed on other branches of the same redesign (owner in the comment).
+RULES.append(("mlvet.remote", ("mlvet.inventory", "mlvet.store", "mlvet.bom", "mlvet.trust", "mlvet.commands",
+                               "mlvet.cli", "mlvet.server")))  # issue 14 (hub)
 _PENDING: set[tuple[str, str]] = set()
 
 
