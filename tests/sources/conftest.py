@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mlflowserver import MlflowServer
-from s3server import S3Server
+from s3server import S3Server, write_model_files
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +40,12 @@ def s3_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Serve
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """A real ``mlflow server`` with ``clf`` (v1, alias ``champion``) and ``evil`` (v1, malicious artifact)."""
+    files = write_model_files(tmp_path_factory.mktemp("mlflow-files"))
     server = MlflowServer(tmp_path_factory.mktemp("mlflow"))
     try:
-        server.start(s3_server.files["evil.pkl"], s3_server.files["big.safetensors"])
+        server.start(files["evil.pkl"], files["big.safetensors"])
         yield server
     finally:
         server.stop()

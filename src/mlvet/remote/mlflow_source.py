@@ -132,9 +132,12 @@ class MlflowSource:
                   else client.get_model_version(self._name, self._version))
             version = str(mv.version)
             uri = str(client.get_model_version_download_uri(self._name, version))
-            pairs = [("tracking_uri", tracking), ("run_id", str(mv.run_id or "")),
-                     ("model_id", str(getattr(mv, "model_id", None) or "")), ("source", _public(str(mv.source or ""))),
-                     ("artifact_uri", _public(uri))]
+            source = str(mv.source or "")
+            model_id = str(getattr(mv, "model_id", None) or "")
+            if not model_id and source.startswith("models:/m-"):  # MLflow 3 logged model, named by its source
+                model_id = source[len("models:/"):].split("/", 1)[0]
+            pairs = [("tracking_uri", tracking), ("run_id", str(mv.run_id or "")), ("model_id", model_id),
+                     ("source", _public(source)), ("artifact_uri", _public(uri))]
             if self._alias:
                 pairs.append(("requested_alias", self._alias))
             return _Pinned(f"models:/{self._name}/{version}", f"models:/{self._name}", version, uri, tuple(pairs))
