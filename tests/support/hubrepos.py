@@ -46,7 +46,7 @@ def write_tiny_gpt2(folder: str | os.PathLike[str], *, seed: int = 0) -> Path:
 
     out = Path(folder)
     torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=99, n_embd=32, n_layer=2, n_head=2, n_positions=64)
+    config = GPT2Config(vocab_size=99, n_embd=32, n_layer=2, n_head=2, n_positions=64, bos_token_id=0, eos_token_id=0)
     GPT2LMHeadModel(config).save_pretrained(out)
     return out
 

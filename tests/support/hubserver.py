@@ -141,6 +141,8 @@ class HubServer:
         self.require_auth = require_auth
         self.lfs_redirect = lfs_redirect
         self.tree_page_size = tree_page_size
+        #: Fault injection: answer every ranged GET with the whole file (200), as a misbehaving mirror would.
+        self.ignore_range = False
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[RequestRecord] = []
         self.bytes_served: dict[str, int] = {}
@@ -532,7 +534,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._content(f, key, {"ETag": f'"{sha256}"', "Accept-Ranges": "bytes"})
 
     def _content(self, f: HubFile, key: str, headers: dict[str, str]) -> None:
-        rng = _parse_range(self.headers.get("Range"), f.size)
+        rng = None if self.hub.ignore_range else _parse_range(self.headers.get("Range"), f.size)
         if rng == "unsatisfiable":
             self._send(416, b"", headers | {"Content-Range": f"bytes */{f.size}"})
             return

@@ -52,7 +52,16 @@ def register(group: click.Group) -> None:
         renderer = get_renderer(fmt)
         _io.check_output(output, what="report card")
         policy = resolve_policy(policy_file, Path.cwd())
-        card = score_model(path, policy=policy, public_key=public_key, signature=signature, jobs=jobs)
+        if "://" in path:  # a remote URL (hf://...): scored from what a ranged scan reads
+            from mlvet.remote.base import is_remote
+
+            if not is_remote(path):
+                raise click.UsageError(f"{path}: not a remote source mlvet knows")
+            from mlvet.trust.score.remote import score_remote
+
+            card = score_remote(path, policy=policy, public_key=public_key, signature=signature, jobs=jobs)
+        else:
+            card = score_model(path, policy=policy, public_key=public_key, signature=signature, jobs=jobs)
         if output:
             with _io.output_file(output, what="report card") as fh:
                 renderer(card, fh, color=False, verbose=verbose)

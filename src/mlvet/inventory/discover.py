@@ -38,6 +38,7 @@ from mlvet.hfcache import blob_integrity, read_refs
 from mlvet.inventory.classify import FileKind, classify
 from mlvet.inventory.model import Asset, AssetFile, AssetKind, AssetMetadata, HubRef, InventoryRun, asset_id
 from mlvet.model import Status
+from mlvet.remote.base import is_remote
 
 if TYPE_CHECKING:
     from mlvet.model import FileResult, Finding
@@ -279,7 +280,7 @@ def resolve_roots(paths: Iterable[str | os.PathLike[str]], *, hf_cache: bool = F
 
     One definition, because "the previous run over the same roots" compares these exactly.
     """
-    roots = {os.path.abspath(os.fspath(p)) for p in paths}
+    roots = {p if isinstance(p, str) and is_remote(p) else os.path.abspath(os.fspath(p)) for p in paths}
     if hf_cache:
         cache = default_hf_cache()
         if os.path.isdir(cache):
@@ -293,7 +294,7 @@ def iter_groups(paths: Iterable[str], *, hf_cache: bool = False,
     counter = counter if counter is not None else [0]
     roots = resolve_roots(paths, hf_cache=hf_cache)
     seen: set[str] = set()
-    for root in roots:
+    for root in (r for r in roots if not is_remote(r)):  # remote URLs: mlvet.inventory.remote
         if not os.path.lexists(root):
             raise UsageError(f"no such file or directory: {root}")
         if os.path.isdir(root):
@@ -528,6 +529,10 @@ def inventory(paths: Sequence[str], *, store: Store | None = None, hf_cache: boo
     scanner = (lambda p: scan_file(p, pol)) if scan and pol is not None else None
     try:
         assets = _build_all(groups, fp, prev_assets, scanner, jobs, progress, pol)
+        if scan and pol is not None and any(is_remote(r) for r in roots):
+            from mlvet.inventory.remote import remote_assets
+
+            assets += remote_assets([r for r in roots if is_remote(r)], pol, jobs)
     except BaseException:  # Ctrl-C, SIGTERM, an error: the hashes computed so far still serve the next run
         with contextlib.suppress(Exception):  # never hide the interruption behind a database error
             fp.flush()

@@ -139,6 +139,10 @@ class CountingReader(io.RawIOBase):
         self._pos += done
         return done
 
+    def blocks(self) -> list[tuple[int, bytes]]:
+        """The fetched blocks still cached, as (offset, bytes): what a scan actually saw of the file."""
+        return sorted(self._cache.items())
+
     def _block_at(self, pos: int) -> tuple[int, bytes]:
         for start, data in reversed(self._cache.items()):
             if start <= pos < start + len(data):
@@ -148,7 +152,7 @@ class CountingReader(io.RawIOBase):
             self._next_block = min(MAX_BLOCK, self._next_block * 2)
         else:
             self._next_block = self._block
-        stop = min(self.size, pos + self._next_block)
+        stop = min(self.size, pos + self._next_block, *(s for s in self._cache if s > pos))  # no refetching
         data = self._fetch(pos, stop)
         self.requests += 1
         self.bytes_read += len(data)

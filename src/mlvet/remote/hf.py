@@ -86,10 +86,14 @@ def _hub() -> Any:
 
 def _errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "the hub could not answer" (network, HTTP status, malformed answer)."""
-    import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
-    return (HfHubHTTPError, httpx2.HTTPError, OSError, ValueError, KeyError, TypeError)
+    transport: type[BaseException]
+    try:  # huggingface_hub 2.x speaks httpx2
+        from httpx2 import HTTPError as transport
+    except ImportError:  # pragma: no cover - older clients use httpx
+        from httpx import HTTPError as transport
+    return (HfHubHTTPError, transport, OSError, ValueError, KeyError, TypeError)
 
 
 def _reason(exc: BaseException) -> str:
@@ -159,7 +163,7 @@ class HfSource:
         from huggingface_hub.utils import (  # type: ignore[attr-defined] # re-exported, not in __all__
             build_hf_headers,
             hf_raise_for_status,
-            http_backoff,
+            http_stream_backoff,
         )
 
         p = self.parsed
@@ -168,23 +172,33 @@ class HfSource:
         errors = _errors()
 
         def fetch(start: int, stop: int) -> bytes:
+            """GET one range, streamed: a server that ignores ``Range`` is refused before its body is read."""
             headers = build_hf_headers(token=self.token)
             headers["Range"] = f"bytes={start}-{stop - 1}"
             headers["Accept-Encoding"] = "identity"
+            want = stop - start
+            data = bytearray()
             try:
-                r = http_backoff("GET", url, headers=headers, timeout=self.timeout, max_retries=2,
-                                 base_wait_time=0.25, max_wait_time=1.0, follow_redirects=True)
-                hf_raise_for_status(r)
+                with http_stream_backoff("GET", url, headers=headers, timeout=self.timeout, max_retries=2,
+                                         base_wait_time=0.25, max_wait_time=1.0, follow_redirects=True) as r:
+                    if r.status_code >= 400:
+                        r.read()
+                        hf_raise_for_status(r)
+                    if r.status_code == 206:
+                        got = r.headers.get("Content-Range", "")
+                        if not got.startswith(f"bytes {start}-{stop - 1}/"):
+                            raise RemoteReadError(f"{f.url}: asked bytes {start}-{stop - 1}, server sent {got!r}")
+                    elif r.status_code != 200 or start != 0 or stop != size:
+                        raise RemoteReadError(f"{f.url}: the server ignored the byte range (HTTP {r.status_code})")
+                    for chunk in r.iter_bytes():
+                        data += chunk
+                        if len(data) > want:
+                            raise RemoteReadError(f"{f.url}: asked {want} bytes at {start}, the server sent more")
             except errors as exc:
+                if isinstance(exc, RemoteReadError):
+                    raise
                 raise RemoteReadError(f"{f.url}: cannot read bytes {start}-{stop - 1} ({_reason(exc)})") from None
-            if r.status_code == 206:
-                got = r.headers.get("Content-Range", "")
-                if not got.startswith(f"bytes {start}-"):
-                    raise RemoteReadError(f"{f.url}: asked bytes {start}-{stop - 1}, server sent {got!r}")
-            elif r.status_code != 200 or start != 0 or stop != size:
-                raise RemoteReadError(f"{f.url}: the server ignored the byte range (HTTP {r.status_code})")
-            data: bytes = r.content
-            return data
+            return bytes(data)
 
         return CountingReader(fetch, size, name=f.url)  # type: ignore[return-value]
 

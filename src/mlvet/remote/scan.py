@@ -52,8 +52,15 @@ def _digest(reader: CountingReader) -> str:
     return h.hexdigest()
 
 
-def remote_result(source: RemoteSource, f: RemoteFile, policy: Policy) -> FileResult:
-    """Scan one listed file of a resolved source; never raises for bad content or a failed read."""
+Keep = Callable[[RemoteFile, CountingReader], None]
+
+
+def remote_result(source: RemoteSource, f: RemoteFile, policy: Policy, *, keep: Keep | None = None) -> FileResult:
+    """Scan one listed file of a resolved source; never raises for bad content or a failed read.
+
+    ``keep`` is called with the reader after the scan, before it is closed (the report card copies what the
+    scan read into a local shadow tree); an OSError it raises makes the result ``error``.
+    """
     from mlvet.scanner import scan_stream
 
     hub = _hub_origin(f.origin)
@@ -77,6 +84,11 @@ def remote_result(source: RemoteSource, f: RemoteFile, policy: Policy) -> FileRe
                 except OSError as exc:
                     res = dataclasses.replace(res, status=Status.ERROR, errors=(
                         *res.errors, f"cannot read the file whole to hash it: {exc}"))
+            if keep is not None:
+                try:
+                    keep(f, reader)
+                except OSError as exc:
+                    res = dataclasses.replace(res, status=Status.ERROR, errors=(*res.errors, str(exc)))
             bytes_read = reader.bytes_read
     return dataclasses.replace(res, sha256=sha256, bytes_read=bytes_read, origin=f.origin, hub=hub)
 
@@ -86,7 +98,7 @@ def _failed_source(url: str, message: str) -> FileResult:
 
 
 def scan_source(source: RemoteSource, policy: Policy, *, jobs: int | None = 1,
-                progress: Progress | None = None) -> list[FileResult]:
+                progress: Progress | None = None, keep: Keep | None = None) -> list[FileResult]:
     """Resolve, list and scan one source; results in listing order (one ``error`` result if it cannot resolve)."""
     try:
         source.resolve()
@@ -103,7 +115,7 @@ def scan_source(source: RemoteSource, policy: Policy, *, jobs: int | None = 1,
     threads = max(1, min(threads, len(files)))
 
     def one(f: RemoteFile) -> FileResult:
-        res = remote_result(source, f, policy)
+        res = remote_result(source, f, policy, keep=keep)
         if progress:
             progress(res)
         return res
