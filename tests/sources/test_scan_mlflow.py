@@ -154,3 +154,15 @@ def test_malformed_urls_are_usage_errors() -> None:
     for url in ("models:/clf", "models:/clf/latest-ish", "runs:/"):
         done = _run({"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, url)
         assert done.returncode == 4, (url, done.stderr)
+
+
+def test_bom_names_the_pinned_model_version(mlflow_server: MlflowServer, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "MLFLOW_TRACKING_URI": mlflow_server.uri}
+    out = tmp_path / "bom.json"
+    done = subprocess.run([sys.executable, "-m", "mlvet", "bom", "models:/evil/1", "-o", str(out)], env=env,
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    bom = json.loads(text)
+    assert any(p.get("value") == "models:/evil/1" for p in bom["metadata"]["properties"])
+    assert "extras/evil.pkl" in text and "PKL100" in text

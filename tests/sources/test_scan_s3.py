@@ -171,3 +171,18 @@ def test_missing_extra_is_a_usage_error_naming_it(tmp_path: Path) -> None:
     done = _run({"PYTHONPATH": f"{shim}{os.pathsep}{SRC}"}, f"s3://{BUCKET}/{PREFIX}")
     assert done.returncode == 4, done.stderr
     assert "mlvet[s3]" in done.stderr
+
+
+def test_inventory_records_every_object_pinned(s3_server: S3Server, tmp_path: Path) -> None:
+    env = {**s3_server.env(), "PYTHONPATH": str(SRC)}
+    done = subprocess.run([sys.executable, "-m", "mlvet", "inventory", f"s3://{BUCKET}/{PREFIX}", "--db",
+                           f"sqlite:///{tmp_path / 'inv.db'}", "--format", "json"], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    [asset] = json.loads(done.stdout)["assets"]
+    assert asset["verdict"] == "critical" and asset["incomplete"] is False
+    assert asset["metadata"]["extra"]["origin_kind"] == "s3"
+    paths = {f["rel"]: f["path"] for f in asset["files"]}
+    assert set(paths) == {PREFIX + n for n in s3_server.files}
+    for rel, path in paths.items():
+        assert path == f"s3://{BUCKET}/{rel}?versionId={s3_server.versions[rel]}"
