@@ -173,10 +173,25 @@ def _hf() -> ModuleType:
     return hf
 
 
+def _fsspec() -> ModuleType:
+    from mlvet.remote import fsspec_source
+
+    return fsspec_source
+
+
+def _mlflow() -> ModuleType:
+    from mlvet.remote import mlflow_source
+
+    return mlflow_source
+
+
 #: URL prefix -> importer of the module whose ``source(url)`` builds the RemoteSource (append-only: s3/fsspec,
 #: models:/ and runs:/ add their lines). Longest prefix wins.
 SCHEMES: dict[str, Callable[[], ModuleType]] = {
     "hf://": _hf,
+    "s3://": _fsspec, "gs://": _fsspec, "gcs://": _fsspec, "az://": _fsspec, "abfs://": _fsspec,
+    "https://": _fsspec, "http://": _fsspec,
+    "models:/": _mlflow, "runs:/": _mlflow,
 }
 
 
