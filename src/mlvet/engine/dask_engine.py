@@ -67,7 +67,7 @@ class DaskEngine:
         distributed: Any = _distributed
         if not items:
             return
-        sizes = list(sizes) if sizes is not None else [0] * len(items)
+        sizes = list(sizes) if sizes else [0] * len(items)
         [state_future] = self.client.scatter([state], broadcast=True, hash=False)
         futures: dict[Any, list[int]] = {}
         for batch in make_batches(sizes, self.workers()):
@@ -75,7 +75,7 @@ class DaskEngine:
                                      retries=self.retries, pure=False)
             futures[fut] = batch
         try:
-            for fut in distributed.as_completed(list(futures)):
+            for fut in distributed.as_completed(list(futures), loop=self.client.loop):
                 batch = futures.pop(fut)
                 try:
                     results = fut.result()

@@ -28,7 +28,7 @@ class LocalEngine:
 
         if not items:
             return
-        sizes = list(sizes) if sizes is not None else [0] * len(items)
+        sizes = list(sizes) if sizes else [0] * len(items)
         n_jobs = resolve_jobs(self.jobs, len(items), sum(sizes))
         if n_jobs <= 1:
             for i, item in enumerate(items):
