@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _cluster import Cluster, dask_cluster  # noqa: E402
+from _cluster import Cluster, dask_cluster
 
 #: A protocol-0 pickle that calls os.system when loaded (only ever scanned).
 EVIL = b"cos\nsystem\n(S'echo owned'\ntR."

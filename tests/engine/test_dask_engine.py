@@ -30,7 +30,7 @@ TIMEOUT = 180
 
 def _mlvet(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mlvet", *args], capture_output=True, text=True, env=env(),
-                          cwd=cwd, timeout=TIMEOUT)
+                          check=False, cwd=cwd, timeout=TIMEOUT)
 
 
 def _start(*args: str, cwd: Path) -> subprocess.Popen[str]:

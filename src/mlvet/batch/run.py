@@ -120,7 +120,8 @@ def run_batch(store: Store, engine: Engine, policy: Policy, units: Iterable[Unit
         remote = {u.source: u.remote for u in submit}
         for source, f in again:
             by_source.setdefault(source, []).append(f)
-        units2 = [Unit(s, tuple(fs), remote.get(s, False)) for s, fs in by_source.items()]
+        endpoint = {u.source: u.endpoint for u in submit}
+        units2 = [Unit(s, tuple(fs), remote.get(s, False), endpoint=endpoint.get(s)) for s, fs in by_source.items()]
         _scan_and_record(engine, policy, units2, runs, info.id, cache, stats, {}, [], progress)
     runs.finish(info.id, total)
     return stats
@@ -145,10 +146,7 @@ def _restored(doc: dict[str, Any], f: FileRef) -> FileResult:
     res = result_from_doc(doc, f.path)
     if f.remote is None:
         return replace(res, sha256=f.sha256)
-    fields: dict[str, Any] = {"sha256": f.remote.sha256}
-    if hasattr(res, "origin"):
-        fields["origin"] = f.remote.origin
-    return replace(res, **fields)
+    return replace(res, sha256=f.remote.sha256 or res.sha256, origin=f.remote.origin, bytes_read=0)
 
 
 def _rows(source: str, scanned: list[Scanned], waiting: dict[tuple[str, str], list[tuple[str, FileRef]]],

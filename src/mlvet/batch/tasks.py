@@ -41,6 +41,8 @@ class Unit:
     files: tuple[FileRef, ...] = ()
     remote: bool = False
     issue: FileResult | None = field(default=None, compare=False)
+    #: The hub a remote unit is read from (None: the worker's ``HF_ENDPOINT``).
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True)

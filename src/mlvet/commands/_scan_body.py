@@ -28,12 +28,20 @@ def run(paths: list[str], renderer: Any, output: str | None, threshold: Severity
     from pathlib import Path
 
     from mlvet.commands import _io
-    from mlvet.scanner import resolve_policy
-    from mlvet.scanner import scan as run_scan
+    from mlvet.scanner import resolve_policy, scan
 
+    run_scan: Callable[..., Any] = scan
     _io.check_output(output, what="report")
     policy = resolve_policy(policy_file, Path.cwd())
     show_progress = progress if progress is not None else sys.stderr.isatty()
+    if any(":/" in p for p in paths):  # a remote URL (hf://, s3://, models:/ ...): checked before importing
+        from mlvet.remote.base import is_remote
+
+        if any(is_remote(p) for p in paths):
+            from mlvet.remote.scan import scan_paths
+
+            run_scan = scan_paths
+            show_progress = False
     if db is not None or engine is not None:
         report = _scan_on_engine(paths, policy, jobs, engine, db, run_id, resume)
     else:
