@@ -9,6 +9,7 @@ the unit.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from mlvet.batch.tasks import FileRef, Scanned, Unit
@@ -72,7 +73,7 @@ def scan_remote_unit(policy: Any, unit: Unit) -> list[Scanned]:
     _use_endpoint(unit.endpoint)
     try:
         src = open_source(unit.source)
-        src.resolve()
+        _pin(src, unit)
     except Exception as exc:  # the repository went away or the hub is unreachable: every file is an error
         return [Scanned(r, _error(r.path, f"cannot resolve {unit.source}: {exc}", r.size or None), None)
                 for r in unit.files]
@@ -84,6 +85,20 @@ def scan_remote_unit(policy: Any, unit: Unit) -> list[Scanned]:
     finally:
         src.close()
     return out
+
+
+def _pin(src: Any, unit: Unit) -> None:
+    """Pin ``src`` to the commit the resolve round found, without asking the hub again when possible.
+
+    The unit's source is ``hf://org/name@<commit>``; a source that keeps its pinned commit in ``commit`` (the
+    hub source does) is given it directly, which saves the two listing requests per repository that
+    :meth:`resolve` would repeat. Any other source is resolved again (same commit: same files).
+    """
+    commit = unit.source.rsplit("@", 1)[-1]
+    if re.fullmatch(r"[0-9a-f]{40}", commit) and getattr(src, "commit", "missing") is None:
+        src.commit = commit
+        return
+    src.resolve()
 
 
 def _use_endpoint(endpoint: str | None) -> None:
