@@ -129,7 +129,9 @@ def run_once(server: Any, repos_file: Path, db: str, workers: int, logs: Path, n
     rows = _rows(db, run_id)
     files = len(rows)
     hits = sum(bool(r[5]) for r in rows)
-    return {"workers": workers, "wall": wall, "files": files, "repos": n, "hits": hits,
+    db_file = db.removeprefix("sqlite:///")
+    db_bytes = sum(os.path.getsize(p) for p in (db_file, db_file + "-wal") if os.path.exists(p))
+    return {"workers": workers, "wall": wall, "files": files, "repos": n, "hits": hits, "db_bytes": db_bytes,
             "bytes_read": sum(r[4] or 0 for r in rows), "served": server.total_bytes_served,
             "requests": len(server.requests), "cpu": cpu, "errors": sum(r[3] == "error" for r in rows),
             "exit": done.returncode, "summary": done.stdout.splitlines()[0]}
@@ -232,8 +234,8 @@ def write_md(out: Path, n: int, results: list[dict[str, Any]], warm: dict[str, A
         f"at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}. Setup (writing and serving the repos): "
         f"{setup:.0f} s.", "",
         "| workers | wall s | speed-up | repos/s | files/s | files | cache hit rate | bytes read / repo | "
-        "bytes served / repo | requests / repo | worker CPU s | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "bytes served / repo | requests / repo | worker CPU s | DB bytes (SQLite, cumulative) | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in [*results, warm]:
         label = r.get("label", str(r["workers"]))
@@ -241,7 +243,7 @@ def write_md(out: Path, n: int, results: list[dict[str, Any]], warm: dict[str, A
             f"| {label} | {r['wall']:.1f} | {base / r['wall']:.2f} | {r['repos'] / r['wall']:.1f} | "
             f"{r['files'] / r['wall']:.1f} | {r['files']:,} | {r['hits'] / max(1, r['files']):.1%} | "
             f"{r['bytes_read'] / r['repos']:,.0f} | {r['served'] / r['repos']:,.0f} | "
-            f"{r['requests'] / r['repos']:.1f} | {r['cpu']:.1f} | {r['errors']} |")
+            f"{r['requests'] / r['repos']:.1f} | {r['cpu']:.1f} | {r['db_bytes']:,} | {r['errors']} |")
     lines += ["", "Cache hit rate: files recorded without being scanned (same content earlier in the run, or "
               "already in the result cache). The warm row re-runs the first configuration on its own database: "
               "only `config.json` files (whose analysis reads their folder, so never cached) are scanned again.",

@@ -48,7 +48,8 @@ def _rows(db: str) -> list[tuple[str, dict[str, Any]]]:
     engine = sa.create_engine(db)
     try:
         with engine.connect() as conn:
-            return [(p, r) for p, r in conn.execute(sa.text("SELECT path, result FROM scan_run_results"))]
+            rows = conn.execute(sa.text("SELECT path, result FROM scan_run_results"))
+            return [(p, json.loads(r) if isinstance(r, str) else r) for p, r in rows]
     except sa.exc.OperationalError:  # the table does not exist yet
         return []
     finally:
@@ -73,7 +74,7 @@ def _assert_exactly_once_and_equal(db: str, corpus: Path) -> None:
     local = _local(corpus)
     assert sorted(paths) == sorted(local)  # every file
     for path, doc in rows:
-        stored = json.loads(doc) if isinstance(doc, str) else doc
+        stored = dict(doc)
         stored.pop("path")
         assert stored.pop("sha256") == hashlib.sha256(Path(path).read_bytes()).hexdigest()
         stored["sha256"] = None  # a plain scan does not hash; the recorded run does (its cache key)
@@ -145,12 +146,42 @@ def test_client_killed_and_resumed_every_result_written_once(cluster: Cluster, c
             client.wait(timeout=10)
     partial = len(_rows(db))
     assert recorded <= partial < len(_local(corpus))  # killed mid-run
+    final = sum(r["status"] != "error" for _p, r in _rows(db))  # error rows are retried on resume
     again = _mlvet("scan", str(corpus), "--db", db, "--engine", cluster.spec, "--run-id", "r2", "--resume",
                    "-f", "json", cwd=tmp_path)
     assert again.returncode == 1, again.stderr
-    assert f"{partial} already recorded" in again.stderr
+    assert f"{final} already recorded" in again.stderr
     _assert_exactly_once_and_equal(db, corpus)
-    # A second resume has nothing left to do and changes nothing.
+    # A second resume only retries the file that cannot be analysed (an error may be transient) and changes
+    # nothing.
     third = _mlvet("scan", str(corpus), "--db", db, "--run-id", "r2", "--resume", "-f", "json", cwd=tmp_path)
-    assert third.returncode == 1 and " 0 scanned" in third.stderr, third.stderr
+    assert third.returncode == 1 and " 1 scanned" in third.stderr, third.stderr
+    _assert_exactly_once_and_equal(db, corpus)
+
+
+def test_scheduler_killed_then_new_cluster_resumes_to_exactly_once(cluster: Cluster, corpus: Path,
+                                                                   tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/run.db"
+    client = _start("scan", str(corpus), "--db", db, "--engine", cluster.spec, "--run-id", "r3", cwd=tmp_path)
+    try:
+        _wait_rows(db, 6, client)
+        assert cluster.scheduler is not None
+        os.kill(cluster.scheduler.pid, signal.SIGKILL)
+        try:  # the client gives up on its own (its futures are lost), or it is stopped as a user would
+            client.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.kill(client.pid, signal.SIGKILL)
+            client.wait(timeout=10)
+    finally:
+        if client.poll() is None:
+            os.kill(client.pid, signal.SIGKILL)
+            client.wait(timeout=10)
+    assert client.returncode != 0
+    cluster.stop()
+    from _cluster import dask_cluster
+
+    with dask_cluster(tmp_path, workers=1) as fresh:
+        again = _mlvet("scan", str(corpus), "--db", db, "--engine", fresh.spec, "--run-id", "r3", "--resume",
+                       "-f", "json", cwd=tmp_path)
+    assert again.returncode == 1, again.stderr
     _assert_exactly_once_and_equal(db, corpus)

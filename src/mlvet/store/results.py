@@ -207,17 +207,23 @@ class ScanRuns:
                         r.finished_at, r.items_total) for r in s.scalars(stmt)])
 
     def done_keys(self, run_id: str) -> set[str]:
-        """Item keys (see :func:`item_key`) that already have a result in run ``run_id``."""
+        """Item keys (see :func:`item_key`) that have a final result in run ``run_id``.
+
+        ``error`` rows are not final: the error may have been transient (a worker lost for good, the scheduler
+        gone, the hub unreachable), so a resumed run scans those files again and replaces their rows.
+        """
         t = cast(sa.Table, ScanRunResultRow.__table__)
 
         def read() -> set[str]:
             with self.store.engine.connect() as conn:
-                return set(conn.execute(sa.select(t.c.item_key).where(t.c.run_id == run_id)).scalars())
+                stmt = sa.select(t.c.item_key).where(t.c.run_id == run_id, t.c.status != "error")
+                return set(conn.execute(stmt).scalars())
 
         return self.store._guard("reading the run's results", read)
 
     def record(self, run_id: str, rows: Sequence[RecordedResult]) -> int:
-        """Insert result rows; a path already recorded in this run is left as it is. Returns rows offered."""
+        """Insert result rows; a path already recorded in this run is left as it is (an ``error`` row is
+        replaced). Returns the rows offered."""
         now = _now()
         data: dict[str, dict[str, Any]] = {}
         for r in rows:
@@ -235,8 +241,14 @@ class ScanRuns:
         return len(ordered)
 
     def _insert(self, chunk: list[dict[str, Any]], conn: Connection) -> None:
+        """Insert; a row already there is kept, unless it is an ``error`` row (then the new result replaces it)."""
         table = cast(sa.Table, ScanRunResultRow.__table__)
-        conn.execute(_insert(self.store.dialect, table).on_conflict_do_nothing(), chunk)
+        ins = _insert(self.store.dialect, table)
+        cols = ("source", "sha256", "format", "status", "severity", "bytes_read", "cache_hit", "result",
+                "recorded_at")
+        conn.execute(ins.on_conflict_do_update(index_elements=["run_id", "item_key"],
+                                               set_={c: ins.excluded[c] for c in cols},
+                                               where=table.c.status == "error"), chunk)
 
     def finish(self, run_id: str, items_total: int) -> None:
         """Mark the run finished with ``items_total`` results."""
