@@ -122,3 +122,27 @@ def test_inventory_fills_the_cache_and_a_copy_elsewhere_hits_it(db_url: str, tmp
         _run, assets, _c, _p = run_inventory([str(two)], store, policy=load_policy_file(strict, policy))
         assert "served from the cache" not in {f.message for f in assets[0].findings}
         assert "PKL100" in _rules(assets[0].findings)
+
+
+def test_scan_run_rows_are_written_once_and_only_error_rows_are_replaced(db_url: str, tmp_path: Path) -> None:
+    from mlvet.model import FileResult
+    from mlvet.store.results import RecordedResult, ScanRuns, item_key
+
+    f = tmp_path / "model.pkl"
+    f.write_bytes(EVIL)
+    good = scan_file(str(f), default_policy())
+    lost = FileResult(path=str(f), format="unknown", status=Status.ERROR, errors=("worker lost",))
+    other = FileResult(path=str(tmp_path / "b.pkl"), format="unknown", status=Status.ERROR, errors=("gone",))
+    with Store(db_url) as store:
+        runs = ScanRuns(store)
+        run = runs.create("scan", "inputs", policy_digest(default_policy()), "local")
+        runs.record(run.id, [RecordedResult(lost, "src", False, None), RecordedResult(other, "src", False, None)])
+        assert runs.done_keys(run.id) == set()  # errors are retried on resume
+        runs.record(run.id, [RecordedResult(good, "src", False, 29)])  # replaces the error row
+        runs.record(run.id, [RecordedResult(lost, "src", False, None)])  # never replaces a final row
+        assert runs.done_keys(run.id) == {item_key(str(f))}
+        rows = runs.results(run.id)
+        assert [(r.path, r.status) for _s, r, _h, _n in rows] == [(str(tmp_path / "b.pkl"), Status.ERROR),
+                                                                   (str(f), Status.SCANNED)]
+        assert rows[1][1].severity is Severity.CRITICAL and rows[1][3] == 29
+        assert runs.get(run.id) == run and runs.latest("scan", "inputs") == run
