@@ -15,7 +15,9 @@ new results go into the cache for every later run and command.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 
 __all__ = ["scan_assets"]
 
+#: New results written to the result cache per transaction (and at least every second).
+CACHE_BATCH = 1000
 #: Progress events: (stage, done, total or None).
 ProgressFn = Callable[[str, int, int | None], None]
 #: One item of the engine: an asset and the encoded cached results of some of its files (by path).
@@ -87,10 +91,22 @@ def scan_assets(pending: Sequence[Asset], policy: Policy, *, jobs: int = 1, engi
     out: list[Any] = [None] * len(items)
     eng = engine if engine is not None else LocalEngine(jobs)
     arriving = eng.map(scan_asset_task, policy, items, sizes=sizes, on_failure=_unscanned)
-    for done, (i, (asset, fresh)) in enumerate(arriving, 1):
-        out[i] = asset
-        if cache is not None and fresh:
-            cache.put(fresh)
-        if progress:
-            progress("scan", done, len(items))
+    new: list[tuple[str, str, FileResult]] = []
+    last = time.monotonic()
+    try:
+        for done, (i, (asset, fresh)) in enumerate(arriving, 1):
+            out[i] = asset
+            new.extend(fresh)
+            if cache is not None and new and (len(new) >= CACHE_BATCH or time.monotonic() - last >= 1.0):
+                cache.put(new)  # in batches: one transaction per asset would dominate trees of small models
+                new, last = [], time.monotonic()
+            if progress:
+                progress("scan", done, len(items))
+    except BaseException:  # interrupted: what was scanned still serves the next run
+        if cache is not None and new:
+            with contextlib.suppress(Exception):  # never hide the interruption behind a database error
+                cache.put(new)
+        raise
+    if cache is not None and new:
+        cache.put(new)
     return out
