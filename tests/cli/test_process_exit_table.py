@@ -293,6 +293,43 @@ TABLE: dict[str, dict[int, Scenario | str]] = {
 }
 
 
+# ---- hub-scan (issue 14): a hub stand-in serving the shared files, started once for the module ----------
+
+_HUB: dict[str, object] = {}
+
+
+def _hub(f: Files) -> str:
+    """The base URL of a loopback hub stand-in serving org/clean, org/bad, org/trunc and org/many."""
+    if "url" not in _HUB:
+        import shutil
+
+        from support.hubserver import HubServer
+
+        server = HubServer(f.root / "hub-server")
+        trunc = f.root / "hub-trunc"
+        trunc.mkdir(exist_ok=True)
+        shutil.copy(f.truncated, trunc / "model.pkl")
+        for name, folder in (("clean", f.clean_dir), ("bad", f.bad_dir), ("trunc", trunc), ("many", f.many)):
+            server.add_repo(f"org/{name}", folder)
+        _HUB["server"], _HUB["url"] = server, server.start()
+    return str(_HUB["url"])
+
+
+def _hub_scan(f: Files, t: Path, *repos: str) -> list[str]:
+    listing = t / "repos.txt"
+    listing.write_text("\n".join(repos) + "\n")
+    return ["hub-scan", "--repos", str(listing), "--db", _db(t), "--endpoint", _hub(f), "-j", "1"]
+
+
+TABLE["hub-scan"] = {  # issue 14 (append-only)
+    EXIT_CLEAN: lambda f, t: _hub_scan(f, t, "org/clean"),
+    EXIT_FINDINGS: lambda f, t: _hub_scan(f, t, "org/clean", "org/bad"),
+    EXIT_INCOMPLETE: lambda f, t: _hub_scan(f, t, "org/trunc"),
+    EXIT_USAGE: lambda f, t: _hub_scan(f, t, "org/clean", "not a repo id"),
+    EXIT_SIGINT: lambda f, t: Run(_hub_scan(f, t, "org/many"), busy_with=t / "inv.db"),
+}
+
+
 def _console() -> str:
     import shutil
     import sys

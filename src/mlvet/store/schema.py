@@ -219,3 +219,75 @@ class HashCacheRow(Base):
     inode: Mapped[int] = mapped_column(sa.BigInteger())
     sha256: Mapped[str] = mapped_column(sa.String(64))
     hashed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# ---- issue 14: the content-hash result cache and resumable scan runs (migration 0002) --------------------
+
+
+class ResultCacheRow(Base):
+    """A file's scan result keyed by content, mlvet version, policy digest and file name (``mlvet.engine.codec``).
+
+    The same blob in ten thousand repositories is scanned once. The name is part of the key because the
+    scanner reads it (an extension that hides code is a finding); the policy digest because a policy change
+    must never reuse a result made under another policy (:mod:`mlvet.policy.digest`).
+    """
+    __tablename__ = "scan_results_cache"
+
+    sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    tool_version: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    policy_digest: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    #: sha256 of the file name the scanner saw (a fixed-width key; the name itself is in ``name``).
+    name_key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(SafeText())
+    result: Mapped[dict[str, Any]] = mapped_column(SafeJSON())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RunPolicyRow(Base):
+    """The policy digest an inventory run scanned with: its results are reused only under the same policy."""
+    __tablename__ = "run_policies"
+
+    run_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    policy_digest: Mapped[str] = mapped_column(sa.String(64))
+
+
+class ScanRunRow(Base):
+    """One resumable batch scan (``mlvet hub-scan``, ``scan --db``): what it covers and under which policy."""
+    __tablename__ = "scan_runs"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    command: Mapped[str] = mapped_column(sa.String(32))
+    #: sha256 of the run's inputs (repo list, paths): ``--resume`` finds the run of the same inputs.
+    inputs_key: Mapped[str] = mapped_column(sa.String(64))
+    policy_digest: Mapped[str] = mapped_column(sa.String(64))
+    tool_version: Mapped[str] = mapped_column(sa.String(64))
+    engine: Mapped[str] = mapped_column(SafeString(255))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    items_total: Mapped[int | None] = mapped_column(sa.BigInteger(), nullable=True)
+
+    __table_args__ = (sa.Index("ix_scan_runs_inputs_key", "inputs_key"),)
+
+
+class ScanRunResultRow(Base):
+    """One file's result in a batch scan, written exactly once (``INSERT ... ON CONFLICT DO NOTHING``)."""
+    __tablename__ = "scan_run_results"
+
+    run_id: Mapped[str] = mapped_column(sa.String(64), sa.ForeignKey("scan_runs.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    #: sha256 of ``path`` (fixed width, so any URL can be a key).
+    item_key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(SafeText())
+    #: The repository (or root) the file belongs to, for per-repository queries.
+    source: Mapped[str | None] = mapped_column(SafeText(), nullable=True)
+    sha256: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    format: Mapped[str] = mapped_column(SafeString(64))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    severity: Mapped[int] = mapped_column(sa.SmallInteger())
+    bytes_read: Mapped[int | None] = mapped_column(sa.BigInteger(), nullable=True)
+    cache_hit: Mapped[bool] = mapped_column(sa.Boolean())
+    result: Mapped[dict[str, Any]] = mapped_column(SafeJSON())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (sa.Index("ix_scan_run_results_sha256", "sha256"),
+                      sa.Index("ix_scan_run_results_run_id_severity", "run_id", "severity"))
