@@ -36,4 +36,14 @@ def run_inventory(paths: Sequence[str], store: Store, *, hf_cache: bool = False,
                             progress=progress, previous=(prev_run, previous))
     changes = compute_changes(previous, assets)
     recorded = store.record_run(run, assets, changes)
+    _record_lineage(store, assets)
     return recorded, assets, changes, previous
+
+
+def _record_lineage(store: Store, assets: Sequence[Asset]) -> None:
+    """Record the training data each model names (card, MLflow run, Lightning hparams): see inventory.lineage."""
+    from mlvet.inventory.lineage import discover_lineage
+    from mlvet.store.lineage import record_discovered
+
+    record_discovered(store, [(a, discover_lineage(a.path, a.metadata, [f.path for f in a.files]))
+                              for a in assets if a.kind == "model"])
