@@ -24,6 +24,7 @@ exception (lineage is metadata; the scanner reports what is dangerous in the sam
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -41,8 +42,8 @@ MAX_CKPT_PICKLE_BYTES = 64 << 20
 #: Dataset inputs read per MLflow run.
 MAX_INPUTS = 256
 _HEX = re.compile(r"^[0-9a-f]{32}$")
-_DATA_KEYS = re.compile(r"(^|_)(data|dataset|datasets|corpus)(_|$)|^(train|training|val|valid|test)_(file|files|path|dir|"
-                        r"data|set|url|uri)s?$", re.IGNORECASE)
+_DATA_KEYS = re.compile(r"(^|_)(data|dataset|datasets|corpus)(_|$)"
+                        r"|^(train|training|val|valid|test)_(file|files|path|dir|data|set|url|uri)s?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -281,12 +282,9 @@ def discover_lineage(path: str, metadata: AssetMetadata | None,
     ``files``: the model's files (the inventory's or the report card's list), where checkpoints are looked for.
     """
     refs = from_card(metadata)
-    try:
+    # Lineage is best effort: the scanner reports what is dangerous in the same files.
+    with contextlib.suppress(OSError, ValueError, RecursionError):
         refs += from_mlflow(path)
-    except (OSError, ValueError, RecursionError):  # lineage is best effort; the scan covers the files
-        pass
-    try:
+    with contextlib.suppress(OSError, ValueError, RecursionError):
         refs += from_lightning(path, files)
-    except (OSError, ValueError, RecursionError):
-        pass
     return refs
