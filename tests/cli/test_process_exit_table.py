@@ -385,7 +385,7 @@ def _linked(f: Files, tmp: Path, *, change: bool = False) -> list[str]:
 
 #: ``mlvet data link`` (issue 15, lineage): its rows of the README table.
 DATA_LINK: dict[int, Scenario | str] = {
-    EXIT_CLEAN: lambda f, t: _linked(f, t),
+    EXIT_CLEAN: _linked,
     EXIT_FINDINGS: lambda f, t: _linked(f, t, change=True),
     EXIT_INCOMPLETE: "link verifies with data verify's code, where a file that cannot be read is also missing or "
                      "changed: the link then ends 1 (DIFFERS); the data row drives the read errors themselves",
