@@ -273,3 +273,22 @@ def test_random_footer_corruption_never_crashes() -> None:
         # never silently clean when the pickle survived intact
         if bytes(data).find(b"posix\x94\x8c\x06system") >= 0 and r.status == Status.SCANNED and not r.findings:
             pytest.fail("an intact pickled extension went unreported")
+
+
+def test_arrow_file_footer_schema_is_read_too(tmp_path: Path) -> None:
+    """File readers take the schema from the footer: a benign first message must not hide a pickled type there."""
+    import pyarrow as pa
+
+    benign = tmp_path / "benign.arrow"
+    with pa.OSFile(str(benign), "wb") as sink, pa.ipc.new_file(sink, pa.schema([("t", pa.int64())])) as w:
+        w.write_table(pa.table({"t": [1, 2, 3]}))
+    a = benign.read_bytes()
+    b = (DC / "pickled_extension_benign.arrow").read_bytes()
+    na, nb = int.from_bytes(a[-10:-6], "little"), int.from_bytes(b[-10:-6], "little")
+    spliced = tmp_path / "spliced.arrow"
+    spliced.write_bytes(a[: len(a) - 10 - na] + b[len(b) - 10 - nb :])
+    ref = pa.ipc.open_file(pa.OSFile(str(spliced))).schema  # what a reader sees: the footer's schema
+    assert (ref.field("t").metadata or {}).get(b"ARROW:extension:name", b"").startswith(b"ray.")
+    r = _scan(spliced)
+    assert _rules(r).get("DAT002") == Severity.HIGH
+    assert _rules(_scan(benign)) == {}

@@ -17,7 +17,8 @@ from typing import BinaryIO
 from mlvet.containers.flatbuf import FlatBuffer
 from mlvet.errors import AnalysisError
 
-__all__ = ["MAX_SCHEMA_BYTES", "ArrowField", "ArrowSchema", "parse_encapsulated", "read_schema_message"]
+__all__ = ["MAX_SCHEMA_BYTES", "ArrowField", "ArrowSchema", "parse_encapsulated", "read_file_footer_schema",
+           "read_schema_message"]
 
 #: A schema message larger than this is refused (real ones are kilobytes, wide tables a few megabytes).
 MAX_SCHEMA_BYTES = 64 * 1024 * 1024
@@ -79,6 +80,12 @@ def _fields(fb: FlatBuffer, table: int, index: int, prefix: str, out: list[Arrow
         _fields(fb, f, 5, path, out, depth + 1)
 
 
+def _schema(fb: FlatBuffer, schema: int) -> ArrowSchema:
+    out = ArrowSchema(metadata=_key_values(fb, schema, 2))
+    _fields(fb, schema, 1, "", out.fields, 0)
+    return out
+
+
 def parse_message(buf: bytes, label: str) -> ArrowSchema:
     """Parse a FlatBuffer ``Message`` (without its length prefix) that must hold a Schema."""
     fb = FlatBuffer(io.BytesIO(buf), len(buf), label)
@@ -89,9 +96,30 @@ def parse_message(buf: bytes, label: str) -> ArrowSchema:
     schema = fb.table(msg, 2)
     if schema is None:
         raise AnalysisError(f"{label}: the schema message has no schema")
-    out = ArrowSchema(metadata=_key_values(fb, schema, 2))
-    _fields(fb, schema, 1, "", out.fields, 0)
-    return out
+    return _schema(fb, schema)
+
+
+def read_file_footer_schema(stream: BinaryIO, size: int, label: str) -> ArrowSchema:
+    """The schema in an Arrow IPC *file*'s footer (``Footer.schema``): what ``pyarrow.ipc.open_file`` and feather
+    readers use, which need not be the schema message at the start of the file."""
+    if size < 18:
+        raise AnalysisError(f"{label}: too short for an Arrow file footer")
+    stream.seek(size - 10)
+    tail = stream.read(10)
+    if len(tail) < 10 or tail[4:] != b"ARROW1":
+        raise AnalysisError(f"{label}: no ARROW1 magic at the end (truncated Arrow file)")
+    n = int.from_bytes(tail[:4], "little", signed=True)
+    if not 0 < n <= min(MAX_SCHEMA_BYTES, size - 18):
+        raise AnalysisError(f"{label}: implausible footer length {n}")
+    stream.seek(size - 10 - n)
+    buf = stream.read(n)
+    if len(buf) < n:
+        raise AnalysisError(f"{label}: file ends inside the footer")
+    fb = FlatBuffer(io.BytesIO(buf), n, label)
+    schema = fb.table(fb.root(), 1)
+    if schema is None:
+        raise AnalysisError(f"{label}: the footer has no schema")
+    return _schema(fb, schema)
 
 
 def _frame(head: bytes, label: str) -> tuple[int, int]:

@@ -30,12 +30,17 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from mlvet.analysis import pyast
-from mlvet.containers.arrow_schema import ArrowSchema, parse_encapsulated, read_schema_message
+from mlvet.containers.arrow_schema import (
+    ArrowSchema,
+    parse_encapsulated,
+    read_file_footer_schema,
+    read_schema_message,
+)
 from mlvet.containers.thrift_compact import parquet_key_values
 from mlvet.errors import AnalysisError
 from mlvet.formats.base import Probe, ScanContext, register
 from mlvet.formats.code_findings import report_python
-from mlvet.formats.hf import PythonHandler, model_folder_kind
+from mlvet.formats.hf import PythonHandler, _is_text, model_folder_kind
 from mlvet.formats.misc import is_arrow_stream
 from mlvet.formats.pickle import analyse_pickle_stream
 from mlvet.model import Severity
@@ -211,8 +216,17 @@ class ArrowHandler:
 
     def scan(self, stream: BinaryIO, size: int, ctx: ScanContext) -> None:
         head = stream.read(6)
-        offset = 8 if head == b"ARROW1" else 0
-        analyse_schema(read_schema_message(stream, offset, size, "Arrow IPC schema"), ctx)
+        if head != b"ARROW1":
+            analyse_schema(read_schema_message(stream, 0, size, "Arrow IPC stream schema"), ctx)
+            return
+        # A file has two schemas: the stream's first message and the footer's copy, which file readers use.
+        # Both are read; a footer that says something else is analysed too (a benign first message must not
+        # hide a pickled extension type in the footer).
+        first = read_schema_message(stream, 8, size, "Arrow IPC file schema")
+        footer = read_file_footer_schema(stream, size, "Arrow IPC file footer")
+        analyse_schema(first, ctx)
+        if footer != first:
+            analyse_schema(footer, ctx.child("<footer schema>"))
 
 
 # ---- datasets metadata files --------------------------------------------------------------------------
@@ -297,7 +311,7 @@ class DatasetScriptHandler:
     priority = 79  # before the model-folder Python handler (80), which it falls back to
 
     def sniff(self, probe: Probe) -> bool:
-        if not probe.name.lower().endswith(".py") or b"\x00" in probe.head[:1024]:
+        if not probe.name.lower().endswith(".py") or not _is_text(probe.head):  # what the model-code handler claims
             return False
         path = getattr(probe.stream, "name", None)
         return b"datasets" in probe.head or (isinstance(path, str) and _script_in_dataset_folder(path))
