@@ -282,9 +282,10 @@ def discover_lineage(path: str, metadata: AssetMetadata | None,
     ``files``: the model's files (the inventory's or the report card's list), where checkpoints are looked for.
     """
     refs = from_card(metadata)
-    # Lineage is best effort: the scanner reports what is dangerous in the same files.
-    with contextlib.suppress(OSError, ValueError, RecursionError):
+    # Lineage is metadata, read from files an attacker may have crafted: like the metadata readers, a reader that
+    # fails on them yields nothing rather than stopping the inventory (the scanner reports what is dangerous).
+    with contextlib.suppress(Exception):
         refs += from_mlflow(path)
-    with contextlib.suppress(OSError, ValueError, RecursionError):
+    with contextlib.suppress(Exception):
         refs += from_lightning(path, files)
     return refs
