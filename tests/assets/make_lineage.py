@@ -12,12 +12,16 @@ safetensors, torch, mlflow and scikit-learn; the outputs are committed (small).
 - ``hf_model/``: config.json + model.safetensors + README.md card naming ``acme/reviews`` as training data.
 - ``mlruns/``: experiment 0 with one run, its dataset input ``reviews-train`` (source ``s3://acme-data/reviews/
   train.parquet``) and the logged model.
+- ``mlflow_db/``: the same run logged to a SQLite tracking store (MLflow 3's default backend): the artifacts under
+  ``mlruns/`` and ``mlflow.db.gz`` (the database gzipped for the repository: 950 KB of mostly empty tables;
+  the tests unpack it).
 - ``lightning/version_0/``: ``hparams.yaml`` (``data_dir``) and ``checkpoints/last.ckpt`` whose
   ``hyper_parameters`` name ``train_file`` (read symbolically, never loaded).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -58,6 +62,17 @@ def main() -> None:
         with mlflow.start_run():
             mlflow.log_input(ds, context="training")
             mlflow.sklearn.log_model(LogisticRegression().fit(df[["x"]], df["y"]), name="model")
+        db_dir = OUT / "mlflow_db"
+        db_dir.mkdir()
+        os.chdir(db_dir)
+        mlflow.set_tracking_uri("sqlite:///mlflow.db")
+        mlflow.set_experiment("Default")
+        with mlflow.start_run():
+            mlflow.log_input(ds, context="training")
+            mlflow.sklearn.log_model(LogisticRegression().fit(df[["x"]], df["y"]), name="model")
+        with open("mlflow.db", "rb") as src, gzip.GzipFile("mlflow.db.gz", "wb", mtime=0) as dst:
+            shutil.copyfileobj(src, dst)
+        os.remove("mlflow.db")
     finally:
         os.chdir(cwd)
 

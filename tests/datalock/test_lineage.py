@@ -26,18 +26,27 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 LIN = ASSETS / "lineage"
 
 
+def _unpack(folder: Path) -> None:
+    """mlflow.db is committed gzipped (950 KB of mostly empty tables): unpack it where MLflow left it."""
+    import gzip
+
+    with gzip.open(folder / "mlflow.db.gz", "rb") as src, open(folder / "mlflow.db", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+
+
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A copied tree (models + a dataset + its lock) and an inventory database that recorded it."""
     base = tmp_path_factory.mktemp("lineage")
     shutil.copytree(LIN, base / "models")
+    _unpack(base / "models" / "mlflow_db")
     shutil.copytree(ASSETS / "dataset_code" / "hf_parquet", base / "reviews")
     db = f"sqlite:///{base / 'inv.db'}"
     done = mlvet("inventory", str(base / "models"), "--db", db, "--no-progress", "-f", "json")
     assert done.returncode == 0, done.stderr
     done = mlvet("data", "lock", str(base / "reviews"), "-o", str(base / "reviews.lock"))
     assert done.returncode == 0, done.stderr
-    mlflow_model = next((base / "models" / "mlruns").glob("0/models/*/artifacts"))
+    mlflow_model = next((base / "models" / "mlruns").glob("0/models/*/artifacts"))  # the file-store run
     return {"base": base, "db": db, "hf": base / "models" / "hf_model", "mlflow": mlflow_model,
             "ckpt": base / "models" / "lightning" / "version_0" / "checkpoints" / "last.ckpt",
             "reviews": base / "reviews", "lock": base / "reviews.lock"}
@@ -108,11 +117,13 @@ def test_round_trip_database_score_and_both_boms(tree: dict[str, Any]) -> None:
     assert {"name": "mlvet:verified", "value": "true"} in locked["properties"]
     assert locked["data"][0]["contents"]["url"].startswith("file://")
     assert any(t.get("group") == "acme" and t["name"] == "reviews" and "hashes" not in t for t in targets)
-    mlf = next(c for c in doc["components"] if c["name"] == "artifacts")
-    (ref,) = [d["ref"] for d in mlf["modelCard"]["modelParameters"]["datasets"]]
-    assert comps[ref]["name"] == "reviews-train"
-    assert {"name": "mlvet:mlflow-digest", "value": "92ed6111"} in comps[ref]["properties"]
-    assert comps[ref]["data"][0]["contents"]["url"] == "s3://acme-data/reviews/train.parquet"
+    mlflow_models = [c for c in doc["components"] if c["name"] == "artifacts"]  # file store and SQLite store
+    assert len(mlflow_models) == 2
+    for mlf in mlflow_models:
+        (ref,) = [d["ref"] for d in mlf["modelCard"]["modelParameters"]["datasets"]]
+        assert comps[ref]["name"] == "reviews-train"
+        assert {"name": "mlvet:mlflow-digest", "value": "92ed6111"} in comps[ref]["properties"]
+        assert comps[ref]["data"][0]["contents"]["url"] == "s3://acme-data/reviews/train.parquet"
 
     # -- SPDX 3: trainedOn relationships; the locked dataset verifiedUsing the lock root
     out = tree["base"] / "bom.spdx.json"
@@ -201,3 +212,25 @@ def test_symbolic_checkpoint_hparams_are_read_without_loading(tmp_path: Path) ->
     torch.save({"hyper_parameters": {"dataset_name": "acme/clean", "payload": Boom()}}, ckpt)
     refs = from_lightning(str(ckpt))
     assert [(r.name, r.detail) for r in refs] == [("acme/clean", "hyper_parameters: dataset_name")]
+
+
+def _unpacked_db_tree(tmp_path: Path) -> Path:
+    tree = tmp_path / "mlflow_db"
+    shutil.copytree(LIN / "mlflow_db", tree)
+    _unpack(tree)
+    return tree
+
+
+def test_mlflow_sqlite_tracking_store(tmp_path: Path) -> None:
+    """MLflow 3's default backend: the run's inputs come from mlflow.db above the model, read-only."""
+    tree = _unpacked_db_tree(tmp_path)
+    model = next(tree.glob("mlruns/*/models/*/artifacts"))
+    before = (tree / "mlflow.db").read_bytes()
+    (ref,) = from_mlflow(str(model))
+    assert (ref.name, ref.uri, ref.digest, ref.source) == (
+        "reviews-train", "s3://acme-data/reviews/train.parquet", "92ed6111", "mlflow-run")
+    assert ref.detail is not None and ref.detail.endswith("context training")
+    assert (tree / "mlflow.db").read_bytes() == before
+    assert sorted(p.name for p in tree.iterdir()) == ["mlflow.db", "mlflow.db.gz", "mlruns"]  # no journal left
+    (tree / "mlflow.db").write_bytes(b"not a database" * 100)
+    assert from_mlflow(str(model)) == []

@@ -8,8 +8,9 @@ names and where that claim comes from:
 ``mlflow-run``
     The MLflow run that logged the model (the ``run_id`` in MLmodel, or ``source_run_id`` of an MLflow 3
     logged model's ``meta.yaml``) and its dataset inputs in a file-store tracking folder
-    (``<experiment>/<run>/inputs/*/meta.yaml`` → ``<experiment>/datasets/<id>/meta.yaml``: name, source URI,
-    MLflow's own digest, the input's ``mlflow.data.context``).
+    (``<experiment>/<run>/inputs/*/meta.yaml`` → ``<experiment>/datasets/<id>/meta.yaml``) or, failing that, in
+    an ``mlflow.db`` SQLite tracking store above the model (MLflow 3's default backend): name, source URI,
+    MLflow's own digest, the input's ``mlflow.data.context``.
 ``lightning-hparams``
     Data-like hyper-parameters (``data_dir``, ``dataset``, ``train_file`` …) of a Lightning checkpoint, read from
     the ``hparams.yaml`` Lightning writes beside ``checkpoints/`` and from the checkpoint's own pickle run
@@ -154,8 +155,57 @@ def _source_uri(raw: Any) -> str | None:
     return None
 
 
+def _mlflow_db(model_dir: str) -> str | None:
+    """``mlflow.db`` (the SQLite tracking store MLflow 3 uses by default) in the model's folder or an ancestor."""
+    here = model_dir
+    for _ in range(8):
+        cand = os.path.join(here, "mlflow.db")
+        if os.path.isfile(cand):
+            return cand
+        up = os.path.dirname(here)
+        if up == here:
+            break
+        here = up
+    return None
+
+
+def _db_inputs(db: str, run_id: str) -> list[DatasetRef]:
+    """The run's dataset inputs from an MLflow SQLite store, opened read-only and immutable.
+
+    SQLite is built to open untrusted files; ``trusted_schema=OFF`` keeps a crafted schema's views and triggers
+    from calling functions, ``query_only`` forbids writes, and the query is indexed and limited.
+    """
+    import sqlite3
+    from urllib.parse import quote
+
+    conn = sqlite3.connect(f"file:{quote(os.path.abspath(db))}?mode=ro&immutable=1", uri=True, timeout=1)
+    try:
+        conn.execute("PRAGMA trusted_schema=OFF")
+        conn.execute("PRAGMA query_only=ON")
+        rows = conn.execute(
+            "SELECT d.name, d.digest, d.dataset_source, t.value FROM inputs i "
+            "JOIN datasets d ON d.dataset_uuid = i.source_id "
+            "LEFT JOIN input_tags t ON t.input_uuid = i.input_uuid AND t.name = 'mlflow.data.context' "
+            "WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' AND i.destination_id = ? "
+            "ORDER BY i.input_uuid LIMIT ?", (run_id, MAX_INPUTS)).fetchall()
+    except sqlite3.Error:
+        return []
+    finally:
+        conn.close()
+    out = []
+    for name, digest, source, context in rows:
+        if not isinstance(name, str):
+            continue
+        out.append(DatasetRef(
+            name=name, source="mlflow-run", uri=_source_uri(source),
+            digest=digest if isinstance(digest, str) else None, digest_kind="mlflow" if digest else None,
+            detail=f"run {run_id}" + (f", context {context}" if isinstance(context, str) else "")))
+    return out
+
+
 def from_mlflow(path: str) -> list[DatasetRef]:
-    """Dataset inputs of the MLflow run that logged the model at (or above) ``path``, from a file store."""
+    """Dataset inputs of the MLflow run that logged the model at (or above) ``path``: from the file-store run
+    folder, else from an ``mlflow.db`` SQLite tracking store above the model."""
     mlmodel = _mlmodel_near(path)
     if mlmodel is None:
         return []
@@ -169,7 +219,8 @@ def from_mlflow(path: str) -> list[DatasetRef]:
         return []
     run = _run_folder(model_dir, run_id)
     if run is None:
-        return []
+        db = _mlflow_db(model_dir)
+        return _db_inputs(db, run_id) if db is not None else []
     inputs = os.path.join(run, "inputs")
     datasets_dir = os.path.join(os.path.dirname(run), "datasets")
     out = []
