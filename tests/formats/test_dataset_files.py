@@ -292,3 +292,12 @@ def test_arrow_file_footer_schema_is_read_too(tmp_path: Path) -> None:
     r = _scan(spliced)
     assert _rules(r).get("DAT002") == Severity.HIGH
     assert _rules(_scan(benign)) == {}
+
+
+def test_loading_script_in_hub_cache_found_by_layout_past_a_long_header(tmp_path: Path) -> None:
+    snap = tmp_path / "datasets--org--squadish" / "snapshots" / ("b" * 40)
+    snap.mkdir(parents=True)
+    header = "# " + "licence text " * 400 + "\n"  # the import sits past the 4 KiB the sniffers see
+    (snap / "squadish.py").write_text(header + "import subprocess\nsubprocess.run(['id'])\n")
+    rules = _rules(_scan(snap / "squadish.py"))
+    assert rules["DAT001"] == Severity.HIGH and "HFR911" in rules

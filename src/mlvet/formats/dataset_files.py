@@ -299,9 +299,16 @@ def builder_classes(source: str, filename: str) -> list[str]:
 
 
 def _script_in_dataset_folder(path: str) -> bool:
-    """``<folder>/<folder>.py`` outside a model folder: the script load_dataset(folder) runs."""
+    """The script ``load_dataset`` runs, by layout: ``<folder>/<folder>.py`` outside a model folder, or
+    ``datasets--<org>--<name>/snapshots/<rev>/<name>.py`` in the Hub cache (the import may sit past the head)."""
     folder = os.path.dirname(os.path.abspath(path))
-    return os.path.basename(path)[:-3] == os.path.basename(folder) and model_folder_kind(folder) is None
+    stem = os.path.basename(path)[:-3]
+    if stem == os.path.basename(folder) and model_folder_kind(folder) is None:
+        return True
+    snapshots = os.path.dirname(folder)
+    repo = os.path.basename(os.path.dirname(snapshots))
+    return (os.path.basename(snapshots) == "snapshots" and repo.startswith("datasets--")
+            and repo.rsplit("--", 1)[-1] == stem)
 
 
 class DatasetScriptHandler:
