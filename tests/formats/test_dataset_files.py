@@ -301,3 +301,14 @@ def test_loading_script_in_hub_cache_found_by_layout_past_a_long_header(tmp_path
     (snap / "squadish.py").write_text(header + "import subprocess\nsubprocess.run(['id'])\n")
     rules = _rules(_scan(snap / "squadish.py"))
     assert rules["DAT001"] == Severity.HIGH and "HFR911" in rules
+
+
+def test_random_arrow_schema_corruption_never_crashes() -> None:
+    src = (DC / "pickled_extension_benign.arrow").read_bytes()
+    rng = random.Random(16)
+    for _ in range(300):
+        data = bytearray(src)
+        for _ in range(rng.randint(1, 4)):
+            data[rng.randrange(8, min(len(src), 400))] = rng.randrange(256)
+        r = mlvet.scan_bytes(bytes(data), "x.arrow")
+        assert r.status in (Status.ERROR, Status.SCANNED), r.status
