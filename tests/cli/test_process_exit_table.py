@@ -412,3 +412,29 @@ def test_data_link_ends_with_the_documented_code(files: Files, tmp_path: Path, c
 def test_data_link_rows_cover_every_code() -> None:
     assert set(DATA_LINK) | {EXIT_SIGTERM} == set(CODES)
     assert all(len(s) > 20 for s in DATA_LINK.values() if isinstance(s, str))
+
+
+#: ``mlvet data lineage`` (issue 15, lineage listing): its rows of the README table.
+DATA_LINEAGE: dict[int, Scenario | str] = {
+    EXIT_CLEAN: lambda f, t: ["data", "lineage", "--db", _inventoried(f, t, f.clean_dir)],
+    EXIT_FINDINGS: "lineage lists what the database records and judges nothing: score's data_integrity does",
+    EXIT_INCOMPLETE: "lineage only reads the database; an unreadable database is a usage error (4)",
+    EXIT_USAGE: lambda f, t: ["data", "lineage", "--db", _db(t)],  # no database there yet
+    EXIT_SIGINT: "lineage answers from the database at once: there is no long-running work to interrupt",
+}
+
+
+@pytest.mark.parametrize("code", sorted(c for c, s in DATA_LINEAGE.items() if not isinstance(s, str)))
+def test_data_lineage_ends_with_the_documented_code(files: Files, tmp_path: Path, code: int) -> None:
+    scenario = DATA_LINEAGE[code]
+    assert not isinstance(scenario, str)
+    made = scenario(files, tmp_path)
+    run = made if isinstance(made, Run) else Run(made)
+    done = _mlvet(*run.args, cwd=tmp_path)
+    assert done.returncode == code, (run.args, done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr
+
+
+def test_data_lineage_rows_cover_every_code() -> None:
+    assert set(DATA_LINEAGE) | {EXIT_SIGTERM} == set(CODES)
+    assert all(len(s) > 20 for s in DATA_LINEAGE.values() if isinstance(s, str))

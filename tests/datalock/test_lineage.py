@@ -87,6 +87,13 @@ def test_round_trip_database_score_and_both_boms(tree: dict[str, Any]) -> None:
     names = {k[2] for k in by if k[0] == "last.ckpt"}
     assert names == {"/srv/data/reviews-v3", "s3://acme-data/reviews/train.jsonl"}
 
+    # -- listed back by `mlvet data lineage`
+    done = mlvet("data", "lineage", str(tree["hf"]), "--db", db, "-f", "json")
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)[str(tree["hf"])]
+    assert [(r["name"], r["source"], r["locked"], r["verified"]) for r in listed] == [
+        ("reviews", "explicit", True, True), ("acme/reviews", "model-card", False, None)]
+
     # -- the report card
     done = mlvet("score", str(tree["hf"]), "--db", db, "-f", "json")
     assert done.returncode == 0, done.stderr

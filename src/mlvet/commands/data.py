@@ -7,11 +7,12 @@ the affected share exceeds F), else 2 when a file or table could not be read or 
 SHA-256 for some files (never reported clean); ``domains`` 0 report printed (1 with
 ``--fail-over F`` when the takeover share exceeds F); ``link`` 0 recorded (and, with ``--lock`` and a local
 DATASET, it matches the lock), 1 recorded but the dataset differs from its lock, 2 recorded but the dataset
-could not be fully read to verify it; 4 usage errors everywhere.
+could not be fully read to verify it; ``lineage`` 0 listed; 4 usage errors everywhere.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -259,6 +260,41 @@ def register(group: click.Group) -> None:
             return EXIT_FINDINGS
         if report is not None and report.errors:
             return EXIT_INCOMPLETE
+        return EXIT_CLEAN
+
+
+    @data_group.command(name="lineage")
+    @click.argument("model", required=False)
+    @click.option("--db", envvar="MLVET_DB", help="SQLAlchemy database URL (default: a SQLite file in the user "
+                  "data folder; env MLVET_DB). Opened read-only.")
+    @_FORMAT
+    def lineage_cmd(model: str | None, db: str | None, fmt: str) -> int:
+        """List the training data recorded for MODEL (a path), or for every model, in the inventory database."""
+        from mlvet.store import Store
+        from mlvet.store.lineage import lineage_by_model
+
+        with Store(db, read_only=True) as store:
+            recorded = lineage_by_model(store)
+        if model is not None:
+            key = os.path.abspath(model)
+            recorded = {key: recorded.get(key, [])}
+        rows = {path: refs for path, refs in sorted(recorded.items()) if not path.startswith("id:")}
+        if fmt == "json":
+            click.echo(json.dumps({path: [dataclasses.asdict(r) | {"locked": r.locked} for r in refs]
+                                   for path, refs in rows.items()}, indent=2))
+            return EXIT_CLEAN
+        from mlvet.report.text import printable
+
+        out = _io.text_stdout()
+        for path, refs in rows.items():
+            print(printable(path), file=out)
+            if not refs:
+                print("  (no training data recorded)", file=out)
+            for r in refs:
+                lock = f"lock sha256:{r.lock_root[:16]}…" if r.lock_root else "not locked"
+                state = {None: "", True: ", verified", False: ", DIFFERS from its lock"}[r.verified]
+                print(f"  {printable(r.name)}  [{r.source}] {lock}{state}"
+                      + (f"  {printable(r.uri)}" if r.uri and r.uri != r.name else ""), file=out)
         return EXIT_CLEAN
 
 
