@@ -45,4 +45,14 @@ def run_inventory(paths: Sequence[str], store: Store, *, hf_cache: bool = False,
     recorded = store.record_run(run, assets, changes)
     if recorded.id is not None:
         set_run_policy_digest(store, recorded.id, digest)
+    _record_lineage(store, assets)
     return recorded, assets, changes, previous
+
+
+def _record_lineage(store: Store, assets: Sequence[Asset]) -> None:
+    """Record the training data each model names (card, MLflow run, Lightning hparams): see inventory.lineage."""
+    from mlvet.inventory.lineage import discover_lineage
+    from mlvet.store.lineage import record_discovered
+
+    record_discovered(store, [(a, discover_lineage(a.path, a.metadata, [f.path for f in a.files]))
+                              for a in assets if a.kind == "model"])

@@ -291,3 +291,35 @@ class ScanRunResultRow(Base):
 
     __table_args__ = (sa.Index("ix_scan_run_results_sha256", "sha256"),
                       sa.Index("ix_scan_run_results_run_id_severity", "run_id", "severity"))
+class LineageRow(Base):
+    """A dataset a model was trained on (issue 15 lineage), and where that was read.
+
+    Keyed by the model's path (the inventory's asset root, as :attr:`Asset.path`) and, when known, its asset id:
+    ``mlvet data link`` may name a model before any inventory saw it. Discovered rows (card, MLflow run,
+    Lightning hyper-parameters) are replaced whenever an inventory records the model again; ``explicit`` rows
+    are replaced only by a new link of the same model and dataset name.
+    """
+    __tablename__ = "lineage"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_path: Mapped[str] = mapped_column(SafeText())
+    model_id: Mapped[str | None] = mapped_column(sa.String(64))
+    model_name: Mapped[str | None] = mapped_column(SafeText())
+    #: "model-card", "mlflow-run", "lightning-hparams" or "explicit".
+    source: Mapped[str] = mapped_column(sa.String(32))
+    dataset_name: Mapped[str] = mapped_column(SafeText())
+    dataset_uri: Mapped[str | None] = mapped_column(SafeText())
+    #: Root digest of the dataset's lock file (sha256 hex) when the link names one.
+    lock_root: Mapped[str | None] = mapped_column(sa.String(64))
+    digest: Mapped[str | None] = mapped_column(SafeString(128))
+    digest_kind: Mapped[str | None] = mapped_column(sa.String(16))
+    detail: Mapped[str | None] = mapped_column(SafeText())
+    #: The dataset matched its lock when linked (None: not checked).
+    verified: Mapped[bool | None] = mapped_column(sa.Boolean())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        sa.Index("ix_lineage_model_path", "model_path"),
+        sa.Index("ix_lineage_model_id", "model_id"),
+        sa.Index("ix_lineage_lock_root", "lock_root"),
+    )
