@@ -1,0 +1,78 @@
+"""Simulated machines for the fleet tests: each host has its own Hugging Face cache (written with
+huggingface_hub's own cache helpers, see tests/inventory/_inventory_tree.py) and pushes with a separate
+``mlvet inventory --push`` process under its own host name and local database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inventory"))
+
+from _inventory_tree import EVIL, REV1, hf_cache_snapshot  # noqa: E402
+
+from mlvet.inventory.model import asset_id  # noqa: E402
+
+
+def safetensors_bytes(value: float, count: int = 16) -> bytes:
+    """A real safetensors file (written by the safetensors library) with one tensor filled with ``value``."""
+    import numpy as np
+    from safetensors.numpy import save
+
+    return save({"weight": np.full((count,), value, dtype=np.float32)})
+
+
+def hub_id(repo: str) -> str:
+    """The asset id mlvet gives a cached model snapshot at REV1 (the same on every machine)."""
+    return asset_id(f"hf:model:{repo}@{REV1}")
+
+
+class Host:
+    """One simulated machine: a hub cache folder, a local inventory database, a host name."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.name = name
+        self.dir = root / name
+        self.hub = self.dir / "hub"
+        self.hub.mkdir(parents=True)
+        self.db = f"sqlite:///{self.dir / 'local.db'}"
+
+    def put(self, repo: str, files: dict[str, bytes]) -> None:
+        """(Re)write snapshot REV1 of ``repo`` with exactly ``files``."""
+        self.drop(repo)
+        hf_cache_snapshot(self.hub, repo, "model", REV1, files)
+
+    def drop(self, repo: str) -> None:
+        """Delete the repo from this host's cache."""
+        shutil.rmtree(self.hub / ("models--" + repo.replace("/", "--")), ignore_errors=True)
+
+    def push(self, url: str, token: str, *extra: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """``mlvet inventory <hub> --push url --host <name>`` in a separate process (token from MLVET_TOKEN)."""
+        env = {**os.environ, "MLVET_TOKEN": token, "NO_COLOR": "1"}
+        return subprocess.run([sys.executable, "-m", "mlvet", "inventory", str(self.hub), "--db", self.db,
+                               "--push", url, "--host", self.name, "--owner", f"owner-{self.name}", "-j", "1",
+                               "-f", "json", *extra],
+                              capture_output=True, text=True, timeout=timeout, env=env, cwd=self.dir, check=False)
+
+
+def model_files(value: float) -> dict[str, bytes]:
+    """A tiny model snapshot: config and safetensors weights."""
+    return {"config.json": b'{"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}',
+            "model.safetensors": safetensors_bytes(value)}
+
+
+def evil_files() -> dict[str, bytes]:
+    """A snapshot whose pytorch_model.bin is a pickle calling os.system (critical finding)."""
+    return {"config.json": b'{"model_type": "gpt2"}', "pytorch_model.bin": EVIL}
+
+
+def ids(entries: list[dict[str, Any]]) -> set[str]:
+    """Asset ids of a list of change entries ({"id": ...})."""
+    return {e["id"] for e in entries}
+
+
+__all__ = ["EVIL", "REV1", "Host", "evil_files", "hub_id", "ids", "model_files", "safetensors_bytes"]
