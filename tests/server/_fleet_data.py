@@ -76,3 +76,32 @@ def ids(entries: list[dict[str, Any]]) -> set[str]:
 
 
 __all__ = ["EVIL", "REV1", "Host", "evil_files", "hub_id", "ids", "model_files", "safetensors_bytes"]
+
+
+def synthetic_payload(host: str, assets: int, files: int = 3, *, key: str | None = None, seed: int = 0,
+                      evil_every: int = 0) -> dict[str, Any]:
+    """A push document for ``assets`` assets of ``files`` files each (shared ids across hosts for the same
+    ``seed``), built with the client's own payload builder from real model objects."""
+    import hashlib
+    from datetime import datetime, timezone
+
+    from mlvet.inventory.model import Asset, AssetFile, InventoryRun
+    from mlvet.model import Finding, Location, Severity
+    from mlvet.server.wire import new_idempotency_key, push_payload
+
+    out = []
+    for i in range(assets):
+        root = f"/srv/models/m{seed}-{i:05d}"
+        fs = tuple(AssetFile(path=f"{root}/f{j}.safetensors", rel=f"f{j}.safetensors", size=1000 + j,
+                             sha256=hashlib.sha256(f"{host}{seed}{i}{j}".encode()).hexdigest(), format="safetensors",
+                             scan_status="scanned") for j in range(files))
+        findings: tuple[Finding, ...] = ()
+        if evil_every and i % evil_every == 0:
+            findings = (Finding("PKL001", Severity.CRITICAL, "os.system call", Location(f"{root}/f0.safetensors"),
+                                evidence="os.system"),)
+        out.append(Asset(id=asset_id(f"path:{root}"), kind="model", name=f"m{seed}-{i}", path=root,
+                         format="safetensors", framework="pytorch", files=fs, findings=findings))
+    now = datetime.now(timezone.utc)
+    run = InventoryRun(started_at=now, finished_at=now, roots=("/srv/models",), tool_version="test", host=host,
+                       files_seen=assets * files, files_hashed=assets * files)
+    return push_payload(run, out, host=host, owner="ops", idempotency_key=key or new_idempotency_key())

@@ -30,15 +30,17 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from mlvet.inventory.changes import compute_changes
 from mlvet.inventory.model import Asset, Changes, InventoryRun
+from mlvet.model import Severity
 from mlvet.store import Store
-from mlvet.store.rows import _asset, _version_row
 from mlvet.store.schema import (
     AssetRow,
     AssetVersionRow,
+    FileRow,
+    FindingRow,
     FleetChangeRow,
     FleetPushRow,
     RunChangeRow,
@@ -157,6 +159,61 @@ def _recorded(session: Session, row: FleetPushRow) -> IngestResult:
                         changes=_changes(host_lists), fleet_changes=_changes(fleet_lists))
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """What change tracking needs of a recorded asset version (no files or findings loaded)."""
+
+    id: str
+    content_hash: str
+    severity: Severity
+    incomplete: bool
+
+
+def _state_row(a: _Seen | Asset) -> tuple[str, str, int, bool]:
+    return a.id, a.content_hash, int(a.severity), a.incomplete
+
+
+def _insert_many(session: Session, entity: Any, rows: list[dict[str, Any]]) -> None:
+    """One executemany INSERT of plain rows (no ORM objects: a push of thousands of files stays fast)."""
+    if rows:
+        session.execute(sa.insert(entity), rows)
+
+
+def _insert_versions(session: Session, run_id: int, assets: Sequence[Asset]) -> None:
+    """Insert the run's asset versions, then their files and findings, in bulk (the same columns as
+    :func:`mlvet.store.rows._version_row`, without building ORM objects)."""
+    versions = []
+    for pos, a in enumerate(assets):
+        m = a.metadata
+        versions.append({
+            "run_id": run_id, "asset_id": a.id, "position": pos, "kind": a.kind, "name": a.name, "path": a.path,
+            "format": a.format, "framework": a.framework, "content_hash": a.content_hash, "size": a.size,
+            "severity": int(a.severity), "verdict": a.verdict, "incomplete": a.incomplete,
+            "hub_repo_type": a.hub.repo_type if a.hub else None, "hub_repo_id": a.hub.repo_id if a.hub else None,
+            "hub_revision": a.hub.revision if a.hub else None, "hub_refs": list(a.hub.refs) if a.hub else None,
+            "architecture": m.architecture, "parameters": m.parameters, "task": m.task, "license": m.license,
+            "library": m.library, "card": m.card, "remote_code": m.remote_code,
+            "meta": {"base_models": list(m.base_models), "datasets": list(m.datasets), "languages": list(m.languages),
+                     "tags": list(m.tags), "card_sections": list(m.card_sections),
+                     "extra": [list(pair) for pair in m.extra]},
+        })
+    ids = list(session.scalars(
+        sa.insert(AssetVersionRow).returning(AssetVersionRow.id, sort_by_parameter_order=True), versions))
+    files = []
+    findings = []
+    for version_id, a in zip(ids, assets, strict=True):
+        files += [{"version_id": version_id, "position": i, "rel": f.rel, "path": f.path, "size": f.size,
+                   "sha256": f.sha256, "format": f.format, "severity": int(f.severity), "scan_status": f.scan_status,
+                   "integrity": f.integrity} for i, f in enumerate(a.files)]
+        findings += [{"version_id": version_id, "position": i, "rule_id": f.rule_id, "severity": int(f.severity),
+                      "confidence": int(f.confidence), "message": f.message, "evidence": f.evidence,
+                      "path": f.location.path, "members": list(f.location.members), "offset": f.location.offset,
+                      "opcode_index": f.location.opcode_index, "cwe": f.cwe, "fingerprint": f.fingerprint}
+                     for i, f in enumerate(a.findings)]
+    _insert_many(session, FileRow, files)
+    _insert_many(session, FindingRow, findings)
+
+
 def _check(push: Push) -> None:
     for stamp in (push.run.started_at, push.run.finished_at):
         if stamp.tzinfo is None or stamp.utcoffset() is None:
@@ -191,26 +248,20 @@ def ingest(store: Store, push: Push) -> IngestResult:
             key = roots_key(push.run.roots)
             slots = {(h, k): run_id for h, k, run_id in session.execute(latest_slots())}
             previous_id = slots.get((push.host, key))
-            previous: list[Asset] = []
-            if previous_id is not None:
-                stmt = (sa.select(AssetVersionRow).where(AssetVersionRow.run_id == previous_id)
-                        .order_by(AssetVersionRow.position)
-                        .options(selectinload(AssetVersionRow.files), selectinload(AssetVersionRow.findings)))
-                previous = [_asset(v) for v in session.scalars(stmt)]
-            changes = compute_changes(previous, assets)
             v = AssetVersionRow
             fleet_rows = [
-                (run_id, asset_id, content, severity, incomplete)
+                (run_id, _Seen(asset_id, content, Severity(severity), incomplete))
                 for run_id, asset_id, content, severity, incomplete in session.execute(
                     sa.select(v.run_id, v.asset_id, v.content_hash, v.severity, v.incomplete)
                     .where(v.run_id.in_(list(slots.values())))
                 )
             ] if slots else []
-            before = _fleet_state(r[1:] for r in fleet_rows)
-            after = _fleet_state([
-                *(r[1:] for r in fleet_rows if r[0] != previous_id),
-                *((a.id, a.content_hash, int(a.severity), a.incomplete) for a in assets),
-            ])
+            previous = [seen for run_id, seen in fleet_rows if run_id == previous_id]
+            # compute_changes reads only id, content_hash, severity and incomplete: the light rows suffice.
+            changes = compute_changes(cast(list[Asset], previous), assets)
+            before = _fleet_state(_state_row(seen) for _, seen in fleet_rows)
+            after = _fleet_state([*(_state_row(seen) for run_id, seen in fleet_rows if run_id != previous_id),
+                                  *(_state_row(a) for a in assets)])
             fleet = compare_fleet(before, after)
 
             run = push.run
@@ -225,17 +276,18 @@ def ingest(store: Store, push: Push) -> IngestResult:
                     index_elements=["id"])
                 session.execute(ins, sorted(({"id": a.id, "kind": a.kind, "first_run_id": run_id} for a in assets),
                                             key=lambda r: str(r["id"])))
-                session.add_all(_version_row(run_id, pos, a) for pos, a in enumerate(assets))
-            session.add_all(RunChangeRow(run_id=run_id, change=kind, position=pos, asset_id=asset)
-                            for kind in CHANGE_KINDS for pos, asset in enumerate(getattr(changes, kind)))
+                _insert_versions(session, run_id, assets)
+            _insert_many(session, RunChangeRow, [
+                {"run_id": run_id, "change": kind, "position": pos, "asset_id": asset}
+                for kind in CHANGE_KINDS for pos, asset in enumerate(getattr(changes, kind))])
             push_row = FleetPushRow(run_id=run_id, idempotency_key=push.idempotency_key, host=push.host,
                                     owner=push.owner, client_run_id=push.client_run_id, token_id=push.token_id,
                                     received_at=datetime.now(timezone.utc), payload_sha256=push.payload_sha256)
             session.add(push_row)
             session.flush()
-            session.add_all(FleetChangeRow(push_id=push_row.id, change=kind, position=pos, asset_id=asset)
-                            for kind in CHANGE_KINDS for pos, asset in enumerate(getattr(fleet, kind)))
-            session.flush()
+            _insert_many(session, FleetChangeRow, [
+                {"push_id": push_row.id, "change": kind, "position": pos, "asset_id": asset}
+                for kind in CHANGE_KINDS for pos, asset in enumerate(getattr(fleet, kind))])
             return IngestResult(push_id=push_row.id, run_id=run_id, created=True, host=push.host,
                                 previous_run_id=previous_id, changes=changes, fleet_changes=fleet)
 
