@@ -13,9 +13,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inventory"))
 
-from _inventory_tree import EVIL, REV1, hf_cache_snapshot  # noqa: E402
+from _inventory_tree import EVIL, REV1, hf_cache_snapshot
 
-from mlvet.inventory.model import asset_id  # noqa: E402
+from mlvet.inventory.model import asset_id
 
 
 def safetensors_bytes(value: float, count: int = 16) -> bytes:

@@ -21,7 +21,7 @@ def _counts(db_url: str) -> dict[str, int]:
     engine = sa.create_engine(normalize_url(db_url))
     try:
         with engine.connect() as conn:
-            return {t: int(conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one())  # noqa: S608
+            return {t: int(conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one())
                     for t in ("runs", "fleet_pushes", "asset_versions", "asset_files", "run_changes")}
     finally:
         engine.dispose()
@@ -69,7 +69,7 @@ def test_server_killed_mid_push_leaves_no_half_written_run(tmp_path: Path, db_ur
     server = LiveServer(db_url=db_url, workdir=tmp_path)
     base = server.start()
     auth = {"Authorization": f"Bearer {token}"}
-    big = dict(assets=1000, files=4)
+    big = {"assets": 1000, "files": 4}
     # How long a push this size takes here, to aim the kill at its middle.
     t0 = time.monotonic()
     first = httpx.post(base + "/api/v1/runs", json=synthetic_payload("probe", seed=99, **big), headers=auth,
