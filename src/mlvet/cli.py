@@ -59,6 +59,9 @@ _EXTRA_PURPOSE = {"bom": "writing ML-BOMs", "signing": "signing and verifying mo
                   "archives": "7-Zip archives", "lz4": "LZ4-compressed files", "hdf5": "HDF5 files",
                   "spdx": "SPDX documents"}
 _EXTRA_PURPOSE["dask"] = "--engine dask://"
+_EXTRAS.update({"fastapi": "serve", "uvicorn": "serve", "starlette": "serve", "itsdangerous": "serve",
+                "multipart": "serve", "python_multipart": "serve"})  # issue 13 (server)
+_EXTRA_PURPOSE["serve"] = "the server (mlvet serve)"
 
 
 def missing_extra_message(exc: ModuleNotFoundError) -> str | None:
