@@ -9,6 +9,7 @@ uses repos of its own (or counts relative to a baseline) so tests stay independe
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
 from collections.abc import Iterator
@@ -93,6 +94,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         server.stop()
 
 
+def _pythonpath() -> str:
+    """``PYTHONPATH`` with every entry absolute (the server runs in another folder; ``src`` must stay this tree)."""
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    return os.pathsep.join(dict.fromkeys([src, *(os.path.abspath(p) for p in parts)]))
+
+
 def start_gateway(hub: Hub, root: Path, **fields: object) -> Gateway:
     """Start ``mlvet serve --hub-upstream <hub>`` on a fresh SQLite database and cache under ``root``."""
     from server._live import LiveServer, make_token
@@ -102,7 +110,7 @@ def start_gateway(hub: Hub, root: Path, **fields: object) -> Gateway:
     token = make_token(db_url, ["gateway"], name="alice")
     cache_dir = root / "cache"
     live = LiveServer(db_url=db_url, hub_upstream=hub.url, cache_dir=str(cache_dir), workdir=root / "work",
-                      **fields)
+                      env={"PYTHONPATH": _pythonpath()}, **fields)
     (root / "work").mkdir(exist_ok=True)
     url = live.start()
     return Gateway(url, token, db_url, live, cache_dir)

@@ -26,10 +26,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from mlvet.server.auth import Principal, require
 from starlette.concurrency import run_in_threadpool
 
 from mlvet.model import Severity
+from mlvet.server.auth import Principal, require
 from mlvet.server.gateway.decisions import Decision, record_decision
 from mlvet.server.gateway.paths import BadRequest, FileRef, parse_api, parse_resolve, pinned_url
 from mlvet.server.gateway.paths import encode_api_path as _encode_api_path

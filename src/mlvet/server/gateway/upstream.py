@@ -19,7 +19,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -179,7 +179,7 @@ class Upstream:
         lfs = linked if linked and _SHA256.fullmatch(linked) else None
         return UpstreamFile(commit, etag, size, lfs)
 
-    async def fetch(self, ref: FileRef, meta: UpstreamFile, out: BinaryIO, *, max_bytes: int) -> tuple[str, int]:
+    async def fetch(self, ref: FileRef, meta: UpstreamFile, out: IO[bytes], *, max_bytes: int) -> tuple[str, int]:
         """GET the file at ``meta.commit`` into ``out`` (sparse where the content is zeros); return (sha256, size).
 
         Raises :class:`DigestMismatch` when the size or digest differs from what the metadata announced (the
