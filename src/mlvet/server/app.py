@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from mlvet._version import __version__
 from mlvet.server.auth import login_router
 from mlvet.server.config import Settings
+from mlvet.server.gateway import gateway_router
 from mlvet.server.limits import LimitsMiddleware
 from mlvet.store import Store
 
@@ -61,6 +62,7 @@ def _fleet(settings: Settings, state: AppState) -> APIRouter:
 #: Router factories, in registration order (append-only: each feature adds its own line).
 ROUTERS: list[RouterFactory] = [login_router]
 ROUTERS.append(_fleet)  # issue 13 item 3: organisation inventory and BOM upload (server)
+ROUTERS.append(gateway_router)  # issue 13 item 2: the hub gateway (HF_ENDPOINT=<server>)
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
