@@ -57,6 +57,9 @@ _EXTRA_PURPOSE = {"bom": "writing ML-BOMs", "signing": "signing and verifying mo
                   "postgres": "a PostgreSQL inventory database", "diff": "comparing tensors",
                   "archives": "7-Zip archives", "lz4": "LZ4-compressed files", "hdf5": "HDF5 files",
                   "spdx": "SPDX documents"}
+_EXTRAS.update({"fastapi": "serve", "uvicorn": "serve", "starlette": "serve", "itsdangerous": "serve",
+                "multipart": "serve", "python_multipart": "serve"})  # issue 13 (server)
+_EXTRA_PURPOSE["serve"] = "the server (mlvet serve)"
 
 
 def missing_extra_message(exc: ModuleNotFoundError) -> str | None:

@@ -283,6 +283,21 @@ TABLE: dict[str, dict[int, Scenario | str]] = {
         EXIT_SIGINT: "guard install/uninstall/status write, remove or read one small file at once: nothing to "
                      "interrupt",
     },
+    "serve": {
+        EXIT_CLEAN: "serve runs until it is stopped, and it is stopped by a signal (130/143)",
+        EXIT_FINDINGS: "serve judges nothing at exit; the gateway refuses files per request (HTTP 403)",
+        EXIT_INCOMPLETE: "serve fails closed per request (an HTTP error), not by its exit code",
+        EXIT_USAGE: lambda f, t: ["serve", "--config", str(t / "missing.toml"), "--db", _db(t)],
+        EXIT_SIGINT: lambda f, t: Run(["serve", "--db", _db(t), "--port", "0", "--no-access-log"],
+                                      busy_with=t / "inv.db"),
+    },
+    "token": {
+        EXIT_CLEAN: lambda f, t: ["token", "create", "--name", "ci", "--scope", "read,push", "--db", _db(t)],
+        EXIT_FINDINGS: "token manages credentials and judges nothing",
+        EXIT_INCOMPLETE: "token writes or reads one row in one transaction: it is done or a database error (4)",
+        EXIT_USAGE: lambda f, t: ["token", "create", "--name", "ci", "--scope", "everything", "--db", _db(t)],
+        EXIT_SIGINT: "token create/list/revoke is one short transaction: nothing to interrupt",
+    },
     "rules": {
         EXIT_CLEAN: lambda f, t: ["rules"],
         EXIT_FINDINGS: "rules lists the rule table; it reads no input",

@@ -89,3 +89,4 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     path = tmp_path / "probe.py"
     path.write_text("def f():\n    from mlvet.formats.base import ScanContext\n", encoding="utf-8")
     assert "mlvet.formats.base" in _imports(path, "mlvet.analysis.probe")
+RULES.append(("mlvet.server", ("mlvet.commands", "mlvet.cli")))  # issue 13 (server): below commands

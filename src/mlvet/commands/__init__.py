@@ -111,3 +111,19 @@ def register_all(group: Any) -> None:
     for name in COMMANDS:
         if name not in group.commands:
             register(group, name)
+
+
+def _serve() -> ModuleType:
+    from mlvet.commands import serve
+
+    return serve
+
+
+def _token() -> ModuleType:
+    from mlvet.commands import token
+
+    return token
+
+
+COMMANDS["serve"] = _serve  # issue 13 (server)
+COMMANDS["token"] = _token  # issue 13 (server)

@@ -219,3 +219,74 @@ class HashCacheRow(Base):
     inode: Mapped[int] = mapped_column(sa.BigInteger())
     sha256: Mapped[str] = mapped_column(sa.String(64))
     hashed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# -- server (issue 13; migration 0004_server) -------------------------------------------------------------
+
+
+class ApiTokenRow(Base):
+    """An API token of ``mlvet serve``: only its SHA-256 is stored, so a leaked database leaks no token."""
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(SafeString(255))
+    #: sha256 hex of the whole token: the lookup key of every authenticated request.
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    #: The first characters of the token, shown by ``mlvet token list`` so a user can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    scopes: Mapped[list[str]] = mapped_column(SafeJSON())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class FleetPushRow(Base):
+    """One inventory run pushed by a machine: who sent it, from where, under which idempotency key.
+
+    ``idempotency_key`` is unique, so a retried push finds the run it already created instead of adding a
+    second one; ``run_id`` is unique too (one push per run) and the row is written in the run's transaction.
+    """
+    __tablename__ = "fleet_pushes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("runs.id", ondelete="CASCADE"), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    host: Mapped[str] = mapped_column(SafeString(255))
+    owner: Mapped[str | None] = mapped_column(SafeString(255))
+    #: The pushing machine's own id for the run (its local database id or a UUID), informational.
+    client_run_id: Mapped[str | None] = mapped_column(SafeString(64))
+    token_id: Mapped[int | None] = mapped_column(sa.BigInteger())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (sa.Index("ix_fleet_pushes_host_id", "host", "id"),)
+
+
+class FleetChangeRow(Base):
+    """What a push changed in the fleet-wide inventory (the union of every host's latest runs)."""
+    __tablename__ = "fleet_changes"
+
+    push_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("fleet_pushes.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: "new", "changed", "removed" or "worse".
+    change: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    position: Mapped[int] = mapped_column(sa.Integer(), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(sa.String(64))
+
+
+class BomRow(Base):
+    """A CycloneDX ML-BOM uploaded to the server (from any tool), linked to a project by name."""
+    __tablename__ = "boms"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(SafeString(255))
+    #: sha256 of the uploaded bytes: the same BOM uploaded twice to one project is stored once.
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    serial_number: Mapped[str | None] = mapped_column(SafeString(255))
+    spec_version: Mapped[str] = mapped_column(sa.String(16))
+    components: Mapped[int] = mapped_column(sa.Integer())
+    size: Mapped[int] = mapped_column(sa.BigInteger())
+    token_id: Mapped[int | None] = mapped_column(sa.BigInteger())
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    document: Mapped[dict[str, Any]] = mapped_column(SafeJSON())
+
+    __table_args__ = (sa.UniqueConstraint("project", "sha256"),)

@@ -1,0 +1,89 @@
+"""The ASGI application of ``mlvet serve``: :func:`create_app` and the ``ROUTERS`` table.
+
+Each feature (fleet inventory, gateway, dashboard) is a router factory ``(settings, state) -> APIRouter``
+listed once in :data:`ROUTERS`; a new feature is one appended line, never an edit of the app factory.
+``state`` is the app's :class:`AppState`: the settings and the open :class:`~mlvet.store.Store`.
+
+Every route declares its scope with ``Depends(require(...))`` (:mod:`mlvet.server.auth`); the limits
+middleware (:mod:`mlvet.server.limits`) runs before routing. ``/healthz`` is the one route without a token:
+it says only whether the database answers (load balancers and ``live_server`` poll it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from mlvet._version import __version__
+from mlvet.server.auth import login_router
+from mlvet.server.config import Settings
+from mlvet.server.limits import LimitsMiddleware
+from mlvet.store import Store
+
+__all__ = ["ROUTERS", "AppState", "RouterFactory", "create_app"]
+
+
+@dataclass
+class AppState:
+    """What routers share: the settings and the inventory database (opened once per process)."""
+
+    settings: Settings
+    store: Store
+
+
+RouterFactory = Callable[[Settings, AppState], APIRouter]
+
+
+#: Router factories, in registration order (append-only: each feature adds its own line).
+ROUTERS: list[RouterFactory] = [login_router]
+
+
+def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
+    """The application for ``settings``; opens (and migrates) the database unless a ``store`` is given."""
+    store = store if store is not None else Store(settings.db_url)
+    state = AppState(settings=settings, store=store)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            store.close()
+
+    app = FastAPI(title="mlvet", version=__version__, lifespan=lifespan,
+                  description="Organisation inventory, hub gateway and dashboard of mlvet. Every route but "
+                              "/healthz needs a token (Authorization: Bearer mlvet_...) with the scope it names.")
+    app.state.settings = settings
+    app.state.store = store
+    app.state.mlvet = state
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> JSONResponse:
+        """200 when the database answers a query, 503 otherwise."""
+
+        def probe() -> None:
+            with store.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+
+        try:
+            await run_in_threadpool(probe)
+        except sa.exc.SQLAlchemyError as exc:
+            return JSONResponse({"status": "error", "detail": f"database unreachable: {type(exc).__name__}"},
+                                status_code=503)
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    for factory in ROUTERS:
+        app.include_router(factory(settings, state))
+
+    if settings.trusted_hosts:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts))
+    app.add_middleware(LimitsMiddleware, max_body=settings.max_upload_bytes, timeout_s=settings.request_timeout_s)
+    return app
