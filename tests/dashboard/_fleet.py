@@ -114,7 +114,7 @@ def build_fleet(db_url: str, root: Path, now: datetime | None = None) -> dict[st
         second, assets = _record(store, [trees["shared"]], HOSTS[0], now - timedelta(hours=2))
         third, _ = _record(store, [trees["shared"]], HOSTS[1], now - timedelta(hours=1))
         # This machine's own inventory: its report cards are computed on the files themselves.
-        local, local_assets = _record(store, [trees["local"]], socket.gethostname(), now - timedelta(minutes=30))
+        _local, local_assets = _record(store, [trees["local"]], socket.gethostname(), now - timedelta(minutes=30))
         changes = store.changes_of_run(second.id or 0)
         hostile_run = next(r for r in store.runs(limit=10) if r.host == HOSTS[2])
         hostile_assets = store.assets_of_run(hostile_run.id or 0)

@@ -12,8 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _fleet import build_fleet  # noqa: E402
-from server._live import LiveServer, make_token  # noqa: E402
+from _fleet import build_fleet
+
+from server._live import LiveServer, make_token
 
 
 @dataclass

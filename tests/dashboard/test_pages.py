@@ -14,8 +14,9 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from markupsafe import escape
 from _fleet import HOSTILE_HOST, HOSTS, IFRAME, IMG, SCRIPT, SVG
+from markupsafe import escape
+
 from conftest import Served
 
 PAGES = ["/ui/", "/ui/assets", "/ui/hosts", "/ui/runs", "/ui/gateway", "/ui/bom.json"]
@@ -152,7 +153,7 @@ def test_asset_on_this_machine_gets_the_real_report_card(served: Served, client:
     page = client.get(f"/ui/assets/{local.id}").text
     assert "computed on this server&#39;s copy of the files" in page
     card = score_model(local.path)
-    assert f'<span class="score s-' in page and f">{card.score:.1f}</span>" in page
+    assert '<span class="score s-' in page and f">{card.score:.1f}</span>" in page
     assert "No signature next to the files." in page
 
 

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from mlvet._version import __version__
 from mlvet.server.auth import login_router
 from mlvet.server.config import Settings
+from mlvet.server.dashboard import dashboard_router
 from mlvet.server.limits import LimitsMiddleware
 from mlvet.store import Store
 
@@ -42,6 +43,7 @@ RouterFactory = Callable[[Settings, AppState], APIRouter]
 
 #: Router factories, in registration order (append-only: each feature adds its own line).
 ROUTERS: list[RouterFactory] = [login_router]
+ROUTERS.append(dashboard_router)  # the dashboard under /ui (issue 13 item 4)
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from mlvet.inventory.model import Asset, AssetMetadata, InventoryRun
-from mlvet.model import FileResult, ScanReport, Status
+from mlvet.model import FileResult, Finding, ScanReport, Status
 from mlvet.trust.score import ScoreCard, ScoreContext, aggregate, run_checks, score_model
 from mlvet.trust.score.base import SignatureStatus
 
@@ -48,18 +48,16 @@ class AssetCard:
 
 def stored_report(asset: Asset, run: InventoryRun) -> ScanReport:
     """The scan the inventory recorded for ``asset``, as a :class:`ScanReport` (findings grouped by file)."""
-    by_path: dict[str, list[object]] = {}
+    by_path: dict[str, list[Finding]] = {}
     for f in asset.findings:
         by_path.setdefault(f.location.path, []).append(f)
     results = []
     for af in asset.files:
         status = Status(af.scan_status) if af.scan_status in {s.value for s in Status} else Status.SKIPPED
-        found = tuple(by_path.pop(af.path, []))
         results.append(FileResult(path=af.path, format=af.format or "unknown", status=status,
-                                  findings=found, size=af.size))  # type: ignore[arg-type]
-    for path, found in by_path.items():  # a finding whose file is not listed still counts
-        results.append(FileResult(path=path, format="unknown", status=Status.SCANNED,
-                                  findings=tuple(found)))  # type: ignore[arg-type]
+                                  findings=tuple(by_path.pop(af.path, [])), size=af.size))
+    for path, rest in by_path.items():  # a finding whose file is not listed still counts
+        results.append(FileResult(path=path, format="unknown", status=Status.SCANNED, findings=tuple(rest)))
     if asset.incomplete and not any(r.status is Status.ERROR for r in results):
         results.append(FileResult(path=asset.path, format="unknown", status=Status.ERROR,
                                   errors=("the inventory recorded this asset as incomplete",)))
@@ -90,7 +88,7 @@ class StoredContext(ScoreContext):
         """Folder assets have files below their path."""
         return any(f.path != self._asset.path for f in self._asset.files)
 
-    @property  # type: ignore[override]
+    @property
     def files(self) -> tuple[str, ...]:
         """The recorded files."""
         return tuple(f.path for f in self._asset.files)
@@ -99,26 +97,26 @@ class StoredContext(ScoreContext):
         """The recorded path inside the asset."""
         return self._rels.get(path, os.path.basename(path))
 
-    @property  # type: ignore[override]
+    @property
     def name(self) -> str:
         """The recorded name."""
         return self._asset.name
 
-    @property  # type: ignore[override]
+    @property
     def _metadata(self) -> tuple[AssetMetadata | None, str | None]:
         return self._asset.metadata, None
 
-    @property  # type: ignore[override]
+    @property
     def signature(self) -> SignatureStatus:
         """Unknown: the inventory does not record signatures (the check is reported inconclusive)."""
         return SignatureStatus(False, None, None, "", error="the files are not on this server")
 
-    @property  # type: ignore[override]
+    @property
     def hf_ref(self) -> None:
         """Hub coordinates are shown from the record; the cache-layout checks need the files."""
         return None
 
-    @property  # type: ignore[override]
+    @property
     def local_download(self) -> dict[str, tuple[str, str]]:
         """Download records live next to the files, which are elsewhere."""
         return {}

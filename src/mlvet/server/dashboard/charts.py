@@ -52,11 +52,11 @@ def _nice_max(n: int) -> int:
     if n <= 4:
         return 4
     quarter = -(-n // 4)
-    power = 10 ** int(math.floor(math.log10(quarter)))
+    power: int = 10 ** math.floor(math.log10(quarter))
     for step in (1, 2, 5, 10):
         if step * power >= quarter:
-            return 4 * step * power
-    return 40 * power  # pragma: no cover - the loop always returns
+            return int(4 * step * power)
+    return int(40 * power)  # pragma: no cover - the loop always returns
 
 
 def changes_chart(days: Sequence[tuple[str, dict[str, int]]], width: int = 100, height: int = 200) -> Chart:
@@ -78,7 +78,7 @@ def changes_chart(days: Sequence[tuple[str, dict[str, int]]], width: int = 100, 
         x = round(left + slot * i + (slot - bar) / 2, 1)
         label = date.fromisoformat(day).strftime("%a %d")
         col = Column(day, label, x)
-        base = top + plot_h
+        base: float = top + plot_h
         for kind in CHANGE_KINDS:
             n = counts.get(kind, 0)
             totals[kind] += n

@@ -94,7 +94,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _current_runs() -> sa.Select[tuple[Any]]:
+def _current_runs() -> sa.Select[Any]:
     """The latest run of every (host, roots) pair."""
     return sa.select(sa.func.max(RunRow.id)).group_by(RunRow.host, RunRow.roots_key)
 
@@ -111,7 +111,7 @@ class Dashboard:
 
     # -- the current inventory ---------------------------------------------------------------------------
 
-    def current(self, filters: Filters = Filters()) -> list[AssetSummary]:  # noqa: B008 (immutable default)
+    def current(self, filters: Filters = Filters()) -> list[AssetSummary]:
         """Current assets passing ``filters``, worst first, then by name."""
         v = AssetVersionRow
         stmt = (
@@ -166,14 +166,13 @@ class Dashboard:
     def facets(self, assets: Sequence[AssetSummary]) -> dict[str, list[tuple[str, int]]]:
         """Counts by verdict, format, host and source (the overview's bars and the filter menus)."""
         verdicts = Counter(a.verdict for a in assets)
-        out = {
+        return {
             "verdict": [(v, verdicts[v]) for v in VERDICTS if verdicts[v]],
             "format": Counter(a.format for a in assets).most_common(),
             "host": Counter(h for a in assets for h in a.hosts).most_common(),
             "source": Counter(a.source for a in assets).most_common(),
             "kind": Counter(a.kind for a in assets).most_common(),
         }
-        return out
 
     # -- changes -----------------------------------------------------------------------------------------
 
@@ -391,10 +390,10 @@ def gateway_log(engine: sa.Engine, table: sa.Table, verdict: str, q: str,
         if cols["verdict"] is not None:
             count = sa.select(cols["verdict"], sa.func.count()).group_by(cols["verdict"]).order_by(cols["verdict"])
             totals = [(str(v), int(n)) for v, n in conn.execute(count)]
-    for r in rows:
-        r["verdict"] = str(r["verdict"] or "unknown")
-        at = r["at"]
-        r["at"] = at if isinstance(at, datetime) else None
+    for row in rows:
+        row["verdict"] = str(row["verdict"] or "unknown")
+        at = row["at"]
+        row["at"] = at if isinstance(at, datetime) else None
         for k in ("repo", "file", "revision", "who", "reason", "sha256"):
-            r[k] = str(r[k])
+            row[k] = str(row[k])
     return rows[:PAGE_SIZE], totals, len(rows) > PAGE_SIZE

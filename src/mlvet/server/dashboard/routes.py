@@ -78,7 +78,8 @@ def dashboard_router(settings: Any, state: Any) -> APIRouter:
                 except ValueError:
                     return views.not_found(request, "Runs are numbered.")
             handler = getattr(views, name)
-            return await run_in_threadpool(handler, request, **params)  # type: ignore[no-any-return]
+            response: Response = await run_in_threadpool(handler, request, **params)
+            return response
 
         endpoint.__name__ = f"dashboard_{name}"
         return endpoint

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -176,7 +175,8 @@ class Views:
         b = self.context(request).base
 
         def link(n: int) -> str:
-            return f"{b}/gateway?{urlencode({**({'verdict': verdict} if verdict else {}), **({'q': q} if q else {}), 'page': n})}"
+            params = {k: v for k, v in (("verdict", verdict), ("q", q)) if v}
+            return f"{b}/gateway?{urlencode({**params, 'page': n})}"
 
         if table is None:
             return self._page(request, "gateway.html.j2", "gateway", available=False, rows=[], totals=[],
@@ -209,9 +209,6 @@ class Views:
         text = bom_json(assets)
         stamp = datetime.now().strftime("%Y%m%d")
         return Response(text, media_type="application/vnd.cyclonedx+json",
-                        headers={**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{stem}-{stamp}.cdx.json"'})
+                        headers={**SECURITY_HEADERS,
+                                 "Content-Disposition": f'attachment; filename="{stem}-{stamp}.cdx.json"'})
 
-
-def has_table(engine: sa.Engine, name: str) -> bool:
-    """True when the database holds table ``name``."""
-    return name in sa.inspect(engine).get_table_names()
