@@ -24,6 +24,7 @@ from mlvet._version import __version__
 from mlvet.server.auth import login_router
 from mlvet.server.config import Settings
 from mlvet.server.dashboard import dashboard_router
+from mlvet.server.gateway import gateway_router
 from mlvet.server.limits import LimitsMiddleware
 from mlvet.store import Store
 
@@ -43,6 +44,7 @@ RouterFactory = Callable[[Settings, AppState], APIRouter]
 
 #: Router factories, in registration order (append-only: each feature adds its own line).
 ROUTERS: list[RouterFactory] = [login_router]
+ROUTERS.append(gateway_router)  # issue 13 item 2: the hub gateway (HF_ENDPOINT=<server>)
 ROUTERS.append(dashboard_router)  # the dashboard under /ui (issue 13 item 4)
 
 

@@ -290,3 +290,42 @@ class BomRow(Base):
     document: Mapped[dict[str, Any]] = mapped_column(SafeJSON())
 
     __table_args__ = (sa.UniqueConstraint("project", "sha256"),)
+
+
+# -- gateway (issue 13; migration 0005_gateway) -----------------------------------------------------------
+
+
+class GatewayDecisionRow(Base):
+    """One download decision of the hub gateway: who asked for which file, which bytes, and what was decided.
+
+    Written in one transaction after the decision is made (a crash mid-scan leaves no row, never half of one).
+    ``scanned`` tells a decision that ran the scanner from one served from the cached verdict.
+    """
+    __tablename__ = "gateway_decisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The token's name ("anonymous" when the operator allows anonymous gateway use).
+    who: Mapped[str] = mapped_column(SafeString(255))
+    token_id: Mapped[int | None] = mapped_column(sa.BigInteger())
+    repo_type: Mapped[str] = mapped_column(sa.String(16))
+    repo_id: Mapped[str] = mapped_column(SafeString(255))
+    #: The revision as the client named it (branch, tag or commit) and the commit it was pinned to.
+    revision: Mapped[str] = mapped_column(SafeString(255))
+    commit: Mapped[str] = mapped_column(sa.String(64))
+    path: Mapped[str] = mapped_column(SafeText())
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    size: Mapped[int | None] = mapped_column(sa.BigInteger())
+    #: "served" or "refused".
+    verdict: Mapped[str] = mapped_column(sa.String(16))
+    #: The scan outcome: "pass", "fail" (a finding at or above the threshold) or "error" (incomplete).
+    status: Mapped[str] = mapped_column(sa.String(16))
+    rule_ids: Mapped[list[str]] = mapped_column(SafeJSON())
+    reason: Mapped[str] = mapped_column(SafeText())
+    scanned: Mapped[bool] = mapped_column(sa.Boolean())
+
+    __table_args__ = (
+        sa.Index("ix_gateway_decisions_sha256", "sha256"),
+        sa.Index("ix_gateway_decisions_repo_id_id", "repo_id", "id"),
+        sa.Index("ix_gateway_decisions_verdict_id", "verdict", "id"),
+    )
