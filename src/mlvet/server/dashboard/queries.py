@@ -358,6 +358,10 @@ _GATEWAY_FIELDS = {
     "reason": ("reason", "message", "detail", "finding", "rule_id"),
     "sha256": ("sha256", "content_key", "digest"),
     "at": ("decided_at", "created_at", "at", "timestamp", "time"),
+    "status": ("status",),
+    "rules": ("rule_ids", "rules"),
+    "scanned": ("scanned",),
+    "repo_type": ("repo_type",),
 }
 
 
@@ -394,6 +398,9 @@ def gateway_log(engine: sa.Engine, table: sa.Table, verdict: str, q: str,
         row["verdict"] = str(row["verdict"] or "unknown")
         at = row["at"]
         row["at"] = at if isinstance(at, datetime) else None
-        for k in ("repo", "file", "revision", "who", "reason", "sha256"):
+        rules = row["rules"]
+        row["rules"] = [str(r) for r in rules] if isinstance(rules, list) else ([str(rules)] if rules else [])
+        row["scanned"] = row["scanned"] if isinstance(row["scanned"], bool) else None
+        for k in ("repo", "file", "revision", "who", "reason", "sha256", "status", "repo_type"):
             row[k] = str(row[k])
     return rows[:PAGE_SIZE], totals, len(rows) > PAGE_SIZE

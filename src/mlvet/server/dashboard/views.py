@@ -182,7 +182,7 @@ class Views:
             return self._page(request, "gateway.html.j2", "gateway", available=False, rows=[], totals=[],
                               verdict=verdict, q=q, page=page, more=False, page_link=link)
         rows, totals, more = self.dash.gateway_log(table, verdict, q, page)
-        return self._page(request, "gateway.html.j2", "gateway", available=True, rows=rows, totals=totals,
+        return self._page(request, "gateway.html.j2", "gateway", available=bool(totals), rows=rows, totals=totals,
                           verdict=verdict, q=q, page=page, more=more, page_link=link)
 
     # -- BOM downloads -----------------------------------------------------------------------------------
