@@ -32,9 +32,17 @@ def register(group: click.Group) -> None:
     @click.option("--fail-on-worse", is_flag=True, help="Exit 1 when an asset's verdict got worse since the "
                   "previous run.")
     @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: on a terminal).")
+    @click.option("--push", "push_url", default=None, metavar="URL",
+                  help="Also send the run to an mlvet server (token from MLVET_TOKEN or --token-file).")
+    @click.option("--token-file", default=None, type=click.Path(dir_okay=False, path_type=str),
+                  help="File holding the server token for --push (instead of MLVET_TOKEN).")
+    @click.option("--host", "host_name", default=None, help="Host name the pushed run is filed under "
+                  "(default: this machine's name).")
+    @click.option("--owner", default=None, help="Owner of the pushed run (default: the current user).")
     def inventory(paths: tuple[str, ...], db: str | None, hf_cache: bool, fmt: str, output: str | None,
                   rescan: bool, policy_file: str | None, jobs: int, fail_on: str | None, fail_on_worse: bool,
-                  progress: bool | None) -> int:
+                  progress: bool | None, push_url: str | None, token_file: str | None, host_name: str | None,
+                  owner: str | None) -> int:
         """Find the models and datasets under PATHS, record them in the database and show what changed."""
         import json
         from pathlib import Path
@@ -63,6 +71,7 @@ def register(group: click.Group) -> None:
             if not os.path.isdir(default_hf_cache()):
                 _io.note(f"no Hugging Face cache at {default_hf_cache()}")
         _io.check_output(output)
+        push_token = _push_token(push_url, token_file, host_name, owner)
         policy = resolve_policy(policy_file, Path.cwd())
         store = Store(db)
         try:
@@ -92,6 +101,8 @@ def register(group: click.Group) -> None:
             else:
                 _io.text_stdout()
                 render_inventory(run, assets, changes, previous)
+        if push_url is not None and push_token is not None:
+            _push(push_url, push_token, run, assets, host_name, owner)
         if threshold is not None and any(a.severity >= threshold > Severity.NONE for a in assets):
             return EXIT_FINDINGS
         if fail_on_worse and changes.worse:
@@ -101,6 +112,51 @@ def register(group: click.Group) -> None:
             _io.note(f"{_io.plural(incomplete, 'asset')} could not be fully analysed (exit 2)")
             return EXIT_INCOMPLETE
         return EXIT_CLEAN
+
+
+def _push_token(url: str | None, token_file: str | None, host: str | None, owner: str | None) -> str | None:
+    """The token for ``--push``, checked before any work (a push that cannot authenticate is a usage error)."""
+    import os
+
+    if url is None:
+        if token_file or host or owner:
+            raise click.UsageError("--token-file, --host and --owner go with --push URL")
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{url!r} is not an http:// or https:// URL", param_hint="--push")
+    if token_file is not None:
+        try:
+            with open(token_file, encoding="utf-8") as fh:
+                token = fh.read(4096).strip()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {token_file}: {exc.strerror or exc}",
+                                     param_hint="--token-file") from None
+    else:
+        token = os.environ.get("MLVET_TOKEN", "").strip()
+    if not token:
+        raise click.UsageError("--push needs a token: set MLVET_TOKEN or give --token-file")
+    return token
+
+
+def _push(url: str, token: str, run: Any, assets: Any, host: str | None, owner: str | None) -> None:
+    """Send the recorded run to the server (retries reuse one idempotency key: never a duplicate run)."""
+    import getpass
+    import socket
+
+    from mlvet.commands import _io
+    from mlvet.server.wire import new_idempotency_key, push_payload, push_run
+
+    if owner is None:
+        try:
+            owner = getpass.getuser()
+        except (KeyError, OSError):
+            owner = None
+    host = host or run.host or socket.gethostname()
+    payload = push_payload(run, assets, host=host, owner=owner, idempotency_key=new_idempotency_key())
+    answer = push_run(url, token, payload)
+    counts = ", ".join(f"{len(answer.get('changes', {}).get(k, []))} {k}" for k in ("new", "changed", "removed",
+                                                                                   "worse"))
+    _io.note(f"pushed to {url} as run {answer.get('run_id')} of host {host} ({counts})")
 
 
 class _Progress:

@@ -42,8 +42,15 @@ class AppState:
 RouterFactory = Callable[[Settings, AppState], APIRouter]
 
 
+def _fleet(settings: Settings, state: AppState) -> APIRouter:
+    from mlvet.server.fleet_api import fleet_router
+
+    return fleet_router(settings, state)
+
+
 #: Router factories, in registration order (append-only: each feature adds its own line).
 ROUTERS: list[RouterFactory] = [login_router]
+ROUTERS.append(_fleet)  # issue 13 item 3: organisation inventory and BOM upload (server)
 ROUTERS.append(gateway_router)  # issue 13 item 2: the hub gateway (HF_ENDPOINT=<server>)
 ROUTERS.append(dashboard_router)  # the dashboard under /ui (issue 13 item 4)
 

@@ -187,6 +187,14 @@ def login_router(settings: Settings, state: Any) -> APIRouter:
         return {"token_id": principal.token_id, "name": principal.name, "scopes": sorted(principal.scopes),
                 "via": principal.via}
 
+    @router.get("/api/v1/csrf")
+    async def csrf(request: Request) -> dict[str, str]:
+        """The CSRF token of this browser session (for scripts of the dashboard; needs the session cookie)."""
+        principal = await current_principal(request)
+        if principal is None or principal.via != "session":
+            raise _unauthorized("a CSRF token belongs to a dashboard session: log in at /login first")
+        return {"csrf_token": csrf_token(request)}
+
     @router.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
         await require_csrf(request)

@@ -67,9 +67,10 @@ def safe_join(base: str | os.PathLike[str], *parts: str) -> Path:
 
 async def _answer(send: Any, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
+    # No "Connection: close": the server then reads and discards the rest of a refused body before the next
+    # request, so the client (which sends the whole body before reading) gets this answer instead of a reset.
     await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"), *(headers or [])]})
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
 
 

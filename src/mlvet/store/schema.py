@@ -256,6 +256,8 @@ class FleetPushRow(Base):
     client_run_id: Mapped[str | None] = mapped_column(SafeString(64))
     token_id: Mapped[int | None] = mapped_column(sa.BigInteger())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: sha256 of the request body: the same key sent with a different body is a conflict, not a retry.
+    payload_sha256: Mapped[str] = mapped_column(sa.String(64))
 
     __table_args__ = (sa.Index("ix_fleet_pushes_host_id", "host", "id"),)
 

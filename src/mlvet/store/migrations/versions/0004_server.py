@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("client_run_id", sa.String(length=64), nullable=True),
         sa.Column("token_id", sa.BigInteger(), nullable=True),
         sa.Column("received_at", _TS, nullable=False),
+        sa.Column("payload_sha256", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_fleet_pushes_run_id_runs"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_fleet_pushes")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_fleet_pushes_idempotency_key")),
