@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,9 +91,26 @@ def served(fleet: Fleet, hub: str, tmp_path_factory: pytest.TempPathFactory) -> 
                         workdir=tmp_path_factory.mktemp("serve"), env={"PYTHONPATH": _pythonpath()})
     base = server.start()
     try:
+        _push(fleet, base, push, tmp_path_factory.mktemp("push"))
         yield Served(base, read, push, gateway, fleet, server, hub)
     finally:
         server.stop()
+
+
+#: The host and owner of the run pushed with ``mlvet inventory --push`` (the server's fleet tables).
+PUSH_HOST = "build-runner-7"
+PUSH_OWNER = "ml-platform"
+
+
+def _push(fleet: Fleet, base: str, token: str, work: Path) -> None:
+    """A fourth host pushes its inventory of the shared tree to the server, as CI would."""
+    cmd = [sys.executable, "-m", "mlvet", "inventory", str(fleet.info["trees"]["shared"]), "--db",
+           f"sqlite:///{work / 'runner.db'}", "--push", base, "--host", PUSH_HOST, "--owner", PUSH_OWNER,
+           "--no-progress"]
+    env = {**os.environ, "MLVET_TOKEN": token, "PYTHONPATH": _pythonpath()}
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "pushed to" in proc.stderr, proc.stderr
 
 
 @dataclass

@@ -18,7 +18,7 @@ import pytest
 from _fleet import HOSTILE_HOST, HOSTS, IFRAME, IMG, SCRIPT, SVG
 from markupsafe import escape
 
-from conftest import Served, Traffic
+from conftest import PUSH_OWNER, Served, Traffic
 
 PAGES = ["/ui/", "/ui/assets", "/ui/hosts", "/ui/runs", "/ui/gateway", "/ui/bom.json"]
 
@@ -138,13 +138,14 @@ def test_asset_page_shows_everything_recorded(served: Served, client: httpx.Clie
     # Both hosts whose latest run has it; its lineage from the card; its history over two hosts, three runs.
     assert page.count('href="/ui/assets?host=lab-gpu-01"') == 1 and 'href="/ui/assets?host=laptop-ana"' in page
     assert "openai-community/gpt2" in page and "acme/reviews" in page
-    assert len(re.findall(r'<li><a href="/ui/runs/\d+">#\d+</a>', page)) == 3
+    assert len(re.findall(r'<li><a href="/ui/runs/\d+">#\d+</a>', page)) == 4, "two runs, one on laptop-ana, one push"
+    assert 'href="/ui/assets?host=build-runner-7"' in page
     # The report card: every check listed; the file-reading checks are inconclusive for another host's files.
     for name in ("code_execution", "signature", "integrity", "license", "serialization_format"):
         assert f'data-check="{name}"' in page
     assert "the files are not on this server" in page and "Not recorded by the inventory" in page
     sig_row = page.split('data-check="signature"')[1].split("</tr>")[0]
-    assert "–" in sig_row and "needs the files, which are on laptop-ana" in sig_row
+    assert "–" in sig_row and "needs the files, which are on build-runner-7" in sig_row, "the newest state"
 
 
 def test_asset_on_this_machine_gets_the_real_report_card(served: Served, client: httpx.Client) -> None:
@@ -161,7 +162,15 @@ def test_asset_on_this_machine_gets_the_real_report_card(served: Served, client:
 def test_hosts_runs_and_run_pages(served: Served, client: httpx.Client) -> None:
     hosts = client.get("/ui/hosts").text
     for host in HOSTS:
-        assert html.escape(host) in hosts
+        assert str(escape(host)) in hosts
+    runner = hosts.split('href="/ui/assets?host=build-runner-7"')[1].split("</tr>")[0]
+    assert PUSH_OWNER in runner and "critical" in runner, "the pushed host's owner (fleet tables) and worst verdict"
+    runs = client.get("/ui/runs").text
+    pushed = re.search(r'<a href="/ui/runs/(\d+)">#\d+</a> <span class="badge b-pushed">pushed</span>', runs)
+    assert pushed is not None and runs.count("b-pushed") == 1
+    push_page = client.get(f"/ui/runs/{pushed.group(1)}").text
+    assert "Fleet-wide changes" in push_page and f"by {PUSH_OWNER}" in push_page
+    assert push_page.count('<span class="badge b-new">new</span>') == 6, "3 new on the host, 3 new to the fleet"
     assert 'href="/ui/runs?host=lab-gpu-01">2</a>' in hosts, "lab-gpu-01 recorded two runs"
     runs = client.get("/ui/runs", params={"host": "lab-gpu-01"}).text
     ids = re.findall(r'<td><a href="/ui/runs/(\d+)">', runs)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from mlvet.inventory.model import Asset, Changes, InventoryRun
 from mlvet.model import Severity
 from mlvet.store import Store
-from mlvet.store.schema import AssetVersionRow, FileRow, RunChangeRow, RunRow
+from mlvet.store.schema import AssetVersionRow, FileRow, FleetChangeRow, FleetPushRow, RunChangeRow, RunRow
 
 #: Verdicts from worst to best, the order every page lists them in.
 VERDICTS = ("critical", "high", "medium", "low", "incomplete", "clean")
@@ -177,23 +177,56 @@ class Dashboard:
     # -- changes -----------------------------------------------------------------------------------------
 
     def changes_by_day(self, days: int = 7, now: datetime | None = None) -> list[tuple[str, dict[str, int]]]:
-        """Per day of the last ``days`` days (oldest first, UTC dates): how many assets each change kind hit."""
+        """Per day of the last ``days`` days (oldest first, UTC dates): how many assets each change kind hit.
+
+        A run pushed to the server counts its *fleet-wide* changes (an asset new on a third host is not new
+        to the organisation); a run recorded locally counts its changes against the previous run over the
+        same roots.
+        """
         now = now or datetime.now(timezone.utc)
         start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        stmt = (
+        pushed = sa.select(FleetPushRow.run_id)
+        local = (
             sa.select(RunRow.finished_at, RunChangeRow.change, sa.func.count())
             .join(RunChangeRow, RunChangeRow.run_id == RunRow.id)
-            .where(RunRow.finished_at >= start)
+            .where(RunRow.finished_at >= start, RunRow.id.not_in(pushed))
             .group_by(RunRow.id, RunRow.finished_at, RunChangeRow.change)
+        )
+        fleet = (
+            sa.select(FleetPushRow.received_at, FleetChangeRow.change, sa.func.count())
+            .join(FleetChangeRow, FleetChangeRow.push_id == FleetPushRow.id)
+            .where(FleetPushRow.received_at >= start)
+            .group_by(FleetPushRow.id, FleetPushRow.received_at, FleetChangeRow.change)
         )
         buckets = {(start + timedelta(days=i)).date().isoformat(): dict.fromkeys(CHANGE_KINDS, 0)
                    for i in range(days)}
         with self._session() as s:
-            for finished, change, count in s.execute(stmt):
-                day = finished.astimezone(timezone.utc).date().isoformat()
+            for when, change, count in [*s.execute(local), *s.execute(fleet)]:
+                day = when.astimezone(timezone.utc).date().isoformat()
                 if day in buckets and change in buckets[day]:
                     buckets[day][change] += int(count)
         return list(buckets.items())
+
+    def pushes_of(self, run_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The push record of each run that was pushed to the server (owner, when, by which token)."""
+        wanted = sorted(set(run_ids))
+        out: dict[int, dict[str, Any]] = {}
+        with self._session() as s:
+            for i in range(0, len(wanted), 500):
+                for row in s.scalars(sa.select(FleetPushRow).where(FleetPushRow.run_id.in_(wanted[i:i + 500]))):
+                    out[row.run_id] = {"push_id": row.id, "owner": row.owner, "received_at": row.received_at,
+                                       "token_id": row.token_id}
+        return out
+
+    def fleet_changes(self, push_id: int) -> dict[str, list[str]]:
+        """What a push changed in the fleet-wide inventory (asset ids per change kind)."""
+        out: dict[str, list[str]] = {k: [] for k in CHANGE_KINDS}
+        stmt = (sa.select(FleetChangeRow.change, FleetChangeRow.asset_id).where(FleetChangeRow.push_id == push_id)
+                .order_by(FleetChangeRow.change, FleetChangeRow.position))
+        with self._session() as s:
+            for change, asset_id in s.execute(stmt):
+                out.setdefault(change, []).append(asset_id)
+        return out
 
     def recent_changes(self, days: int = 7, limit: int = 50,
                        now: datetime | None = None) -> list[tuple[InventoryRun, str, str, str]]:
@@ -210,6 +243,11 @@ class Dashboard:
             rows = [(_run(run), change, asset) for run, change, asset in s.execute(stmt)]
             names = self._names(s, [a for _r, _c, a in rows])
         return [(run, change, asset, names.get(asset, asset)) for run, change, asset in rows]
+
+    def names(self, ids: Iterable[str]) -> dict[str, str]:
+        """The newest recorded name of each asset id."""
+        with self._session() as s:
+            return self._names(s, ids)
 
     @staticmethod
     def _names(s: Session, ids: Iterable[str]) -> dict[str, str]:
@@ -238,14 +276,22 @@ class Dashboard:
         for a in current:
             for h in a.hosts:
                 per_host.setdefault(h, []).append(a)
+        last_push = (
+            sa.select(FleetPushRow.host, FleetPushRow.owner, FleetPushRow.received_at)
+            .where(FleetPushRow.id.in_(sa.select(sa.func.max(FleetPushRow.id)).group_by(FleetPushRow.host)))
+        )
         out = []
         with self._session() as s:
+            pushed: dict[str | None, tuple[str | None, datetime | None]] = {
+                h: (owner, at) for h, owner, at in s.execute(last_push)}
             for host, runs, last, last_id in s.execute(stmt):
                 name = host or "(unknown host)"
                 assets = per_host.get(name, [])
                 worst = max((a.severity for a in assets), default=0)
                 verdicts = Counter(a.verdict for a in assets)
+                owner, pushed_at = pushed.get(host, (None, None))
                 out.append({"host": name, "runs": int(runs), "last": last, "last_run": last_id,
+                            "owner": owner, "pushed_at": pushed_at,
                             "assets": len(assets), "worst": Severity(worst).label if worst else "none",
                             "verdicts": [(v, verdicts[v]) for v in VERDICTS if verdicts[v]]})
         out.sort(key=lambda h: str(h["host"]))

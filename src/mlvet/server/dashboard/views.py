@@ -154,7 +154,9 @@ class Views:
         def link(n: int) -> str:
             return f"{b}/runs?{urlencode({**({'host': host} if host else {}), 'page': n})}"
 
+        pushes = self.dash.pushes_of(r.id for r, _c, _n in runs if r.id is not None)
         return self._page(request, "runs.html.j2", "runs", runs=runs, more=more, page=page, page_link=link,
+                          pushes=pushes,
                           host=host, host_options=[h["host"] for h in self.dash.hosts()])
 
     def run(self, request: Request, run_id: int) -> HTMLResponse:
@@ -163,7 +165,11 @@ class Views:
         if found is None:
             return self.not_found(request, f"No run #{run_id} is recorded.")
         run, assets, changes, names = found
-        return self._page(request, "run.html.j2", "runs", run=run, assets=assets,
+        push = self.dash.pushes_of([run_id]).get(run_id)
+        fleet = self.dash.fleet_changes(push["push_id"]) if push is not None else None
+        if fleet is not None:
+            names = {**names, **self.dash.names([a for ids in fleet.values() for a in ids])}
+        return self._page(request, "run.html.j2", "runs", run=run, assets=assets, push=push, fleet=fleet,
                           changes={k: getattr(changes, k) for k in CHANGE_KINDS}, names=names)
 
     def gateway(self, request: Request) -> HTMLResponse:
