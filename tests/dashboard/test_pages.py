@@ -148,6 +148,17 @@ def test_asset_page_shows_everything_recorded(served: Served, client: httpx.Clie
     assert "–" in sig_row and "needs the files, which are on build-runner-7" in sig_row, "the newest state"
 
 
+def test_report_card_of_a_critical_asset_elsewhere_is_capped(served: Served, client: httpx.Client) -> None:
+    from mlvet.trust.score import score_model
+
+    trojan = served.fleet.asset("trojan.pt")
+    page = client.get(f"/ui/assets/{trojan.id}").text
+    card = score_model(trojan.path)  # the same file scored on disk: its cap applies to the recorded card too
+    assert card.cap is not None
+    shown = float(re.search(r'<span class="score s-\w+">([0-9.]+)</span>', page).group(1))
+    assert shown <= card.cap.limit and str(escape(card.cap.reason)) in page
+
+
 def test_asset_on_this_machine_gets_the_real_report_card(served: Served, client: httpx.Client) -> None:
     from mlvet.trust.score import score_model
 

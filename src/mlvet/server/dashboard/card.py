@@ -130,7 +130,7 @@ def _on_this_server(asset: Asset, run: InventoryRun) -> bool:
 
 def _remote_card(asset: Asset, run: InventoryRun) -> ScoreCard:
     from mlvet._version import __version__
-    from mlvet.trust.score import DEFAULT_WEIGHTS
+    from mlvet.trust.score import DEFAULT_WEIGHTS, _cap
 
     ctx = StoredContext(asset, run)
     where = run.host or "another machine"
@@ -140,11 +140,14 @@ def _remote_card(asset: Asset, run: InventoryRun) -> ScoreCard:
                             reason=f"needs the files, which are on {where}: run `mlvet score` there")
         for c in run_checks(ctx)
     )
-    score = aggregate(checks)
+    uncapped = aggregate(checks)
+    cap = _cap(ctx)  # the policy's cap for the worst finding, exactly as `mlvet score` applies it
+    score = min(uncapped, cap.limit) if cap is not None else uncapped
     rep = ctx.report
     summary = rep.summary()
     return ScoreCard(
-        target=asset.path, name=asset.name, score=score, uncapped_score=score, checks=checks,
+        target=asset.path, name=asset.name, score=round(score, 1), uncapped_score=uncapped, checks=checks,
+        cap=cap if cap is not None and cap.limit < uncapped else None,
         generated_at=datetime.now(timezone.utc), tool_version=__version__,
         weights={k: float(ctx.settings.weights.get(k, v)) for k, v in DEFAULT_WEIGHTS.items()},
         scan={"files": summary.files, "scanned": summary.scanned, "skipped": summary.skipped,

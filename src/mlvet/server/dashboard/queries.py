@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from mlvet.inventory.model import Asset, Changes, InventoryRun
-from mlvet.model import Severity
 from mlvet.store import Store
 from mlvet.store.schema import AssetVersionRow, FileRow, FleetChangeRow, FleetPushRow, RunChangeRow, RunRow
 
@@ -287,12 +286,11 @@ class Dashboard:
             for host, runs, last, last_id in s.execute(stmt):
                 name = host or "(unknown host)"
                 assets = per_host.get(name, [])
-                worst = max((a.severity for a in assets), default=0)
                 verdicts = Counter(a.verdict for a in assets)
                 owner, pushed_at = pushed.get(host, (None, None))
                 out.append({"host": name, "runs": int(runs), "last": last, "last_run": last_id,
                             "owner": owner, "pushed_at": pushed_at,
-                            "assets": len(assets), "worst": Severity(worst).label if worst else "none",
+                            "assets": len(assets), "worst": next((v for v in VERDICTS if verdicts[v]), "none"),
                             "verdicts": [(v, verdicts[v]) for v in VERDICTS if verdicts[v]]})
         out.sort(key=lambda h: str(h["host"]))
         return out
