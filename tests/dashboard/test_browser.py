@@ -77,13 +77,18 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
 
 def _sign_in(driver: WebDriver, served: Served) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     d = driver
+    d.get(served.base + "/ui/login")
+    d.delete_all_cookies()  # start signed out whatever an earlier test left
     d.get(served.base + "/ui/assets?verdict=critical")
     assert "/ui/login?next=" in d.current_url, "an anonymous visit must land on the login page"
     d.find_element(By.NAME, "token").send_keys(served.read_token)
     d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    assert d.current_url == served.base + "/ui/assets?verdict=critical", "login returns to the page asked for"
+    target = served.base + "/ui/assets?verdict=critical"
+    WebDriverWait(d, 20).until(lambda drv: drv.current_url == target)  # login returns to the page asked for
+    WebDriverWait(d, 20).until(lambda drv: drv.execute_script("return document.readyState") == "complete")
 
 
 def _viewport(driver: WebDriver, label: str) -> tuple[int, int]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -168,6 +170,25 @@ def test_asset_on_this_machine_gets_the_real_report_card(served: Served, client:
     card = score_model(local.path)
     assert '<span class="score s-' in page and f">{card.score:.1f}</span>" in page
     assert "No signature next to the files." in page
+
+
+def test_recorded_lineage_is_shown(served: Served, client: httpx.Client) -> None:
+    import sqlalchemy as sa
+
+    from mlvet.store import Store
+
+    with Store(served.fleet.db_url) as store:
+        has_table = sa.inspect(store.engine).has_table("lineage")
+    if not has_table:
+        pytest.skip("this tree has no lineage table yet (issue 15's `mlvet data link` adds it)")
+    local = served.fleet.asset("gpt2-local")
+    proc = subprocess.run([sys.executable, "-m", "mlvet", "data", "link", local.path, "acme/reviews-2024",
+                           "--no-verify", "--db", served.fleet.db_url], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    page = client.get(f"/ui/assets/{local.id}").text
+    lineage = page.split('id="lineage"')[1].split("</section>")[0]
+    assert "trained on (explicit)" in lineage and "acme/reviews-2024" in lineage
 
 
 def test_hosts_runs_and_run_pages(served: Served, client: httpx.Client) -> None:

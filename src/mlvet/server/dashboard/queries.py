@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from mlvet.inventory.model import Asset, Changes, InventoryRun
 from mlvet.store import Store
 from mlvet.store.schema import AssetVersionRow, FileRow, FleetChangeRow, FleetPushRow, RunChangeRow, RunRow
+from mlvet.store.types import escape_text, unescape_text
 
 #: Verdicts from worst to best, the order every page lists them in.
 VERDICTS = ("critical", "high", "medium", "low", "incomplete", "clean")
@@ -364,10 +365,37 @@ class Dashboard:
                     newest[row.asset_id] = _asset(row)
         return [newest[i] for i in ids if i in newest]
 
-    def lineage(self, asset_id: str) -> list[tuple[str, str]]:
-        """Recorded lineage links of the asset, when the database has a lineage table (else nothing)."""
-        del asset_id
-        return []
+    def lineage(self, asset_id: str, path: str) -> list[tuple[str, str]]:
+        """Recorded training data of the asset (``mlvet data link`` and discovered links, issue 15), when the
+        database has the ``lineage`` table (reflected: a database without it simply has no recorded links).
+
+        Each entry is (relation, text): "trained on (source)", "name — uri, lock root …, verified/differs".
+        """
+        if "lineage" not in set(sa.inspect(self.engine).get_table_names()):
+            return []
+        table = sa.Table("lineage", sa.MetaData(), autoload_with=self.engine)
+        c = table.c
+        if not {"model_path", "dataset_name"} <= set(c.keys()):
+            return []
+        match = c.model_path == escape_text(path)
+        if "model_id" in c:
+            match = sa.or_(match, c.model_id == asset_id)
+        stmt = sa.select(table).where(match).order_by(*(c[k] for k in ("id",) if k in c)).limit(200)
+        out = []
+        with self.engine.connect() as conn:
+            for row in conn.execute(stmt).mappings():
+                text = unescape_text(str(row["dataset_name"]))
+                uri = row.get("dataset_uri")
+                if uri:
+                    text += f" — {unescape_text(str(uri))}"
+                if row.get("lock_root"):
+                    text += f", lock {str(row['lock_root'])[:16]}…"
+                verified = row.get("verified")
+                if verified is not None:
+                    text += ", matched its lock" if verified else ", DIFFERS from its lock"
+                source = row.get("source")
+                out.append((f"trained on ({source})" if source else "trained on", text))
+        return out
 
     # -- the gateway -------------------------------------------------------------------------------------
 

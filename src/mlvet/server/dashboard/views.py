@@ -138,7 +138,7 @@ class Views:
         lineage += [("dataset", d) for d in asset.metadata.datasets]
         return self._page(request, "asset.html.j2", "assets", asset=asset, run=run, history=history,
                           holders=self.dash.holders(asset.id), card=asset_card(asset, run),
-                          lineage=lineage + self.dash.lineage(asset.id))
+                          lineage=lineage + self.dash.lineage(asset.id, asset.path))
 
     def hosts(self, request: Request) -> HTMLResponse:
         """Every host: its current assets, worst verdict, runs and last run."""
