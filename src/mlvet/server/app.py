@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from mlvet._version import __version__
 from mlvet.server.auth import login_router
 from mlvet.server.config import Settings
+from mlvet.server.dashboard import dashboard_router
 from mlvet.server.gateway import gateway_router
 from mlvet.server.limits import LimitsMiddleware
 from mlvet.store import Store
@@ -63,6 +64,7 @@ def _fleet(settings: Settings, state: AppState) -> APIRouter:
 ROUTERS: list[RouterFactory] = [login_router]
 ROUTERS.append(_fleet)  # issue 13 item 3: organisation inventory and BOM upload (server)
 ROUTERS.append(gateway_router)  # issue 13 item 2: the hub gateway (HF_ENDPOINT=<server>)
+ROUTERS.append(dashboard_router)  # the dashboard under /ui (issue 13 item 4)
 
 
 def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
