@@ -1,7 +1,7 @@
 """Training-data lineage: which datasets each model was trained on (issue 15).
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-07
 
 Written by hand from :class:`mlvet.store.schema.LineageRow`; ``tests/store/test_store.py``
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
