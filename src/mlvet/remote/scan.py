@@ -113,17 +113,22 @@ class Shadow:
                 out.seek(offset)
                 out.write(data)
 
-    def relabel_text(self, text: str) -> str:
-        """``text`` with shadow paths replaced by the source's URLs."""
+    def relabel_text(self, text: str, local: str = "", url: str = "") -> str:
+        """``text`` with shadow paths replaced by the source's URLs (``local`` by ``url`` first)."""
         if self.root not in text:
             return text
+        if local:
+            text = text.replace(local, url)
         for base in self._bases:
             text = text.replace(self.root + os.sep, base)
         return text.replace(self.root, "<remote source>")
 
-    def relabel(self, res: FileResult) -> FileResult:
+    def relabel(self, res: FileResult, f: RemoteFile) -> FileResult:
         """The result with every shadow path (in paths, messages, evidence, errors) turned into its URL."""
-        t = self.relabel_text
+        local = self.path(f.name)
+
+        def t(text: str) -> str:
+            return self.relabel_text(text, local, f.url)
 
         def fix(x: Finding) -> Finding:
             return dataclasses.replace(x, message=t(x.message), evidence=t(x.evidence),
@@ -165,7 +170,7 @@ def remote_result(source: RemoteSource, f: RemoteFile, policy: Policy, *, shadow
         fetched, digest = shadow.whole[f.name]
         with open(local, "rb") as fh:
             res = scan_stream(fh, f.size, posixpath.basename(f.name), policy, path=local)
-        return dataclasses.replace(shadow.relabel(res), sha256=f.sha256 or digest, bytes_read=fetched,
+        return dataclasses.replace(shadow.relabel(res, f), sha256=f.sha256 or digest, bytes_read=fetched,
                                    origin=f.origin, hub=hub)
     try:
         reader = source.open(f)
@@ -182,7 +187,7 @@ def remote_result(source: RemoteSource, f: RemoteFile, policy: Policy, *, shadow
             except OSError as exc:
                 res = dataclasses.replace(res, status=Status.ERROR, errors=(*res.errors, str(exc)))
             bytes_read = reader.bytes_read
-    return dataclasses.replace(shadow.relabel(res), sha256=f.sha256, bytes_read=bytes_read, origin=f.origin,
+    return dataclasses.replace(shadow.relabel(res, f), sha256=f.sha256, bytes_read=bytes_read, origin=f.origin,
                                hub=hub)
 
 
