@@ -50,6 +50,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         shutil.copytree(folders["bert"], f)
         (f / "README.md").write_text(f"# copy {i}\n")
         folders[f"copy-{i}"] = f
+    folders["twin"] = root / "twin"  # an exact copy of org/bert: every file is shared with another repo
+    shutil.copytree(folders["bert"], folders["twin"])
     commits = {name: server.add_repo(f"org/{name}", folder) for name, folder in folders.items()}
     url = server.start()
     try:
@@ -62,7 +64,8 @@ def _hub_scan(hub: Hub, tmp: Path, db: str, *extra: str, repos: list[str] | None
               ) -> subprocess.CompletedProcess[str]:
     listing = tmp / "repos.txt"
     names = repos if repos is not None else ["org/bert", "org/evil", "org/big", "org/copy-0", "org/copy-1",
-                                               "org/copy-2@main", "# a comment", "", "org/missing"]
+                                               "org/copy-2@main", "org/twin", "# a comment", "",
+                                               "org/missing"]
     listing.write_text("\n".join(names) + "\n")
     return subprocess.run([sys.executable, "-m", "mlvet", "hub-scan", "--repos", str(listing), "--db", db,
                            "--endpoint", hub.url, *extra], capture_output=True, text=True, env=env(), cwd=tmp,
@@ -112,9 +115,14 @@ def test_hub_scan_records_every_file_once_with_pinned_origins(hub: Hub, tmp_path
     # Shared blobs (weights, tokenizer) of the three copies and bert were scanned once; the rest are hits.
     shared = [r for r in rows if r["path"].endswith(("/model.safetensors", "/tokenizer.json"))
               and "/org/big@" not in r["path"] and "org/big@" not in r["path"]]
-    assert len(shared) == 8 and sum(not r["cache_hit"] for r in shared) == 2
+    assert len(shared) == 10 and sum(not r["cache_hit"] for r in shared) == 2
     assert all(r["bytes_read"] == 0 for r in shared if r["cache_hit"])
-    assert "6 shared within the run" in done.stdout
+    # org/twin's config.json (folder-dependent: never shared) was scanned in its own repository.
+    twin = [r for r in rows if r["path"].startswith(f"hf://org/twin@{hub.commits['twin']}/")]
+    statuses = {r["path"].rsplit("/", 1)[1]: r["status"] for r in twin}
+    assert statuses["config.json"] == "scanned" and "error" not in statuses.values(), statuses
+    assert sorted(statuses) == ["README.md", "config.json", "model.safetensors", "tokenizer.json"]
+    assert [r["cache_hit"] for r in twin if r["path"].endswith("/config.json")] == [False]
 
 
 def test_second_run_is_served_from_the_cache_unless_the_policy_changed(hub: Hub, tmp_path: Path) -> None:

@@ -117,11 +117,10 @@ def run_batch(store: Store, engine: Engine, policy: Policy, units: Iterable[Unit
     again.extend(pair for copies in waiting.values() for pair in copies)
     if again:
         by_source: dict[str, list[FileRef]] = {}
-        remote = {u.source: u.remote for u in submit}
         for source, f in again:
             by_source.setdefault(source, []).append(f)
-        endpoint = {u.source: u.endpoint for u in submit}
-        units2 = [Unit(s, tuple(fs), remote.get(s, False), endpoint=endpoint.get(s)) for s, fs in by_source.items()]
+        of = {u.source: u for u in todo}  # every unit: a copy's own unit may have had nothing to submit
+        units2 = [replace(of[s], files=tuple(fs)) for s, fs in by_source.items()]
         _scan_and_record(engine, policy, units2, runs, info.id, cache, stats, {}, [], progress)
     runs.finish(info.id, total)
     return stats
