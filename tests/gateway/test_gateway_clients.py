@@ -155,6 +155,13 @@ def test_missing_file_is_the_hubs_entry_not_found(hub: Hub, gateway: Gateway, tm
 
     with pytest.raises(EntryNotFoundError):
         hf_hub_download("org/bert", "nope.bin", endpoint=gateway.url, token=gateway.token, cache_dir=tmp_path)
+    commit = hub.server.repos[("model", "org/bert")].branches["main"]
+    missing = httpx.get(f"{gateway.url}/org/bert/resolve/{commit}/nope.bin", timeout=30,
+                        headers={"Authorization": f"Bearer {gateway.token}"})
+    assert missing.status_code == 404
+    assert missing.headers.get_list("x-error-code") == ["EntryNotFound"]
+    assert len(missing.headers.get_list("x-error-message")) == 1
+    assert missing.headers["x-repo-commit"] == commit  # lets the client cache the file's absence
 
 
 def _from_pretrained(python: str, gw: Gateway, home: Path, repo: str) -> dict[str, Any]:

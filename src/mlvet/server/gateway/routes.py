@@ -51,9 +51,10 @@ def error_response(status: int, message: str, code: str | None = None,
                    extra: dict[str, str] | None = None) -> JSONResponse:
     """An error the hub clients surface: ``X-Error-Message`` header and JSON ``{"error": …}`` body."""
     text = clean_text(message, 2000)
-    headers = {"X-Error-Message": text, **(extra or {})}
+    headers = {k.lower(): v for k, v in (extra or {}).items() if k.lower() != "x-error-message"}
+    headers["x-error-message"] = text
     if code:
-        headers["X-Error-Code"] = code
+        headers["x-error-code"] = code
     return JSONResponse({"error": text}, status_code=status, headers=headers)
 
 
