@@ -3,6 +3,8 @@ operator turns them on, and never anonymous pushes."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -46,3 +48,28 @@ def test_anonymous_reads_only_when_configured(tmp_path: Path) -> None:
         assert r.status_code == 401  # read is anonymous, push is not
     with live_server(db_url=db) as base:
         assert httpx.get(base + "/api/v1/hosts", timeout=10).status_code == 401
+
+
+def test_hostile_and_undecodable_names_survive_the_push(tmp_path: Path) -> None:
+    import os
+    import pickle
+
+    db = f"sqlite:///{tmp_path / 'server.db'}"
+    token = make_token(db, ["push", "read"], name="pusher")
+    models = tmp_path / "h" / "models"
+    models.mkdir(parents=True)
+    raw_name = os.fsencode(models) + b'/m\xfe<img src=x onerror=alert(1)>.pkl'
+    with open(raw_name, "wb") as fh:
+        fh.write(pickle.dumps({"w": [1, 2, 3]}, protocol=4))
+    host = Host(tmp_path, "h-names")
+    with live_server(db_url=db) as base:
+        done = subprocess.run([sys.executable, "-m", "mlvet", "inventory", str(models), "--db", host.db, "--push",
+                               base, "--host", "h<b>1</b>", "-j", "1"], capture_output=True, text=True, timeout=180,
+                              env={**os.environ, "MLVET_TOKEN": token}, check=False)
+        assert done.returncode == 0, done.stderr
+        r = httpx.get(base + "/api/v1/assets", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert r.status_code == 200, r.text
+        (asset,) = r.json()["items"]
+        assert asset["name"] == 'm\udcfe<img src=x onerror=alert(1)>.pkl'  # the exact name, JSON-escaped
+        assert asset["hosts"][0]["host"] == "h<b>1</b>"
+        assert r.headers["content-type"].startswith("application/json")
