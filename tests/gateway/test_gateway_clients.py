@@ -155,6 +155,13 @@ def test_missing_file_is_the_hubs_entry_not_found(hub: Hub, gateway: Gateway, tm
 
     with pytest.raises(EntryNotFoundError):
         hf_hub_download("org/bert", "nope.bin", endpoint=gateway.url, token=gateway.token, cache_dir=tmp_path)
+    commit = hub.server.repos[("model", "org/bert")].branches["main"]
+    missing = httpx.get(f"{gateway.url}/org/bert/resolve/{commit}/nope.bin", timeout=30,
+                        headers={"Authorization": f"Bearer {gateway.token}"})
+    assert missing.status_code == 404
+    assert missing.headers.get_list("x-error-code") == ["EntryNotFound"]
+    assert len(missing.headers.get_list("x-error-message")) == 1
+    assert missing.headers["x-repo-commit"] == commit  # lets the client cache the file's absence
 
 
 def _from_pretrained(python: str, gw: Gateway, home: Path, repo: str) -> dict[str, Any]:
@@ -205,3 +212,19 @@ def test_from_pretrained_of_a_malicious_repo_raises_with_the_finding(gateway: Ga
     got = _from_pretrained(python, gateway, tmp_path / "home", "org/evil")
     assert got.get("error") == "OSError", got
     assert "pytorch_model.bin" in got["message"] and "PKL100" in got["message"] and "os.system" in got["message"]
+
+
+def test_hffilesystem_lists_and_reads_ranges_through_the_gateway(hub: Hub, gateway: Gateway) -> None:
+    from huggingface_hub import HfFileSystem
+
+    fs = HfFileSystem(endpoint=gateway.url, token=gateway.token, skip_instance_cache=True)
+    assert sorted(fs.ls("org/bert", detail=False)) == ["org/bert/README.md", "org/bert/config.json",
+                                                        "org/bert/model.safetensors"]
+    src = (hub.folders["bert"] / "model.safetensors").read_bytes()
+    with fs.open("org/bert/model.safetensors", "rb", block_size=64) as f:
+        f.seek(8)
+        assert f.read(92) == src[8:100]
+        f.seek(len(src) - 10)
+        assert f.read() == src[-10:]
+    with pytest.raises(Exception, match="PKL100"):
+        fs.read_bytes("org/evil/pytorch_model.bin")

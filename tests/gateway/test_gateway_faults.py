@@ -91,6 +91,29 @@ def test_kill_mid_scan_leaves_no_decision_and_rescans_on_demand(hub: Hub, tmp_pa
         gw.live.stop()
 
 
+def test_a_fetch_longer_than_the_request_limit_continues_and_a_retry_gets_it(hub: Hub, tmp_path: Path) -> None:
+    commit = hub.add("org/slow2", "slow")
+    gw = start_gateway(hub, tmp_path / "gw", request_timeout_s=0.5)
+    url = f"{gw.url}/org/slow2/resolve/{commit}/data.pkl"
+    auth = {"Authorization": f"Bearer {gw.token}"}
+    try:
+        first = httpx.get(url, headers=auth, timeout=60)
+        assert first.status_code == 503  # the server's time limit to first byte: fetch + scan take longer
+        deadline = time.monotonic() + 120
+        while True:
+            again = httpx.get(url, headers=auth, timeout=60)
+            if again.status_code == 200 or time.monotonic() > deadline:
+                break
+            assert again.status_code == 503
+            time.sleep(0.5)
+        assert again.status_code == 200
+        assert again.content == (hub.folders["slow"] / "data.pkl").read_bytes()
+        fetched = [r for r in hub.server.requests if r.method == "GET" and "org%2Fslow2%2Fdata.pkl" in r.path]
+        assert len(fetched) == 1  # the cancelled request's fetch went on; retries joined it
+    finally:
+        gw.live.stop()
+
+
 _HOSTILE = [
     "/org/bert/resolve/main/../../etc/passwd",
     "/org/bert/resolve/main/%2e%2e/%2e%2e/etc/passwd",

@@ -95,3 +95,6 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     path.write_text("def f():\n    from mlvet.formats.base import ScanContext\n", encoding="utf-8")
     assert "mlvet.formats.base" in _imports(path, "mlvet.analysis.probe")
 RULES.append(("mlvet.server", ("mlvet.commands", "mlvet.cli")))  # issue 13 (server): below commands
+RULES.append(("mlvet.server.gateway", ("mlvet.commands", "mlvet.cli", "mlvet.server.fleet", "mlvet.server.fleet_api",
+                                       "mlvet.server.fleet_views", "mlvet.server.boms", "mlvet.server.boms_api",
+                                       "mlvet.server.dashboard")))  # issue 13 (gateway): not the other features

@@ -40,7 +40,7 @@ def gateway_router(settings: Any, state: Any) -> APIRouter:
     policy = resolve_policy(policy_file, Path.cwd()) if policy_file else default_policy()
     gateway = Gateway(settings.hub_upstream, settings.cache_dir, policy=policy,
                       fail_on=severity_from_env(os.environ.get("MLVET_GATEWAY_FAIL_ON")),
-                      timeout_s=float(getattr(settings, "request_timeout_s", 60.0)))
+                      timeout_s=max(30.0, float(getattr(settings, "request_timeout_s", 60.0))))
     with contextlib.suppress(AttributeError):
         state.gateway = gateway
     return build_router(gateway)

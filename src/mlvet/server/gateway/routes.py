@@ -22,6 +22,7 @@ Authentication: the client's ``HF_TOKEN`` is an mlvet token with scope ``gateway
 from __future__ import annotations
 
 import os
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -45,15 +46,18 @@ REFUSED_CODE = "MlvetRefused"
 _MAX_FORM = 1 << 20
 #: Bytes per read/send when serving a cached object (Starlette's default of 64 KiB halves loopback throughput).
 _SEND_CHUNK = 1 << 20
+#: Files up to this size are answered from memory (one read) rather than streamed.
+_INLINE_MAX = 1 << 20
 
 
 def error_response(status: int, message: str, code: str | None = None,
                    extra: dict[str, str] | None = None) -> JSONResponse:
     """An error the hub clients surface: ``X-Error-Message`` header and JSON ``{"error": …}`` body."""
     text = clean_text(message, 2000)
-    headers = {"X-Error-Message": text, **(extra or {})}
+    headers = {k.lower(): v for k, v in (extra or {}).items() if k.lower() != "x-error-message"}
+    headers["x-error-message"] = text
     if code:
-        headers["X-Error-Code"] = code
+        headers["x-error-code"] = code
     return JSONResponse({"error": text}, status_code=status, headers=headers)
 
 
@@ -125,7 +129,14 @@ def build_router(gateway: Gateway) -> APIRouter:
                                   extra=exc.headers)
         requested = request.query_params.get("requested") or ref.revision
         decision = _decision(principal, ref, clean_text(requested, 255), meta, obtained)
-        await run_in_threadpool(record_decision, request.app.state.store, decision)
+        store = request.app.state.store
+        if obtained.verdict.passed and obtained.size <= _INLINE_MAX and "range" not in request.headers:
+            # A small file: the decision row and the bytes in one worker-thread hop, sent in one message.
+            data = await run_in_threadpool(_record_and_read, store, decision, obtained)
+            if data is None:
+                return error_response(503, f"{display_path(ref, meta.commit)}: cached object changed, retry")
+            return Response(data, headers=headers, media_type="application/octet-stream")
+        await run_in_threadpool(record_decision, store, decision)
         if not obtained.verdict.passed:
             return error_response(403, refusal_message(display_path(ref, meta.commit), obtained.verdict),
                                   REFUSED_CODE, {"X-Repo-Commit": meta.commit})
@@ -144,6 +155,16 @@ def build_router(gateway: Gateway) -> APIRouter:
                              include_in_schema=i == 4, name=f"gateway_resolve_{i}",
                              summary="A repository file through the scanning gateway")
     return router
+
+
+def _record_and_read(store: Any, decision: Decision, obtained: Obtained) -> bytes | None:
+    """Record the decision, then read the cached bytes (None when they are not the object's size any more)."""
+    record_decision(store, decision)
+    try:
+        data = obtained.blob.read_bytes()
+    except OSError:
+        return None
+    return data if len(data) == obtained.size else None
 
 
 async def _bounded_body(request: Request) -> bytes:

@@ -5,19 +5,20 @@ hold bytes that were not scanned, and what was scanned must be exactly what is s
 fetched completely into a temporary file, published under their verified digest, scanned there (statically,
 nothing is loaded), and only a ``pass`` verdict lets :mod:`mlvet.server.gateway.routes` serve that same file.
 
-Concurrency: one lock per object key (the LFS sha256, or the git blob id of a small file), so fifty clients
-asking for the same file at once cause one upstream fetch and one scan; scans of different objects run in
-worker threads, at most one per CPU at a time. File metadata at a commit is immutable and kept in memory; a
-branch or tag name is resolved on the upstream every time, so a moved branch is noticed at once and its new
-object (another digest) is fetched and scanned again.
+Concurrency: one shared task (and one lock) per object key (the LFS sha256, or the git blob id of a small
+file), so fifty clients asking for the same file at once cause one upstream fetch and one scan; scans of
+different objects run in worker threads, at most one per CPU at a time. File metadata at a commit is
+immutable and kept in memory; a branch or tag name is resolved on the upstream every time, so a moved branch
+is noticed at once and its new object (another digest) is fetched and scanned again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import anyio
@@ -67,6 +68,7 @@ class Gateway:
         self._scan_slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
         #: (object key, verdict digest) → a decided object: verdicts are immutable, so a hit skips two file reads.
         self._decided: OrderedDict[tuple[str, str], Obtained] = OrderedDict()
+        self._inflight: dict[tuple[str, str], asyncio.Future[Obtained]] = {}
         #: Counters for tests and benchmarks: upstream fetches and scans this process performed.
         self.fetches = 0
         self.scans = 0
@@ -92,13 +94,33 @@ class Gateway:
         return meta
 
     async def obtain(self, ref: FileRef, meta: UpstreamFile) -> Obtained:
-        """Fetch (once), verify, scan (once) and return the object ``meta`` names, with its verdict."""
+        """Fetch (once), verify, scan (once) and return the object ``meta`` names, with its verdict.
+
+        The work runs as a task of its own, shared by every request for the same object and shielded from
+        their cancellation: a request that times out or disconnects during a long fetch does not throw the
+        fetch away, and a retry joins it (``scanned`` is True only for the request that started it).
+        """
         display = display_path(ref, meta.commit)
         digest = verdict_digest(self.policy, self.fail_on, display)
         key = meta.object_key
         ready = self._ready(key, digest)
         if ready is not None:
             return ready
+        task = self._inflight.get((key, digest))
+        started = task is None
+        if task is None:
+            task = asyncio.ensure_future(self._work(ref, meta, key, digest, display))
+            self._inflight[(key, digest)] = task
+            task.add_done_callback(functools.partial(self._done, (key, digest)))
+        obtained = await asyncio.shield(task)
+        return obtained if started else replace(obtained, scanned=False)
+
+    def _done(self, key: tuple[str, str], task: asyncio.Future[Obtained]) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every waiter may have gone
+
+    async def _work(self, ref: FileRef, meta: UpstreamFile, key: str, digest: str, display: str) -> Obtained:
         async with self.objects.lock(key):
             ready = self._ready(key, digest)
             if ready is not None:
@@ -117,7 +139,7 @@ class Gateway:
                 self.objects.write_verdict(sha, verdict)
                 scanned = True
             obtained = Obtained(sha, blob, blob.stat().st_size, verdict, scanned)
-            self._remember(key, digest, Obtained(sha, blob, obtained.size, verdict, False))
+            self._remember(key, digest, replace(obtained, scanned=False))
             return obtained
 
     def _ready(self, key: str, digest: str) -> Obtained | None:
