@@ -11,9 +11,11 @@ it says only whether the database answers (load balancers and ``live_server`` po
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
@@ -28,7 +30,17 @@ from mlvet.server.gateway import gateway_router
 from mlvet.server.limits import LimitsMiddleware
 from mlvet.store import Store
 
-__all__ = ["ROUTERS", "AppState", "RouterFactory", "create_app"]
+__all__ = ["ROUTERS", "AppState", "RouterFactory", "SafeJSONResponse", "create_app"]
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON whose strings may hold undecodable bytes of file names (lone surrogates, as Python reads them):
+    they are written as ``\\udcXX`` escapes instead of failing the whole answer."""
+
+    def render(self, content: Any) -> bytes:
+        """Compact JSON, UTF-8; lone surrogates escaped."""
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None,
+                          separators=(",", ":")).encode("utf-8", "backslashreplace")
 
 
 @dataclass
@@ -67,7 +79,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         finally:
             store.close()
 
-    app = FastAPI(title="mlvet", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="mlvet", version=__version__, lifespan=lifespan, default_response_class=SafeJSONResponse,
                   description="Organisation inventory, hub gateway and dashboard of mlvet. Every route but "
                               "/healthz needs a token (Authorization: Bearer mlvet_...) with the scope it names.")
     app.state.settings = settings

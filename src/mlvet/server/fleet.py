@@ -175,8 +175,8 @@ def _state_row(a: _Seen | Asset) -> tuple[str, str, int, bool]:
 
 def _insert_many(session: Session, entity: Any, rows: list[dict[str, Any]]) -> None:
     """One executemany INSERT of plain rows (no ORM objects: a push of thousands of files stays fast)."""
-    if rows:
-        session.execute(sa.insert(entity), rows)
+    if rows:  # Core insert of the table (the ORM's bulk path costs more per row than the database does)
+        session.execute(sa.insert(entity.__table__), rows)
 
 
 def _insert_versions(session: Session, run_id: int, assets: Sequence[Asset]) -> None:
@@ -197,11 +197,13 @@ def _insert_versions(session: Session, run_id: int, assets: Sequence[Asset]) -> 
                      "tags": list(m.tags), "card_sections": list(m.card_sections),
                      "extra": [list(pair) for pair in m.extra]},
         })
-    ids = list(session.scalars(
-        sa.insert(AssetVersionRow).returning(AssetVersionRow.id, sort_by_parameter_order=True), versions))
+    _insert_many(session, AssetVersionRow, versions)
+    ids = dict(session.execute(sa.select(AssetVersionRow.position, AssetVersionRow.id)
+                               .where(AssetVersionRow.run_id == run_id)).tuples().all())
     files = []
     findings = []
-    for version_id, a in zip(ids, assets, strict=True):
+    for pos, a in enumerate(assets):
+        version_id = ids[pos]
         files += [{"version_id": version_id, "position": i, "rel": f.rel, "path": f.path, "size": f.size,
                    "sha256": f.sha256, "format": f.format, "severity": int(f.severity), "scan_status": f.scan_status,
                    "integrity": f.integrity} for i, f in enumerate(a.files)]
@@ -246,24 +248,9 @@ def ingest(store: Store, push: Push) -> IngestResult:
                         f"(run {existing.run_id}); use a new key for new content")
                 return _recorded(session, existing)
             key = roots_key(push.run.roots)
-            slots = {(h, k): run_id for h, k, run_id in session.execute(latest_slots())}
-            previous_id = slots.get((push.host, key))
-            v = AssetVersionRow
-            fleet_rows = [
-                (run_id, _Seen(asset_id, content, Severity(severity), incomplete))
-                for run_id, asset_id, content, severity, incomplete in session.execute(
-                    sa.select(v.run_id, v.asset_id, v.content_hash, v.severity, v.incomplete)
-                    .where(v.run_id.in_(list(slots.values())))
-                )
-            ] if slots else []
-            previous = [seen for run_id, seen in fleet_rows if run_id == previous_id]
-            # compute_changes reads only id, content_hash, severity and incomplete: the light rows suffice.
-            changes = compute_changes(cast(list[Asset], previous), assets)
-            before = _fleet_state(_state_row(seen) for _, seen in fleet_rows)
-            after = _fleet_state([*(_state_row(seen) for run_id, seen in fleet_rows if run_id != previous_id),
-                                  *(_state_row(a) for a in assets)])
-            fleet = compare_fleet(before, after)
-
+            previous_id = session.scalar(
+                sa.select(sa.func.max(RunRow.id)).join(FleetPushRow, FleetPushRow.run_id == RunRow.id)
+                .where(RunRow.host == push.host, RunRow.roots_key == key))
             run = push.run
             row = RunRow(started_at=run.started_at, finished_at=run.finished_at, roots=list(run.roots),
                          roots_key=key, tool_version=run.tool_version, host=push.host, files_seen=run.files_seen,
@@ -271,20 +258,38 @@ def ingest(store: Store, push: Push) -> IngestResult:
             session.add(row)
             session.flush()
             run_id = row.id
+            push_row = FleetPushRow(run_id=run_id, idempotency_key=push.idempotency_key, host=push.host,
+                                    owner=push.owner, client_run_id=push.client_run_id, token_id=push.token_id,
+                                    received_at=datetime.now(timezone.utc), payload_sha256=push.payload_sha256)
+            session.add(push_row)
+            session.flush()
             if assets:
                 ins = _insert(store.dialect, cast(sa.Table, AssetRow.__table__)).on_conflict_do_nothing(
                     index_elements=["id"])
                 session.execute(ins, sorted(({"id": a.id, "kind": a.kind, "first_run_id": run_id} for a in assets),
                                             key=lambda r: str(r["id"])))
                 _insert_versions(session, run_id, assets)
+            # Only assets of this run or of the run it replaces can change in the fleet: read every host's
+            # latest state of those (the new run is now its slot's latest; the replaced run is read too).
+            v = AssetVersionRow
+            touched = sa.select(v.asset_id).where(v.run_id.in_([r for r in (run_id, previous_id) if r is not None]))
+            current_runs = sa.select(latest_slots().subquery().c[2])
+            fleet_rows = [
+                (rid, _Seen(asset_id, content, Severity(severity), incomplete))
+                for rid, asset_id, content, severity, incomplete in session.execute(
+                    sa.select(v.run_id, v.asset_id, v.content_hash, v.severity, v.incomplete)
+                    .where(sa.or_(v.run_id.in_(current_runs), v.run_id == (previous_id or -1)),
+                           v.asset_id.in_(touched)))
+            ]
+            previous = [seen for rid, seen in fleet_rows if rid == previous_id]
+            # compute_changes reads only id, content_hash, severity and incomplete: the light rows suffice.
+            changes = compute_changes(cast(list[Asset], previous), assets)
+            before = _fleet_state(_state_row(seen) for rid, seen in fleet_rows if rid != run_id)
+            after = _fleet_state(_state_row(seen) for rid, seen in fleet_rows if rid != previous_id)
+            fleet = compare_fleet(before, after)
             _insert_many(session, RunChangeRow, [
                 {"run_id": run_id, "change": kind, "position": pos, "asset_id": asset}
                 for kind in CHANGE_KINDS for pos, asset in enumerate(getattr(changes, kind))])
-            push_row = FleetPushRow(run_id=run_id, idempotency_key=push.idempotency_key, host=push.host,
-                                    owner=push.owner, client_run_id=push.client_run_id, token_id=push.token_id,
-                                    received_at=datetime.now(timezone.utc), payload_sha256=push.payload_sha256)
-            session.add(push_row)
-            session.flush()
             _insert_many(session, FleetChangeRow, [
                 {"push_id": push_row.id, "change": kind, "position": pos, "asset_id": asset}
                 for kind in CHANGE_KINDS for pos, asset in enumerate(getattr(fleet, kind))])

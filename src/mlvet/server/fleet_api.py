@@ -25,6 +25,7 @@ from mlvet.server import fleet_views
 from mlvet.server.auth import Principal, require
 from mlvet.server.config import Settings
 from mlvet.server.fleet import IdempotencyConflict, IngestResult, Push, ingest
+from mlvet.store.types import unescape_text
 from mlvet.store.urls import StoreError
 
 __all__ = ["PushIn", "fleet_router"]
@@ -149,22 +150,31 @@ class PushIn(_In):
 
 
 def _asset(a: AssetIn) -> Asset:
+    """The pushed asset as the inventory model, every string unescaped (see :func:`mlvet.server.wire._escaped`)."""
+    u = unescape_text
+
+    def opt(value: str | None) -> str | None:
+        return None if value is None else u(value)
+
+    def many(values: list[str]) -> tuple[str, ...]:
+        return tuple(u(v) for v in values)
+
     m = a.metadata
     return Asset(
-        id=a.id, kind=a.kind, name=a.name, path=a.path, format=a.format, framework=a.framework,
-        files=tuple(AssetFile(path=f.path, rel=f.rel, size=f.size, sha256=f.sha256, format=f.format,
+        id=a.id, kind=a.kind, name=u(a.name), path=u(a.path), format=u(a.format), framework=opt(a.framework),
+        files=tuple(AssetFile(path=u(f.path), rel=u(f.rel), size=f.size, sha256=f.sha256, format=opt(f.format),
                               severity=Severity.parse(f.severity), scan_status=f.scan_status, integrity=f.integrity)
                     for f in a.files),
-        hub=HubRef(a.hub.repo_type, a.hub.repo_id, a.hub.revision, tuple(a.hub.refs)) if a.hub else None,
-        metadata=AssetMetadata(architecture=m.architecture, parameters=m.parameters, task=m.task, license=m.license,
-                               base_models=tuple(m.base_models), datasets=tuple(m.datasets), library=m.library,
-                               languages=tuple(m.languages), tags=tuple(m.tags), card=m.card,
-                               card_sections=tuple(m.card_sections), remote_code=m.remote_code,
-                               extra=tuple(sorted(m.extra.items()))),
-        findings=tuple(Finding(rule_id=f.rule_id, severity=Severity.parse(f.severity), message=f.message,
-                               location=Location(f.location.path, tuple(f.location.members), f.location.offset,
+        hub=HubRef(u(a.hub.repo_type), u(a.hub.repo_id), opt(a.hub.revision), many(a.hub.refs)) if a.hub else None,
+        metadata=AssetMetadata(architecture=opt(m.architecture), parameters=m.parameters, task=opt(m.task),
+                               license=opt(m.license), base_models=many(m.base_models), datasets=many(m.datasets),
+                               library=opt(m.library), languages=many(m.languages), tags=many(m.tags), card=m.card,
+                               card_sections=many(m.card_sections), remote_code=m.remote_code,
+                               extra=tuple(sorted((u(k), u(v)) for k, v in m.extra.items()))),
+        findings=tuple(Finding(rule_id=f.rule_id, severity=Severity.parse(f.severity), message=u(f.message),
+                               location=Location(u(f.location.path), many(f.location.members), f.location.offset,
                                                  f.location.opcode_index),
-                               evidence=f.evidence, confidence=Confidence[f.confidence.upper()], cwe=f.cwe)
+                               evidence=u(f.evidence), confidence=Confidence[f.confidence.upper()], cwe=f.cwe)
                        for f in a.findings),
         incomplete=a.incomplete,
     )
@@ -199,10 +209,12 @@ def fleet_router(settings: Settings, state: Any) -> APIRouter:
         if header is not None and header != payload.idempotency_key:
             raise HTTPException(400, detail="the Idempotency-Key header and the body's idempotency_key differ")
         raw = await request.body()
+        host, owner = unescape_text(payload.host), payload.owner and unescape_text(payload.owner)
         run = InventoryRun(started_at=payload.run.started_at, finished_at=payload.run.finished_at,
-                           roots=tuple(payload.run.roots), tool_version=payload.run.tool_version, host=payload.host,
+                           roots=tuple(unescape_text(r) for r in payload.run.roots),
+                           tool_version=payload.run.tool_version, host=host,
                            files_seen=payload.run.files_seen, files_hashed=payload.run.files_hashed)
-        push = Push(run=run, assets=[_asset(a) for a in payload.assets], host=payload.host, owner=payload.owner,
+        push = Push(run=run, assets=[_asset(a) for a in payload.assets], host=host, owner=owner,
                     idempotency_key=payload.idempotency_key, client_run_id=payload.client_run_id,
                     payload_sha256=hashlib.sha256(raw).hexdigest(), token_id=principal.token_id)
         try:

@@ -151,7 +151,7 @@ def pushes(store: Store, *, host: str | None = None, limit: int = 50, offset: in
             .where(FleetChangeRow.push_id.in_(push_ids)).group_by(FleetChangeRow.push_id, FleetChangeRow.change)))
         sizes: dict[int, int] = dict(s.execute(
             sa.select(AssetVersionRow.run_id, sa.func.count())
-            .where(AssetVersionRow.run_id.in_(run_ids)).group_by(AssetVersionRow.run_id)))
+            .where(AssetVersionRow.run_id.in_(run_ids)).group_by(AssetVersionRow.run_id)).tuples().all())
         return [{**push_dict(p), "run": run_to_dict(_run(r)), "assets": sizes.get(p.run_id, 0),
                  "changes": host_counts.get(p.run_id, _zero()), "fleet_changes": fleet_counts.get(p.id, _zero())}
                 for p, r in rows]

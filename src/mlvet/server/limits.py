@@ -130,7 +130,12 @@ class LimitsMiddleware:
         task = asyncio.ensure_future(self.app(scope, guarded_receive, guarded_send))
         done, _ = await asyncio.wait({task}, timeout=self.timeout_s)
         if task in done or state["started"] or state["taken_over"]:
-            await task
+            try:
+                await task
+            except Exception:
+                if not state["taken_over"]:
+                    raise
+                # The app failed on the body we cut off (ClientDisconnect); our 413 answer already went out.
             return
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from mlvet.errors import EXIT_INCOMPLETE, MlvetError
 from mlvet.inventory.model import Asset, InventoryRun
 from mlvet.inventory.serialize import asset_to_dict, run_to_dict
+from mlvet.store.types import escape_text
 
 __all__ = ["PUSH_PATH", "SCHEMA_VERSION", "PushError", "PushRefused", "new_idempotency_key", "push_payload",
            "push_run"]
@@ -66,9 +67,21 @@ def push_payload(run: InventoryRun, assets: Sequence[Asset], *, host: str, owner
             "client_run_id": None if run.id is None else str(run.id), "run": run_to_dict(run), "assets": docs}
 
 
+def _escaped(value: Any) -> Any:
+    """Every string made valid Unicode: undecodable bytes of file names (lone surrogates) and NUL are mapped
+    reversibly (:func:`mlvet.store.types.escape_text`); the server unescapes them. Strict JSON parsers (the
+    server's validator among them) refuse lone surrogates, and a file name must not make a push fail."""
+    if isinstance(value, str):
+        return escape_text(value)
+    if isinstance(value, dict):
+        return {escape_text(k) if isinstance(k, str) else k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    return value
+
+
 def _encode(payload: dict[str, Any]) -> bytes:
-    # ensure_ascii: undecodable bytes in file names (lone surrogates) travel as \\udcXX escapes.
-    return json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return json.dumps(_escaped(payload), ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def push_run(url: str, token: str, payload: dict[str, Any], *, timeout_s: float = 60.0,
