@@ -14,7 +14,7 @@ gateway, after one warm-up request has put the file in the gateway's cache (fetc
 Latency percentiles over ``--requests`` sequential requests on one keep-alive connection; throughput from
 the big file (``--big-mb``). Then a sparse 1 GB safetensors whose header is real: time to first byte of the
 first GET through the gateway (fetch of 1 GB from the upstream, SHA-256 verification, header-only scan), of
-a second GET (cached), and of the upstream directly.
+a second GET (cached), and of the upstream directly. The stand-in gets ``TCP_NODELAY`` here (see main()).
 
     PYTHONPATH=src python benchmarks/gateway.py [--requests 300] [--big-mb 64] [--out benchmarks/results-gateway.md]
 """
@@ -37,8 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 import httpx  # noqa: E402
-from server._live import LiveServer, make_token  # noqa: E402
 
+from server._live import LiveServer, make_token  # noqa: E402
+from support import hubserver as hubserver_module  # noqa: E402
 from support.hubrepos import write_big_safetensors_repo, write_tiny_bert  # noqa: E402
 from support.hubserver import HubServer  # noqa: E402
 
@@ -110,6 +111,9 @@ def main() -> int:
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="mlvet-gwbench-"))
+    # The stand-in writes headers and body in two sends; without TCP_NODELAY, Nagle + delayed ACK add ~40 ms to
+    # every small answer, which would inflate the *direct* figures (and every forwarded call) for nothing.
+    hubserver_module._Handler.disable_nagle_algorithm = True
     hub = HubServer(tmp / "hub")
     small = write_tiny_bert(tmp / "small")
     big = tmp / "big"
@@ -123,7 +127,8 @@ def main() -> int:
     db_url = f"sqlite:///{tmp / 'server.db'}"
     token = make_token(db_url, ["gateway"], name="bench")
     (tmp / "work").mkdir()
-    live = LiveServer(db_url=db_url, hub_upstream=upstream, cache_dir=str(tmp / "cache"), workdir=tmp / "work")
+    live = LiveServer(db_url=db_url, hub_upstream=upstream, cache_dir=str(tmp / "cache"), workdir=tmp / "work",
+                      env={"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])})
     gateway = live.start()
     rows: list[str] = []
     notes: list[str] = []

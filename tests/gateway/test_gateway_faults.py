@@ -45,7 +45,9 @@ def test_fifty_concurrent_downloads_lose_nothing(hub: Hub, gateway: Gateway, tmp
     for name in expected:
         mine = [r for r in rows if r[0] == name]
         assert len(mine) == 50 and all(r[1] == "served" for r in mine)
-        assert sum(r[2] for r in mine) == 1  # one scan for fifty downloads
+        # At most one scan for fifty downloads (config.json has the same bytes as other repos' configs, which
+        # earlier tests may have had scanned already: content-addressed, it is not scanned again).
+        assert sum(r[2] for r in mine) == 1 if name == "model.safetensors" else sum(r[2] for r in mine) <= 1
     fetched = [r for r in hub.server.requests if r.method == "GET" and "org%2Fcrowd%2Fmodel.safetensors" in r.path]
     assert len(fetched) == 1
 

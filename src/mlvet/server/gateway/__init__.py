@@ -27,6 +27,10 @@ def gateway_router(settings: Any, state: Any) -> APIRouter:
     threshold: ``MLVET_GATEWAY_FAIL_ON`` (default ``high``); the gateway's own upstream token:
     ``MLVET_GATEWAY_UPSTREAM_TOKEN``. The :class:`~.service.Gateway` is kept on ``state.gateway``.
     """
+    try:
+        import httpx  # noqa: F401  (the gateway extra)
+    except ModuleNotFoundError:
+        return _missing_extra_router()
     from mlvet.policy import default_policy
     from mlvet.scanner import resolve_policy
     from mlvet.server.gateway.routes import build_router, severity_from_env
@@ -40,3 +44,20 @@ def gateway_router(settings: Any, state: Any) -> APIRouter:
     with contextlib.suppress(AttributeError):
         state.gateway = gateway
     return build_router(gateway)
+
+
+def _missing_extra_router() -> APIRouter:
+    """Without httpx the gateway cannot reach an upstream: its routes say which extra to install (501)."""
+    from fastapi.responses import JSONResponse
+
+    router = APIRouter(tags=["gateway"])
+    message = "the hub gateway needs the 'gateway' extra: pip install 'mlvet[gateway]'"
+
+    async def missing() -> JSONResponse:
+        """Every gateway route, when the gateway extra is not installed."""
+        return JSONResponse({"error": message}, status_code=501, headers={"X-Error-Message": message})
+
+    for path in ("/api/models/{rest:path}", "/api/datasets/{rest:path}", "/api/spaces/{rest:path}",
+                 "/{a}/{b}/resolve/{rest:path}", "/{a}/resolve/{rest:path}"):
+        router.add_api_route(path, missing, methods=["GET", "HEAD", "POST"], include_in_schema=False)
+    return router

@@ -43,6 +43,8 @@ __all__ = ["build_router", "error_response"]
 #: with the server's message rather than treating the file as missing (which a loader may skip silently).
 REFUSED_CODE = "MlvetRefused"
 _MAX_FORM = 1 << 20
+#: Bytes per read/send when serving a cached object (Starlette's default of 64 KiB halves loopback throughput).
+_SEND_CHUNK = 1 << 20
 
 
 def error_response(status: int, message: str, code: str | None = None,
@@ -127,8 +129,14 @@ def build_router(gateway: Gateway) -> APIRouter:
         if not obtained.verdict.passed:
             return error_response(403, refusal_message(display_path(ref, meta.commit), obtained.verdict),
                                   REFUSED_CODE, {"X-Repo-Commit": meta.commit})
-        return FileResponse(obtained.blob, headers=headers, media_type="application/octet-stream",
-                            stat_result=os.stat(obtained.blob))
+        try:
+            stat_result = os.stat(obtained.blob)
+        except OSError:  # the cache was pruned under us: never serve anything else, ask the client to retry
+            return error_response(503, f"{display_path(ref, meta.commit)}: cached object vanished, retry")
+        response = FileResponse(obtained.blob, headers=headers, media_type="application/octet-stream",
+                                stat_result=stat_result)
+        response.chunk_size = _SEND_CHUNK
+        return response
 
     prefixes = ("/datasets/{a}/{b}", "/datasets/{a}", "/spaces/{a}/{b}", "/spaces/{a}", "/{a}/{b}", "/{a}")
     for i, prefix in enumerate(prefixes):

@@ -65,6 +65,8 @@ class Gateway:
         self.fail_on = fail_on
         self._meta: OrderedDict[tuple[str, str, str, str], UpstreamFile] = OrderedDict()
         self._scan_slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
+        #: (object key, verdict digest) → a decided object: verdicts are immutable, so a hit skips two file reads.
+        self._decided: OrderedDict[tuple[str, str], Obtained] = OrderedDict()
         #: Counters for tests and benchmarks: upstream fetches and scans this process performed.
         self.fetches = 0
         self.scans = 0
@@ -114,9 +116,15 @@ class Gateway:
                 verdict = decide(result, self.fail_on, digest)
                 self.objects.write_verdict(sha, verdict)
                 scanned = True
-            return Obtained(sha, blob, blob.stat().st_size, verdict, scanned)
+            obtained = Obtained(sha, blob, blob.stat().st_size, verdict, scanned)
+            self._remember(key, digest, Obtained(sha, blob, obtained.size, verdict, False))
+            return obtained
 
     def _ready(self, key: str, digest: str) -> Obtained | None:
+        memo = self._decided.get((key, digest))
+        if memo is not None:
+            self._decided.move_to_end((key, digest))
+            return memo
         sha = self.objects.sha_for(key)
         if sha is None:
             return None
@@ -128,7 +136,13 @@ class Gateway:
             size = blob.stat().st_size
         except OSError:
             return None
-        return Obtained(sha, blob, size, verdict, False)
+        return self._remember(key, digest, Obtained(sha, blob, size, verdict, False))
+
+    def _remember(self, key: str, digest: str, obtained: Obtained) -> Obtained:
+        self._decided[(key, digest)] = obtained
+        while len(self._decided) > _META_CACHE:
+            self._decided.popitem(last=False)
+        return obtained
 
     async def _fetch(self, ref: FileRef, meta: UpstreamFile) -> str:
         tmp = self.objects.new_tmp()

@@ -14,6 +14,8 @@ origin (a CDN), as the hub clients do.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
+import anyio
 import httpx
 
 from mlvet.server.gateway.paths import FileRef, upstream_resolve_path
@@ -198,17 +201,24 @@ class Upstream:
                 if response.status_code != 200:
                     raise _error_from(response) if response.status_code >= 400 else \
                         UpstreamError(502, f"upstream answered {response.status_code} to a file GET")
-                async for chunk in response.aiter_raw(_CHUNK):
-                    total += len(chunk)
-                    if total > limit:
-                        raise DigestMismatch(502, f"upstream sent more than the {limit} bytes announced")
-                    sha.update(chunk)
-                    if git is not None:
-                        git.update(chunk)
-                    if len(chunk) == _CHUNK and chunk == _ZEROS:
-                        out.seek(len(chunk), os.SEEK_CUR)  # a hole: the cache copy of a sparse file stays sparse
-                    else:
-                        out.write(chunk)
+                # Hashing and writing chunk i (in a worker thread: hashlib and write release the GIL) overlap
+                # with receiving chunk i+1; chunks are still processed strictly in order.
+                pending: asyncio.Task[None] | None = None
+                try:
+                    async for chunk in response.aiter_raw(_CHUNK):
+                        total += len(chunk)
+                        if total > limit:
+                            raise DigestMismatch(502, f"upstream sent more than the {limit} bytes announced")
+                        if pending is not None:
+                            await pending
+                        pending = asyncio.ensure_future(anyio.to_thread.run_sync(_absorb, chunk, sha, git, out))
+                    if pending is not None:
+                        await pending
+                finally:
+                    if pending is not None and not pending.done():
+                        pending.cancel()
+                        with contextlib.suppress(BaseException):
+                            await pending
         except httpx.HTTPError as exc:
             raise UpstreamError(502, f"upstream transfer failed: {type(exc).__name__}") from exc
         out.truncate(total)
@@ -220,6 +230,17 @@ class Upstream:
         if git is not None and git.hexdigest() != meta.git_oid:
             raise DigestMismatch(502, "upstream content does not match its git blob id")
         return digest, total
+
+
+def _absorb(chunk: bytes, sha: Any, git: Any, out: IO[bytes]) -> None:
+    """Hash one chunk and append it to ``out`` (a hole instead of a full chunk of zeros)."""
+    sha.update(chunk)
+    if git is not None:
+        git.update(chunk)
+    if len(chunk) == _CHUNK and chunk == _ZEROS:
+        out.seek(len(chunk), os.SEEK_CUR)  # a hole: the cache copy of a sparse file stays sparse
+    else:
+        out.write(chunk)
 
 
 def _rewrite_link(link: str, gateway_base: str) -> str:
