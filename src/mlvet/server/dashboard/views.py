@@ -137,7 +137,8 @@ class Views:
         lineage = [("base model", m) for m in asset.metadata.base_models]
         lineage += [("dataset", d) for d in asset.metadata.datasets]
         return self._page(request, "asset.html.j2", "assets", asset=asset, run=run, history=history,
-                          holders=self.dash.holders(asset.id), card=asset_card(asset, run),
+                          holders=self.dash.holders(asset.id),
+                          card=asset_card(asset, run, pushed=run.id in self.dash.pushes_of([run.id or 0])),
                           lineage=lineage + self.dash.lineage(asset.id, asset.path))
 
     def hosts(self, request: Request) -> HTMLResponse:
