@@ -90,3 +90,5 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     path.write_text("def f():\n    from mlvet.formats.base import ScanContext\n", encoding="utf-8")
     assert "mlvet.formats.base" in _imports(path, "mlvet.analysis.probe")
 RULES.append(("mlvet.server", ("mlvet.commands", "mlvet.cli")))  # issue 13 (server): below commands
+# issue 13 item 4: the dashboard reads the tables, never another feature's routes
+RULES.append(("mlvet.server.dashboard", ("mlvet.server.gateway", "mlvet.server.fleet_api", "mlvet.server.boms_api")))
