@@ -125,6 +125,11 @@ class FormatId(str, Enum):
     OCI_LAYOUT = "oci-layout"
     OCI_BLOB = "oci-blob"
     OLLAMA_MANIFEST = "ollama-manifest"
+    # Issue 15 (data): datasets' loading scripts and metadata (Parquet/Arrow are above).
+    HF_DATASET_SCRIPT = "hf-dataset-script"
+    HF_DATASET_INFO = "hf-dataset-info"
+    HF_DATASET_STATE = "hf-dataset-state"
+    HF_DATASET_FEATURES = "hf-dataset-features"
 
     def __str__(self) -> str:
         return self.value
@@ -258,6 +263,11 @@ _ENTRIES: tuple[FormatInfo, ...] = (
     FormatInfo(F.OCI_LAYOUT),
     FormatInfo(F.OCI_BLOB, container=True),
     FormatInfo(F.OLLAMA_MANIFEST),
+    # load_dataset(trust_remote_code=True) imports the script; the rest is metadata read as data.
+    FormatInfo(F.HF_DATASET_SCRIPT, runs_code=True),
+    FormatInfo(F.HF_DATASET_INFO),
+    FormatInfo(F.HF_DATASET_STATE),
+    FormatInfo(F.HF_DATASET_FEATURES),
 )
 
 #: Every format by id, in the catalogue's order.

@@ -51,12 +51,14 @@ def _exit(code: int, argv: list[str] | None) -> int:
 _EXTRAS = {"cyclonedx": "bom", "packageurl": "bom", "model_signing": "signing", "OpenSSL": "signing",
            "psycopg": "postgres", "numpy": "diff", "py7zr": "archives", "lz4": "lz4", "h5py": "hdf5",
            "spdx_python_model": "spdx"}
+_EXTRAS.update({"distributed": "dask", "dask": "dask"})  # issue 14: --engine dask://
 
 #: What each extra is for, in the message that names it.
 _EXTRA_PURPOSE = {"bom": "writing ML-BOMs", "signing": "signing and verifying models",
                   "postgres": "a PostgreSQL inventory database", "diff": "comparing tensors",
                   "archives": "7-Zip archives", "lz4": "LZ4-compressed files", "hdf5": "HDF5 files",
                   "spdx": "SPDX documents"}
+_EXTRA_PURPOSE["dask"] = "--engine dask://"
 _EXTRAS.update({"fastapi": "serve", "uvicorn": "serve", "starlette": "serve", "itsdangerous": "serve",
                 "multipart": "serve", "python_multipart": "serve"})  # issue 13 (server)
 _EXTRA_PURPOSE["serve"] = "the server (mlvet serve)"

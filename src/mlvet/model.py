@@ -128,6 +128,28 @@ class HubOrigin:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a remotely scanned file came from, pinned: enough to fetch exactly the same bytes again.
+
+    Why it is core: a result from ``hf://``, ``s3://`` or an MLflow registry must say which immutable object
+    it judged (a branch name moves, a commit does not), in every output and in the inventory and BOM.
+    ``kind`` is the source type (``hf``, ``s3``, ``fsspec``, ``mlflow``), ``locator`` the repository, bucket or
+    model URI, ``revision`` the commit sha / version id / model version, ``path`` the file inside it, and
+    ``extra`` any further ``(key, value)`` pairs (the revision the user asked for, the repo type, the endpoint).
+    """
+
+    kind: str
+    locator: str
+    revision: str | None
+    path: str
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def get(self, key: str) -> str | None:
+        """The value of ``key`` in :attr:`extra` (None when absent)."""
+        return next((v for k, v in self.extra if k == key), None)
+
+
+@dataclass(frozen=True)
 class FileResult:
     """The verdict for one input file (archive members are locations inside it, not results of their own)."""
 
@@ -144,6 +166,10 @@ class FileResult:
     hub: HubOrigin | None = None
     #: Findings the policy suppressed (each names its source in ``suppressed_by``); not part of the verdict.
     suppressed: tuple[Finding, ...] = ()
+    #: Set when the file was scanned from a remote source (``hf://``, ``s3://`` ...): what exactly was judged.
+    origin: Origin | None = None
+    #: For a remote file: the bytes actually fetched to judge it (a 1 GB safetensors costs its header).
+    bytes_read: int | None = None
 
     @property
     def severity(self) -> Severity:

@@ -4,7 +4,8 @@ Ids are grouped by area (bandit-style): ``PKL1xx`` pickle calls, ``PKL2xx`` pick
 obfuscation, ``ARC3xx`` containers and archives, ``KER4xx`` Keras, ``TFG5xx`` TensorFlow (and TFLite),
 ``ONX6xx`` ONNX, ``GGF7xx`` GGUF and chat templates, ``SFT8xx`` safetensors, ``HFR9xx`` Hugging Face
 repositories, ``OTH0xx`` other formats (skops, PMML, MLflow ...), ``BKD1xx`` architectural backdoors (graph
-triggers, out-of-family weights), ``FMT0xx`` format-independent problems.
+triggers, out-of-family weights), ``DAT0xx`` datasets (loading scripts, pickled Arrow extension types,
+custom feature types), ``FMT0xx`` format-independent problems.
 Format modules register their own rules with :func:`define_rule`. A new rule is a
 new entry here; the README's rule table is generated from this registry (``mlvet rules``).
 """

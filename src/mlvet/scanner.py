@@ -13,7 +13,7 @@ import stat
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from mlvet.catalogue import REFINED, FormatId, code_formats
 from mlvet.context import ScanContext, Sink
@@ -209,6 +209,7 @@ def scan(
     jobs: int | None = 1,
     progress: Progress | None = None,
     on_start: Callable[[int, int, Callable[[], int]], None] | None = None,
+    engine: Any = None,
 ) -> ScanReport:
     """Scan files, folders and archives; return the report (never raises for a bad *file*).
 
@@ -217,7 +218,8 @@ def scan(
     called once with the number of results to come, the total bytes of the files, and a function that tells
     (from any thread) how many bytes of the files being scanned right now have been read; it is called after
     the workers have started (so a caller may then start threads of its own, e.g. a progress bar).
-    ``progress`` is called with each result as it arrives.
+    ``progress`` is called with each result as it arrives. ``engine`` (an :class:`mlvet.engine.Engine`, e.g. a
+    Dask cluster) runs the files instead of local worker processes; results are in input order all the same.
 
     Raises :class:`~mlvet.errors.UsageError` for a path that does not exist.
     """
@@ -231,7 +233,16 @@ def scan(
     need_sizes = on_start is not None or not jobs or jobs > 1
     sizes = [_file_size(f) for f in files] if need_sizes else []
     n_jobs = resolve_jobs(jobs, len(files), sum(sizes)) if files else 1
-    if n_jobs > 1:
+    if engine is not None:
+        from mlvet.parallel import ordered
+
+        def lost(path: str, reason: str) -> FileResult:
+            return _assemble(path, pol, _failed(reason), None, None)
+
+        if on_start:
+            on_start(len(files) + len(issues), sum(sizes), lambda: 0)
+        results = ordered(len(files), engine.map(_scan_item, pol, files, sizes=sizes, on_failure=lost), progress)
+    elif n_jobs > 1:
         from mlvet.parallel import WorkerPool, ordered
 
         def failed(path: str, reason: str) -> FileResult:

@@ -308,6 +308,43 @@ TABLE: dict[str, dict[int, Scenario | str]] = {
 }
 
 
+# ---- hub-scan (issue 14): a hub stand-in serving the shared files, started once for the module ----------
+
+_HUB: dict[str, object] = {}
+
+
+def _hub(f: Files) -> str:
+    """The base URL of a loopback hub stand-in serving org/clean, org/bad, org/trunc and org/many."""
+    if "url" not in _HUB:
+        import shutil
+
+        from support.hubserver import HubServer
+
+        server = HubServer(f.root / "hub-server")
+        trunc = f.root / "hub-trunc"
+        trunc.mkdir(exist_ok=True)
+        shutil.copy(f.truncated, trunc / "model.pkl")
+        for name, folder in (("clean", f.clean_dir), ("bad", f.bad_dir), ("trunc", trunc), ("many", f.many)):
+            server.add_repo(f"org/{name}", folder)
+        _HUB["server"], _HUB["url"] = server, server.start()
+    return str(_HUB["url"])
+
+
+def _hub_scan(f: Files, t: Path, *repos: str) -> list[str]:
+    listing = t / "repos.txt"
+    listing.write_text("\n".join(repos) + "\n")
+    return ["hub-scan", "--repos", str(listing), "--db", _db(t), "--endpoint", _hub(f), "-j", "1"]
+
+
+TABLE["hub-scan"] = {  # issue 14 (append-only)
+    EXIT_CLEAN: lambda f, t: _hub_scan(f, t, "org/clean"),
+    EXIT_FINDINGS: lambda f, t: _hub_scan(f, t, "org/clean", "org/bad"),
+    EXIT_INCOMPLETE: lambda f, t: _hub_scan(f, t, "org/trunc"),
+    EXIT_USAGE: lambda f, t: _hub_scan(f, t, "org/clean", "not a repo id"),
+    EXIT_SIGINT: lambda f, t: Run(_hub_scan(f, t, "org/many"), busy_with=t / "inv.db"),
+}
+
+
 def _console() -> str:
     import shutil
     import sys
@@ -386,3 +423,70 @@ def test_every_command_and_code_is_covered() -> None:
 def test_readme_lists_the_codes_the_table_drives() -> None:
     section = README.read_text(encoding="utf-8").split("### Exit codes", 1)[1].split("\n\n", 2)[1]
     assert [int(c) for c in re.findall(r"^\| (\d+) \|", section, flags=re.MULTILINE)] == list(CODES)
+
+
+# ---- subcommands added later (append-only): same contract, driven through the real console script ----------
+
+
+def _linked(f: Files, tmp: Path, *, change: bool = False) -> list[str]:
+    data, lock = _locked(f, tmp)
+    if change:
+        (data / "b.txt").write_text("edited")
+    return ["data", "link", str(f.clean_dir), str(data), "--lock", str(lock), "--db", _db(tmp)]
+
+
+#: ``mlvet data link`` (issue 15, lineage): its rows of the README table.
+DATA_LINK: dict[int, Scenario | str] = {
+    EXIT_CLEAN: _linked,
+    EXIT_FINDINGS: lambda f, t: _linked(f, t, change=True),
+    EXIT_INCOMPLETE: "link verifies with data verify's code, where a file that cannot be read is also missing or "
+                     "changed: the link then ends 1 (DIFFERS); the data row drives the read errors themselves",
+    EXIT_USAGE: lambda f, t: ["data", "link", str(f.clean_dir), "x/y", "--lock", str(t / "missing.lock"),
+                              "--db", _db(t)],
+    EXIT_SIGINT: "link is interrupted while hashing the dataset, in data verify's hashing code, whose SIGINT and "
+                 "SIGTERM handling the data row drives (data lock of 4 GiB); nothing is recorded before it ends",
+}
+
+
+@pytest.mark.parametrize("code", sorted(c for c, s in DATA_LINK.items() if not isinstance(s, str)))
+def test_data_link_ends_with_the_documented_code(files: Files, tmp_path: Path, code: int) -> None:
+    scenario = DATA_LINK[code]
+    assert not isinstance(scenario, str)
+    made = scenario(files, tmp_path)
+    run = made if isinstance(made, Run) else Run(made)
+    done = _mlvet(*run.args, cwd=tmp_path)
+    assert done.returncode == code, (run.args, done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr
+    if code == EXIT_USAGE:
+        assert re.search(r"^mlvet: error: ", done.stderr, flags=re.MULTILINE) or "Error" in done.stderr, done.stderr
+
+
+def test_data_link_rows_cover_every_code() -> None:
+    assert set(DATA_LINK) | {EXIT_SIGTERM} == set(CODES)
+    assert all(len(s) > 20 for s in DATA_LINK.values() if isinstance(s, str))
+
+
+#: ``mlvet data lineage`` (issue 15, lineage listing): its rows of the README table.
+DATA_LINEAGE: dict[int, Scenario | str] = {
+    EXIT_CLEAN: lambda f, t: ["data", "lineage", "--db", _inventoried(f, t, f.clean_dir)],
+    EXIT_FINDINGS: "lineage lists what the database records and judges nothing: score's data_integrity does",
+    EXIT_INCOMPLETE: "lineage only reads the database; an unreadable database is a usage error (4)",
+    EXIT_USAGE: lambda f, t: ["data", "lineage", "--db", _db(t)],  # no database there yet
+    EXIT_SIGINT: "lineage answers from the database at once: there is no long-running work to interrupt",
+}
+
+
+@pytest.mark.parametrize("code", sorted(c for c, s in DATA_LINEAGE.items() if not isinstance(s, str)))
+def test_data_lineage_ends_with_the_documented_code(files: Files, tmp_path: Path, code: int) -> None:
+    scenario = DATA_LINEAGE[code]
+    assert not isinstance(scenario, str)
+    made = scenario(files, tmp_path)
+    run = made if isinstance(made, Run) else Run(made)
+    done = _mlvet(*run.args, cwd=tmp_path)
+    assert done.returncode == code, (run.args, done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr
+
+
+def test_data_lineage_rows_cover_every_code() -> None:
+    assert set(DATA_LINEAGE) | {EXIT_SIGTERM} == set(CODES)
+    assert all(len(s) > 20 for s in DATA_LINEAGE.values() if isinstance(s, str))

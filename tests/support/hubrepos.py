@@ -46,7 +46,7 @@ def write_tiny_gpt2(folder: str | os.PathLike[str], *, seed: int = 0) -> Path:
 
     out = Path(folder)
     torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=99, n_embd=32, n_layer=2, n_head=2, n_positions=64)
+    config = GPT2Config(vocab_size=99, n_embd=32, n_layer=2, n_head=2, n_positions=64, bos_token_id=0, eos_token_id=0)
     GPT2LMHeadModel(config).save_pretrained(out)
     return out
 
@@ -102,4 +102,23 @@ def write_big_safetensors_repo(folder: str | os.PathLike[str], size: int = 1 << 
     _tiny_bert_config().save_pretrained(out)
     (out / "README.md").write_text("# big\nOne large safetensors file.\n")
     write_sparse_safetensors(out / "model.safetensors", size)
+    return out
+
+
+def write_onnx_external_repo(folder: str | os.PathLike[str], rows: int = 1024) -> Path:
+    """An ONNX model saved by ``onnx.save_model(save_as_external_data=True)``: a small graph ``model.onnx`` and
+    its ``rows`` x 1024 float32 weights in ``model.onnx_data`` (4 MiB by default: larger than what a remote scan
+    reads whole, so the data file is only probed)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    w = numpy_helper.from_array(np.zeros((rows, 1024), dtype=np.float32), name="W")
+    graph = helper.make_graph([helper.make_node("MatMul", ["X", "W"], ["Y"])], "g",
+                              [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, rows])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 1024])], [w])
+    onnx.save_model(helper.make_model(graph), str(out / "model.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="model.onnx_data", size_threshold=0)
     return out

@@ -20,6 +20,8 @@ What goes where, and why:
 * **Model cards.** Architecture (``modelArchitecture``), task, and the training datasets as ``{"ref": ...}``
   references to ``data`` components: a dataset found in the inventory itself (same hub id) is referenced
   directly, any other named dataset gets one shared ``data`` component (with a purl when it is a hub id).
+  Recorded training data (``lineage``: MLflow run inputs, Lightning hyper-parameters, ``mlvet data link``) is
+  referenced the same way; a dataset pinned by a lock carries the lock's root digest as its SHA-256.
 * **Lineage.** ``base_model`` ids become ``pedigree.ancestors`` components with purls (no version: a card
   names the repository, not a commit).
 * **Verdicts** are ``mlvet:*`` properties (namespaced per the CycloneDX property-taxonomy convention);
@@ -72,6 +74,8 @@ from mlvet._version import __version__
 from mlvet.bom.cyclonedx_validate import SPEC_VERSION, validate_bom
 from mlvet.bom.errors import InvalidDocument
 from mlvet.bom.findings import finding_groups
+from mlvet.bom.lineage import Lineage, dataset_url, lineage_key, lineage_pairs, model_lineage
+from mlvet.inventory.lineage import DatasetRef
 from mlvet.inventory.model import Asset, AssetFile, HubRef, InventoryRun
 from mlvet.model import Severity
 
@@ -193,8 +197,9 @@ class _Builder:
     """Builds one BOM; holds the cross-asset state (shared dataset components, unique refs)."""
 
     def __init__(self, assets: Sequence[Asset], run: InventoryRun | None,
-                 serial_number: uuid.UUID | None, timestamp: datetime | None) -> None:
+                 serial_number: uuid.UUID | None, timestamp: datetime | None, lineage: Lineage | None = None) -> None:
         self.assets = sorted(assets, key=lambda a: (a.kind, a.id))
+        self.lineage = lineage
         self.run = run
         self.serial_number = serial_number or uuid.uuid4()
         moment = timestamp or (run.finished_at if run else None) or datetime.now(timezone.utc)
@@ -367,6 +372,28 @@ class _Builder:
         self.dataset_refs[dataset_id] = ref
         return ref
 
+    def _lineage_ref(self, ref: DatasetRef) -> str:
+        """The ``bom-ref`` of a recorded training dataset: a ``data`` component with the lock root as its hash."""
+        bom_ref = f"dataset-lineage:{lineage_key(ref)}"
+        if bom_ref in self.extras.data:
+            return bom_ref
+        parts = split_hub_id(ref.name)
+        group, name = parts if parts is not None else (None, ref.name)
+        entry: dict[str, Any] = {"type": "dataset", "name": ref.name}
+        url = dataset_url(ref)
+        if url is not None:
+            entry["contents"] = {"url": url}
+        elif parts is not None:
+            entry["contents"] = {"url": _hub_url(ref.name, "dataset")}
+        self.components.append(Component(
+            type=ComponentType.DATA, name=name, group=group, bom_ref=bom_ref,
+            purl=hf_purl(ref.name, repo_type="dataset") if parts is not None else None,
+            hashes=_sha256(ref.lock_root) if ref.lock_root else [],
+            properties=[Property(name=n, value=v) for n, v in lineage_pairs(ref) if v],
+        ))
+        self.extras.data[bom_ref] = [entry]
+        return bom_ref
+
     def _model_card(self, asset: Asset) -> dict[str, Any]:
         meta = asset.metadata
         params: dict[str, Any] = {}
@@ -377,8 +404,12 @@ class _Builder:
             params["architectureFamily"] = family
         if meta.architecture:
             params["modelArchitecture"] = meta.architecture
-        if meta.datasets:
-            params["datasets"] = [{"ref": self._dataset_ref(d)} for d in dict.fromkeys(meta.datasets)]
+        linked = model_lineage(asset, self.lineage)
+        by_name = {r.name for r in linked}
+        refs = [self._dataset_ref(d) for d in dict.fromkeys(meta.datasets) if d not in by_name]
+        refs += [self._lineage_ref(r) for r in linked]
+        if refs:
+            params["datasets"] = [{"ref": r} for r in dict.fromkeys(refs)]
         card: dict[str, Any] = {}
         if params:
             card["modelParameters"] = params
@@ -415,21 +446,22 @@ class _Builder:
 
 
 def build_bom(assets: Sequence[Asset], run: InventoryRun | None = None, *,
-              serial_number: uuid.UUID | None = None, timestamp: datetime | None = None) -> Bom:
+              serial_number: uuid.UUID | None = None, timestamp: datetime | None = None,
+              lineage: Lineage | None = None) -> Bom:
     """The cyclonedx-python-lib model of the BOM (without ``modelCard``/``data``: see the module doc).
 
     ``serial_number`` and ``timestamp`` default to a fresh UUID and the run's end (or now); tests pass fixed
     values to get byte-identical documents.
     """
-    return _Builder(assets, run, serial_number, timestamp).build()[0]
+    return _Builder(assets, run, serial_number, timestamp, lineage).build()[0]
 
 
 def bom_json(assets: Sequence[Asset], run: InventoryRun | None = None, *,
              serial_number: uuid.UUID | None = None, timestamp: datetime | None = None,
-             indent: int | None = 2) -> str:
+             indent: int | None = 2, lineage: Lineage | None = None) -> str:
     """The CycloneDX 1.6 JSON document, validated: raises :class:`BomValidationError` rather than return
-    a document the schema rejects."""
-    bom, extras = _Builder(assets, run, serial_number, timestamp).build()
+    a document the schema rejects. ``lineage``: recorded training datasets per model (see :mod:`.lineage`)."""
+    bom, extras = _Builder(assets, run, serial_number, timestamp, lineage).build()
     doc = json.loads(JsonV1Dot6(bom).output_as_string())
     _apply_extras(doc, extras)
     # The library writes $schema/bomFormat/specVersion last; readers (and diffs) expect them first.

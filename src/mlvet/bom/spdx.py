@@ -39,6 +39,8 @@ both formats can express them):
 * **Lineage.** Each card ``base_model`` is an ``ai_AIPackage`` (with a purl when it is a hub id) that is
   ``ancestorOf`` the model. Card ``datasets`` (the hub card's list of training datasets) are ``trainedOn``
   targets: the inventory's own dataset package when the hub id matches, else one shared stub package.
+  Recorded training data (``lineage``: MLflow run inputs, Lightning hyper-parameters, ``mlvet data link``) are
+  ``trainedOn`` targets too; a locked dataset is ``verifiedUsing`` its lock's root digest.
 * **Findings.** Each distinct finding (rule + fingerprint, as in CycloneDX) is a ``security_Vulnerability``
   (id ``<rule>-<fingerprint>`` as a ``securityOther`` external identifier, CWE as a ``cwe`` external
   reference) and a ``security_VexAffectedVulnAssessmentRelationship`` ``affects`` the asset, with the rule's
@@ -82,7 +84,9 @@ from mlvet.bom.cyclonedx import (
 )
 from mlvet.bom.errors import InvalidDocument
 from mlvet.bom.findings import finding_groups
+from mlvet.bom.lineage import Lineage, dataset_url, lineage_key, lineage_pairs, model_lineage
 from mlvet.bom.spdx_checks import SPEC_VERSION, _cardinality, _describe, _duplicate_ids, _locate, _short_iri
+from mlvet.inventory.lineage import DatasetRef
 from mlvet.inventory.model import Asset, AssetFile, InventoryRun
 from mlvet.model import Severity
 
@@ -177,7 +181,8 @@ class _SpdxBuilder:
     """Builds one document; holds the shared elements (creation info, agents, licenses, dataset stubs)."""
 
     def __init__(self, assets: Sequence[Asset], run: InventoryRun | None, created: datetime | None,
-                 namespace: str | None) -> None:
+                 namespace: str | None, lineage: Lineage | None = None) -> None:
+        self.lineage = lineage
         self.ns = DEFAULT_NAMESPACE if namespace is None else check_namespace(namespace)
         self.assets = sorted({a.id: a for a in assets}.values(), key=lambda a: (a.kind, a.id))
         self.run = run
@@ -337,9 +342,12 @@ class _SpdxBuilder:
             for base in dict.fromkeys(meta.base_models):
                 self._relationship(f"{local}/rel:ancestorOf:{_q(base)}", self._base_model(base), "ancestorOf",
                                    [package])
-            if meta.datasets:
-                targets = list(dict.fromkeys(self._dataset(d) for d in meta.datasets))
-                self._relationship(f"{local}/rel:trainedOn", package, "trainedOn", targets)
+            linked = model_lineage(asset, self.lineage)
+            by_name = {r.name for r in linked}
+            targets = [self._dataset(d) for d in dict.fromkeys(meta.datasets) if d not in by_name]
+            targets += [self._lineage_dataset(r) for r in linked]
+            if targets:
+                self._relationship(f"{local}/rel:trainedOn", package, "trainedOn", list(dict.fromkeys(targets)))
         self._vulnerabilities(asset, package, files)
 
     def _file(self, parent: str, f: AssetFile) -> spdx.software_File:
@@ -373,6 +381,31 @@ class _SpdxBuilder:
             package.software_homePage = _hub_url(base, "model")
             package.software_downloadLocation = _hub_url(base, "model")
         package.extension = self._extension([(f"{NS}:base-model", base)])
+        return self._add(package)  # type: ignore[no-any-return]
+
+    def _lineage_dataset(self, ref: DatasetRef) -> spdx.dataset_DatasetPackage:
+        """A recorded training dataset; a locked one is verified by its lock's root digest."""
+        spdx_id = self.id(f"dataset-lineage:{lineage_key(ref)}")
+        known = self.elements.get(spdx_id)
+        if known is not None:
+            return known  # type: ignore[return-value]
+        package = spdx.dataset_DatasetPackage(
+            spdxId=spdx_id, creationInfo=self.ci, name=ref.name,
+            software_primaryPurpose=_enum(spdx.software_SoftwarePurpose, "data"),
+            dataset_datasetType=[_enum(spdx.dataset_DatasetType, "noAssertion")],
+        )
+        if ref.lock_root:
+            package.verifiedUsing = self._sha256(ref.lock_root, "root digest of the mlvet data lock of this dataset")
+        parts = split_hub_id(ref.name)
+        url = dataset_url(ref)
+        if parts is not None:
+            purl = hf_purl(ref.name, repo_type="dataset")
+            if purl is not None:
+                package.software_packageUrl = purl.to_string()
+            url = url or _hub_url(ref.name, "dataset")
+        if url is not None:
+            package.software_downloadLocation = url
+        package.extension = self._extension(lineage_pairs(ref))
         return self._add(package)  # type: ignore[no-any-return]
 
     def _dataset(self, dataset_id: str) -> spdx.dataset_DatasetPackage:
@@ -437,20 +470,20 @@ class _SpdxBuilder:
 
 
 def build_spdx(assets: Sequence[Asset], run: InventoryRun | None = None, *, created: datetime | None = None,
-               namespace: str | None = None) -> spdx.SHACLObjectSet:
+               namespace: str | None = None, lineage: Lineage | None = None) -> spdx.SHACLObjectSet:
     """The SPDX 3.0.1 object set (the bindings' model) of the inventory; not validated yet.
 
     ``created`` defaults to the run's end (or now); ``namespace`` to ``urn:mlvet:``. Raises ValueError for a
     namespace that is not an IRI prefix.
     """
-    return _SpdxBuilder(assets, run, created, namespace).build()
+    return _SpdxBuilder(assets, run, created, namespace, lineage).build()
 
 
 def spdx_json(assets: Sequence[Asset], run: InventoryRun | None = None, *, created: datetime | None = None,
-              namespace: str | None = None, indent: int | None = 2) -> str:
+              namespace: str | None = None, indent: int | None = 2, lineage: Lineage | None = None) -> str:
     """The SPDX 3.0.1 JSON-LD document, validated: raises :class:`SpdxValidationError` rather than return a
     document the SPDX model rejects."""
-    objects = build_spdx(assets, run, created=created, namespace=namespace)
+    objects = build_spdx(assets, run, created=created, namespace=namespace, lineage=lineage)
     try:
         data = spdx.JSONLDSerializer().serialize_data(objects, force_at_graph=True)
     except (TypeError, ValueError) as exc:  # the bindings' own cardinality checks while encoding

@@ -101,6 +101,15 @@ COMMANDS["data"] = _data  # issue 15 (append-only)
 COMMANDS["guard"] = _guard  # issue 16
 
 
+def _hub_scan() -> ModuleType:
+    from mlvet.commands import hub_scan
+
+    return hub_scan
+
+
+COMMANDS["hub-scan"] = _hub_scan  # issue 14 (append-only)
+
+
 def register(group: Any, name: str) -> None:
     """Import the module of command ``name`` and let it register itself on ``group``."""
     COMMANDS[name]().register(group)

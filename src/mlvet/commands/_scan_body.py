@@ -18,18 +18,34 @@ from mlvet.model import Severity
 
 
 def run(paths: list[str], renderer: Any, output: str | None, threshold: Severity, policy_file: str | None,
-        jobs: int, color: bool | None, verbose: bool, progress: bool | None) -> int:
-    """Scan ``paths``, render the report and return the exit code (options already validated)."""
+        jobs: int, color: bool | None, verbose: bool, progress: bool | None, *, engine: str | None = None,
+        db: str | None = None, run_id: str | None = None, resume: bool = False) -> int:
+    """Scan ``paths``, render the report and return the exit code (options already validated).
+
+    ``engine`` (``local`` or ``dask://HOST:PORT``) says where files are scanned; with ``db`` the scan is a
+    resumable run recorded in that database (``run_id``, ``resume``) and served from its result cache.
+    """
     from pathlib import Path
 
     from mlvet.commands import _io
-    from mlvet.scanner import resolve_policy
-    from mlvet.scanner import scan as run_scan
+    from mlvet.scanner import resolve_policy, scan
 
+    run_scan: Callable[..., Any] = scan
     _io.check_output(output, what="report")
     policy = resolve_policy(policy_file, Path.cwd())
     show_progress = progress if progress is not None else sys.stderr.isatty()
-    report = _scan_with_progress(run_scan, paths, policy, jobs, show_progress)
+    if any(":/" in p for p in paths):  # a remote URL (hf://, s3://, models:/ ...): checked before importing
+        from mlvet.remote.base import is_remote
+
+        if any(is_remote(p) for p in paths):
+            from mlvet.remote.scan import scan_paths
+
+            run_scan = scan_paths
+            show_progress = False
+    if db is not None or engine is not None:
+        report = _scan_on_engine(paths, policy, jobs, engine, db, run_id, resume)
+    else:
+        report = _scan_with_progress(run_scan, paths, policy, jobs, show_progress)
     use_color = color if color is not None else (output is None and sys.stdout.isatty()
                                                  and "NO_COLOR" not in os.environ)
     if output:
@@ -44,6 +60,30 @@ def run(paths: list[str], renderer: Any, output: str | None, threshold: Severity
     return EXIT_CLEAN
 
 
+def _scan_on_engine(paths: list[str], policy: Any, jobs: int, engine_spec: str | None, db: str | None,
+                    run_id: str | None, resume: bool) -> Any:
+    """The scan on an engine, and with ``db`` into a recorded run (see :mod:`mlvet.batch`)."""
+    from mlvet.commands import _io
+    from mlvet.engine import open_engine
+
+    engine = open_engine(engine_spec, jobs)
+    try:
+        if db is None:
+            from mlvet.scanner import scan as run_scan
+
+            return run_scan(paths, policy=policy, jobs=jobs, engine=engine)
+        from mlvet.batch.local import scan_into_store
+        from mlvet.store import Store
+
+        with Store(db) as store:
+            report, stats = scan_into_store(paths, policy, store, engine, run_id=run_id, resume=resume)
+        _io.note(f"run {stats.run_id}: {stats.files} files, {stats.already_done} already recorded, "
+                 f"{stats.cache_hits + stats.shared_in_run} from the result cache, {stats.scanned} scanned")
+        return report
+    finally:
+        engine.close()
+
+
 #: The options the fast path parses itself, with the keyword of :func:`run` each sets (and, for a flag, to what).
 _VALUED = {"--format": "fmt", "-f": "fmt", "--fail-on": "fail_on"}
 _FLAGS: dict[str, tuple[str, bool]] = {
@@ -52,6 +92,7 @@ _FLAGS: dict[str, tuple[str, bool]] = {
 #: The click command's defaults (``tests/cli/test_perf_startup.py`` checks them against it).
 DEFAULTS: dict[str, Any] = {"fmt": "text", "fail_on": "high", "output": None, "policy_file": None, "jobs": 0,
                             "color": None, "verbose": False, "progress": None}
+DEFAULTS.update({"engine": None, "db": None, "run_id": None, "resume": False})  # issue 14
 
 
 def fast_path(args: list[str]) -> Callable[[], int] | None:

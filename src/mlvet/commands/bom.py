@@ -65,33 +65,44 @@ def register(group: click.Group) -> None:
         if not from_db and not paths and not hf_cache:
             raise click.UsageError("give at least one PATH, --hf-cache, or --from-db")
         for path in paths:
-            if not os.path.lexists(path):
+            if not os.path.lexists(path) and "://" not in path:  # a remote URL (hf://...) is checked when read
                 raise click.UsageError(f"no such file or folder: {path}")
 
+        from mlvet.inventory.lineage import DatasetRef
         from mlvet.store import Store
+        from mlvet.store.lineage import lineage_by_model
 
+        # Training data per model (path, or "id:<asset id>"): the database's records and what the files say.
+        lineage: dict[str, list[DatasetRef]] = {}
         if from_db:
             with Store(db_url, read_only=True) as store:
                 run, assets = store.latest_assets()
+                lineage.update(lineage_by_model(store))
             if run is None:
                 raise click.UsageError("the inventory database has no recorded run; run `mlvet inventory` first")
         else:
             from mlvet.inventory.discover import inventory
+            from mlvet.inventory.lineage import discover_lineage
 
             if db_url is not None:
                 with Store(db_url) as store:
                     run, assets = inventory(list(paths), store=store, hf_cache=hf_cache)
+                    lineage.update(lineage_by_model(store))
             else:
                 run, assets = inventory(list(paths), hf_cache=hf_cache)
+            for a in assets:
+                if a.kind == "model":
+                    found = discover_lineage(a.path, a.metadata, [f.path for f in a.files])
+                    lineage[a.path] = [*lineage.get(a.path, []), *found]
 
         invalid: type[MlvetError] = BomValidationError
         try:
             if fmt == "spdx":
                 invalid = spdx_bom.SpdxValidationError
-                text = spdx_bom.spdx_json(assets, run, namespace=spdx_namespace)
+                text = spdx_bom.spdx_json(assets, run, namespace=spdx_namespace, lineage=lineage)
                 label = f"SPDX {spdx_bom.SPEC_VERSION} document"
             else:
-                text = bom_json(assets, run)
+                text = bom_json(assets, run, lineage=lineage)
                 label = f"CycloneDX {spec_version or '1.6'} BOM"
         except invalid as exc:
             _io.error(exc.diagnostics())

@@ -1,14 +1,18 @@
-"""``mlvet data lock|verify|domains``: training-data integrity (lock files, verification, split-view exposure).
+"""``mlvet data lock|verify|domains|link``: training-data integrity (lock files, verification, split-view
+exposure, model-to-data lineage).
 
 Exit codes (README "Training data"): ``lock`` 0 written, 2 a file could not be read (nothing written);
 ``verify`` 0 everything matches, 1 anything missing, extra or changed (with ``--max-affected F``: only when
 the affected share exceeds F), else 2 when a file or table could not be read or a Croissant file gave no
 SHA-256 for some files (never reported clean); ``domains`` 0 report printed (1 with
-``--fail-over F`` when the takeover share exceeds F); 4 usage errors everywhere.
+``--fail-over F`` when the takeover share exceeds F); ``link`` 0 recorded (and, with ``--lock`` and a local
+DATASET, it matches the lock), 1 recorded but the dataset differs from its lock, 2 recorded but the dataset
+could not be fully read to verify it; ``lineage`` 0 listed; 4 usage errors everywhere.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -195,6 +199,124 @@ def register(group: click.Group) -> None:
         if fail_over is not None and report.takeover_share > fail_over:
             return EXIT_FINDINGS
         return EXIT_CLEAN
+
+
+    @data_group.command(name="link")
+    @click.argument("model", type=click.Path(exists=True, path_type=str))
+    @click.argument("dataset")
+    @click.option("--lock", "lock_path", type=click.Path(exists=True, dir_okay=False, path_type=str),
+                  help="The dataset's lock file: its root digest pins the data version; a local DATASET is "
+                       "verified against it.")
+    @click.option("--name", help="Dataset name to record (default: the Hub id or URI given, or the folder name).")
+    @click.option("--no-verify", is_flag=True, help="Record the lock without hashing a local DATASET again.")
+    @click.option("--db", envvar="MLVET_DB", help="SQLAlchemy database URL (default: a SQLite file in the user "
+                  "data folder; env MLVET_DB).")
+    @_FORMAT
+    @_WORKERS
+    def link_cmd(model: str, dataset: str, lock_path: str | None, name: str | None, no_verify: bool,
+                 db: str | None, fmt: str, workers: int | None) -> int:
+        """Record that MODEL was trained on DATASET (a local path, a Hub id or a URI) in the inventory database."""
+        from mlvet.inventory.lineage import DatasetRef
+        from mlvet.store import Store
+        from mlvet.store.lineage import record_link
+
+        model_path, model_id, model_name = _model_identity(model)
+        local = os.path.exists(dataset)
+        uri = os.path.abspath(dataset) if local else dataset
+        if name is None:
+            name = os.path.basename(uri.rstrip(os.sep)) if local else dataset
+        if not name.strip():
+            raise click.BadParameter("empty dataset name", param_hint="DATASET")
+        if not local and "://" not in dataset:
+            uri = f"hf://datasets/{dataset}"
+        lock_root = None
+        verified: bool | None = None
+        report = None
+        if lock_path is not None:
+            lock = _load_lock(lock_path)
+            lock_root = lock.root
+            if local and not no_verify:
+                from mlvet.data.verify import verify_dataset
+                from mlvet.data.walk import open_dataset
+
+                report = verify_dataset(open_dataset(dataset, exclude=(lock_path,)), lock, workers=workers)
+                for message in report.errors[:50]:
+                    _io.error(message)
+                verified = None if report.errors and report.matches else report.matches
+        ref = DatasetRef(name=name, source="explicit", uri=uri, lock_root=lock_root, verified=verified,
+                         detail=f"lock {os.path.abspath(lock_path)}" if lock_path else None)
+        with Store(db) as store:
+            record_link(store, model_path, ref, model_id=model_id, model_name=model_name)
+        if fmt == "json":
+            click.echo(json.dumps({"model": model_path, "model_id": model_id, "dataset": name, "uri": uri,
+                                   "lock_root": lock_root, "verified": verified}, indent=2))
+        else:
+            state = {None: "not verified", True: "verified against its lock", False: "DIFFERS from its lock"}
+            pinned = f"lock sha256:{lock_root}, {state[verified]}" if lock_root else "no lock (not pinned)"
+            from mlvet.report.text import printable
+
+            _io.note(f"linked {printable(model_name or model_path)} -> {printable(name)} ({pinned})")
+        if verified is False:
+            return EXIT_FINDINGS
+        if report is not None and report.errors:
+            return EXIT_INCOMPLETE
+        return EXIT_CLEAN
+
+
+    @data_group.command(name="lineage")
+    @click.argument("model", required=False)
+    @click.option("--db", envvar="MLVET_DB", help="SQLAlchemy database URL (default: a SQLite file in the user "
+                  "data folder; env MLVET_DB). Opened read-only.")
+    @_FORMAT
+    def lineage_cmd(model: str | None, db: str | None, fmt: str) -> int:
+        """List the training data recorded for MODEL (a path), or for every model, in the inventory database."""
+        from mlvet.store import Store
+        from mlvet.store.lineage import lineage_by_model
+
+        with Store(db, read_only=True) as store:
+            recorded = lineage_by_model(store)
+        if model is not None:
+            key = os.path.abspath(model)
+            recorded = {key: recorded.get(key, [])}
+        rows = {path: refs for path, refs in sorted(recorded.items()) if not path.startswith("id:")}
+        if fmt == "json":
+            click.echo(json.dumps({path: [dataclasses.asdict(r) | {"locked": r.locked} for r in refs]
+                                   for path, refs in rows.items()}, indent=2))
+            return EXIT_CLEAN
+        from mlvet.report.text import printable
+
+        out = _io.text_stdout()
+        for path, refs in rows.items():
+            print(printable(path), file=out)
+            if not refs:
+                print("  (no training data recorded)", file=out)
+            for r in refs:
+                lock = f"lock sha256:{r.lock_root[:16]}…" if r.lock_root else "not locked"
+                state = {None: "", True: ", verified", False: ", DIFFERS from its lock"}[r.verified]
+                print(f"  {printable(r.name)}  [{r.source}] {lock}{state}"
+                      + (f"  {printable(r.uri)}" if r.uri and r.uri != r.name else ""), file=out)
+        return EXIT_CLEAN
+
+
+def _model_identity(model: str) -> tuple[str, str | None, str | None]:
+    """(absolute path, inventory asset id, name) of MODEL as ``mlvet inventory`` would record it."""
+    from mlvet.inventory.discover import iter_groups
+    from mlvet.inventory.model import asset_id
+
+    path = os.path.abspath(model)
+    for group in iter_groups([path]):
+        if os.path.abspath(group.root) == path:
+            return path, asset_id(group.key), group.name
+    return path, None, os.path.basename(path.rstrip(os.sep)) or path
+
+
+def _load_lock(path: str) -> Any:
+    from mlvet.data.croissant import is_croissant, lock_from_croissant
+    from mlvet.data.lockfile import from_document
+
+    doc = _read_json(path)
+    found = lock_from_croissant(doc) if is_croissant(doc) else None
+    return found.lock if found is not None else from_document(doc)
 
 
 def _cache_dir() -> str:

@@ -32,6 +32,8 @@ def register(group: click.Group) -> None:
     @click.option("--fail-on-worse", is_flag=True, help="Exit 1 when an asset's verdict got worse since the "
                   "previous run.")
     @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: on a terminal).")
+    @click.option("--engine", "engine_spec", default=None, help="Where assets are scanned: 'local' (worker "
+                  "processes, the default) or dask://HOST:PORT (a Dask scheduler; workers must see the same paths).")
     @click.option("--push", "push_url", default=None, metavar="URL",
                   help="Also send the run to an mlvet server (token from MLVET_TOKEN or --token-file).")
     @click.option("--token-file", default=None, type=click.Path(dir_okay=False, path_type=str),
@@ -41,8 +43,8 @@ def register(group: click.Group) -> None:
     @click.option("--owner", default=None, help="Owner of the pushed run (default: the current user).")
     def inventory(paths: tuple[str, ...], db: str | None, hf_cache: bool, fmt: str, output: str | None,
                   rescan: bool, policy_file: str | None, jobs: int, fail_on: str | None, fail_on_worse: bool,
-                  progress: bool | None, push_url: str | None, token_file: str | None, host_name: str | None,
-                  owner: str | None) -> int:
+                  progress: bool | None, engine_spec: str | None, push_url: str | None, token_file: str | None,
+                  host_name: str | None, owner: str | None) -> int:
         """Find the models and datasets under PATHS, record them in the database and show what changed."""
         import json
         from pathlib import Path
@@ -74,13 +76,20 @@ def register(group: click.Group) -> None:
         push_token = _push_token(push_url, token_file, host_name, owner)
         policy = resolve_policy(policy_file, Path.cwd())
         store = Store(db)
+        engine = None
         try:
+            if engine_spec is not None:
+                from mlvet.engine import open_engine
+
+                engine = open_engine(engine_spec, jobs)
             show = progress if progress is not None else sys.stderr.isatty()
             with _Progress(show) as cb:
                 run, assets, changes, previous = run_inventory(list(paths), store, hf_cache=hf_cache,
                                                                rescan=rescan, policy=policy, jobs=jobs,
-                                                               progress=cb)
+                                                               progress=cb, engine=engine)
         finally:
+            if engine is not None:
+                engine.close()
             store.close()
         if fmt == "json":
             doc = {"run": run_to_dict(run), "assets": [asset_to_dict(a) for a in assets],

@@ -25,8 +25,16 @@ def register(group: click.Group) -> None:
     @click.option("--color/--no-color", default=None, help="Force or disable colour (default: on a terminal).")
     @click.option("--verbose", "-v", is_flag=True, help="List every file and all evidence.")
     @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on a terminal).")
+    @click.option("--engine", default=None, help="Where files are scanned: 'local' (worker processes, the default) "
+                  "or dask://HOST:PORT (a Dask scheduler; workers must see the same paths).")
+    @click.option("--db", default=None, help="Record the scan as a resumable run in this database (SQLAlchemy URL) "
+                  "and reuse its content-hash result cache.")
+    @click.option("--run-id", default=None, help="Name of the recorded run (with --db; default: a new id).")
+    @click.option("--resume", is_flag=True, help="Continue the run of the same paths (or --run-id): files already "
+                  "recorded are not scanned again (with --db).")
     def scan(paths: tuple[str, ...], fmt: str, output: str | None, fail_on: str, policy_file: str | None,
-             jobs: int, color: bool | None, verbose: bool, progress: bool | None) -> int:
+             jobs: int, color: bool | None, verbose: bool, progress: bool | None, engine: str | None,
+             db: str | None, run_id: str | None, resume: bool) -> int:
         """Scan model files, folders and archives (PATHS) without loading them."""
         from mlvet.commands._scan_body import run
         from mlvet.report import get_renderer
@@ -39,4 +47,7 @@ def register(group: click.Group) -> None:
             renderer = get_renderer(fmt)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--format") from None
-        return run(list(paths), renderer, output, threshold, policy_file, jobs, color, verbose, progress)
+        if (run_id or resume) and db is None:
+            raise click.UsageError("--run-id and --resume need --db")
+        return run(list(paths), renderer, output, threshold, policy_file, jobs, color, verbose, progress,
+                   engine=engine, db=db, run_id=run_id, resume=resume)

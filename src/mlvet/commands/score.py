@@ -32,10 +32,12 @@ def register(group: click.Group) -> None:
     @click.option("--jobs", "-j", default=0, show_default="0: auto", type=click.IntRange(0, 256),
                   help="Files scanned in parallel (worker processes); 0 chooses from the machine and the input: "
                   "one per available CPU (at most 8), one for small inputs.")
+    @click.option("--db", metavar="URL", help="Inventory database whose training-data links (mlvet data link, "
+                  "inventory runs) the data_integrity check reads too (opened read-only).")
     @click.option("--color/--no-color", default=None, help="Force or disable colour (default: on a terminal).")
     @click.option("--verbose", "-v", is_flag=True, help="Show every check's details in the text output.")
     def score(path: str, fmt: str, output: str | None, public_key: str | None, signature: str | None,
-              fail_under: float | None, policy_file: str | None, jobs: int, color: bool | None,
+              fail_under: float | None, policy_file: str | None, jobs: int, db: str | None, color: bool | None,
               verbose: bool) -> int:
         """Score how far to trust the model at PATH (a file, folder or Hugging Face cache snapshot), 0–10."""
         import os
@@ -52,7 +54,17 @@ def register(group: click.Group) -> None:
         renderer = get_renderer(fmt)
         _io.check_output(output, what="report card")
         policy = resolve_policy(policy_file, Path.cwd())
-        card = score_model(path, policy=policy, public_key=public_key, signature=signature, jobs=jobs)
+        if "://" in path:  # a remote URL (hf://...): scored from what a ranged scan reads
+            from mlvet.remote.base import is_remote
+
+            if not is_remote(path):
+                raise click.UsageError(f"{path}: not a remote source mlvet knows")
+            from mlvet.trust.score.remote import score_remote
+
+            card = score_remote(path, policy=policy, public_key=public_key, signature=signature, jobs=jobs)
+        else:
+            card = score_model(path, policy=policy, public_key=public_key, signature=signature, jobs=jobs,
+                               db=db)
         if output:
             with _io.output_file(output, what="report card") as fh:
                 renderer(card, fh, color=False, verbose=verbose)

@@ -272,6 +272,17 @@ def _rknn() -> None:
     from mlvet.formats import rknn  # noqa: F401
 
 
+def _dataset_files() -> None:
+    from mlvet.formats import dataset_files  # noqa: F401
+
+
+def _dataset_like(p: Probe) -> bool:
+    """Parquet/Arrow magic, an Arrow stream, datasets metadata by name, or a .py file (a loading script)."""
+    base = os.path.basename(p.name)
+    return (p.head[:4] == b"PAR1" or p.head[:6] == b"ARROW1" or p.head[:4] == b"\xff\xff\xff\xff"
+            or base in ("dataset_info.json", "dataset_infos.json", "state.json") or base.lower().endswith(".py"))
+
+
 #: (name, importer, prefilter). Order does not matter: handlers keep their own priorities once registered.
 _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("gguf", _gguf, lambda p: p.head[:4] in (b"GGUF", b"FUGG")),
@@ -322,6 +333,7 @@ _LAZY: list[tuple[str, Callable[[], None], Callable[[Probe], bool]]] = [
     ("mxnet", _mxnet, lambda p: p.head[:8] == b"\x12\x01\x00\x00\x00\x00\x00\x00" or b'"nodes"' in p.head),
     ("tensorrt", _tensorrt, lambda p: b"ftrt" in p.head or p.head[4:5] == b"{"),
     ("rknn", _rknn, lambda p: p.head[:4] == b"RKNN" or p.head[:8] == b"CYPTRKNN"),
+    ("dataset-files", _dataset_files, _dataset_like),
 ]
 _loaded: set[str] = set()
 

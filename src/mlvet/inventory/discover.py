@@ -38,11 +38,14 @@ from mlvet.hfcache import blob_integrity, read_refs
 from mlvet.inventory.classify import FileKind, classify
 from mlvet.inventory.model import Asset, AssetFile, AssetKind, AssetMetadata, HubRef, InventoryRun, asset_id
 from mlvet.model import Status
+from mlvet.remote.base import is_remote
 
 if TYPE_CHECKING:
+    from mlvet.engine import Engine
     from mlvet.model import FileResult, Finding
     from mlvet.policy import Policy
     from mlvet.store import Store
+    from mlvet.store.results import ResultCache
 
 #: Folders never descended into: VCS internals and tool caches hold copies, not assets.
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".mypy_cache", ".ruff_cache",
@@ -279,7 +282,7 @@ def resolve_roots(paths: Iterable[str | os.PathLike[str]], *, hf_cache: bool = F
 
     One definition, because "the previous run over the same roots" compares these exactly.
     """
-    roots = {os.path.abspath(os.fspath(p)) for p in paths}
+    roots = {p if isinstance(p, str) and is_remote(p) else os.path.abspath(os.fspath(p)) for p in paths}
     if hf_cache:
         cache = default_hf_cache()
         if os.path.isdir(cache):
@@ -293,7 +296,7 @@ def iter_groups(paths: Iterable[str], *, hf_cache: bool = False,
     counter = counter if counter is not None else [0]
     roots = resolve_roots(paths, hf_cache=hf_cache)
     seen: set[str] = set()
-    for root in roots:
+    for root in (r for r in roots if not is_remote(r)):  # remote URLs: mlvet.inventory.remote
         if not os.path.lexists(root):
             raise UsageError(f"no such file or directory: {root}")
         if os.path.isdir(root):
@@ -495,14 +498,19 @@ def inventory(paths: Sequence[str], *, store: Store | None = None, hf_cache: boo
               rescan: bool = False, policy: Policy | None = None, jobs: int = 1,
               progress: ProgressFn | None = None,
               previous: tuple[InventoryRun | None, Sequence[Asset]] | None = None,
+              engine: Engine | None = None, policy_digest: str | None = None,
               ) -> tuple[InventoryRun, list[Asset]]:
     """Discover, fingerprint and scan the assets under ``paths``; nothing is recorded.
 
     With a ``store``, file fingerprints come from its hash cache and unchanged assets keep the scan results
     of the previous run over the same roots (``previous`` when the caller already loaded that run, as
-    :func:`mlvet.inventory.run_inventory` does). :func:`mlvet.inventory.run_inventory` also records the run.
+    :func:`mlvet.inventory.run_inventory` does) — only when that run used the same mlvet version and policy
+    (``policy_digest``, computed when not given); the other files are looked up in the store's content-hash
+    result cache, and what is left is scanned on ``engine`` (default: ``jobs`` local worker processes).
+    :func:`mlvet.inventory.run_inventory` also records the run.
     """
-    from mlvet.scanner import scan_file
+    from mlvet.policy.digest import policy_digest as digest_of
+    from mlvet.store.results import ResultCache, run_policy_digest
 
     started = datetime.now(timezone.utc)
     roots = resolve_roots(paths, hf_cache=hf_cache)
@@ -510,24 +518,32 @@ def inventory(paths: Sequence[str], *, store: Store | None = None, hf_cache: boo
     groups = list(iter_groups(roots, progress=progress, counter=counter))
     prev_assets: dict[str, Asset] = {}
     cache: dict[str, tuple[int, int, int, str]] = {}
-    if store is not None:
-        if previous is None:
-            prev_run = store.previous_run(roots)
-            loaded = store.assets_of_run(prev_run.id) if prev_run is not None and prev_run.id is not None else []
-            previous = (prev_run, loaded)
-        prev_run, prev_list = previous
-        if prev_run is not None and not rescan and prev_run.tool_version == __version__:
-            prev_assets = {a.id: a for a in prev_list}
-        cache = store.hash_cache([p for g in groups for p, _rel in g.files])  # only what may be hashed
-    fp = _Fingerprints(cache, commit=store.update_hash_cache if store is not None else None)
+    if store is not None and previous is None:
+        prev_run = store.previous_run(roots)
+        loaded = store.assets_of_run(prev_run.id) if prev_run is not None and prev_run.id is not None else []
+        previous = (prev_run, loaded)
     pol = policy
     if scan and pol is None:
         from mlvet.policy import default_policy
 
         pol = default_policy()
-    scanner = (lambda p: scan_file(p, pol)) if scan and pol is not None else None
+    results: ResultCache | None = None
+    if store is not None and previous is not None:
+        prev_run, prev_list = previous
+        digest = policy_digest or (digest_of(pol) if pol is not None else "")
+        if (prev_run is not None and prev_run.id is not None and not rescan and prev_run.tool_version == __version__
+                and run_policy_digest(store, prev_run.id) == digest):
+            prev_assets = {a.id: a for a in prev_list}
+        cache = store.hash_cache([p for g in groups for p, _rel in g.files])  # only what may be hashed
+        if pol is not None and not rescan:
+            results = ResultCache(store, digest)
+    fp = _Fingerprints(cache, commit=store.update_hash_cache if store is not None else None)
     try:
-        assets = _build_all(groups, fp, prev_assets, scanner, jobs, progress, pol)
+        assets = _build_all(groups, fp, prev_assets, pol if scan else None, jobs, progress, engine, results)
+        if scan and pol is not None and any(is_remote(r) for r in roots):
+            from mlvet.inventory.remote import remote_assets
+
+            assets += remote_assets([r for r in roots if is_remote(r)], pol, jobs)
     except BaseException:  # Ctrl-C, SIGTERM, an error: the hashes computed so far still serve the next run
         with contextlib.suppress(Exception):  # never hide the interruption behind a database error
             fp.flush()
@@ -539,61 +555,27 @@ def inventory(paths: Sequence[str], *, store: Store | None = None, hf_cache: boo
     return run, sorted(assets, key=lambda a: (a.path, a.id))
 
 
-def _build_all(groups: list[_Group], fp: _Fingerprints, prev: dict[str, Asset],
-               scanner: Callable[[str], FileResult] | None, jobs: int, progress: ProgressFn | None,
-               policy: Policy | None) -> list[Asset]:
+def _build_all(groups: list[_Group], fp: _Fingerprints, prev: dict[str, Asset], policy: Policy | None,
+               jobs: int, progress: ProgressFn | None, engine: Engine | None, cache: ResultCache | None,
+               ) -> list[Asset]:
+    """Fingerprint every group (reusing the previous run's results where allowed), then scan the rest."""
+    from mlvet.inventory.scanning import scan_assets
+
     assets: list[Asset] = []
     pending: list[Asset] = []
     total = len(groups)
-    parallel = jobs != 1 and scanner is not None  # 0: decided by mlvet.parallel once the work is known
     for i, g in enumerate(groups, 1):
-        a = build_asset(g, fp, prev.get(asset_id(g.key)), None if parallel else scanner)
-        if parallel and not _has_results(a):
+        a = build_asset(g, fp, prev.get(asset_id(g.key)), None)
+        if policy is not None and not _has_results(a):
             pending.append(a)
         else:
             assets.append(a)
         if progress:
             progress("assets", i, total)
-    if pending and policy is not None and scanner is not None:
-        assets.extend(_scan_pending(pending, jobs, policy, scanner, progress))
+    if pending and policy is not None:
+        assets.extend(scan_assets(pending, policy, jobs=jobs, engine=engine, cache=cache, progress=progress))
     return assets
-
-
-def _scan_pending(pending: list[Asset], jobs: int, policy: Policy, scanner: Callable[[str], FileResult],
-                  progress: ProgressFn | None) -> list[Asset]:
-    """Scan the assets that need it: in one pool of batched workers (:mod:`mlvet.parallel`) when that pays."""
-    from mlvet.parallel import WorkerPool, ordered, resolve_jobs
-
-    sizes = [sum(f.size for f in a.files) for a in pending]
-    n_jobs = resolve_jobs(jobs, sum(len(a.files) for a in pending), sum(sizes))
-    done = [0]
-
-    def step(_a: Asset) -> None:
-        done[0] += 1
-        if progress:
-            progress("scan", done[0], len(pending))
-
-    if n_jobs <= 1:
-        out = []
-        for a in pending:
-            out.append(_scanned(a, scanner))
-            step(a)
-        return out
-    with WorkerPool[Asset, Asset](n_jobs, policy) as pool:
-        return ordered(len(pending), pool.submit(_scan_asset, pending, sizes, _unscanned), step)
-
-
-def _unscanned(asset: Asset, reason: str) -> Asset:
-    """An asset whose worker died: every file an error, the asset incomplete (never silently clean)."""
-    return replace(asset, incomplete=True, files=tuple(replace(f, scan_status="error") for f in asset.files))
 
 
 def _has_results(a: Asset) -> bool:
     return bool(a.files) and all(f.scan_status is not None for f in a.files)
-
-
-def _scan_asset(policy: Policy, asset: Asset) -> Asset:
-    """The worker-side task of a parallel inventory (module level: sent to workers by reference)."""
-    from mlvet.scanner import scan_file
-
-    return _scanned(asset, lambda p: scan_file(p, policy))

@@ -24,6 +24,7 @@ from mlvet.model import (
     Finding,
     HubOrigin,
     Location,
+    Origin,
     ScanReport,
     ScanSummary,
     Severity,
@@ -110,8 +111,8 @@ def _policy_note(finding: Finding) -> dict[str, Any] | None:
 
 
 def result_to_dict(result: FileResult) -> dict[str, Any]:
-    """A file result as JSON-ready data."""
-    return {
+    """A file result as JSON-ready data (``origin`` and ``bytes_read`` only for a remotely scanned file)."""
+    out: dict[str, Any] = {
         "path": result.path,
         "format": result.format,
         "status": result.status.value,
@@ -133,6 +134,18 @@ def result_to_dict(result: FileResult) -> dict[str, Any]:
         "findings": [finding_to_dict(f) for f in result.findings],
         "suppressed": [finding_to_dict(f) for f in result.suppressed],
     }
+    # Remote results only (a local scan's documents keep their shape): what was judged, and what it cost.
+    if result.origin is not None:
+        out["origin"] = origin_to_dict(result.origin)
+    if result.bytes_read is not None:
+        out["bytes_read"] = result.bytes_read
+    return out
+
+
+def origin_to_dict(origin: Origin) -> dict[str, Any]:
+    """A remote origin as JSON-ready data (``extra`` becomes an object)."""
+    return {"kind": origin.kind, "locator": origin.locator, "revision": origin.revision, "path": origin.path,
+            "extra": dict(origin.extra)}
 
 
 def summary_to_dict(summary: ScanSummary) -> dict[str, Any]:
@@ -332,6 +345,16 @@ def _hub(value: Any, path: str) -> HubOrigin | None:
     )
 
 
+def _origin(value: Any, path: str) -> Origin | None:
+    if value is None:
+        return None
+    obj = _mapping(value, path)
+    extra = _mapping(obj.get("extra", {}), _where(path, "extra"))
+    return Origin(kind=_str(obj, "kind", path), locator=_str(obj, "locator", path),
+                  revision=_opt_str(obj, "revision", path), path=_str(obj, "path", path),
+                  extra=tuple((str(k), str(v)) for k, v in extra.items()))
+
+
 def _result(value: Any, path: str) -> FileResult:
     obj = _mapping(value, path)
     status_text = _str(obj, "status", path)
@@ -356,6 +379,8 @@ def _result(value: Any, path: str) -> FileResult:
         formats_seen=_str_tuple(obj, "formats_seen", path),
         hub=_hub(obj.get("huggingface"), _where(path, "huggingface")),
         suppressed=tuple(_finding(f, _where(suppressed_path, i)) for i, f in enumerate(suppressed)),
+        origin=_origin(obj.get("origin"), _where(path, "origin")),
+        bytes_read=_opt_int(obj, "bytes_read", path),
     )
 
 

@@ -23,6 +23,7 @@ Choices that are not obvious from the spec:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path, PurePath
 from typing import Any, TextIO
 from urllib.parse import quote
@@ -75,6 +76,11 @@ def security_severity(severity: Severity) -> str:
     return _SECURITY_SEVERITY[severity]
 
 
+#: A remote source's URL (``hf://…``, ``s3://…``, ``models:/…``); a scheme of two letters or more, so a Windows
+#: drive (``c:/…``) is never taken for one.
+_REMOTE_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(/.*)$", re.DOTALL)
+
+
 def _quote(path: str) -> str:
     # Percent-encode everything but "/" and unreserved characters. ":" is encoded too, so a first
     # segment such as "c:model.pkl" cannot be misread as a URI scheme. surrogateescape restores the raw
@@ -83,7 +89,11 @@ def _quote(path: str) -> str:
 
 
 def artifact_location(path: str, base_dir: PurePath | None = None) -> dict[str, Any]:
-    """SARIF ``artifactLocation`` for a path as mlvet recorded it."""
+    """SARIF ``artifactLocation`` for a path as mlvet recorded it (a remote URL such as ``hf://`` stays a URI)."""
+    remote = _REMOTE_URL.match(path)
+    if remote:  # scheme kept; the rest encoded like a path, "@" kept (hf://org/name@<commit>/file)
+        rest = quote(remote.group(2), safe="/@", encoding="utf-8", errors="surrogateescape")
+        return {"uri": f"{remote.group(1)}:{rest}"}
     pure = PurePath(path)
     if pure.is_absolute():
         if base_dir is not None:
@@ -161,6 +171,12 @@ class _Builder:
                 properties["skipReason"] = result.skip_reason
             if result.formats_seen:
                 properties["formatsSeen"] = list(result.formats_seen)
+            if result.origin is not None:
+                o = result.origin
+                properties["origin"] = {"kind": o.kind, "locator": o.locator, "revision": o.revision,
+                                        "path": o.path, "extra": dict(o.extra)}
+            if result.bytes_read is not None:
+                properties["bytesRead"] = result.bytes_read
             artifact["properties"] = properties
             self.artifact_index[key] = len(self.artifacts)
             self.artifacts.append(artifact)

@@ -210,6 +210,8 @@ class _Writer:
             details.append(printable(result.format))
         if self.verbose and result.size is not None:
             details.append(_size(result.size))
+        if self.verbose and result.bytes_read is not None:
+            details.append(f"{_size(result.bytes_read)} read")
         if details:
             pieces.append((f"  [{', '.join(details)}]", _DIM))
         if result.status is Status.ERROR and result.findings:

@@ -221,6 +221,108 @@ class HashCacheRow(Base):
     hashed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+# ---- issue 14: the content-hash result cache and resumable scan runs (migration 0002) --------------------
+
+
+class ResultCacheRow(Base):
+    """A file's scan result keyed by content, mlvet version, policy digest and file name (``mlvet.engine.codec``).
+
+    The same blob in ten thousand repositories is scanned once. The name is part of the key because the
+    scanner reads it (an extension that hides code is a finding); the policy digest because a policy change
+    must never reuse a result made under another policy (:mod:`mlvet.policy.digest`).
+    """
+    __tablename__ = "scan_results_cache"
+
+    sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    tool_version: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    policy_digest: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    #: sha256 of the file name the scanner saw (a fixed-width key; the name itself is in ``name``).
+    name_key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(SafeText())
+    result: Mapped[dict[str, Any]] = mapped_column(SafeJSON())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RunPolicyRow(Base):
+    """The policy digest an inventory run scanned with: its results are reused only under the same policy."""
+    __tablename__ = "run_policies"
+
+    run_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    policy_digest: Mapped[str] = mapped_column(sa.String(64))
+
+
+class ScanRunRow(Base):
+    """One resumable batch scan (``mlvet hub-scan``, ``scan --db``): what it covers and under which policy."""
+    __tablename__ = "scan_runs"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    command: Mapped[str] = mapped_column(sa.String(32))
+    #: sha256 of the run's inputs (repo list, paths): ``--resume`` finds the run of the same inputs.
+    inputs_key: Mapped[str] = mapped_column(sa.String(64))
+    policy_digest: Mapped[str] = mapped_column(sa.String(64))
+    tool_version: Mapped[str] = mapped_column(sa.String(64))
+    engine: Mapped[str] = mapped_column(SafeString(255))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    items_total: Mapped[int | None] = mapped_column(sa.BigInteger(), nullable=True)
+
+    __table_args__ = (sa.Index("ix_scan_runs_inputs_key", "inputs_key"),)
+
+
+class ScanRunResultRow(Base):
+    """One file's result in a batch scan, written exactly once (``INSERT ... ON CONFLICT DO NOTHING``)."""
+    __tablename__ = "scan_run_results"
+
+    run_id: Mapped[str] = mapped_column(sa.String(64), sa.ForeignKey("scan_runs.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    #: sha256 of ``path`` (fixed width, so any URL can be a key).
+    item_key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(SafeText())
+    #: The repository (or root) the file belongs to, for per-repository queries.
+    source: Mapped[str | None] = mapped_column(SafeText(), nullable=True)
+    sha256: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    format: Mapped[str] = mapped_column(SafeString(64))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    severity: Mapped[int] = mapped_column(sa.SmallInteger())
+    bytes_read: Mapped[int | None] = mapped_column(sa.BigInteger(), nullable=True)
+    cache_hit: Mapped[bool] = mapped_column(sa.Boolean())
+    result: Mapped[dict[str, Any]] = mapped_column(SafeJSON())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (sa.Index("ix_scan_run_results_sha256", "sha256"),
+                      sa.Index("ix_scan_run_results_run_id_severity", "run_id", "severity"))
+class LineageRow(Base):
+    """A dataset a model was trained on (issue 15 lineage), and where that was read.
+
+    Keyed by the model's path (the inventory's asset root, as :attr:`Asset.path`) and, when known, its asset id:
+    ``mlvet data link`` may name a model before any inventory saw it. Discovered rows (card, MLflow run,
+    Lightning hyper-parameters) are replaced whenever an inventory records the model again; ``explicit`` rows
+    are replaced only by a new link of the same model and dataset name.
+    """
+    __tablename__ = "lineage"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_path: Mapped[str] = mapped_column(SafeText())
+    model_id: Mapped[str | None] = mapped_column(sa.String(64))
+    model_name: Mapped[str | None] = mapped_column(SafeText())
+    #: "model-card", "mlflow-run", "lightning-hparams" or "explicit".
+    source: Mapped[str] = mapped_column(sa.String(32))
+    dataset_name: Mapped[str] = mapped_column(SafeText())
+    dataset_uri: Mapped[str | None] = mapped_column(SafeText())
+    #: Root digest of the dataset's lock file (sha256 hex) when the link names one.
+    lock_root: Mapped[str | None] = mapped_column(sa.String(64))
+    digest: Mapped[str | None] = mapped_column(SafeString(128))
+    digest_kind: Mapped[str | None] = mapped_column(sa.String(16))
+    detail: Mapped[str | None] = mapped_column(SafeText())
+    #: The dataset matched its lock when linked (None: not checked).
+    verified: Mapped[bool | None] = mapped_column(sa.Boolean())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        sa.Index("ix_lineage_model_path", "model_path"),
+        sa.Index("ix_lineage_model_id", "model_id"),
+        sa.Index("ix_lineage_lock_root", "lock_root"),
+    )
 # -- server (issue 13; migration 0004_server) -------------------------------------------------------------
 
 

@@ -74,16 +74,19 @@ def score_model(
     report: ScanReport | None = None,
     jobs: int = 1,
     now: datetime | None = None,
+    db: str | None = None,
 ) -> ScoreCard:
     """Score a model file or folder. Raises :class:`~mlvet.errors.UsageError` for a missing path.
 
     ``public_key`` (with an optional ``signature`` path) turns the keyless signature inspection into a
     full verification of the signer. ``report`` reuses a scan already made of the same target; ``now``
-    fixes the timestamp (golden files).
+    fixes the timestamp (golden files). ``db``: an inventory database whose lineage records (``mlvet data
+    link``) the ``data_integrity`` check reads too.
     """
     from mlvet._version import __version__
 
-    ctx = ScoreContext(target, policy=policy, public_key=public_key, signature=signature, report=report, jobs=jobs)
+    ctx = ScoreContext(target, policy=policy, public_key=public_key, signature=signature, report=report, jobs=jobs,
+                       db=db)
     checks = run_checks(ctx)
     uncapped = aggregate(checks)
     cap = _cap(ctx)

@@ -31,6 +31,7 @@ from mlvet.trust.score.settings import DEFAULT_WEIGHTS, score_settings
 
 if TYPE_CHECKING:
     from mlvet.hfcache import HFRef
+    from mlvet.inventory.lineage import DatasetRef
     from mlvet.inventory.model import AssetMetadata
     from mlvet.model import ScanReport
     from mlvet.policy import Policy
@@ -171,6 +172,7 @@ class ScoreContext:
         signature: str | None = None,
         report: ScanReport | None = None,
         jobs: int = 1,
+        db: str | None = None,
     ) -> None:
         from mlvet.policy import default_policy
 
@@ -186,6 +188,8 @@ class ScoreContext:
         self.signature_path = signature
         self.jobs = jobs
         self._report = report
+        #: Inventory database URL whose lineage records (``mlvet data link``, inventory runs) count too.
+        self.db = db
 
     # -- basic facts --------------------------------------------------------------------------------------
 
@@ -299,6 +303,25 @@ class ScoreContext:
                     rel = p.relative_to(base).as_posix()[: -len(".metadata")]
                     out[rel] = (lines[0].strip(), lines[1].strip())
         return out
+
+    @cached_property
+    def lineage(self) -> list[DatasetRef]:
+        """The datasets the model names or was linked to: found statically, plus the database's records.
+
+        A database that cannot be read is an error (exit 4 from the CLI), never "no lineage".
+        """
+        from mlvet.inventory.lineage import discover_lineage
+
+        refs = discover_lineage(self.target, self.metadata, list(self.files))
+        if self.db is not None:
+            from mlvet.store import Store
+            from mlvet.store.lineage import lineage_of
+
+            with Store(self.db, read_only=True) as store:
+                paths = dict.fromkeys((os.path.abspath(self.requested), os.path.abspath(self.target)))
+                for path in paths:
+                    refs = lineage_of(store, path) + refs
+        return refs
 
     # -- policy -------------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Server tables: API tokens, fleet pushes and their fleet-wide changes, uploaded BOMs.
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-12-07
 
 Written by hand from the server section of :mod:`mlvet.store.schema` and checked against it by
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0001"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

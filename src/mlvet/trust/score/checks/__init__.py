@@ -8,6 +8,7 @@ purpose: mlvet imports nothing by a computed name).
 from mlvet.trust.score.checks import (  # noqa: F401  (imported for their registration side effect)
     code_execution,
     dangerous_files,
+    data_integrity,
     integrity,
     license,
     model_card,

@@ -1,0 +1,84 @@
+"""``mlvet hub-scan``: scan a list of hub repositories into the database (see :mod:`mlvet.batch`).
+
+Two rounds on the same engine: first every repository is resolved (its revision pinned to a commit, its
+files listed with their content keys: LFS sha256, or git blob id for small files), then the files the result
+cache does not already know are scanned, one task per repository, and recorded as they complete. A
+repository that cannot be resolved is an ``error`` row, so the run is incomplete, never silently clean.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from mlvet.batch.remote_task import resolve_repo_task, unit_of
+from mlvet.batch.run import BatchStats, run_batch
+from mlvet.batch.tasks import Unit
+from mlvet.errors import UsageError
+from mlvet.model import FileResult, Status
+
+if TYPE_CHECKING:
+    from mlvet.engine import Engine
+    from mlvet.policy import Policy
+    from mlvet.store import Store
+
+__all__ = ["hub_scan", "read_repo_list"]
+
+#: ``org/name``, ``name``, ``datasets/org/name``, ``spaces/org/name``, each with an optional ``@revision``.
+_SPEC = re.compile(r"^(?:(?:datasets|spaces)/)?[A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)?(?:@[\w./-]+)?$")
+#: Longest repo list line considered (a hostile list must not make a huge error message).
+_MAX_LINE = 512
+
+
+def read_repo_list(path: str) -> list[str]:
+    """The repository specs in ``path``: one per line, blank lines and ``#`` comments ignored, duplicates once.
+
+    A line that is not a repository id is a usage error naming its line number (exit 4), before any work.
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the repository list {path}: {exc}") from None
+    specs: dict[str, None] = {}
+    for n, raw in enumerate(lines, 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if len(line) > _MAX_LINE or not _SPEC.match(line):
+            raise UsageError(f"{path}:{n}: not a repository id (org/name[@revision]): {line[:80]!r}")
+        specs[line] = None
+    return list(specs)
+
+
+def _inputs_key(specs: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(specs)).encode()).hexdigest()
+
+
+def _unresolved(spec: str, reason: str) -> FileResult:
+    return FileResult(path=f"hf://{spec}", format="unknown", status=Status.ERROR, errors=(reason,))
+
+
+def hub_scan(specs: list[str], policy: Policy, store: Store, engine: Engine, *, run_id: str | None = None,
+             resume: bool = False, progress: Callable[[BatchStats], None] | None = None,
+             endpoint: str | None = None) -> tuple[BatchStats, dict[str, Any]]:
+    """Resolve and scan ``specs`` into a run of ``store``; returns the stats and per-phase figures."""
+    import time
+
+    t0 = time.monotonic()
+    units: list[Unit] = []
+    resolved = 0
+    for _i, got in engine.map(resolve_repo_task, endpoint, specs, on_failure=_unresolved):
+        if isinstance(got, FileResult):
+            units.append(Unit(got.path, issue=got))
+        else:
+            pinned, files = got
+            units.append(unit_of(pinned, files, endpoint))
+            resolved += 1
+    t1 = time.monotonic()
+    stats = run_batch(store, engine, policy, units, command="hub-scan", inputs_key=_inputs_key(specs),
+                      run_id=run_id, resume=resume, progress=progress)
+    t2 = time.monotonic()
+    return stats, {"repos": len(specs), "resolved": resolved, "resolve_s": t1 - t0, "scan_s": t2 - t1}
