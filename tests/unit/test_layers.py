@@ -98,3 +98,5 @@ RULES.append(("mlvet.server", ("mlvet.commands", "mlvet.cli")))  # issue 13 (ser
 RULES.append(("mlvet.server.gateway", ("mlvet.commands", "mlvet.cli", "mlvet.server.fleet", "mlvet.server.fleet_api",
                                        "mlvet.server.fleet_views", "mlvet.server.boms", "mlvet.server.boms_api",
                                        "mlvet.server.dashboard")))  # issue 13 (gateway): not the other features
+# issue 13 item 4: the dashboard reads the tables, never another feature's routes
+RULES.append(("mlvet.server.dashboard", ("mlvet.server.gateway", "mlvet.server.fleet_api", "mlvet.server.boms_api")))

@@ -3,7 +3,8 @@
 The report card's checks were written for files on disk. The server holds a fleet's inventory whose files
 mostly live on other machines, so a card is computed in one of two ways, and the page says which:
 
-* **On this server's disk** (the asset was recorded by this host and every file is still there): the real
+* **On this server's disk** (the asset was recorded by ``mlvet inventory`` on this machine, not pushed, and
+  every file is still there): the real
   :func:`~mlvet.trust.score.score_model` on the asset's path, reusing the recorded scan (no re-scan); the
   signature, integrity and card checks read the files as ``mlvet score`` would.
 * **Recorded elsewhere**: the same checks run on a context built from the recorded asset (its scan findings,
@@ -122,8 +123,10 @@ class StoredContext(ScoreContext):
         return {}
 
 
-def _on_this_server(asset: Asset, run: InventoryRun) -> bool:
-    if run.host is not None and run.host != socket.gethostname():
+def _on_this_server(asset: Asset, run: InventoryRun, pushed: bool) -> bool:
+    # A pushed run's host name and paths are the pusher's claim: trusting them would let a push token make the
+    # server read (and show readers) any file on its own disk. Only runs recorded on this machine qualify.
+    if pushed or (run.host is not None and run.host != socket.gethostname()):
         return False
     return bool(asset.files) and all(os.path.isfile(f.path) for f in asset.files)
 
@@ -160,9 +163,12 @@ _cache: OrderedDict[tuple[str, str, bool], AssetCard] = OrderedDict()
 _lock = threading.Lock()
 
 
-def asset_card(asset: Asset, run: InventoryRun) -> AssetCard:
-    """The report card of the asset's recorded state (see the module doc for local vs recorded)."""
-    local = _on_this_server(asset, run)
+def asset_card(asset: Asset, run: InventoryRun, *, pushed: bool) -> AssetCard:
+    """The report card of the asset's recorded state (see the module doc for local vs recorded).
+
+    ``pushed``: the run came in through ``POST /api/v1/runs``; its files are never read on this machine.
+    """
+    local = _on_this_server(asset, run, pushed)
     key = (asset.id, asset.content_hash, local)
     with _lock:
         hit = _cache.get(key)

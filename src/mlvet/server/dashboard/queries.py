@@ -365,11 +365,11 @@ class Dashboard:
                     newest[row.asset_id] = _asset(row)
         return [newest[i] for i in ids if i in newest]
 
-    def lineage(self, asset_id: str, path: str) -> list[tuple[str, str]]:
+    def lineage(self, asset_id: str, path: str) -> list[tuple[str, str, str]]:
         """Recorded training data of the asset (``mlvet data link`` and discovered links, issue 15), when the
         database has the ``lineage`` table (reflected: a database without it simply has no recorded links).
 
-        Each entry is (relation, text): "trained on (source)", "name — uri, lock root …, verified/differs".
+        Each entry is (relation, dataset name, detail): "trained on (source)", "acme/x", "uri, lock …, verified".
         """
         if "lineage" not in set(sa.inspect(self.engine).get_table_names()):
             return []
@@ -384,17 +384,17 @@ class Dashboard:
         out = []
         with self.engine.connect() as conn:
             for row in conn.execute(stmt).mappings():
-                text = unescape_text(str(row["dataset_name"]))
-                uri = row.get("dataset_uri")
-                if uri:
-                    text += f" — {unescape_text(str(uri))}"
+                details = []
+                if row.get("dataset_uri"):
+                    details.append(unescape_text(str(row["dataset_uri"])))
                 if row.get("lock_root"):
-                    text += f", lock {str(row['lock_root'])[:16]}…"
+                    details.append(f"lock {str(row['lock_root'])[:16]}…")
                 verified = row.get("verified")
                 if verified is not None:
-                    text += ", matched its lock" if verified else ", DIFFERS from its lock"
+                    details.append("matched its lock" if verified else "DIFFERS from its lock")
                 source = row.get("source")
-                out.append((f"trained on ({source})" if source else "trained on", text))
+                out.append((f"trained on ({source})" if source else "trained on",
+                            unescape_text(str(row["dataset_name"])), ", ".join(details)))
         return out
 
     # -- the gateway -------------------------------------------------------------------------------------

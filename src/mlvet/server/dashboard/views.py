@@ -134,11 +134,15 @@ class Views:
         if not history:
             return self.not_found(request, "No asset with this id is in the inventory.")
         run, asset = history[-1]
-        lineage = [("base model", m) for m in asset.metadata.base_models]
-        lineage += [("dataset", d) for d in asset.metadata.datasets]
+        recorded = self.dash.lineage(asset.id, asset.path)
+        known = {name for _rel, name, _detail in recorded}
+        lineage = [("base model", m, "") for m in asset.metadata.base_models]
+        lineage += [("dataset (card)", d, "") for d in asset.metadata.datasets if d not in known]
+        lineage += recorded
         return self._page(request, "asset.html.j2", "assets", asset=asset, run=run, history=history,
-                          holders=self.dash.holders(asset.id), card=asset_card(asset, run),
-                          lineage=lineage + self.dash.lineage(asset.id, asset.path))
+                          holders=self.dash.holders(asset.id),
+                          card=asset_card(asset, run, pushed=run.id in self.dash.pushes_of([run.id or 0])),
+                          lineage=lineage)
 
     def hosts(self, request: Request) -> HTMLResponse:
         """Every host: its current assets, worst verdict, runs and last run."""
