@@ -42,10 +42,10 @@ def s3_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Serve
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """A real ``mlflow server`` with ``clf`` (v1, alias ``champion``) and ``evil`` (v1, malicious artifact)."""
-    files = write_model_files(tmp_path_factory.mktemp("mlflow-files"))
+    files = write_model_files(tmp_path_factory.mktemp("mlflow-files"), big=False)
     server = MlflowServer(tmp_path_factory.mktemp("mlflow"))
     try:
-        server.start(files["evil.pkl"], files["big.safetensors"])
+        server.start(files["evil.pkl"])
         yield server
     finally:
         server.stop()
