@@ -61,6 +61,10 @@ class MlflowServer:
     """An ``mlflow server`` subprocess with two registered models (``clf`` v1 aliased ``champion``, ``evil`` v1)."""
 
     workdir: Path
+    #: Artifacts in an S3 bucket (``s3://…``, read by clients directly) instead of the server's proxy.
+    s3_root: str | None = None
+    #: Environment for the clients of an S3 artifact store (AWS keys, endpoints).
+    s3_env: dict[str, str] = field(default_factory=dict)
     uri: str = ""
     #: What registration reported: name -> run_id, model_id, version, download_uri.
     models: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -73,14 +77,16 @@ class MlflowServer:
         artifacts = self.workdir / "artifacts"
         self._log = open(self.workdir / "mlflow-server.log", "wb")
         mlflow = shutil.which("mlflow") or "mlflow"
+        store = (["--default-artifact-root", self.s3_root, "--no-serve-artifacts"] if self.s3_root else
+                 ["--artifacts-destination", str(artifacts), "--serve-artifacts"])
         self._proc = subprocess.Popen(
-            [mlflow, "server", "--backend-store-uri", f"sqlite:///{self.workdir / 'mlflow.db'}",
-             "--artifacts-destination", str(artifacts), "--serve-artifacts", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", "1"],
-            cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            [mlflow, "server", "--backend-store-uri", f"sqlite:///{self.workdir / 'mlflow.db'}", *store,
+             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            env={**os.environ, **self.s3_env}, cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True)
         self.uri = f"http://127.0.0.1:{port}"
         wait_http(self.uri + "/health", 240, self._proc)  # bounded; generous for a loaded machine
-        env = {**os.environ, "MLFLOW_TRACKING_URI": self.uri}
+        env = {**os.environ, **self.s3_env, "MLFLOW_TRACKING_URI": self.uri}
         done = subprocess.run([sys.executable, "-c", _REGISTER, str(evil_file),
                                str(self.workdir / "evil-model")], env=env, capture_output=True,
                               timeout=180, cwd=self.workdir, check=False)
@@ -88,6 +94,8 @@ class MlflowServer:
         if done.returncode != 0 or not lines:
             raise RuntimeError(f"model registration failed: {done.stderr.decode()[-3000:]}")
         self.models = json.loads(lines[-1][len("RESULT "):])
+        if self.s3_root:
+            return self.uri
         # The "1 GB" artifact is written straight into the proxied store, sparse: uploading a gigabyte of
         # zeros through the proxy would cost a minute and a real gigabyte on disk, and the store is a folder
         # the server lists and serves as it does any logged file.
