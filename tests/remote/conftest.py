@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from support.hubrepos import write_big_safetensors_repo, write_malicious_repo, write_tiny_bert, write_tiny_gpt2
+from support.hubrepos import (
+    write_big_safetensors_repo,
+    write_malicious_repo,
+    write_onnx_external_repo,
+    write_tiny_bert,
+    write_tiny_gpt2,
+)
 from support.hubserver import HubServer
 
 TOKEN = "hf_testtoken_remote_0123456789"
@@ -32,7 +38,8 @@ class Hub:
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """A hub stand-in with: org/bert (two commits: main and branch dev), org/gpt2, org/evil (malicious
-    pickle), org/big (sparse 1 GB safetensors), org/private (private, token TOKEN), datasets/org/data."""
+    pickle), org/big (sparse 1 GB safetensors), org/onnx (external data), org/private (private, token TOKEN),
+    datasets/org/data."""
     root = tmp_path_factory.mktemp("hub")
     server = HubServer(root / "server", tokens=(TOKEN,))
     folders = {
@@ -41,6 +48,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         "gpt2": write_tiny_gpt2(root / "gpt2"),
         "evil": write_malicious_repo(root / "evil"),
         "big": write_big_safetensors_repo(root / "big"),
+        "onnx": write_onnx_external_repo(root / "onnx"),
     }
     folders["private"] = root / "private"
     shutil.copytree(folders["bert"], folders["private"])
@@ -53,6 +61,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         "gpt2": server.add_repo("org/gpt2", folders["gpt2"]),
         "evil": server.add_repo("org/evil", folders["evil"]),
         "big": server.add_repo("org/big", folders["big"]),
+        "onnx": server.add_repo("org/onnx", folders["onnx"]),
         "private": server.add_repo("org/private", folders["private"], private=True),
         "data": server.add_repo("org/data", folders["data"], repo_type="dataset"),
     }

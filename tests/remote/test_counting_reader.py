@@ -50,3 +50,51 @@ def test_scheme_table() -> None:
     assert is_remote("hf://org/name") and not is_remote("model.pt") and not is_remote("./hf:/x")
     with pytest.raises(UsageError):
         open_source("nope://x")
+
+
+class _MemorySource:
+    """A RemoteSource over bytes in memory whose URLs do not end with the file name (like a versioned key)."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.url = "mem://bucket/"
+        self.data = files
+        self.resolved = False
+
+    def resolve(self) -> None:
+        self.resolved = True
+
+    def files(self):  # type: ignore[no-untyped-def]
+        from mlvet.model import Origin
+        from mlvet.remote.base import RemoteFile
+
+        for name, blob in sorted(self.data.items()):
+            yield RemoteFile(url=f"mem://bucket/{name}?versionId=7", name=name, size=len(blob), sha256=None,
+                             origin=Origin("mem", "bucket", "7", name))
+
+    def open(self, f):  # type: ignore[no-untyped-def]
+        blob = self.data[f.name]
+        return CountingReader(lambda a, b: blob[a:b], len(blob), name=f.url)
+
+    def close(self) -> None:
+        pass
+
+
+def test_scan_source_labels_results_with_the_sources_urls(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import pickle
+
+    from mlvet.policy import default_policy
+    from mlvet.remote.scan import scan_source
+
+    # GLOBAL posix.system, one string argument, REDUCE: built from opcodes, never loaded
+    evil = b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00id\x85R."
+    benign = pickle.dumps({"w": [1.0, 2.0]})
+    big = b"\x00" * (5 * 1024 * 1024)
+    src = _MemorySource({"sub/evil.pkl": evil, "ok.pkl": benign, "zeros.bin": big})
+    results = {r.origin.path: r for r in scan_source(src, default_policy(), jobs=2) if r.origin}
+    assert results["sub/evil.pkl"].path == "mem://bucket/sub/evil.pkl?versionId=7"
+    assert [f.rule_id for f in results["sub/evil.pkl"].findings][:1] == ["PKL100"]
+    assert all(f.location.path == "mem://bucket/sub/evil.pkl?versionId=7" for f in results["sub/evil.pkl"].findings)
+    assert results["ok.pkl"].sha256 == hashlib.sha256(benign).hexdigest()  # small files: digest of the whole
+    assert results["zeros.bin"].sha256 is None and (results["zeros.bin"].bytes_read or 0) < len(big) // 8
+    assert not any("mlvet-remote-" in r.path or "<remote source>" in r.path for r in results.values())

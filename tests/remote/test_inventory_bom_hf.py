@@ -46,6 +46,13 @@ def test_inventory_records_the_pinned_origin(hub: Hub, tmp_path: Path) -> None:
         assert f["path"] == f"hf://org/bert@{hub.commits['bert']}/{f['rel']}"
         assert f["sha256"] == hashlib.sha256((hub.folders["bert"] / f["rel"]).read_bytes()).hexdigest()
     assert sorted(doc["run"]["roots"]) == ["hf://org/bert@main", "hf://org/evil"]
+    local = _inventory(hub, tmp_path, f"sqlite:///{tmp_path / 'local.db'}", str(hub.folders["bert"]))
+    [local_bert] = local["assets"]
+    meta = {k: v for k, v in bert["metadata"].items() if k != "extra"}
+    assert meta == {k: v for k, v in local_bert["metadata"].items() if k != "extra"}
+    assert meta["architecture"] == "BertModel" and meta["parameters"]  # from config.json and the weights header
+    assert (bert["format"], bert["framework"], bert["size"]) == (local_bert["format"], local_bert["framework"],
+                                                                 local_bert["size"])
     with Store(db, read_only=True) as store:
         _run, assets = store.latest_assets()
     stored = {a.name: a for a in assets}

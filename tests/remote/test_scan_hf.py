@@ -46,7 +46,7 @@ def _comparable(result: dict[str, Any]) -> tuple[Any, ...]:
     return result["status"], result["format"], tuple(result["formats_seen"]), tuple(findings)
 
 
-@pytest.mark.parametrize("name", ["evil", "bert", "big", "gpt2"])
+@pytest.mark.parametrize("name", ["evil", "bert", "big", "gpt2", "onnx"])
 def test_findings_equal_a_local_scan(hub: Hub, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import mlvet
     from mlvet.report.jsonfmt import report_to_dict
@@ -62,6 +62,10 @@ def test_findings_equal_a_local_scan(hub: Hub, name: str, monkeypatch: pytest.Mo
     assert all(r["path"].startswith(prefix) for r in remote["results"])
     if name == "evil":
         assert any(f[0] == "PKL100" and "system" in f[2] for f in by_remote["pytorch_model.bin"][3])
+    elif name == "onnx":  # the data file is attributed to the graph through the shadow folder, and only probed
+        assert by_remote["model.onnx_data"][:2] == ("skipped", "onnx-external-data")
+        data = next(r for r in remote["results"] if r["path"].endswith("model.onnx_data"))
+        assert data["bytes_read"] < data["size"] // 8
     else:
         assert remote["summary"]["findings"] == 0
 
@@ -207,3 +211,33 @@ def test_a_server_ignoring_range_fails_closed(hub: Hub, tmp_path: Path) -> None:
     assert big["bytes_read"] == 0  # refused on the status line, before the body
     assert by_name["config.json"]["status"] == "scanned"  # a whole small file is a valid answer to its range
     assert server.bytes_served["org/big/model.safetensors"] < 256 * 1024 * 1024  # the client hung up
+
+
+def test_spaces_prefix(hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    space = tmp_path / "space"
+    space.mkdir()
+    (space / "README.md").write_text("---\nsdk: gradio\n---\n")
+    (space / "weights.pkl").write_bytes((hub.folders["data"] / "train" / "shard.pkl").read_bytes())
+    commit = hub.server.add_repo("org/demo", space, repo_type="space")
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    report = scan_remote("hf://spaces/org/demo")
+    by_path = {r.path: r for r in report.results}
+    pkl = by_path[f"hf://spaces/org/demo@{commit}/weights.pkl"]
+    assert any(f.rule_id == "PKL100" for f in pkl.findings)
+    assert pkl.hub is not None and pkl.hub.repo_type == "space"
+    assert pkl.origin is not None and pkl.origin.locator == "spaces/org/demo"
+
+
+def test_hostile_file_names_are_escaped(hub: Hub, tmp_path: Path) -> None:
+    repo = tmp_path / "hostile"
+    (repo / "sub").mkdir(parents=True)
+    hostile = "sub/<img src=x onerror=alert(1)>\x1b[2J.pkl"
+    (repo / hostile).write_bytes((hub.folders["data"] / "train" / "shard.pkl").read_bytes())
+    hub.server.add_repo("org/hostile", repo)
+    code, out, _ = _cli(hub.url, tmp_path, "hf://org/hostile", "--no-color")
+    assert code == 1 and "\x1b" not in out and "PKL100" in out
+    code, doc = _scan_json(hub.url, tmp_path, "hf://org/hostile")
+    assert code == 1 and doc["results"][0]["origin"]["path"] == hostile
+    code, out, _ = _cli(hub.url, tmp_path, "hf://org/hostile", "-f", "sarif")
+    uri = json.loads(out)["runs"][0]["artifacts"][0]["location"]["uri"]
+    assert "<" not in uri and "\x1b" not in uri and uri.startswith("hf://org/hostile@")

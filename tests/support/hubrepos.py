@@ -103,3 +103,22 @@ def write_big_safetensors_repo(folder: str | os.PathLike[str], size: int = 1 << 
     (out / "README.md").write_text("# big\nOne large safetensors file.\n")
     write_sparse_safetensors(out / "model.safetensors", size)
     return out
+
+
+def write_onnx_external_repo(folder: str | os.PathLike[str], rows: int = 1024) -> Path:
+    """An ONNX model saved by ``onnx.save_model(save_as_external_data=True)``: a small graph ``model.onnx`` and
+    its ``rows`` x 1024 float32 weights in ``model.onnx_data`` (4 MiB by default: larger than what a remote scan
+    reads whole, so the data file is only probed)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    w = numpy_helper.from_array(np.zeros((rows, 1024), dtype=np.float32), name="W")
+    graph = helper.make_graph([helper.make_node("MatMul", ["X", "W"], ["Y"])], "g",
+                              [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, rows])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 1024])], [w])
+    onnx.save_model(helper.make_model(graph), str(out / "model.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="model.onnx_data", size_threshold=0)
+    return out

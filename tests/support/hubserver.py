@@ -31,7 +31,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -65,6 +64,30 @@ def _sha256_file(path: Path) -> str:
     with _HASH_LOCK:
         _HASH_CACHE[key] = h.hexdigest()
     return h.hexdigest()
+
+
+def _sparse_copy(src: Path, dst: Path) -> None:
+    """Copy only the data extents (SEEK_DATA/SEEK_HOLE): a sparse 1 GB file stays sparse and cheap."""
+    size = src.stat().st_size
+    with src.open("rb") as fi, dst.open("wb") as fo:
+        fo.truncate(size)
+        pos = 0
+        while pos < size:
+            try:
+                start = os.lseek(fi.fileno(), pos, os.SEEK_DATA)
+            except OSError:  # ENXIO: only a hole is left
+                break
+            end = os.lseek(fi.fileno(), start, os.SEEK_HOLE)
+            fi.seek(start)
+            fo.seek(start)
+            left = end - start
+            while left > 0:
+                chunk = fi.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                fo.write(chunk)
+                left -= len(chunk)
+            pos = end
 
 
 def _git_blob_oid(data: bytes) -> str:
@@ -208,8 +231,8 @@ class HubServer:
         """Commit the content of ``folder`` to branch ``revision`` of ``repo_id``; return the commit sha.
 
         The sha is computed from the parent commit and the tree, so adding changed content makes a new commit
-        and adding identical content again returns the branch's current commit. Files are copied (small) or
-        hard-linked (large; sparse files stay sparse) into the server's blob store.
+        and adding identical content again returns the branch's current commit. Files are copied into the
+        server's blob store (extent by extent, so sparse files stay sparse; never hard-linked).
         """
         if repo_type not in REPO_TYPES.values():
             raise ValueError(f"unknown repo type {repo_type!r}")
@@ -261,10 +284,7 @@ class HubServer:
             sha256 = _sha256_file(src)
             blob = self.blobs / sha256
             if not blob.exists():
-                try:
-                    os.link(src, blob)
-                except OSError:
-                    shutil.copyfile(src, blob)
+                _sparse_copy(src, blob)  # never a hard link: it would change the fixture's link count
             raw_oid = ""
         pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
         oid = _git_blob_oid(pointer) if lfs else raw_oid

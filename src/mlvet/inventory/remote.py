@@ -9,7 +9,10 @@ the database stores with the asset version and the BOM emits as properties.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import posixpath
+import tempfile
 from collections.abc import Sequence
 
 from mlvet.inventory.model import Asset, AssetFile, AssetKind, AssetMetadata, HubRef, asset_id
@@ -36,8 +39,13 @@ def _framework(rels: set[str], fmt: str) -> str | None:
             "pickle": "pytorch", "keras": "keras", "hdf5": "keras"}.get(fmt)
 
 
-def remote_asset(url: str, results: Sequence[FileResult]) -> Asset:
-    """The asset for the scan of one remote URL (``results`` from :func:`mlvet.remote.scan.scan_source`)."""
+def remote_asset(url: str, results: Sequence[FileResult], shadow_root: str | None = None) -> Asset:
+    """The asset for the scan of one remote URL (``results`` from :func:`mlvet.remote.scan.scan_source`).
+
+    With the scan's shadow folder, metadata (card, licence, architecture, parameters from weight headers) is
+    read from it exactly as for a local folder: the shadow holds the small files whole and the headers the
+    scan fetched.
+    """
     origin = next((r.origin for r in results if r.origin is not None), None)
     findings: list[Finding] = [f for r in results for f in r.findings]
     incomplete = any(r.status is Status.ERROR for r in results)
@@ -58,7 +66,13 @@ def remote_asset(url: str, results: Sequence[FileResult]) -> Asset:
     extra = (("origin", pinned), ("origin_kind", origin.kind), ("origin_revision", origin.revision or ""),
              ("bytes_read", str(sum(r.bytes_read or 0 for r in results))))
     rels = {f.rel for f in files}
-    meta = AssetMetadata(card=any(posixpath.basename(r).lower() == "readme.md" for r in rels), extra=extra)
+    meta = AssetMetadata(card=any(posixpath.basename(r).lower() == "readme.md" for r in rels))
+    if shadow_root is not None:
+        from mlvet.inventory.metadata import read_metadata
+
+        with contextlib.suppress(Exception):  # an adversarial card must not take the inventory down
+            meta = read_metadata(shadow_root, sorted(rels), fmt=fmt)
+    meta = dataclasses.replace(meta, extra=(*meta.extra, *extra))
     return Asset(id=asset_id(f"remote:{url}"), kind=kind, name=origin.get("repo_id") or origin.locator,
                  path=pinned, format=fmt, framework=_framework(rels, fmt), files=tuple(files), hub=hub,
                  metadata=meta, findings=tuple(findings), incomplete=incomplete)
@@ -73,7 +87,8 @@ def remote_assets(urls: Sequence[str], policy: Policy, jobs: int = 1) -> list[As
     for url in urls:
         src = open_source(url)
         try:
-            out.append(remote_asset(url, scan_source(src, policy, jobs=jobs)))
+            with tempfile.TemporaryDirectory(prefix="mlvet-inventory-") as tmp:
+                out.append(remote_asset(url, scan_source(src, policy, jobs=jobs, shadow_root=tmp), tmp))
         finally:
             src.close()
     return out

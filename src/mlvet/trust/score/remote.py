@@ -23,41 +23,10 @@ from pathlib import Path
 from mlvet.errors import UsageError
 from mlvet.model import FileResult, ScanReport
 from mlvet.policy import Policy, default_policy
-from mlvet.remote.base import CountingReader, RemoteError, RemoteFile
-from mlvet.remote.scan import Keep
+from mlvet.remote.base import RemoteError
 from mlvet.trust.score.base import ScoreCard
 
 __all__ = ["score_remote"]
-
-#: Files up to this size are copied whole into the shadow tree (cards, configs, code, signatures, small weights).
-WHOLE_BYTES = 4 * 1024 * 1024
-_SAFE_PART = re.compile(r"^[^/\\\x00]+$")
-
-
-def _shadow_path(root: Path, name: str) -> Path:
-    parts = name.split("/")
-    if not parts or any(p in ("", ".", "..") or not _SAFE_PART.match(p) for p in parts):
-        raise OSError(f"refusing to shadow a file named {name!r}")
-    return root.joinpath(*parts)
-
-
-def _writer(root: Path) -> Keep:
-    def keep(f: RemoteFile, reader: CountingReader) -> None:
-        dest = _shadow_path(root, f.name)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        size = f.size or 0
-        with open(dest, "wb") as out:
-            if size <= WHOLE_BYTES:
-                reader.seek(0)
-                while chunk := reader.read(1 << 20):
-                    out.write(chunk)
-                return
-            out.truncate(size)  # sparse: the holes stand for bytes the scan did not need
-            for offset, data in reader.blocks():
-                out.seek(offset)
-                out.write(data)
-
-    return keep
 
 
 def _localised(res: FileResult, local: str) -> FileResult:
@@ -72,7 +41,7 @@ def score_remote(url: str, *, policy: Policy | None = None, public_key: str | No
                  signature: str | None = None, jobs: int = 1, now: datetime | None = None) -> ScoreCard:
     """Score the model at a remote URL (``hf://…``); RemoteError when it cannot be resolved or listed."""
     from mlvet.remote.base import open_source
-    from mlvet.remote.scan import scan_source
+    from mlvet.remote.scan import Shadow, scan_source
     from mlvet.trust.score import score_model
 
     pol = policy or default_policy()
@@ -90,16 +59,17 @@ def score_remote(url: str, *, policy: Policy | None = None, public_key: str | No
                 cache = Path(tmp, f"{repo_type}s--{(o.get('repo_id') or o.locator).replace('/', '--')}")
                 root = cache / "snapshots" / (o.revision or "unknown")
                 asked = o.get("requested_revision")
-                if asked and asked != o.revision and _SAFE_PART.match(asked):
+                if asked and asked != o.revision and re.fullmatch(r"[A-Za-z0-9._-]+", asked):
                     (cache / "refs").mkdir(parents=True)
                     (cache / "refs" / asked).write_text(o.revision or "")
             else:
                 root = Path(tmp, "shadow")
             root.mkdir(parents=True, exist_ok=True)
-            results = scan_source(src, pol, jobs=jobs, keep=_writer(root))
+            results = scan_source(src, pol, jobs=jobs, shadow_root=str(root))
             if any(r.origin is None for r in results):
                 raise RemoteError("; ".join(e for r in results for e in r.errors) or f"{url}: cannot be read")
-            local = [_localised(r, str(_shadow_path(root, r.origin.path))) if r.origin else r for r in results]
+            shadow = Shadow(root)
+            local = [_localised(r, shadow.path(r.origin.path)) if r.origin else r for r in results]
             report = ScanReport(results=tuple(local), started_at=started, finished_at=datetime.now(timezone.utc),
                                 policy_sources=pol.sources, policy_warnings=pol.warnings)
             card = score_model(str(root), policy=pol, public_key=public_key, signature=signature, report=report,
