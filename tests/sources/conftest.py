@@ -42,10 +42,22 @@ def s3_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Serve
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """A real ``mlflow server`` with ``clf`` (v1, alias ``champion``) and ``evil`` (v1, malicious artifact)."""
-    files = write_model_files(tmp_path_factory.mktemp("mlflow-files"))
+    files = write_model_files(tmp_path_factory.mktemp("mlflow-files"), big=False)
     server = MlflowServer(tmp_path_factory.mktemp("mlflow"))
     try:
-        server.start(files["evil.pkl"], files["big.safetensors"])
+        server.start(files["evil.pkl"])
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_s3_server(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` whose artifact store is the moto bucket (clients read S3 directly)."""
+    env = {**s3_server.env(), "MLFLOW_S3_ENDPOINT_URL": s3_server.endpoint}
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-s3"), s3_root="s3://models/mlflow", s3_env=env)
+    try:
+        server.start(s3_server.files["evil.pkl"])
         yield server
     finally:
         server.stop()

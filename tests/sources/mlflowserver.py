@@ -5,8 +5,8 @@ port on 127.0.0.1, one worker, a bounded wait for ``/health``). Models are logge
 (``mlflow.sklearn.log_model`` with ``registered_model_name``), so the registry, the logged-model records and
 the artifact layout are exactly what MLflow writes. A second registered model, logged the MLflow 2 way
 (a saved model folder logged as run artifacts and registered from its ``runs:/`` URI), carries next to the
-genuine sklearn model a malicious pickle built from opcodes (never loaded) and a sparse "1 GB" safetensors
-file with a real header, both logged with ``log_artifact``.
+genuine sklearn model a malicious pickle built from opcodes (never loaded), logged with ``log_artifact``, and
+a sparse "1 GB" safetensors file with a real header, written straight into the server's artifact folder.
 
 The client calls run in a child process (``python -c``) so the test process never imports ``mlflow``'s
 tracking state or its global tracking URI.
@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from s3server import free_port, wait_http
+from s3server import free_port, wait_http, write_big_safetensors
 
 #: Logs and registers the models; prints one JSON line with what the tests need to know.
 _REGISTER = r'''
@@ -33,7 +33,7 @@ import numpy as np
 from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
-evil_path, big_path, folder = sys.argv[1], sys.argv[2], sys.argv[3]
+evil_path, folder = sys.argv[1], sys.argv[2]
 model = LogisticRegression().fit(np.array([[0.0], [1.0], [2.0], [3.0]]), [0, 0, 1, 1])
 mlflow.set_experiment("mlvet")
 out = {}
@@ -46,7 +46,6 @@ mlflow.sklearn.save_model(model, folder, serialization_format="pickle")
 with mlflow.start_run() as run:
     mlflow.log_artifacts(folder, artifact_path="model")
     mlflow.log_artifact(evil_path, artifact_path="model/extras")
-    mlflow.log_artifact(big_path, artifact_path="model/weights")
     version = mlflow.register_model(f"runs:/{run.info.run_id}/model", "evil")
     out["evil"] = {"run_id": run.info.run_id, "model_id": "", "version": version.version}
 client = MlflowClient()
@@ -62,33 +61,47 @@ class MlflowServer:
     """An ``mlflow server`` subprocess with two registered models (``clf`` v1 aliased ``champion``, ``evil`` v1)."""
 
     workdir: Path
+    #: Artifacts in an S3 bucket (``s3://…``, read by clients directly) instead of the server's proxy.
+    s3_root: str | None = None
+    #: Environment for the clients of an S3 artifact store (AWS keys, endpoints).
+    s3_env: dict[str, str] = field(default_factory=dict)
     uri: str = ""
     #: What registration reported: name -> run_id, model_id, version, download_uri.
     models: dict[str, dict[str, str]] = field(default_factory=dict)
     _proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, evil_file: Path, big_file: Path) -> str:
+    def start(self, evil_file: Path) -> str:
         """Start the server, register the models, and return the tracking URI."""
         port = free_port()
         self.workdir.mkdir(parents=True, exist_ok=True)
         artifacts = self.workdir / "artifacts"
         self._log = open(self.workdir / "mlflow-server.log", "wb")
         mlflow = shutil.which("mlflow") or "mlflow"
+        store = (["--default-artifact-root", self.s3_root, "--no-serve-artifacts"] if self.s3_root else
+                 ["--artifacts-destination", str(artifacts), "--serve-artifacts"])
         self._proc = subprocess.Popen(
-            [mlflow, "server", "--backend-store-uri", f"sqlite:///{self.workdir / 'mlflow.db'}",
-             "--artifacts-destination", str(artifacts), "--serve-artifacts", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", "1"],
-            cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            [mlflow, "server", "--backend-store-uri", f"sqlite:///{self.workdir / 'mlflow.db'}", *store,
+             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            env={**os.environ, **self.s3_env}, cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True)
         self.uri = f"http://127.0.0.1:{port}"
-        wait_http(self.uri + "/health", 90, self._proc)
-        env = {**os.environ, "MLFLOW_TRACKING_URI": self.uri}
-        done = subprocess.run([sys.executable, "-c", _REGISTER, str(evil_file), str(big_file),
+        wait_http(self.uri + "/health", 240, self._proc)  # bounded; generous for a loaded machine
+        env = {**os.environ, **self.s3_env, "MLFLOW_TRACKING_URI": self.uri}
+        done = subprocess.run([sys.executable, "-c", _REGISTER, str(evil_file),
                                str(self.workdir / "evil-model")], env=env, capture_output=True,
                               timeout=180, cwd=self.workdir, check=False)
         lines = [ln for ln in done.stdout.decode().splitlines() if ln.startswith("RESULT ")]
         if done.returncode != 0 or not lines:
             raise RuntimeError(f"model registration failed: {done.stderr.decode()[-3000:]}")
         self.models = json.loads(lines[-1][len("RESULT "):])
+        if self.s3_root:
+            return self.uri
+        # The "1 GB" artifact is written straight into the proxied store, sparse: uploading a gigabyte of
+        # zeros through the proxy would cost a minute and a real gigabyte on disk, and the store is a folder
+        # the server lists and serves as it does any logged file.
+        weights = self.artifact_dir("evil") / "weights"
+        weights.mkdir(parents=True, exist_ok=True)
+        write_big_safetensors(weights / "big.safetensors")
         return self.uri
 
     def artifact_dir(self, name: str) -> Path:

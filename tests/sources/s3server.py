@@ -131,7 +131,7 @@ class S3Server:
         self._proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                       env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self.endpoint = f"http://127.0.0.1:{port}"
-        wait_http(self.endpoint + "/moto-api/", 30, self._proc)
+        wait_http(self.endpoint + "/moto-api/", 120, self._proc)
         if self.auth:
             self._bootstrap_user()
         else:

@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 from mlflowserver import MlflowServer
-from s3server import free_port
+from s3server import S3Server, free_port
 
 import mlvet
 from mlvet.model import FileResult, Status
+from mlvet.remote.base import CountingReader, open_source
 from mlvet.remote.scan import scan_remote
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -166,3 +167,29 @@ def test_bom_names_the_pinned_model_version(mlflow_server: MlflowServer, tmp_pat
     bom = json.loads(text)
     assert any(p.get("value") == "models:/evil/1" for p in bom["metadata"]["properties"])
     assert "extras/evil.pkl" in text and "PKL100" in text
+
+
+def test_s3_artifact_store_is_read_by_range_through_fsspec(mlflow_s3_server: MlflowServer, s3_server: S3Server,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {**mlflow_s3_server.s3_env, "MLFLOW_TRACKING_URI": mlflow_s3_server.uri}.items():
+        monkeypatch.setenv(key, value)
+    expected = mlflow_s3_server.models["evil"]
+    assert expected["download_uri"].startswith("s3://models/mlflow/")
+    remote = {r.path.split("/", 3)[3]: r for r in scan_remote("models:/evil/1").results}
+    folder = mlflow_s3_server.workdir / "evil-model"  # the folder the registration logged, byte for byte
+    local = {str(Path(r.path).relative_to(folder)): r for r in mlvet.scan([str(folder)]).results}
+    local["extras/evil.pkl"] = mlvet.scan([str(s3_server.files["evil.pkl"])]).results[0]
+    assert set(remote) == set(local)
+    for name, res in remote.items():
+        assert _verdict(res) == _verdict(local[name]), name
+        assert res.origin is not None and res.origin.get("artifact_uri") == expected["download_uri"]
+        assert res.bytes_read is not None and res.size is not None and 0 < res.bytes_read <= res.size
+    assert "PKL100" in {f.rule_id for f in remote["extras/evil.pkl"].findings}
+    # Read by range from the bucket (a plain counting reader over s3fs), not downloaded whole first.
+    source = open_source("models:/evil/1")
+    source.resolve()
+    listed = next(f for f in source.files() if f.name == "extras/evil.pkl")
+    with source.open(listed) as reader:
+        assert type(reader) is CountingReader
+        assert reader.read(2) == b"\x80\x04"
+    source.close()

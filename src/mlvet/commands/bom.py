@@ -65,7 +65,7 @@ def register(group: click.Group) -> None:
         if not from_db and not paths and not hf_cache:
             raise click.UsageError("give at least one PATH, --hf-cache, or --from-db")
         for path in paths:
-            if not os.path.lexists(path) and "://" not in path:  # a remote URL (hf://...) is checked when read
+            if not os.path.lexists(path) and ":/" not in path:  # a remote URL (hf://, models:/...) is checked when read
                 raise click.UsageError(f"no such file or folder: {path}")
 
         from mlvet.inventory.lineage import DatasetRef

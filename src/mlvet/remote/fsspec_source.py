@@ -136,6 +136,7 @@ class FsspecSource:
                 raise UsageError(f"{url}: no bucket or container in the URL")
         self._fs: Any = None
         self._entries: list[_Entry] = []
+        self._by_url: dict[str, _Entry] = {}
 
     # -- resolve and list ------------------------------------------------------------------------------------
 
@@ -150,6 +151,7 @@ class FsspecSource:
             raise RemoteError(f"{self.url}: cannot list: {_describe(exc)}") from None
         if not self._entries:
             raise RemoteError(f"{self.url}: no objects under this prefix")
+        self._by_url = {self._display(e): e for e in self._entries}
 
     def _list(self) -> list[_Entry]:
         if self._web:
@@ -212,7 +214,7 @@ class FsspecSource:
         """A counted, seekable reader of the pinned object (ranged ``cat_file`` calls)."""
         if self._fs is None:
             raise RemoteError(f"{self.url}: open() before resolve()")
-        entry = next((e for e in self._entries if self._display(e) == f.url), None)
+        entry = self._by_url.get(f.url)
         if entry is None or f.size is None:
             raise RemoteError(f"{f.url}: not a file of this source")
         fetch = range_fetcher(self._fs, self.scheme, entry.path, entry.revision)
@@ -221,6 +223,7 @@ class FsspecSource:
     def close(self) -> None:
         """Nothing to release: fsspec keeps its (cached) filesystem and connection pool."""
         self._entries = []
+        self._by_url = {}
 
 
 def range_fetcher(fs: Any, scheme: str, path: str, version: str | None) -> Any:
