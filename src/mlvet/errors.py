@@ -16,8 +16,13 @@ The error tree (module, exit code)::
 
     MlvetError                      mlvet.errors                 4 (anything not more specific)
     ├── UsageError                  mlvet.errors                 4
+    │   └── EngineError             mlvet.engine.base            4  (--engine names no usable engine)
     ├── PolicyError                 mlvet.errors                 4
     ├── StoreError                  mlvet.store.urls             4
+    ├── MissingExtraError           mlvet.remote.hf              4  (huggingface_hub is not installed)
+    ├── RemoteError                 mlvet.remote.base            2  (a remote source could not be read)
+    ├── PushError                   mlvet.server.wire            2  (the run could not be delivered)
+    │   └── PushRefused             mlvet.server.wire            4  (the server refused the push)
     ├── AnalysisError               mlvet.errors                 2  (a file result's ``error`` status)
     │   ├── LimitExceeded           mlvet.errors                 2  (also an ARC301 finding)
     │   │   └── ZipLimitError       mlvet.containers.zipread.records     2

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,16 +27,29 @@ from typing import Any
 import _guard_support as gs
 import pytest
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
-# No network here or in CI: without these, the Hub client retries connections before using the cache.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("MLFLOW_TRACKING_URI", "file:///nonexistent-mlvet-guard-tests")
-# transformers copies remote code into a modules cache and imports it from there: keep it per session.
-os.environ.setdefault("HF_MODULES_CACHE", tempfile.mkdtemp(prefix="mlvet-guard-hf-modules-"))
-
 pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _loader_environment() -> Iterator[None]:
+    """The loaders' environment, for this module only (set at import time it leaked into every test that a
+    pytest-xdist worker ran after collecting this file: the remote-source tests then ran in offline mode)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KERAS_BACKEND", os.environ.get("KERAS_BACKEND", "torch"))
+        # No network here or in CI: without these, the Hub client retries connections before using the cache.
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("TRANSFORMERS_OFFLINE", "1")
+        mp.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+        mp.setenv("MLFLOW_TRACKING_URI", "file:///nonexistent-mlvet-guard-tests")
+        # transformers copies remote code into a modules cache and imports it from there: keep it per module.
+        mp.setenv("HF_MODULES_CACHE", tempfile.mkdtemp(prefix="mlvet-guard-hf-modules-"))
+        hub_constants = sys.modules.get("huggingface_hub.constants")
+        if hub_constants is not None:  # the client read its environment at import: set its copy too
+            mp.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+        yield
+    hub_constants = sys.modules.get("huggingface_hub.constants")
+    if hub_constants is not None:  # imported while offline: give later tests the online default back
+        hub_constants.HF_HUB_OFFLINE = os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
 
 
 @dataclass(frozen=True)

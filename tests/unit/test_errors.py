@@ -19,7 +19,11 @@ def _all_errors() -> list[type[MlvetError]]:
     import mlvet.containers.gguf
     import mlvet.containers.safetensors
     import mlvet.containers.zipread
+    import mlvet.engine.base
     import mlvet.outfile
+    import mlvet.remote.base
+    import mlvet.remote.hf
+    import mlvet.server.wire
     import mlvet.store
     import mlvet.trust.signing
     import mlvet.trust.tensors

@@ -66,10 +66,14 @@ def _storage_options() -> dict[str, Any]:
 def filesystem(scheme: str) -> Any:
     """The fsspec filesystem for ``scheme`` with mlvet's bounded timeouts; a missing backend is exit 4."""
     protocol, package, extra = BACKENDS[scheme]
+    import importlib.util
+
     try:
         import fsspec  # type: ignore[import-untyped]
 
-        __import__(package)
+        # The backend package is named by the static table above, never by input; fsspec imports it itself.
+        if importlib.util.find_spec(package) is None:
+            raise ModuleNotFoundError(name=package)
     except ModuleNotFoundError as exc:
         raise UsageError(f"{scheme}:// URLs need the optional dependency {exc.name!r}, which is not installed: "
                          f"pip install 'mlvet[{extra}]'") from None

@@ -32,7 +32,7 @@ _TYPES = {"datasets": "dataset", "spaces": "space", "models": "model"}
 TIMEOUT = 30.0
 
 
-class MissingExtra(MlvetError):
+class MissingExtraError(MlvetError):
     """``huggingface_hub`` is not installed: ``pip install 'mlvet[remote]'`` (exit 4)."""
 
     exit_code = EXIT_USAGE
@@ -80,7 +80,7 @@ def _hub() -> Any:
     try:
         import huggingface_hub
     except ImportError:
-        raise MissingExtra("hf:// sources need huggingface_hub: pip install 'mlvet[remote]'") from None
+        raise MissingExtraError("hf:// sources need huggingface_hub: pip install 'mlvet[remote]'") from None
     return huggingface_hub
 
 
