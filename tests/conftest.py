@@ -21,6 +21,10 @@ import pytest
 import mlvet
 from mlvet.model import FileResult
 
+# Keras 3 runs on the PyTorch backend in this suite (TensorFlow is not a test dependency); set for the whole
+# session here, where it is meant, rather than by whichever test module happens to be imported first.
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_DIR = TESTS_DIR.parent
 SRC_DIR = REPO_DIR / "src" / "mlvet"

@@ -121,3 +121,14 @@ def build_fleet(db_url: str, root: Path, now: datetime | None = None) -> dict[st
         hostile_assets = store.assets_of_run(hostile_run.id or 0)
     return {"trees": trees, "first": first, "second": second, "third": third, "changes": changes,
             "shared_assets": assets, "hostile_assets": hostile_assets, "local_assets": local_assets}
+
+
+def pythonpath_env() -> str:
+    """``PYTHONPATH`` with every entry absolute (the server runs in another folder; ``src`` must stay this tree).
+
+    Lives here, not in conftest.py: under pytest-xdist ``from conftest import ...`` finds whichever test
+    folder's conftest module was imported first.
+    """
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    return os.pathsep.join(dict.fromkeys([src, *(os.path.abspath(p) for p in parts)]))

@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _fleet import SCRIPT, build_fleet, write_pickle_exploit
+from _fleet import SCRIPT, build_fleet, pythonpath_env, write_pickle_exploit
 
 from server._live import LiveServer, make_token
 
@@ -56,13 +56,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     return Fleet(url, root, build_fleet(url, root / "trees"))
 
 
-def _pythonpath() -> str:
-    """``PYTHONPATH`` with every entry absolute (the server runs in another folder; ``src`` must stay this tree)."""
-    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    return os.pathsep.join(dict.fromkeys([src, *(os.path.abspath(p) for p in parts)]))
-
-
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The gateway's upstream: org/gpt2 (``save_pretrained``) and org/xss (a pickle whose command is an XSS)."""
@@ -88,7 +81,7 @@ def served(fleet: Fleet, hub: str, tmp_path_factory: pytest.TempPathFactory) -> 
     push = make_token(fleet.db_url, ["push"], name="ci-pusher")
     gateway = make_token(fleet.db_url, ["gateway"], name="notebook-bob")
     server = LiveServer(db_url=fleet.db_url, hub_upstream=hub, cache_dir=str(tmp_path_factory.mktemp("gwcache")),
-                        workdir=tmp_path_factory.mktemp("serve"), env={"PYTHONPATH": _pythonpath()})
+                        workdir=tmp_path_factory.mktemp("serve"), env={"PYTHONPATH": pythonpath_env()})
     base = server.start()
     try:
         _push(fleet, base, push, tmp_path_factory.mktemp("push"))
@@ -107,7 +100,7 @@ def _push(fleet: Fleet, base: str, token: str, work: Path) -> None:
     cmd = [sys.executable, "-m", "mlvet", "inventory", str(fleet.info["trees"]["shared"]), "--db",
            f"sqlite:///{work / 'runner.db'}", "--push", base, "--host", PUSH_HOST, "--owner", PUSH_OWNER,
            "--no-progress"]
-    env = {**os.environ, "MLVET_TOKEN": token, "PYTHONPATH": _pythonpath()}
+    env = {**os.environ, "MLVET_TOKEN": token, "PYTHONPATH": pythonpath_env()}
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "pushed to" in proc.stderr, proc.stderr

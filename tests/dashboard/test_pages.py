@@ -196,20 +196,19 @@ def test_a_push_claiming_this_host_never_makes_the_server_read_files(tmp_path: P
     """A push token holder names the server's own host and a path on it: the card still uses the record only."""
     import socket
 
-    from _fleet import build_trees
+    from _fleet import build_trees, pythonpath_env
 
-    from conftest import _pythonpath
     from server._live import live_server, make_token
 
     trees = build_trees(tmp_path / "trees")
     db = f"sqlite:///{tmp_path / 'server.db'}"
     push, read = make_token(db, ["push"]), make_token(db, ["read"])
-    with live_server(db_url=db, env={"PYTHONPATH": _pythonpath()}) as base, \
+    with live_server(db_url=db, env={"PYTHONPATH": pythonpath_env()}) as base, \
             httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {read}"}) as c:
         proc = subprocess.run(
             [sys.executable, "-m", "mlvet", "inventory", str(trees["local"]), "--db", f"sqlite:///{tmp_path / 'c.db'}",
              "--push", base, "--host", socket.gethostname(), "--no-progress"],
-            env={**os.environ, "MLVET_TOKEN": push, "PYTHONPATH": _pythonpath()}, capture_output=True, text=True,
+            env={**os.environ, "MLVET_TOKEN": push, "PYTHONPATH": pythonpath_env()}, capture_output=True, text=True,
             timeout=300, check=False)
         assert proc.returncode == 0, proc.stderr
         asset_id = re.search(r'href="/ui/assets/([0-9a-f]+)">gpt2-local<', c.get("/ui/assets").text).group(1)
