@@ -9,6 +9,9 @@ This server implements exactly what those clients call (read from huggingface_hu
 - ``GET /api/{type}s/{repo}/tree/{rev}[/{path}]?recursive=&expand=``: tree listing, cursor-paginated with a
   ``Link: <…>; rel="next"`` header like the Hub;
 - ``POST /api/{type}s/{repo}/paths-info/{rev}`` (form ``paths=…``);
+- ``GET /api/{models,datasets,spaces}?search=&author=&filter=&limit=`` (``HfApi.list_models`` and friends):
+  public repos (private ones with a token) whose id contains ``search`` (case-insensitive), whose owner is
+  ``author`` and which carry every ``filter`` tag, at most ``limit`` per page, paginated with ``Link``;
 - ``HEAD``/``GET /[datasets/|spaces/]{repo}/resolve/{rev}/{file}`` with ``X-Repo-Commit``, ``ETag``,
   ``X-Linked-Etag``, ``X-Linked-Size``, ``Accept-Ranges`` and, for LFS files, a 302 to a *signed blob URL on
   another origin* (``localhost`` instead of ``127.0.0.1``), as the Hub redirects to its CDN: the client drops
@@ -126,6 +129,8 @@ class Repo:
     private: bool
     branches: dict[str, str] = field(default_factory=dict)
     commits: dict[str, Commit] = field(default_factory=dict)
+    #: Tags matched by the listing's ``filter`` parameter and shown in repo info.
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -152,11 +157,12 @@ class HubServer:
     ``tokens``: accepted bearer tokens. ``require_auth``: every repo needs one (else only private repos).
     ``lfs_redirect``: ``"cross-host"`` (default, like the Hub's CDN redirect) or ``"none"`` (serve LFS content
     at the resolve URL directly). ``tree_page_size``: entries per tree page (the Hub uses 1000).
+    ``list_page_size``: repositories per page of the repo listing (``/api/models``…).
     """
 
     def __init__(self, repos_root: str | os.PathLike[str], *, tokens: tuple[str, ...] = (),
                  require_auth: bool = False, lfs_redirect: Literal["cross-host", "none"] = "cross-host",
-                 tree_page_size: int = 1000) -> None:
+                 tree_page_size: int = 1000, list_page_size: int = 1000) -> None:
         self.root = Path(repos_root)
         self.blobs = self.root / "blobs"
         self.blobs.mkdir(parents=True, exist_ok=True)
@@ -164,6 +170,7 @@ class HubServer:
         self.require_auth = require_auth
         self.lfs_redirect = lfs_redirect
         self.tree_page_size = tree_page_size
+        self.list_page_size = list_page_size
         #: Fault injection: answer every ranged GET with the whole file (200), as a misbehaving mirror would.
         self.ignore_range = False
         self.repos: dict[tuple[str, str], Repo] = {}
@@ -227,12 +234,13 @@ class HubServer:
 
     # -- repositories ------------------------------------------------------------------------------------
     def add_repo(self, repo_id: str, folder: str | os.PathLike[str], repo_type: str = "model", *,
-                 revision: str = "main", private: bool | None = None) -> str:
+                 revision: str = "main", private: bool | None = None, tags: tuple[str, ...] = ()) -> str:
         """Commit the content of ``folder`` to branch ``revision`` of ``repo_id``; return the commit sha.
 
         The sha is computed from the parent commit and the tree, so adding changed content makes a new commit
         and adding identical content again returns the branch's current commit. Files are copied into the
-        server's blob store (extent by extent, so sparse files stay sparse; never hard-linked).
+        server's blob store (extent by extent, so sparse files stay sparse; never hard-linked). ``tags`` are
+        added to the repo's tags (what the listing's ``filter`` matches).
         """
         if repo_type not in REPO_TYPES.values():
             raise ValueError(f"unknown repo type {repo_type!r}")
@@ -242,6 +250,7 @@ class HubServer:
             repo = Repo(repo_type, repo_id, bool(private))
         elif private is not None:
             repo.private = private
+        repo.tags += [t for t in tags if t not in repo.tags]
         files: dict[str, HubFile] = {}
         base = Path(folder)
         for p in sorted(base.rglob("*")):
@@ -417,7 +426,10 @@ class _Handler(BaseHTTPRequestHandler):
             url = urlsplit(self.path)
             segments = [unquote(s) for s in url.path.split("/")[1:]]
             query = parse_qs(url.query)
-            if segments[:1] == ["api"] and len(segments) > 2 and segments[1] in REPO_TYPES:
+            if segments[:1] == ["api"] and len(segments) == 2 and segments[1] in REPO_TYPES \
+                    and self.command in ("GET", "HEAD"):
+                self._list(REPO_TYPES[segments[1]], query)
+            elif segments[:1] == ["api"] and len(segments) > 2 and segments[1] in REPO_TYPES:
                 self._api(REPO_TYPES[segments[1]], segments[2:], query)
             elif segments[:1] == ["_lfs"] and len(segments) == 2 and self.command in ("GET", "HEAD"):
                 self._blob(segments[1], query)
@@ -454,6 +466,31 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             raise _NotFound(404, "NotFound", "no such API route")
 
+    def _list(self, repo_type: str, query: dict[str, list[str]]) -> None:
+        """The repo listing, as ``HfApi.list_models/list_datasets/list_spaces`` read it (``Link`` pagination)."""
+        search = query.get("search", [""])[0].lower()
+        author = query.get("author", [""])[0]
+        wanted_tags = set(query.get("filter", []))
+        if self.hub.require_auth and not self._token_ok():
+            raise _NotFound(401, "Unauthorized", "Invalid credentials in Authorization header")
+        with self.hub._lock:
+            repos = [r for (t, _i), r in sorted(self.hub.repos.items()) if t == repo_type]
+        hits = [r for r in repos if search in r.repo_id.lower()
+                and (not author or ("/" in r.repo_id and r.repo_id.split("/")[0] == author))
+                and wanted_tags <= set(r.tags) and (not r.private or self._token_ok())]
+        limit = query.get("limit", [""])[0]
+        size = min(self.hub.list_page_size, int(limit) if limit.isdigit() and int(limit) > 0 else 1 << 30)
+        cursor = int(query.get("cursor", ["0"])[0] or 0)
+        page = [{"_id": hashlib.md5(r.repo_id.encode()).hexdigest()[:24], "id": r.repo_id,
+                 "private": r.private, "tags": r.tags, "downloads": 0, "likes": 0,
+                 **({"modelId": r.repo_id} if repo_type == "model" else {})}
+                for r in hits[cursor: cursor + size]]
+        headers = {}
+        if cursor + size < len(hits):
+            params = [(k, v) for k, vs in query.items() if k != "cursor" for v in vs] + [("cursor", str(cursor + size))]
+            headers["Link"] = f'<{self.hub.url}{urlsplit(self.path).path}?{urlencode(params)}>; rel="next"'
+        self._json(page, headers)
+
     def _info(self, repo: Repo, rev: str) -> None:
         sha = self.hub._resolve_rev(repo, rev)
         commit = repo.commits[sha]
@@ -464,7 +501,7 @@ class _Handler(BaseHTTPRequestHandler):
             "_id": hashlib.md5(repo.repo_id.encode()).hexdigest()[:24],
             "id": repo.repo_id, "author": repo.repo_id.split("/")[0] if "/" in repo.repo_id else None,
             "sha": sha, "lastModified": commit.date, "createdAt": commit.date, "private": repo.private,
-            "gated": False, "disabled": False, "downloads": 0, "likes": 0, "tags": [], "siblings": siblings,
+            "gated": False, "disabled": False, "downloads": 0, "likes": 0, "tags": repo.tags, "siblings": siblings,
             "usedStorage": sum(f.size for f in commit.files.values()),
         }
         if repo.repo_type == "model":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlvet.batch.remote_task import resolve_repo_task, unit_of
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from mlvet.policy import Policy
     from mlvet.store import Store
 
-__all__ = ["hub_scan", "read_repo_list"]
+__all__ = ["HubQuery", "hub_scan", "query_repo_list", "read_repo_list"]
 
 #: ``org/name``, ``name``, ``datasets/org/name``, ``spaces/org/name``, each with an optional ``@revision``.
 _SPEC = re.compile(r"^(?:(?:datasets|spaces)/)?[A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)?(?:@[\w./-]+)?$")
@@ -51,6 +52,52 @@ def read_repo_list(path: str) -> list[str]:
             raise UsageError(f"{path}:{n}: not a repository id (org/name[@revision]): {line[:80]!r}")
         specs[line] = None
     return list(specs)
+
+
+@dataclass(frozen=True)
+class HubQuery:
+    """A hub search that selects the repositories of a ``hub-scan`` (instead of a ``--repos`` file).
+
+    ``limit`` is required: an unbounded query on the real Hub lists millions of repositories.
+    """
+
+    repo_type: str = "model"
+    search: str | None = None
+    author: str | None = None
+    filters: tuple[str, ...] = ()
+    limit: int = 1000
+
+
+def query_repo_list(query: HubQuery, endpoint: str | None = None) -> list[str]:
+    """The repository specs the hub lists for ``query`` (``datasets/``/``spaces/`` prefixed), at most ``limit``.
+
+    The hub's own client lists them (``HfApi.list_models``/``list_datasets``/``list_spaces``: ``HF_ENDPOINT``,
+    ``HF_TOKEN`` and ``Link`` pagination are its business); revisions are pinned later, when each repository
+    is resolved, exactly as for a ``--repos`` file. A listing that fails, or that names something that is not a
+    repository id, raises :class:`~mlvet.remote.base.RemoteError` (exit 2): a query that cannot be answered is
+    never an empty, clean run.
+    """
+    import os
+
+    from mlvet.remote.base import RemoteError
+    from mlvet.remote.hf import _errors, _hub, _reason
+
+    hub = _hub()
+    url = (endpoint or os.environ.get("HF_ENDPOINT") or hub.constants.ENDPOINT).rstrip("/")
+    api = hub.HfApi(endpoint=url)
+    lister = {"model": api.list_models, "dataset": api.list_datasets, "space": api.list_spaces}[query.repo_type]
+    prefix = "" if query.repo_type == "model" else f"{query.repo_type}s/"
+    specs: dict[str, None] = {}
+    try:
+        for info in lister(search=query.search or None, author=query.author or None,
+                           filter=list(query.filters) or None, limit=query.limit):
+            spec = f"{prefix}{info.id}"
+            if not isinstance(info.id, str) or len(spec) > _MAX_LINE or "@" in spec or not _SPEC.match(spec):
+                raise RemoteError(f"the hub listing on {url} returned an invalid repository id: {spec[:80]!r}")
+            specs[spec] = None
+    except _errors() as exc:
+        raise RemoteError(f"cannot list {query.repo_type} repositories on {url} ({_reason(exc)})") from None
+    return list(specs)[: query.limit]
 
 
 def _inputs_key(specs: list[str]) -> str:
