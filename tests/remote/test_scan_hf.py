@@ -100,7 +100,12 @@ def test_big_safetensors_costs_its_header(hub: Hub, monkeypatch: pytest.MonkeyPa
     small = sum(p.stat().st_size for p in hub.folders["big"].iterdir() if p.name != "model.safetensors")
     assert big.bytes_read is not None and big.bytes_read < MB
     assert sum(r.bytes_read or 0 for r in report.results) < MB + small
-    # The server's own count agrees: what mlvet says it read is what crossed the wire.
+    # The server's own count agrees: what mlvet says it read is what crossed the wire. (The server thread
+    # counts a response after writing its last byte, possibly just after mlvet read it: wait, bounded.)
+    total = sum(r.bytes_read or 0 for r in report.results)
+    deadline = time.monotonic() + 10
+    while hub.server.total_bytes_served() != total and time.monotonic() < deadline:
+        time.sleep(0.01)
     served = hub.server.bytes_served
     assert served["org/big/model.safetensors"] == big.bytes_read
     assert sum(v for k, v in served.items() if k.startswith("org/big/")) == sum(r.bytes_read or 0
