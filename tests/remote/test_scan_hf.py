@@ -104,7 +104,7 @@ def test_big_safetensors_costs_its_header(hub: Hub, monkeypatch: pytest.MonkeyPa
     # counts a response after writing its last byte, possibly just after mlvet read it: wait, bounded.)
     total = sum(r.bytes_read or 0 for r in report.results)
     deadline = time.monotonic() + 10
-    while hub.server.total_bytes_served() != total and time.monotonic() < deadline:
+    while hub.server.total_bytes_served != total and time.monotonic() < deadline:
         time.sleep(0.01)
     served = hub.server.bytes_served
     assert served["org/big/model.safetensors"] == big.bytes_read
