@@ -30,7 +30,7 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,31 +113,31 @@ def from_card(metadata: AssetMetadata | None) -> list[DatasetRef]:
 # ---- MLflow -------------------------------------------------------------------------------------------
 
 
-def _mlmodel_near(path: str) -> str | None:
-    here = path if os.path.isdir(path) else os.path.dirname(path)
-    for _ in range(3):
-        p = os.path.join(here, "MLmodel")
-        if os.path.isfile(p):
-            return p
-        up = os.path.dirname(here)
-        if up == here:
-            break
-        here = up
-    return None
+def _find_up(start: str, levels: int, name: str, found: Callable[[str], bool]) -> str | None:
+    """``start/name`` or the same name in one of ``levels - 1`` ancestors, the first for which ``found`` holds.
 
-
-def _run_folder(model_dir: str, run_id: str) -> str | None:
-    """The file-store folder of ``run_id``: a sibling of an ancestor of the model (``<exp>/<run_id>``)."""
-    here = model_dir
-    for _ in range(6):
-        cand = os.path.join(here, run_id)
-        if os.path.isdir(os.path.join(cand, "inputs")) or os.path.isfile(os.path.join(cand, "meta.yaml")):
+    Bounded on purpose: MLflow lays a model, its run and its store out a few folders apart, never further.
+    """
+    here = start
+    for _ in range(levels):
+        cand = os.path.join(here, name)
+        if found(cand):
             return cand
         up = os.path.dirname(here)
         if up == here:
             break
         here = up
     return None
+
+
+def _mlmodel_near(path: str) -> str | None:
+    return _find_up(path if os.path.isdir(path) else os.path.dirname(path), 3, "MLmodel", os.path.isfile)
+
+
+def _run_folder(model_dir: str, run_id: str) -> str | None:
+    """The file-store folder of ``run_id``: a sibling of an ancestor of the model (``<exp>/<run_id>``)."""
+    return _find_up(model_dir, 6, run_id, lambda c: os.path.isdir(os.path.join(c, "inputs"))
+                    or os.path.isfile(os.path.join(c, "meta.yaml")))
 
 
 def _source_uri(raw: Any) -> str | None:
@@ -157,16 +157,7 @@ def _source_uri(raw: Any) -> str | None:
 
 def _mlflow_db(model_dir: str) -> str | None:
     """``mlflow.db`` (the SQLite tracking store MLflow 3 uses by default) in the model's folder or an ancestor."""
-    here = model_dir
-    for _ in range(8):
-        cand = os.path.join(here, "mlflow.db")
-        if os.path.isfile(cand):
-            return cand
-        up = os.path.dirname(here)
-        if up == here:
-            break
-        here = up
-    return None
+    return _find_up(model_dir, 8, "mlflow.db", os.path.isfile)
 
 
 def _db_inputs(db: str, run_id: str) -> list[DatasetRef]:
