@@ -23,7 +23,13 @@ def test_login_session_cookie_and_csrf(tmp_path: Path) -> None:
         with httpx.Client(base_url=base, timeout=10, follow_redirects=False) as browser:
             page = browser.get("/login", params={"next": '"><script>alert(1)</script>'})
             assert page.status_code == 200 and "<script>alert" not in page.text
-            bad = browser.post("/login", data={"token": "mlvet_wrong", "next": "/"})
+            # Login CSRF: a form posted from another site (the browser says so) is refused before any cookie.
+            for site in ("cross-site", "same-site"):
+                forged = browser.post("/login", data={"token": token, "next": "/"}, headers={"Sec-Fetch-Site": site})
+                assert forged.status_code == 403 and "another site" in forged.text
+                assert "mlvet_session" not in forged.headers.get("set-cookie", "")
+            bad = browser.post("/login", data={"token": "mlvet_wrong", "next": "/"},
+                               headers={"Sec-Fetch-Site": "same-origin"})
             assert bad.status_code == 401 and "Invalid or revoked token" in bad.text
             assert "mlvet_session" not in bad.headers.get("set-cookie", "")
             # An open redirect through ?next is refused: only local paths.

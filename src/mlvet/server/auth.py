@@ -167,6 +167,12 @@ def login_router(settings: Settings, state: Any) -> APIRouter:
     @router.post("/login", include_in_schema=False)
     async def login(request: Request, token: str = Form(..., max_length=200),
                     next: str = Form("/", max_length=2000)) -> Response:
+        # Login CSRF: a page elsewhere must not log a visitor's browser into the attacker's session. The form
+        # has no session to bind a CSRF token to yet, so the browser's own fetch metadata decides (sent by every
+        # current browser; scripts and old browsers send none). Not the Origin header: a reverse proxy that
+        # rewrites Host would make every login look cross-origin.
+        if request.headers.get("sec-fetch-site", "").lower() in {"cross-site", "same-site"}:
+            raise HTTPException(403, detail="login from another site refused: open /login on this server")
         principal = await run_in_threadpool(lookup, request.app.state.store, token.strip())
         if principal is None or principal.token_id is None:
             page = _LOGIN_PAGE.format(message='<p role="alert">Invalid or revoked token.</p>',
